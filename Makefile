@@ -1,0 +1,114 @@
+# pyspy build. `make` builds the tools and libraries into build/release;
+# `make check` installs missing Debian packages, builds the sanitizer
+# build into build/asan and runs every test against it.
+
+CC       ?= gcc
+PREFIX   ?= /usr/local
+DESTDIR  ?=
+BUILDDIR ?= build/release
+SAN      ?= 0
+
+CPPFLAGS_ALL := -Iinclude -I. -D_GNU_SOURCE -MMD -MP
+CFLAGS_ALL   := -std=c11 -Wall -Wextra -Werror -g -fPIC -pthread \
+                -fno-omit-frame-pointer
+ifeq ($(SAN),1)
+CFLAGS_ALL  += -O1 -fsanitize=address,undefined -fno-sanitize-recover=undefined
+LDFLAGS_ALL := -fsanitize=address,undefined
+else
+CFLAGS_ALL  += -O2
+LDFLAGS_ALL :=
+endif
+CFLAGS_ALL  += $(CFLAGS)
+LDFLAGS_ALL += $(LDFLAGS) -pthread
+
+CAPTURE_LIBS := -lelf -lzstd
+ANALYZE_LIBS := -ldw -lelf -lzstd -lcjson -lm
+
+# Every .c under capture/, analyze/, formats/ is part of the library except
+# each tool's main.c, so new files need no Makefile change.
+CAPTURE_SRC := $(filter-out capture/main.c,$(sort $(wildcard capture/*.c)))
+ANALYZE_SRC := $(filter-out analyze/main.c,$(sort $(wildcard analyze/*.c formats/*.c)))
+UNIT_SRC    := $(sort $(wildcard tests/unit/test_*.c))
+
+obj = $(patsubst %.c,$(BUILDDIR)/obj/%.o,$(1))
+CAPTURE_OBJ := $(call obj,$(CAPTURE_SRC))
+ANALYZE_OBJ := $(call obj,$(ANALYZE_SRC))
+LIB_OBJ     := $(CAPTURE_OBJ) $(ANALYZE_OBJ)
+UNIT_BIN    := $(patsubst tests/unit/%.c,$(BUILDDIR)/tests/%,$(UNIT_SRC))
+
+BIN := $(BUILDDIR)/bin
+TOOLS := $(BIN)/pyspy-capture $(BIN)/pyspy-analyze $(BIN)/pyspy
+LIBS := $(BUILDDIR)/lib/libpyspy.a $(BUILDDIR)/lib/libpyspy.so $(BUILDDIR)/lib/pyspy.pc
+
+.PHONY: all check check-build test demo install uninstall clean format deps fixtures-test
+all: $(TOOLS) $(LIBS)
+
+$(BUILDDIR)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS_ALL) $(CFLAGS_ALL) -c $< -o $@
+
+# Linking against the archive pulls in only what each tool uses; linking
+# pyspy-capture with libelf and libzstd alone proves it needs nothing else.
+$(BIN)/pyspy-capture: $(call obj,capture/main.c) $(BUILDDIR)/lib/libpyspy.a
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS_ALL) $^ -o $@ $(CAPTURE_LIBS)
+
+$(BIN)/pyspy-analyze: $(call obj,analyze/main.c) $(BUILDDIR)/lib/libpyspy.a
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS_ALL) $^ -o $@ $(ANALYZE_LIBS)
+
+$(BIN)/pyspy: $(BIN)/pyspy-analyze
+	ln -sf pyspy-analyze $@
+
+$(BUILDDIR)/lib/libpyspy.a: $(LIB_OBJ)
+	@mkdir -p $(dir $@)
+	rm -f $@ && ar rcs $@ $^
+
+$(BUILDDIR)/lib/libpyspy.so: $(LIB_OBJ)
+	@mkdir -p $(dir $@)
+	$(CC) -shared $(LDFLAGS_ALL) -Wl,-soname,libpyspy.so.0 $^ -o $@ $(ANALYZE_LIBS)
+
+$(BUILDDIR)/lib/pyspy.pc: pyspy.pc.in Makefile
+	@mkdir -p $(dir $@)
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(shell sed -n 's/^#define PYSPY_VERSION "\(.*\)"/\1/p' include/pyspy.h)|' $< > $@
+
+$(BUILDDIR)/tests/%: tests/unit/%.c tests/unit/testlib.h $(BUILDDIR)/lib/libpyspy.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS_ALL) -MF $@.d $(CFLAGS_ALL) $(LDFLAGS_ALL) $< $(BUILDDIR)/lib/libpyspy.a -o $@ $(ANALYZE_LIBS)
+
+deps:
+	@tools/ensure-deps
+
+# The tests always run the sanitizer build.
+check: deps
+	$(MAKE) --no-print-directory BUILDDIR=build/asan SAN=1 check-build
+	@tools/run-tests build/asan
+
+check-build: $(TOOLS) $(UNIT_BIN)
+
+demo: deps all
+	@tools/demo $(BIN)
+
+format:
+	clang-format -i $(wildcard include/*.h capture/*.[ch] analyze/*.[ch] formats/*.[ch] tests/unit/*.[ch])
+
+install: all
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/include
+	install -m 0755 $(BIN)/pyspy-capture $(BIN)/pyspy-analyze $(DESTDIR)$(PREFIX)/bin/
+	ln -sf pyspy-analyze $(DESTDIR)$(PREFIX)/bin/pyspy
+	install -m 0644 $(BUILDDIR)/lib/libpyspy.a $(DESTDIR)$(PREFIX)/lib/
+	install -m 0755 $(BUILDDIR)/lib/libpyspy.so $(DESTDIR)$(PREFIX)/lib/libpyspy.so.0
+	ln -sf libpyspy.so.0 $(DESTDIR)$(PREFIX)/lib/libpyspy.so
+	install -m 0644 $(BUILDDIR)/lib/pyspy.pc $(DESTDIR)$(PREFIX)/lib/pkgconfig/
+	install -m 0644 include/pyspy.h $(DESTDIR)$(PREFIX)/include/
+
+uninstall:
+	rm -f $(DESTDIR)$(PREFIX)/bin/pyspy-capture $(DESTDIR)$(PREFIX)/bin/pyspy-analyze \
+	      $(DESTDIR)$(PREFIX)/bin/pyspy $(DESTDIR)$(PREFIX)/lib/libpyspy.a \
+	      $(DESTDIR)$(PREFIX)/lib/libpyspy.so $(DESTDIR)$(PREFIX)/lib/libpyspy.so.0 \
+	      $(DESTDIR)$(PREFIX)/lib/pkgconfig/pyspy.pc $(DESTDIR)$(PREFIX)/include/pyspy.h
+
+clean:
+	rm -rf build
+
+-include $(shell find $(BUILDDIR) -name '*.d' 2>/dev/null)

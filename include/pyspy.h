@@ -1,0 +1,327 @@
+/* pyspy public C API.
+ *
+ * Three parts, matching ../shared/DESIGN.md:
+ *   - errors and configuration (py-spy's Config, field by field);
+ *   - the one seam: a memory source (live process, ELF core, zstd core,
+ *     seekable-zstd snapshot), which is all the analyzer ever reads through;
+ *   - the stack-trace model every output format is made from.
+ *
+ * Conventions: functions that can fail return 0 on success and -1 on
+ * failure, filling a caller-provided pyspy_error with one human line.
+ */
+#ifndef PYSPY_H
+#define PYSPY_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define PYSPY_VERSION "0.1.0"
+
+/* ------------------------------------------------------------------ errors */
+
+typedef struct pyspy_error {
+    int code; /* 0 = no error; otherwise a PYSPY_E_* value */
+    char msg[512];
+} pyspy_error;
+
+enum {
+    PYSPY_E_OK = 0,
+    PYSPY_E_GENERIC = 1,
+    PYSPY_E_USAGE = 2,      /* bad command line: CLI exits 2 */
+    PYSPY_E_IO = 3,         /* file or /proc problems */
+    PYSPY_E_PERM = 4,       /* permission (ptrace_scope, sudo) */
+    PYSPY_E_NOPROC = 5,     /* no such process / process exited */
+    PYSPY_E_FORMAT = 6,     /* not a core, truncated, corrupted */
+    PYSPY_E_UNREADABLE = 7, /* address not present in the memory source */
+    PYSPY_E_NOPYTHON = 8,   /* no interpreter found */
+    PYSPY_E_UNSUPPORTED = 9 /* unsupported Python version */
+};
+
+/* Sets code and a printf-style message. Returns -1 so callers can write
+ * `return pyspy_error_set(err, ...)`. err may be NULL. */
+int pyspy_error_set(pyspy_error *err, int code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* Prepends "context: " to the existing message (keeps the code). */
+int pyspy_error_prefix(pyspy_error *err, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+void pyspy_error_clear(pyspy_error *err);
+
+/* ------------------------------------------------------------------ config */
+
+typedef enum {
+    PYSPY_LOCK = 0,          /* ptrace-stop every thread while reading */
+    PYSPY_NONBLOCKING = 1,   /* read while it runs; tolerate torn reads */
+    PYSPY_ALREADY_LOCKED = 2 /* someone else stopped it: don't touch */
+} pyspy_lock_mode;
+
+typedef enum {
+    PYSPY_FORMAT_NONE = 0,
+    PYSPY_FORMAT_FLAMEGRAPH,
+    PYSPY_FORMAT_RAW,
+    PYSPY_FORMAT_SPEEDSCOPE,
+    PYSPY_FORMAT_CHROMETRACE
+} pyspy_format;
+
+typedef enum {
+    PYSPY_LINENO_NONE = 0,
+    PYSPY_LINENO_FIRST,
+    PYSPY_LINENO_LAST_INSTRUCTION
+} pyspy_lineno;
+
+typedef enum {
+    PYSPY_CMD_NONE = 0,
+    PYSPY_CMD_RECORD,
+    PYSPY_CMD_TOP,
+    PYSPY_CMD_DUMP,
+    PYSPY_CMD_COMPLETIONS,
+    PYSPY_CMD_HELP,   /* --help printed; nothing else to do */
+    PYSPY_CMD_VERSION /* --version printed; nothing else to do */
+} pyspy_command;
+
+typedef struct pyspy_config {
+    /* py-spy's Config */
+    pyspy_lock_mode blocking;
+    bool native;
+    uint64_t sampling_rate;
+    pyspy_format format; /* NONE = not given */
+    bool show_line_numbers;
+    bool duration_unlimited;
+    uint64_t duration_secs; /* meaningful when !duration_unlimited */
+    bool include_idle;
+    bool include_thread_ids;
+    bool subprocesses;
+    bool gil_only;
+    bool hide_progress;
+    bool capture_output;
+    bool dump_json;
+    uint64_t dump_locals;
+    bool full_filenames;
+    pyspy_lineno lineno;
+    double refresh_seconds;
+    char *core_filename; /* NULL = none */
+
+    /* CLI fields */
+    pyspy_command command;
+    int pid; /* 0 = none */
+    char **python_program; /* NULL-terminated argv, NULL = none */
+    int python_program_count;
+    char *filename; /* -o/--output, NULL = default */
+    char *completions_shell; /* bash | zsh | fish */
+    char **inputs; /* positional snapshot/core paths (dump, record) */
+    int ninputs;
+    int jobs; /* -j for offline record; 0 = number of CPUs */
+} pyspy_config;
+
+/* py-spy's defaults exactly. */
+pyspy_config pyspy_config_default(void);
+
+/* Parses pyspy-analyze's (py-spy's) command line. argv[0] is the program
+ * name. out receives any --help/--version/completions text the caller
+ * should print (malloc'd, may be NULL). On error returns -1 with
+ * err->code == PYSPY_E_USAGE and a message naming the offending argument.
+ * Validation (contradictions) is part of parsing. */
+int pyspy_config_from_args(int argc, char **argv, pyspy_config *cfg,
+                           char **out, pyspy_error *err);
+int pyspy_config_validate(const pyspy_config *cfg, pyspy_error *err);
+void pyspy_config_free(pyspy_config *cfg);
+
+/* "flamegraph", "raw", "speedscope", "chrometrace", case-insensitive.
+ * Error text: "Invalid fileformat: X". */
+int pyspy_file_format_from_str(const char *s, pyspy_format *out,
+                               pyspy_error *err);
+const char *pyspy_file_format_name(pyspy_format f);
+
+/* pyspy-capture's command line. */
+typedef struct pyspy_capture_config {
+    int pid;
+    char *output; /* file, or directory for a series; NULL = default */
+    pyspy_lock_mode blocking;
+    char *core; /* --core PATH or "-" */
+    bool subprocesses;
+    bool hide_progress;
+    bool filter_given;
+    uint32_t filter; /* coredump_filter bits */
+    uint64_t rate;   /* --rate for a series; 0 = single snapshot */
+    uint64_t duration_secs;
+    uint64_t memory_budget; /* 0 = half of available RAM */
+    pyspy_command command; /* NONE, HELP or VERSION */
+} pyspy_capture_config;
+
+pyspy_capture_config pyspy_capture_config_default(void);
+int pyspy_capture_config_from_args(int argc, char **argv,
+                                   pyspy_capture_config *cfg, char **out,
+                                   pyspy_error *err);
+void pyspy_capture_config_free(pyspy_capture_config *cfg);
+
+/* ------------------------------------------------------ memory source seam */
+
+enum {
+    PYSPY_PERM_R = 1,
+    PYSPY_PERM_W = 2,
+    PYSPY_PERM_X = 4,
+    PYSPY_PERM_SHARED = 8 /* 's' in /proc/PID/maps; otherwise private */
+};
+
+typedef struct pyspy_region {
+    uint64_t start, end; /* [start, end) */
+    uint64_t file_offset;
+    uint32_t perms; /* PYSPY_PERM_* */
+    bool present;   /* false: excluded from the snapshot (never zeros) */
+    char *path;     /* NULL for anonymous */
+    uint8_t build_id[20];
+    uint8_t build_id_len;
+} pyspy_region;
+
+/* Registers are the x86_64 user_regs_struct (NT_PRSTATUS pr_reg) order. */
+#define PYSPY_NREGS 27
+enum {
+    PYSPY_REG_RBP = 4,
+    PYSPY_REG_RIP = 16,
+    PYSPY_REG_RSP = 19,
+    PYSPY_REG_ORIG_RAX = 15
+};
+
+typedef struct pyspy_thread {
+    int tid;
+    char name[17];   /* /proc comm */
+    char state;      /* kernel state before stopping: R S D T t Z ... */
+    long syscall;    /* current syscall number, -1 if running user code,
+                        -2 unknown */
+    bool has_regs;
+    uint64_t regs[PYSPY_NREGS];
+    int signal;      /* pending/killing signal from the core, 0 if none */
+    bool crashed;    /* the thread that took the fatal signal */
+} pyspy_thread;
+
+typedef struct pyspy_symbol {
+    char *name;
+    uint64_t value; /* link-time value (add the module's load bias) */
+    uint64_t size;
+    uint8_t type;   /* STT_* */
+} pyspy_symbol;
+
+/* One mapped ELF object with what analysis needs from its file. */
+typedef struct pyspy_module {
+    char *path;
+    uint64_t load_bias; /* runtime address = value + load_bias */
+    uint64_t start, end; /* address range of all its mappings */
+    uint8_t build_id[20];
+    uint8_t build_id_len;
+    pyspy_symbol *symbols; /* sorted by name; may be NULL if unknown */
+    size_t nsymbols;
+} pyspy_module;
+
+typedef struct pyspy_process_info {
+    int pid, ppid;
+    char *exe;
+    char *cmdline; /* arguments joined with spaces */
+    int64_t capture_time_ns; /* CLOCK_REALTIME; 0 unknown */
+    pyspy_lock_mode lock;
+    uint64_t pause_ns;
+    int crash_signal; /* from a kernel core; 0 if none */
+} pyspy_process_info;
+
+typedef struct pyspy_memsrc pyspy_memsrc;
+
+typedef struct pyspy_memsrc_ops {
+    const char *kind; /* "live", "core", "zstd-core", "snapshot" */
+    /* Reads exactly len bytes or fails (PYSPY_E_UNREADABLE): partial reads
+     * are errors, never garbage. */
+    int (*read)(pyspy_memsrc *src, uint64_t addr, void *buf, size_t len,
+                pyspy_error *err);
+    /* Live only (NULL otherwise): stop/resume per the lock mode, and
+     * re-read threads and their kernel state. */
+    int (*suspend)(pyspy_memsrc *src, pyspy_error *err);
+    void (*resume)(pyspy_memsrc *src);
+    int (*refresh)(pyspy_memsrc *src, pyspy_error *err);
+    void (*close)(pyspy_memsrc *src);
+} pyspy_memsrc_ops;
+
+struct pyspy_memsrc {
+    const pyspy_memsrc_ops *ops;
+    void *impl;
+    pyspy_process_info proc;
+    pyspy_region *regions;
+    size_t nregions;
+    pyspy_thread *threads;
+    size_t nthreads;
+    pyspy_module *modules;
+    size_t nmodules;
+    char *origin; /* file path or "pid N", for messages */
+};
+
+/* Opens a live process. */
+int pyspy_memsrc_open_pid(int pid, pyspy_lock_mode lock, pyspy_memsrc **out,
+                          pyspy_error *err);
+/* Opens a snapshot, a plain ELF core or a zstd-compressed core; the kind
+ * is detected from the content, not the name. */
+int pyspy_memsrc_open_file(const char *path, pyspy_memsrc **out,
+                           pyspy_error *err);
+void pyspy_memsrc_close(pyspy_memsrc *src);
+
+int pyspy_memsrc_read(pyspy_memsrc *src, uint64_t addr, void *buf, size_t len,
+                      pyspy_error *err);
+/* Reads a NUL-terminated string of at most max-1 bytes. */
+int pyspy_memsrc_read_cstr(pyspy_memsrc *src, uint64_t addr, char *buf,
+                           size_t max, pyspy_error *err);
+const pyspy_region *pyspy_memsrc_region_at(const pyspy_memsrc *src,
+                                           uint64_t addr);
+/* Finds a symbol by exact name in modules whose path contains
+ * module_hint (NULL = any). Returns the runtime address, 0 if absent. */
+uint64_t pyspy_memsrc_symbol(const pyspy_memsrc *src, const char *module_hint,
+                             const char *name, uint64_t *size_out);
+
+/* ------------------------------------------------------------ stack traces */
+
+typedef struct pyspy_local {
+    char *name;
+    uint64_t addr;
+    bool is_arg;
+    char *repr; /* NULL when not requested / unreadable */
+} pyspy_local;
+
+typedef struct pyspy_frame {
+    char *name;
+    char *filename;
+    char *short_filename; /* NULL = same as filename */
+    char *module;         /* native frames: the shared object; else NULL */
+    int line;             /* 0 = none */
+    bool is_native;
+    bool is_entry;        /* first frame of an eval-loop invocation */
+    bool unreadable;      /* frame could not be read: chain cut here */
+    pyspy_local *locals;
+    size_t nlocals;
+} pyspy_frame;
+
+typedef struct pyspy_trace {
+    int pid;
+    uint64_t thread_id;    /* pthread id (PyThreadState.thread_id) */
+    uint64_t os_thread_id; /* kernel tid, 0 unknown */
+    char *thread_name;     /* NULL unknown */
+    bool active;
+    bool owns_gil;
+    bool crashed;          /* thread that took the fatal signal */
+    pyspy_frame *frames;   /* innermost first */
+    size_t nframes;
+} pyspy_trace;
+
+typedef struct pyspy_traces {
+    int pid, ppid;
+    char *command_line;
+    char *executable;
+    char *python_version; /* "3.11.2" */
+    pyspy_trace *traces;
+    size_t ntraces;
+} pyspy_traces;
+
+void pyspy_traces_free(pyspy_traces *t);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
