@@ -1,0 +1,24 @@
+/* Finding the interpreter in a memory source: which ELF object holds it,
+ * its exact version, its layout, and the addresses the walker starts from.
+ * (analyze/python_find.c, analyze/python_version.c, analyze/debug_offsets.c) */
+#ifndef PYSPY_ANALYZE_PYTHON_H
+#define PYSPY_ANALYZE_PYTHON_H
+
+#include <pyspy.h>
+#include "analyze/py_layout.h"
+
+typedef struct pyspy_python {
+    int major, minor, micro;
+    char version[32];        /* "3.11.2" (with a suffix such as "rc1") */
+    pyspy_py_layout layout;  /* built-in table, patched by _Py_DebugOffsets */
+    uint64_t runtime_addr;   /* _PyRuntime; 0 for 2.7/3.6 */
+    uint64_t interp_head;    /* first PyInterpreterState */
+    uint64_t tstate_current_addr; /* 2.7/3.6: &_PyThreadState_Current */
+    const pyspy_module *module;   /* object holding the interpreter */
+    char *executable;        /* path shown as "Python vX (path)" */
+} pyspy_python;
+
+int pyspy_python_find(pyspy_memsrc *src, pyspy_python *py, pyspy_error *err);
+void pyspy_python_free(pyspy_python *py);
+
+#endif

@@ -1,0 +1,25 @@
+/* Walking every interpreter, thread state and frame chain into the
+ * stack-trace model (analyze/walk_threads.c, analyze/walk_frames.c,
+ * analyze/line_table.c, ...). */
+#ifndef PYSPY_ANALYZE_WALKER_H
+#define PYSPY_ANALYZE_WALKER_H
+
+#include <pyspy.h>
+#include "analyze/python.h"
+
+typedef struct pyspy_walk_opts {
+    pyspy_lineno lineno;
+    uint64_t locals;     /* 0 none, 1 short reprs, 2+ longer reprs */
+    bool full_filenames; /* else short_filename is filled as py-spy does */
+    bool native;
+} pyspy_walk_opts;
+
+/* Fills out with one trace per Python thread of every interpreter. A frame
+ * chain that cannot be read (wild pointer, cycle) ends with a frame marked
+ * unreadable; it is not an error. Returns -1 only when nothing could be
+ * read at all. */
+int pyspy_stack_traces(pyspy_memsrc *src, const pyspy_python *py,
+                       const pyspy_walk_opts *opts, pyspy_traces *out,
+                       pyspy_error *err);
+
+#endif

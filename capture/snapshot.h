@@ -1,0 +1,42 @@
+/* Writing snapshots (ELF core + PYSPY notes, zstd seekable stream) and
+ * opening files as memory sources. (capture/core_writer.c,
+ * capture/core_notes.c, capture/zstd_seekable.c, capture/memsrc_core.c,
+ * capture/memsrc_snapshot.c) */
+#ifndef PYSPY_CAPTURE_SNAPSHOT_H
+#define PYSPY_CAPTURE_SNAPSHOT_H
+
+#include <pyspy.h>
+#include <stdio.h>
+
+/* coredump_filter bits (man 5 core). */
+enum {
+    PYSPY_FILTER_ANON_PRIVATE = 1 << 0,
+    PYSPY_FILTER_ANON_SHARED = 1 << 1,
+    PYSPY_FILTER_FILE_PRIVATE = 1 << 2,
+    PYSPY_FILTER_FILE_SHARED = 1 << 3,
+    PYSPY_FILTER_ELF_HEADERS = 1 << 4,
+    PYSPY_FILTER_HUGE_PRIVATE = 1 << 5,
+    PYSPY_FILTER_HUGE_SHARED = 1 << 6
+};
+#define PYSPY_FILTER_DEFAULT 0x37u
+
+typedef struct pyspy_snapshot_opts {
+    int zstd_level;        /* 0 = default (3) */
+    bool hide_progress;    /* progress bar on stderr only when a TTY */
+    const char *tool_version;
+} pyspy_snapshot_opts;
+
+typedef struct pyspy_snapshot_stats {
+    uint64_t memory_bytes; /* bytes of memory written */
+    uint64_t file_bytes;   /* compressed file size */
+} pyspy_snapshot_stats;
+
+/* Writes every present region of src (reads through src->ops->read),
+ * src's threads (NT_PRSTATUS/NT_FPREGSET), process info, modules with
+ * their symbols, and absent regions as absent. Writes to path via a
+ * temporary file renamed when complete, mode 0600. */
+int pyspy_snapshot_write(pyspy_memsrc *src, const pyspy_snapshot_opts *opts,
+                         const char *path, pyspy_snapshot_stats *stats,
+                         pyspy_error *err);
+
+#endif
