@@ -194,6 +194,8 @@ typedef struct pyspy_thread {
                         -2 unknown */
     bool has_regs;
     uint64_t regs[PYSPY_NREGS];
+    bool has_fpregs;
+    uint8_t fpregs[512]; /* user_fpregs_struct (NT_FPREGSET) */
     int signal;      /* pending/killing signal from the core, 0 if none */
     bool crashed;    /* the thread that took the fatal signal */
 } pyspy_thread;
