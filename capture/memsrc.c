@@ -1,0 +1,86 @@
+/* Operations shared by every memory source: dispatch through ops, region
+ * lookup, and symbol lookup over the modules a source exposes. */
+#include <pyspy.h>
+
+#include <stdlib.h>
+#include <string.h>
+
+int pyspy_memsrc_read(pyspy_memsrc *src, uint64_t addr, void *buf, size_t len,
+                      pyspy_error *err) {
+    if (!src || !src->ops || !src->ops->read)
+        return pyspy_error_set(err, PYSPY_E_GENERIC, "no memory source");
+    if (len == 0)
+        return 0;
+    if (addr + len < addr)
+        return pyspy_error_set(err, PYSPY_E_UNREADABLE,
+                               "read at 0x%llx wraps around",
+                               (unsigned long long)addr);
+    return src->ops->read(src, addr, buf, len, err);
+}
+
+int pyspy_memsrc_read_cstr(pyspy_memsrc *src, uint64_t addr, char *buf,
+                           size_t max, pyspy_error *err) {
+    if (max == 0)
+        return pyspy_error_set(err, PYSPY_E_GENERIC, "empty buffer");
+    /* Read in small chunks so a string near the end of a region does not
+     * fail just because a fixed-size read would cross into a hole. */
+    size_t got = 0;
+    while (got + 1 < max) {
+        size_t chunk = 64 - ((addr + got) & 63);
+        if (chunk > max - 1 - got)
+            chunk = max - 1 - got;
+        if (pyspy_memsrc_read(src, addr + got, buf + got, chunk, err) != 0)
+            return -1;
+        void *nul = memchr(buf + got, 0, chunk);
+        if (nul)
+            return 0;
+        got += chunk;
+    }
+    buf[max - 1] = 0;
+    return 0;
+}
+
+const pyspy_region *pyspy_memsrc_region_at(const pyspy_memsrc *src,
+                                           uint64_t addr) {
+    /* Regions are kept sorted by start by every source. */
+    size_t lo = 0, hi = src->nregions;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        const pyspy_region *r = &src->regions[mid];
+        if (addr < r->start)
+            hi = mid;
+        else if (addr >= r->end)
+            lo = mid + 1;
+        else
+            return r;
+    }
+    return NULL;
+}
+
+static int cmp_sym_name(const void *key, const void *elem) {
+    return strcmp((const char *)key, ((const pyspy_symbol *)elem)->name);
+}
+
+uint64_t pyspy_memsrc_symbol(const pyspy_memsrc *src, const char *module_hint,
+                             const char *name, uint64_t *size_out) {
+    for (size_t i = 0; i < src->nmodules; i++) {
+        const pyspy_module *m = &src->modules[i];
+        if (!m->symbols)
+            continue;
+        if (module_hint && (!m->path || !strstr(m->path, module_hint)))
+            continue;
+        const pyspy_symbol *s = bsearch(name, m->symbols, m->nsymbols,
+                                        sizeof *m->symbols, cmp_sym_name);
+        if (s && s->value) {
+            if (size_out)
+                *size_out = s->size;
+            return s->value + m->load_bias;
+        }
+    }
+    return 0;
+}
+
+void pyspy_memsrc_close(pyspy_memsrc *src) {
+    if (src && src->ops && src->ops->close)
+        src->ops->close(src);
+}
