@@ -255,6 +255,10 @@ struct pyspy_memsrc {
     pyspy_module *modules;
     size_t nmodules;
     char *origin; /* file path or "pid N", for messages */
+    /* Raw auxiliary vector (Elf64_auxv_t pairs, as in NT_AUXV and
+     * /proc/PID/auxv); NULL when unknown. Owned by the source. */
+    uint8_t *auxv;
+    size_t auxv_len;
 };
 
 /* Opens a live process. */
