@@ -400,8 +400,9 @@ static int parse_subcommand(const pyspy_cli_command *cmd, int argc, char **argv,
             done = p == 1;
         } else if (r == PYSPY_ARG_DASHDASH) {
             ps.dashdash = true;
-            for (; rc == 0 && s.next < argc; s.next++) {
-                int p = positional(&ps, &s, argv[s.next], err);
+            while (rc == 0 && s.next < argc) {
+                const char *a = argv[s.next++];
+                int p = positional(&ps, &s, a, err);
                 rc = p < 0 ? -1 : 0;
                 if (p == 1)
                     break;
