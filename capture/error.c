@@ -26,7 +26,10 @@ int pyspy_error_prefix(pyspy_error *err, const char *fmt, ...) {
     va_end(ap);
     char old[sizeof err->msg];
     memcpy(old, err->msg, sizeof old);
-    snprintf(err->msg, sizeof err->msg, "%s: %s", ctx, old);
+    /* The precision keeps the result inside msg (truncating the old text),
+     * which also tells the compiler no truncation warning is due. */
+    int room = (int)(sizeof err->msg - 3 - strlen(ctx));
+    snprintf(err->msg, sizeof err->msg, "%s: %.*s", ctx, room, old);
     if (!err->code)
         err->code = PYSPY_E_GENERIC;
     return -1;
