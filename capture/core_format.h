@@ -1,0 +1,78 @@
+/* What the snapshot writer and the core reader agree on: the PYSPY notes
+ * (owner "PYSPY"), a growable byte buffer to build notes in, a bounds-
+ * checked cursor to parse them, and the region digest.
+ * (capture/core_notes.c builds notes, capture/core_notes_read.c parses
+ * them, capture/core_format.c holds the helpers.)
+ *
+ * Every PYSPY note descriptor is a little-endian record; strings are a u32
+ * length followed by that many bytes (no NUL).
+ *   PROCESS (1): u32 format version, str tool version, i64 capture time ns,
+ *                u32 lock, u64 pause ns, i32 pid, i32 ppid, i32 crash
+ *                signal, str exe, str cmdline
+ *   THREAD  (2): i32 tid, u8 state, i64 syscall, u8 crashed, i32 signal,
+ *                str name
+ *   REGIONS (3): u32 count, then per region: u64 start, u64 end, u64 file
+ *                offset, u32 perms, u8 present, u8 build-id length, 20
+ *                bytes build-id, u64 digest, str path ("" = anonymous)
+ *   MODULE  (4): str path, u64 load bias, u64 start, u64 end, u8 build-id
+ *                length, 20 bytes build-id, u32 nsymbols, then per symbol:
+ *                u64 value, u64 size, u8 type, str name
+ * The region digest is 64-bit FNV-1a over the region's bytes (our own
+ * choice: libzstd does not export its xxhash). */
+#ifndef PYSPY_CAPTURE_CORE_FORMAT_H
+#define PYSPY_CAPTURE_CORE_FORMAT_H
+
+#include <pyspy.h>
+
+#define PYSPY_NOTE_OWNER "PYSPY"
+#define PYSPY_FORMAT_VERSION 1
+enum {
+    PYSPY_NT_PROCESS = 1,
+    PYSPY_NT_THREAD = 2,
+    PYSPY_NT_REGIONS = 3,
+    PYSPY_NT_MODULE = 4
+};
+
+#define PYSPY_FNV_INIT 0xcbf29ce484222325ull
+uint64_t pyspy_fnv1a(uint64_t h, const void *buf, size_t len);
+
+typedef struct pyspy_buf {
+    uint8_t *data;
+    size_t len, cap;
+    bool oom; /* sticky: checked once at the end */
+} pyspy_buf;
+
+void pyspy_buf_put(pyspy_buf *b, const void *p, size_t n);
+void pyspy_buf_u8(pyspy_buf *b, uint8_t v);
+void pyspy_buf_u32(pyspy_buf *b, uint32_t v);
+void pyspy_buf_u64(pyspy_buf *b, uint64_t v);
+void pyspy_buf_str(pyspy_buf *b, const char *s);
+void pyspy_buf_align(pyspy_buf *b, size_t a);
+void pyspy_buf_free(pyspy_buf *b);
+
+typedef struct pyspy_cursor {
+    const uint8_t *p;
+    size_t left;
+    bool bad; /* sticky: a read ran past the end */
+} pyspy_cursor;
+
+uint8_t pyspy_cur_u8(pyspy_cursor *c);
+uint32_t pyspy_cur_u32(pyspy_cursor *c);
+uint64_t pyspy_cur_u64(pyspy_cursor *c);
+void pyspy_cur_bytes(pyspy_cursor *c, void *out, size_t n);
+/* Returns a malloc'd NUL-terminated copy; NULL (and bad) when the length
+ * runs past the end. Empty strings give "" unless empty_is_null. */
+char *pyspy_cur_str(pyspy_cursor *c, bool empty_is_null);
+
+/* Appends one ELF note (Elf64_Nhdr, name, desc, 4-byte padding). */
+void pyspy_note_add(pyspy_buf *b, const char *owner, uint32_t type,
+                    const void *desc, size_t desc_len);
+
+/* Builds every note of a snapshot of src. digests[i] is region i's
+ * digest (only meaningful for present regions); absent[i] overrides the
+ * region's present flag (a region whose read failed while writing). */
+int pyspy_notes_build(const pyspy_memsrc *src, const char *tool_version,
+                      const uint64_t *digests, const bool *absent,
+                      pyspy_buf *out, pyspy_error *err);
+
+#endif

@@ -1,0 +1,35 @@
+/* Reading an ELF core from a byte source (plain file, or the decompressed
+ * view of a seekable snapshot) into a pyspy_memsrc. Internal to
+ * capture/memsrc_core.c and capture/core_parse.c. */
+#ifndef PYSPY_CAPTURE_CORE_READER_H
+#define PYSPY_CAPTURE_CORE_READER_H
+
+#include "capture/zstd_seekable.h"
+#include <pyspy.h>
+
+typedef struct pyspy_bytesrc {
+    int fd;
+    uint64_t size;         /* of the uncompressed core */
+    pyspy_zsk_reader *zsk; /* NULL: plain file */
+    const char *name;      /* for messages */
+} pyspy_bytesrc;
+
+int pyspy_bytesrc_read(pyspy_bytesrc *b, uint64_t off, void *buf, size_t len,
+                       pyspy_error *err);
+
+/* Per-region facts the read op needs beyond pyspy_region. */
+typedef struct pyspy_core_layout {
+    uint64_t *file_off; /* where region i's bytes start in the core */
+    uint64_t *digest;   /* PYSPY digest of region i (has_digests) */
+    uint8_t *verified;  /* 0 not yet, 1 good */
+    bool has_digests;
+    bool has_pyspy; /* PYSPY notes were found */
+} pyspy_core_layout;
+
+/* Fills src's regions, threads, proc, modules, auxv and lay. On error the
+ * caller frees what was filled (pyspy_core_free_fields). */
+int pyspy_core_parse(pyspy_bytesrc *bs, pyspy_memsrc *src,
+                     pyspy_core_layout *lay, pyspy_error *err);
+void pyspy_core_free_fields(pyspy_memsrc *src, pyspy_core_layout *lay);
+
+#endif

@@ -1,0 +1,262 @@
+/* pyspy_memsrc_open_file: a seekable snapshot, a whole-stream zstd core
+ * (systemd-coredump) or a plain ELF core, told apart by content. */
+#include "capture/core_format.h"
+#include "capture/core_reader.h"
+#include "capture/file_io.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <zstd.h>
+
+#define ZSTD_MAGIC 0xFD2FB528u
+/* A whole-stream core is decompressed to disk; this bounds a zstd bomb. */
+#define MAX_ZSTD_CORE (256ull << 30)
+#define VERIFY_CHUNK (1u << 20)
+
+typedef struct {
+    pyspy_bytesrc bs;
+    pyspy_core_layout lay;
+} core_impl;
+
+int pyspy_bytesrc_read(pyspy_bytesrc *b, uint64_t off, void *buf, size_t len,
+                       pyspy_error *err) {
+    if (off > b->size || len > b->size - off)
+        return pyspy_error_set(err, PYSPY_E_FORMAT, "%s is truncated", b->name);
+    if (b->zsk)
+        return pyspy_zsk_reader_read(b->zsk, off, buf, len, err);
+    return pyspy_pread_full(b->fd, buf, len, off, b->name, err);
+}
+
+/* Digests are checked the first time a region is read, so opening a
+ * snapshot stays cheap and a corrupted region is named when touched. */
+static int verify_region(pyspy_memsrc *src, core_impl *ci, size_t i,
+                         pyspy_error *err) {
+    if (!ci->lay.has_digests || ci->lay.verified[i])
+        return 0;
+    const pyspy_region *r = &src->regions[i];
+    uint8_t *buf = malloc(VERIFY_CHUNK);
+    if (!buf)
+        return pyspy_error_set(err, PYSPY_E_GENERIC, "out of memory");
+    uint64_t h = PYSPY_FNV_INIT, size = r->end - r->start, done = 0;
+    while (done < size) {
+        size_t k =
+            size - done < VERIFY_CHUNK ? (size_t)(size - done) : VERIFY_CHUNK;
+        if (pyspy_bytesrc_read(&ci->bs, ci->lay.file_off[i] + done, buf, k,
+                               err) != 0) {
+            free(buf);
+            return -1;
+        }
+        h = pyspy_fnv1a(h, buf, k);
+        done += k;
+    }
+    free(buf);
+    if (h != ci->lay.digest[i])
+        return pyspy_error_set(
+            err, PYSPY_E_FORMAT,
+            "%s is corrupted (region 0x%llx-0x%llx%s%s fails its digest)",
+            ci->bs.name, (unsigned long long)r->start,
+            (unsigned long long)r->end, r->path ? " " : "",
+            r->path ? r->path : "");
+    ci->lay.verified[i] = 1;
+    return 0;
+}
+
+static int core_read(pyspy_memsrc *src, uint64_t addr, void *buf, size_t len,
+                     pyspy_error *err) {
+    core_impl *ci = src->impl;
+    uint8_t *p = buf;
+    while (len > 0) {
+        const pyspy_region *r = pyspy_memsrc_region_at(src, addr);
+        if (!r)
+            return pyspy_error_set(err, PYSPY_E_UNREADABLE,
+                                   "address 0x%llx is not mapped in %s",
+                                   (unsigned long long)addr, src->origin);
+        if (!r->present)
+            return pyspy_error_set(err, PYSPY_E_UNREADABLE,
+                                   "address 0x%llx is in a region absent "
+                                   "from %s",
+                                   (unsigned long long)addr, src->origin);
+        size_t i = (size_t)(r - src->regions);
+        if (verify_region(src, ci, i, err) != 0)
+            return -1;
+        size_t k = r->end - addr < len ? (size_t)(r->end - addr) : len;
+        if (pyspy_bytesrc_read(&ci->bs, ci->lay.file_off[i] + (addr - r->start),
+                               p, k, err) != 0)
+            return -1;
+        p += k;
+        addr += k;
+        len -= k;
+    }
+    return 0;
+}
+
+static void core_close(pyspy_memsrc *src) {
+    core_impl *ci = src->impl;
+    if (ci) {
+        pyspy_core_free_fields(src, &ci->lay);
+        pyspy_zsk_reader_free(ci->bs.zsk);
+        if (ci->bs.fd >= 0)
+            close(ci->bs.fd);
+        free(ci);
+    }
+    free(src->origin);
+    free(src);
+}
+
+static const pyspy_memsrc_ops core_ops = {"core", core_read, NULL,
+                                          NULL,   NULL,      core_close};
+static const pyspy_memsrc_ops zcore_ops = {"zstd-core", core_read, NULL,
+                                           NULL,        NULL,      core_close};
+static const pyspy_memsrc_ops snap_ops = {"snapshot", core_read, NULL,
+                                          NULL,       NULL,      core_close};
+
+/* Decompresses a whole-stream zstd file into an unlinked temporary file
+ * in $TMPDIR; returns its fd. */
+static int decompress_to_temp(int in, const char *name, uint64_t *size_out,
+                              pyspy_error *err) {
+    const char *dir = getenv("TMPDIR");
+    if (!dir || !*dir)
+        dir = "/tmp";
+    int out = open(dir, O_TMPFILE | O_RDWR | O_EXCL, 0600);
+    if (out < 0) {
+        char tmpl[4096];
+        snprintf(tmpl, sizeof tmpl, "%s/pyspy-core-XXXXXX", dir);
+        out = mkstemp(tmpl);
+        if (out >= 0)
+            unlink(tmpl);
+    }
+    if (out < 0)
+        return pyspy_error_set(err, PYSPY_E_IO,
+                               "cannot create a temporary file in %s: %s", dir,
+                               strerror(errno));
+    ZSTD_DCtx *dctx = ZSTD_createDCtx();
+    size_t in_cap = ZSTD_DStreamInSize(), out_cap = ZSTD_DStreamOutSize();
+    uint8_t *ib = malloc(in_cap), *ob = malloc(out_cap);
+    int rc = -1;
+    uint64_t total = 0, in_off = 0;
+    size_t last = 1; /* 0 when the last frame ended cleanly */
+    if (!dctx || !ib || !ob) {
+        pyspy_error_set(err, PYSPY_E_GENERIC, "out of memory");
+        goto out;
+    }
+    for (;;) {
+        ssize_t n = pread(in, ib, in_cap, (off_t)in_off);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0) {
+            pyspy_error_set(err, PYSPY_E_IO, "cannot read %s: %s", name,
+                            strerror(errno));
+            goto out;
+        }
+        if (n == 0)
+            break;
+        in_off += (uint64_t)n;
+        ZSTD_inBuffer zin = {ib, (size_t)n, 0};
+        while (zin.pos < zin.size) {
+            ZSTD_outBuffer zout = {ob, out_cap, 0};
+            last = ZSTD_decompressStream(dctx, &zout, &zin);
+            if (ZSTD_isError(last)) {
+                pyspy_error_set(err, PYSPY_E_FORMAT,
+                                "%s is corrupted (zstd: %s)", name,
+                                ZSTD_getErrorName(last));
+                goto out;
+            }
+            total += zout.pos;
+            if (total > MAX_ZSTD_CORE) {
+                pyspy_error_set(err, PYSPY_E_FORMAT,
+                                "%s decompresses to more than %llu GiB", name,
+                                MAX_ZSTD_CORE >> 30);
+                goto out;
+            }
+            if (pyspy_write_full(out, ob, zout.pos, "a temporary file", err) !=
+                0)
+                goto out;
+        }
+    }
+    if (last != 0) {
+        pyspy_error_set(err, PYSPY_E_FORMAT,
+                        "%s is truncated (seek table missing)", name);
+        goto out;
+    }
+    *size_out = total;
+    rc = 0;
+out:
+    ZSTD_freeDCtx(dctx);
+    free(ib);
+    free(ob);
+    if (rc != 0) {
+        close(out);
+        return -1;
+    }
+    return out;
+}
+
+int pyspy_memsrc_open_file(const char *path, pyspy_memsrc **out,
+                           pyspy_error *err) {
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return pyspy_error_set(err, errno == EACCES ? PYSPY_E_PERM : PYSPY_E_IO,
+                               "cannot open %s: %s", path, strerror(errno));
+    struct stat st;
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        close(fd);
+        return pyspy_error_set(err, PYSPY_E_FORMAT,
+                               "%s is not a core file or snapshot", path);
+    }
+    uint8_t magic[4] = {0};
+    uint64_t size = (uint64_t)st.st_size;
+    if (size < 4 || pyspy_pread_full(fd, magic, 4, 0, path, NULL) != 0) {
+        close(fd);
+        return pyspy_error_set(err, PYSPY_E_FORMAT,
+                               "%s is not a core file or snapshot", path);
+    }
+    uint32_t m = (uint32_t)magic[0] | (uint32_t)magic[1] << 8 |
+                 (uint32_t)magic[2] << 16 | (uint32_t)magic[3] << 24;
+    pyspy_memsrc *src = calloc(1, sizeof *src);
+    core_impl *ci = calloc(1, sizeof *ci);
+    if (!src || !ci) {
+        free(src);
+        free(ci);
+        close(fd);
+        return pyspy_error_set(err, PYSPY_E_GENERIC, "out of memory");
+    }
+    src->impl = ci;
+    src->origin = strdup(path);
+    ci->bs.fd = fd;
+    ci->bs.size = size;
+    ci->bs.name = src->origin ? src->origin : path;
+    src->ops = &core_ops;
+    if (m == ZSTD_MAGIC) {
+        if (pyspy_zsk_has_seek_table(fd, size)) {
+            if (pyspy_zsk_reader_open(fd, size, path, &ci->bs.zsk, err) != 0)
+                goto fail;
+            ci->bs.size = pyspy_zsk_reader_size(ci->bs.zsk);
+            src->ops = &snap_ops;
+        } else {
+            uint64_t dsize = 0;
+            int tfd = decompress_to_temp(fd, path, &dsize, err);
+            if (tfd < 0)
+                goto fail;
+            close(fd);
+            ci->bs.fd = tfd;
+            ci->bs.size = dsize;
+            src->ops = &zcore_ops;
+        }
+    } else if (memcmp(magic, "\177ELF", 4) != 0) {
+        pyspy_error_set(err, PYSPY_E_FORMAT,
+                        "%s is not a core file or snapshot", path);
+        goto fail;
+    }
+    if (pyspy_core_parse(&ci->bs, src, &ci->lay, err) != 0)
+        goto fail;
+    *out = src;
+    return 0;
+fail:
+    core_close(src);
+    return -1;
+}

@@ -1,0 +1,213 @@
+#include "testlib.h"
+
+#include "capture/zstd_seekable.h"
+
+#include <fcntl.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <zstd.h>
+
+#define DATA_LEN ((size_t)(5u << 20) + 12345)
+
+static uint8_t *make_data(void) {
+    uint8_t *d = malloc(DATA_LEN);
+    uint32_t x = 12345;
+    for (size_t i = 0; i < DATA_LEN; i++) {
+        /* half compressible, half noise */
+        x = x * 1103515245u + 12345u;
+        d[i] = (i / 4096) % 2 ? (uint8_t)(x >> 24) : (uint8_t)(i / 4096);
+    }
+    return d;
+}
+
+static char *write_file(const uint8_t *d, size_t len, size_t *out_size) {
+    static char path[64];
+    snprintf(path, sizeof path, "/tmp/pyspy-zsk-XXXXXX");
+    int fd = mkstemp(path);
+    pyspy_zsk_writer *w = NULL;
+    pyspy_error err = {0};
+    CHECK(pyspy_zsk_writer_new(fd, path, 1, &w, &err) == 0);
+    /* uneven writes cross frame boundaries */
+    size_t off = 0, step = 777777;
+    while (off < len) {
+        size_t n = len - off < step ? len - off : step;
+        CHECK(pyspy_zsk_writer_write(w, d + off, n, &err) == 0);
+        off += n;
+    }
+    CHECK(pyspy_zsk_writer_finish(w, &err) == 0);
+    *out_size = (size_t)pyspy_zsk_writer_bytes_out(w);
+    pyspy_zsk_writer_free(w);
+    close(fd);
+    return path;
+}
+
+static uint8_t *slurp(const char *path, size_t *len) {
+    int fd = open(path, O_RDONLY);
+    struct stat st;
+    fstat(fd, &st);
+    uint8_t *b = malloc((size_t)st.st_size + 1);
+    *len = (size_t)read(fd, b, (size_t)st.st_size);
+    close(fd);
+    return b;
+}
+
+static void spit(const char *path, const uint8_t *b, size_t len) {
+    int fd = open(path, O_WRONLY | O_TRUNC | O_CREAT, 0600);
+    CHECK(write(fd, b, len) == (ssize_t)len);
+    close(fd);
+}
+
+TEST(round_trip_and_whole_stream_decompress) {
+    uint8_t *d = make_data();
+    size_t fsize = 0;
+    char *path = write_file(d, DATA_LEN, &fsize);
+    size_t clen;
+    uint8_t *c = slurp(path, &clen);
+    CHECK(clen == fsize);
+    /* Like `zstd -d`: the frames and the skippable seek table decode as
+     * one stream. */
+    size_t dsize = DATA_LEN + 4096;
+    uint8_t *out = malloc(dsize);
+    size_t got = ZSTD_decompress(out, dsize, c, clen);
+    CHECK(!ZSTD_isError(got) && got == DATA_LEN);
+    CHECK(memcmp(out, d, DATA_LEN) == 0);
+    free(out);
+
+    int fd = open(path, O_RDONLY);
+    CHECK(pyspy_zsk_has_seek_table(fd, clen));
+    pyspy_zsk_reader *r = NULL;
+    pyspy_error err = {0};
+    CHECK(pyspy_zsk_reader_open(fd, clen, path, &r, &err) == 0);
+    CHECK(pyspy_zsk_reader_size(r) == DATA_LEN);
+    uint8_t *all = malloc(DATA_LEN);
+    CHECK(pyspy_zsk_reader_read(r, 0, all, DATA_LEN, &err) == 0);
+    CHECK(memcmp(all, d, DATA_LEN) == 0);
+    free(all);
+    uint8_t tail[100];
+    CHECK(pyspy_zsk_reader_read(r, DATA_LEN - 100, tail, 100, &err) == 0);
+    CHECK(memcmp(tail, d + DATA_LEN - 100, 100) == 0);
+    CHECK(pyspy_zsk_reader_read(r, DATA_LEN - 50, tail, 100, &err) == -1);
+    pyspy_zsk_reader_free(r);
+    close(fd);
+    unlink(path);
+    free(c);
+    free(d);
+}
+
+TEST(one_page_read_decompresses_one_frame) {
+    uint8_t *d = make_data();
+    size_t fsize = 0;
+    char *path = write_file(d, DATA_LEN, &fsize);
+    int fd = open(path, O_RDONLY);
+    pyspy_zsk_reader *r = NULL;
+    pyspy_error err = {0};
+    CHECK(pyspy_zsk_reader_open(fd, fsize, path, &r, &err) == 0);
+    CHECK(pyspy_zsk_reader_frames_decompressed(r) == 0);
+    uint8_t page[4096];
+    uint64_t off = 3 * PYSPY_ZSK_FRAME_INPUT + 8192;
+    CHECK(pyspy_zsk_reader_read(r, off, page, sizeof page, &err) == 0);
+    CHECK(memcmp(page, d + off, sizeof page) == 0);
+    CHECK(pyspy_zsk_reader_frames_decompressed(r) == 1);
+    /* cached */
+    CHECK(pyspy_zsk_reader_read(r, off + 4096, page, sizeof page, &err) == 0);
+    CHECK(pyspy_zsk_reader_frames_decompressed(r) == 1);
+    /* a read across a frame boundary needs exactly the two frames */
+    off = 2 * PYSPY_ZSK_FRAME_INPUT - 100;
+    CHECK(pyspy_zsk_reader_read(r, off, page, sizeof page, &err) == 0);
+    CHECK(memcmp(page, d + off, sizeof page) == 0);
+    CHECK(pyspy_zsk_reader_frames_decompressed(r) == 3);
+    pyspy_zsk_reader_free(r);
+    close(fd);
+    unlink(path);
+    free(d);
+}
+
+TEST(hostile_seek_tables) {
+    uint8_t *d = make_data();
+    size_t fsize = 0;
+    char *path = write_file(d, DATA_LEN, &fsize);
+    size_t clen;
+    uint8_t *c = slurp(path, &clen);
+    char bad[] = "/tmp/pyspy-zsk-bad-XXXXXX";
+    int bfd = mkstemp(bad);
+    close(bfd);
+    pyspy_error err = {0};
+    pyspy_zsk_reader *r = NULL;
+
+    /* truncated: the footer is gone */
+    spit(bad, c, clen - 5);
+    int fd = open(bad, O_RDONLY);
+    CHECK(!pyspy_zsk_has_seek_table(fd, clen - 5));
+    CHECK(pyspy_zsk_reader_open(fd, clen - 5, bad, &r, &err) == -1);
+    CHECK(strstr(err.msg, "truncated (seek table missing)") != NULL);
+    close(fd);
+
+    /* frame count larger than the file */
+    uint8_t *m = malloc(clen);
+    memcpy(m, c, clen);
+    m[clen - 9] = 0xff;
+    m[clen - 8] = 0xff;
+    spit(bad, m, clen);
+    fd = open(bad, O_RDONLY);
+    CHECK(pyspy_zsk_reader_open(fd, clen, bad, &r, &err) == -1);
+    CHECK(err.code == PYSPY_E_FORMAT);
+    close(fd);
+
+    /* an entry's compressed size that does not add up */
+    memcpy(m, c, clen);
+    m[clen - 9 - 6 * 8 + 1] ^= 0x40;
+    spit(bad, m, clen);
+    fd = open(bad, O_RDONLY);
+    CHECK(pyspy_zsk_reader_open(fd, clen, bad, &r, &err) == -1);
+    CHECK(err.code == PYSPY_E_FORMAT);
+    close(fd);
+
+    /* corrupted compressed bytes: open works, the read of that frame
+     * fails with one line */
+    memcpy(m, c, clen);
+    for (size_t i = 1000; i < 1100; i++)
+        m[i] ^= 0x5a;
+    spit(bad, m, clen);
+    fd = open(bad, O_RDONLY);
+    CHECK(pyspy_zsk_reader_open(fd, clen, bad, &r, &err) == 0);
+    uint8_t page[64];
+    CHECK(pyspy_zsk_reader_read(r, 0, page, sizeof page, &err) == -1);
+    CHECK(strstr(err.msg, "corrupted") != NULL);
+    pyspy_zsk_reader_free(r);
+    close(fd);
+
+    /* every truncation length: error, never a crash */
+    for (size_t cut = 0; cut < clen; cut += clen / 97 + 1) {
+        spit(bad, c, cut);
+        fd = open(bad, O_RDONLY);
+        r = NULL;
+        if (pyspy_zsk_reader_open(fd, cut, bad, &r, &err) == 0) {
+            CHECK(0);
+            pyspy_zsk_reader_free(r);
+        }
+        close(fd);
+    }
+    unlink(bad);
+    unlink(path);
+    free(m);
+    free(c);
+    free(d);
+}
+
+TEST(empty_stream) {
+    size_t fsize = 0;
+    char *path = write_file(NULL, 0, &fsize);
+    int fd = open(path, O_RDONLY);
+    pyspy_zsk_reader *r = NULL;
+    pyspy_error err = {0};
+    CHECK(pyspy_zsk_reader_open(fd, fsize, path, &r, &err) == 0);
+    CHECK(r && pyspy_zsk_reader_size(r) == 0);
+    pyspy_zsk_reader_free(r);
+    close(fd);
+    unlink(path);
+}
+
+TEST_MAIN(T(round_trip_and_whole_stream_decompress),
+          T(one_page_read_decompresses_one_frame), T(hostile_seek_tables),
+          T(empty_stream))
