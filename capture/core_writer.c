@@ -84,9 +84,9 @@ static int put_zeros(wstate *w, uint64_t n, pyspy_error *err) {
     return 0;
 }
 
-/* Streams one region. A failed read is not fatal: the region becomes
- * absent (recorded as such), the rest of its slot zeros. Errors writing
- * the output are fatal. */
+/* Streams one region. An unreadable range is not fatal: the region
+ * becomes absent (recorded as such), the rest of its slot zeros. Errors
+ * writing the output or reading a damaged input are. */
 static int put_region(wstate *w, size_t i, pyspy_error *err) {
     const pyspy_region *r = &w->src->regions[i];
     uint64_t h = PYSPY_FNV_INIT;
@@ -96,6 +96,13 @@ static int put_region(wstate *w, size_t i, pyspy_error *err) {
         pyspy_error rerr = {0};
         if (!w->absent[i] &&
             pyspy_memsrc_read(w->src, addr, w->chunk, k, &rerr) != 0) {
+            /* Memory that vanished (a live target unmapping it) is
+             * absent; a damaged input file is an error. */
+            if (rerr.code != PYSPY_E_UNREADABLE) {
+                if (err)
+                    *err = rerr;
+                return -1;
+            }
             w->absent[i] = true;
         }
         if (w->absent[i])

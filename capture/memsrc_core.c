@@ -3,6 +3,7 @@
 #include "capture/core_format.h"
 #include "capture/core_reader.h"
 #include "capture/file_io.h"
+#include "capture/snapshot.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -202,18 +203,23 @@ int pyspy_memsrc_open_file(const char *path, pyspy_memsrc **out,
     if (fd < 0)
         return pyspy_error_set(err, errno == EACCES ? PYSPY_E_PERM : PYSPY_E_IO,
                                "cannot open %s: %s", path, strerror(errno));
+    return pyspy_memsrc_open_fd(fd, path, out, err);
+}
+
+int pyspy_memsrc_open_fd(int fd, const char *name, pyspy_memsrc **out,
+                         pyspy_error *err) {
     struct stat st;
     if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
         close(fd);
         return pyspy_error_set(err, PYSPY_E_FORMAT,
-                               "%s is not a core file or snapshot", path);
+                               "%s is not a core file or snapshot", name);
     }
     uint8_t magic[4] = {0};
     uint64_t size = (uint64_t)st.st_size;
-    if (size < 4 || pyspy_pread_full(fd, magic, 4, 0, path, NULL) != 0) {
+    if (size < 4 || pyspy_pread_full(fd, magic, 4, 0, name, NULL) != 0) {
         close(fd);
         return pyspy_error_set(err, PYSPY_E_FORMAT,
-                               "%s is not a core file or snapshot", path);
+                               "%s is not a core file or snapshot", name);
     }
     uint32_t m = (uint32_t)magic[0] | (uint32_t)magic[1] << 8 |
                  (uint32_t)magic[2] << 16 | (uint32_t)magic[3] << 24;
@@ -226,20 +232,21 @@ int pyspy_memsrc_open_file(const char *path, pyspy_memsrc **out,
         return pyspy_error_set(err, PYSPY_E_GENERIC, "out of memory");
     }
     src->impl = ci;
-    src->origin = strdup(path);
+    src->origin = strdup(name);
     ci->bs.fd = fd;
     ci->bs.size = size;
-    ci->bs.name = src->origin ? src->origin : path;
+    ci->bs.name = src->origin ? src->origin : "input";
     src->ops = &core_ops;
     if (m == ZSTD_MAGIC) {
         if (pyspy_zsk_has_seek_table(fd, size)) {
-            if (pyspy_zsk_reader_open(fd, size, path, &ci->bs.zsk, err) != 0)
+            if (pyspy_zsk_reader_open(fd, size, ci->bs.name, &ci->bs.zsk,
+                                      err) != 0)
                 goto fail;
             ci->bs.size = pyspy_zsk_reader_size(ci->bs.zsk);
             src->ops = &snap_ops;
         } else {
             uint64_t dsize = 0;
-            int tfd = decompress_to_temp(fd, path, &dsize, err);
+            int tfd = decompress_to_temp(fd, ci->bs.name, &dsize, err);
             if (tfd < 0)
                 goto fail;
             close(fd);
@@ -249,7 +256,7 @@ int pyspy_memsrc_open_file(const char *path, pyspy_memsrc **out,
         }
     } else if (memcmp(magic, "\177ELF", 4) != 0) {
         pyspy_error_set(err, PYSPY_E_FORMAT,
-                        "%s is not a core file or snapshot", path);
+                        "%s is not a core file or snapshot", ci->bs.name);
         goto fail;
     }
     if (pyspy_core_parse(&ci->bs, src, &ci->lay, err) != 0)

@@ -21,8 +21,8 @@ enum {
 #define PYSPY_FILTER_DEFAULT 0x37u
 
 typedef struct pyspy_snapshot_opts {
-    int zstd_level;        /* 0 = default (3) */
-    bool hide_progress;    /* progress bar on stderr only when a TTY */
+    int zstd_level;     /* 0 = default (3) */
+    bool hide_progress; /* progress bar on stderr only when a TTY */
     const char *tool_version;
 } pyspy_snapshot_opts;
 
@@ -38,5 +38,19 @@ typedef struct pyspy_snapshot_stats {
 int pyspy_snapshot_write(pyspy_memsrc *src, const pyspy_snapshot_opts *opts,
                          const char *path, pyspy_snapshot_stats *stats,
                          pyspy_error *err);
+
+/* Like pyspy_memsrc_open_file on an open descriptor of a regular file
+ * (it may be unlinked); takes ownership of fd. name is for messages. */
+int pyspy_memsrc_open_fd(int fd, const char *name, pyspy_memsrc **out,
+                         pyspy_error *err);
+
+/* Reads a plain or zstd-compressed core (or a snapshot) from in_path, or
+ * from stdin when in_path is "-" (spooled to an unlinked temporary file
+ * first: a pipe cannot be seeked), and writes it as a snapshot of the same
+ * shape to out_path, with the symbols of this host's copies of its
+ * modules so it analyzes elsewhere. */
+int pyspy_core_ingest(const char *in_path, const char *out_path,
+                      const pyspy_snapshot_opts *opts,
+                      pyspy_snapshot_stats *stats, pyspy_error *err);
 
 #endif
