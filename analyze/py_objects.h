@@ -26,6 +26,24 @@ int pyspy_py_dict_get_str(pyspy_memsrc *src, const pyspy_python *py,
 char *pyspy_py_repr(pyspy_memsrc *src, const pyspy_python *py, uint64_t addr,
                     int verbosity);
 
+/* Items of a list or tuple (at most max; *n is how many were read),
+ * malloc'd array of object addresses. (analyze/py_list.c) */
+int pyspy_py_seq_items(pyspy_memsrc *src, const pyspy_python *py,
+                       uint64_t obj, uint64_t **items, size_t *n, size_t max,
+                       pyspy_error *err);
+
+/* Locals of one frame for the walker: arguments first (is_arg), then
+ * locals, then cell and free variables, with reprs at the given
+ * verbosity (0 = names and addresses only). code is the frame's code
+ * object, localsplus_addr the address of its fast-locals array
+ * (f_localsplus / _PyInterpreterFrame.localsplus). Unset (NULL) slots
+ * are skipped. (analyze/py_locals.c) */
+int pyspy_py_frame_locals(pyspy_memsrc *src, const pyspy_python *py,
+                          uint64_t code, uint64_t localsplus_addr,
+                          int verbosity, pyspy_local **out, size_t *n,
+                          pyspy_error *err);
+void pyspy_py_locals_free(pyspy_local *v, size_t n);
+
 /* Thread names from threading's registry: maps PyThreadState.thread_id
  * (the Python thread ident) to the Thread's name. */
 typedef struct pyspy_thread_name {
