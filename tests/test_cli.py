@@ -142,6 +142,21 @@ def test_zsh_and_fish_completions(pyspy, tmp_path, shell, mark):
     assert check.returncode == 0, check.stderr
 
 
+def test_zsh_completion_registers(pyspy, tmp_path):
+    exe = shutil.which("zsh")
+    if exe is None:
+        pytest.skip("zsh is not installed")
+    path = tmp_path / "_pyspy"
+    path.write_text(run(pyspy, "completions", "zsh").stdout)
+    r = subprocess.run([exe, "-f", "-c",
+                        "autoload -U compinit; compinit -u -D; "
+                        f"source {path}; "
+                        "print -r -- ${_comps[pyspy]} ${_comps[pyspy-analyze]}"],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.split() == ["_pyspy", "_pyspy"]
+
+
 def test_fish_completion_offers_formats(pyspy, tmp_path):
     exe = shutil.which("fish")
     if exe is None:
