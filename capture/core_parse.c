@@ -5,7 +5,6 @@
  * payloads are decoded with bounds-checked cursors. */
 #include "capture/core_format.h"
 #include "capture/core_reader.h"
-#include "capture/elf_symbols.h"
 
 #include <elf.h>
 #include <gelf.h>
@@ -14,18 +13,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/procfs.h>
-#include <unistd.h>
 
 #define MAX_PHNUM (1u << 20)
 #define MAX_NOTES_BYTES (512ull << 20)
 #define MAX_THREADS (1u << 20)
-#define MAX_MODULES 65536u
+#define MAX_MODULES 65536u /* PYSPY module notes */
 #define MAX_SYMBOLS (1u << 24)
-
-/* Weak until capture/elf_symbols.c is in the tree everywhere. */
-extern int pyspy_elf_load_symbols(const char *path, pyspy_module *m,
-                                  uint64_t *first_vaddr, pyspy_error *err)
-    __attribute__((weak));
 
 typedef struct {
     uint64_t vaddr, memsz, off, filesz;
@@ -111,6 +104,11 @@ static int note_fpregset(pctx *c, const uint8_t *d, size_t n,
     return 0;
 }
 
+static int cmp_file(const void *a, const void *b) {
+    const file_ent *x = a, *y = b;
+    return x->start < y->start ? -1 : x->start > y->start;
+}
+
 static int note_file(pctx *c, const uint8_t *d, size_t n, pyspy_error *err) {
     pyspy_cursor cur = {d, n, false};
     uint64_t count = pyspy_cur_u64(&cur);
@@ -142,6 +140,7 @@ static int note_file(pctx *c, const uint8_t *d, size_t n, pyspy_error *err) {
         left -= (size_t)(nul - p) + 1;
         p = nul + 1;
     }
+    qsort(c->files, c->nfiles, sizeof *c->files, cmp_file);
     return 0;
 }
 
@@ -324,11 +323,20 @@ static uint32_t perms_of(uint32_t flags) {
            (flags & PF_X ? PYSPY_PERM_X : 0);
 }
 
+/* c->files is sorted by start (note_file). */
 static const file_ent *file_at(const pctx *c, uint64_t addr) {
-    for (size_t i = 0; i < c->nfiles; i++)
-        if (addr >= c->files[i].start && addr < c->files[i].end)
-            return &c->files[i];
-    return NULL;
+    size_t lo = 0, hi = c->nfiles;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (c->files[mid].start <= addr)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    if (lo == 0)
+        return NULL;
+    const file_ent *f = &c->files[lo - 1];
+    return addr < f->end ? f : NULL;
 }
 
 static int add_region(pctx *c, size_t *cap, uint64_t start, uint64_t end,
@@ -469,50 +477,6 @@ static void fill_proc_from_kernel(pctx *c) {
         memcpy(fn, c->prpsinfo.pr_fname, sizeof c->prpsinfo.pr_fname);
         fn[sizeof c->prpsinfo.pr_fname] = 0;
         s->proc.exe = strdup(fn);
-    }
-}
-
-/* Modules of a kernel core: the files mapped at offset 0, with symbols
- * from this host's copy when it exists. */
-static void modules_from_host(pctx *c) {
-    pyspy_memsrc *s = c->src;
-    if (!pyspy_elf_load_symbols)
-        return;
-    for (size_t i = 0; i < c->nfiles && s->nmodules < MAX_MODULES; i++) {
-        const file_ent *f = &c->files[i];
-        if (f->pgoff != 0)
-            continue;
-        bool seen = false;
-        for (size_t k = 0; k < s->nmodules && !seen; k++)
-            seen = strcmp(s->modules[k].path, f->path) == 0;
-        if (seen || access(f->path, R_OK) != 0)
-            continue;
-        if (s->nmodules == c->cap_modules) {
-            size_t nc = c->cap_modules ? c->cap_modules * 2 : 16;
-            pyspy_module *nm = realloc(s->modules, nc * sizeof *nm);
-            if (!nm)
-                return;
-            s->modules = nm;
-            c->cap_modules = nc;
-        }
-        pyspy_module m;
-        memset(&m, 0, sizeof m);
-        uint64_t first_vaddr = 0;
-        pyspy_error e = {0};
-        if (pyspy_elf_load_symbols(f->path, &m, &first_vaddr, &e) != 0)
-            continue;
-        m.path = strdup(f->path);
-        m.load_bias = f->start - first_vaddr;
-        m.start = f->start;
-        m.end = f->end;
-        for (size_t k = 0; k < c->nfiles; k++)
-            if (strcmp(c->files[k].path, f->path) == 0) {
-                if (c->files[k].start < m.start)
-                    m.start = c->files[k].start;
-                if (c->files[k].end > m.end)
-                    m.end = c->files[k].end;
-            }
-        s->modules[s->nmodules++] = m;
     }
 }
 
@@ -707,7 +671,6 @@ int pyspy_core_parse(pyspy_bytesrc *bs, pyspy_memsrc *src,
     }
     if (!lay->has_pyspy) {
         fill_proc_from_kernel(&c);
-        modules_from_host(&c);
     }
     rc = 0;
 out:

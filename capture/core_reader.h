@@ -32,4 +32,10 @@ int pyspy_core_parse(pyspy_bytesrc *bs, pyspy_memsrc *src,
                      pyspy_core_layout *lay, pyspy_error *err);
 void pyspy_core_free_fields(pyspy_memsrc *src, pyspy_core_layout *lay);
 
+/* For a core without PYSPY notes, after parsing (it reads through src):
+ * one module per file mapped at offset 0, build-ids from the dumped ELF
+ * headers, symbols from this host's copy when its build-id matches.
+ * (capture/core_modules.c) */
+void pyspy_core_add_host_modules(pyspy_memsrc *src);
+
 #endif

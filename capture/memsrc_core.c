@@ -261,6 +261,8 @@ int pyspy_memsrc_open_fd(int fd, const char *name, pyspy_memsrc **out,
     }
     if (pyspy_core_parse(&ci->bs, src, &ci->lay, err) != 0)
         goto fail;
+    if (!ci->lay.has_pyspy)
+        pyspy_core_add_host_modules(src);
     *out = src;
     return 0;
 fail:

@@ -1,0 +1,176 @@
+/* Modules of a kernel core, which has no PYSPY notes: every file mapped
+ * at offset 0, its build-id read from the ELF header page the kernel
+ * dumped, and symbols from this host's copy of the file -- only when the
+ * host's copy has the same build-id, since symbols of another build would
+ * point analysis at the wrong addresses. */
+#include "capture/core_reader.h"
+#include "capture/elf_symbols.h"
+
+#include <elf.h>
+#include <gelf.h>
+#include <libelf.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define MAX_HOST_MODULES 4096u
+#define HDR_PAGE 4096u
+
+/* Weak until capture/elf_symbols.c is in the tree everywhere. */
+extern int pyspy_elf_load_symbols(const char *path, pyspy_module *m,
+                                  uint64_t *first_vaddr, pyspy_error *err)
+    __attribute__((weak));
+
+/* The GNU build-id note of the ELF image whose first page is at start in
+ * the core, when that page was dumped and the note lies within it.
+ * Returns its length, 0 if unknown, -1 if the page is there and is not
+ * an ELF header (a data file mapped at offset 0: not a module). */
+static int build_id_at(pyspy_memsrc *src, uint64_t start, uint8_t out[20]) {
+    const pyspy_region *r = pyspy_memsrc_region_at(src, start);
+    if (!r || !r->present || r->end - start < sizeof(Elf64_Ehdr))
+        return 0;
+    size_t n = r->end - start < HDR_PAGE ? (size_t)(r->end - start) : HDR_PAGE;
+    uint8_t *page = malloc(n);
+    pyspy_error e = {0};
+    if (!page || pyspy_memsrc_read(src, start, page, n, &e) != 0) {
+        free(page);
+        return 0;
+    }
+    uint8_t len = 0;
+    Elf64_Ehdr eh;
+    memcpy(&eh, page, sizeof eh);
+    if (memcmp(eh.e_ident, ELFMAG, SELFMAG) != 0) {
+        free(page);
+        return -1;
+    }
+    /* Only the program headers are wanted: the section headers lie
+     * beyond the dumped page. */
+    eh.e_shoff = 0;
+    eh.e_shnum = 0;
+    eh.e_shstrndx = 0;
+    memcpy(page, &eh, sizeof eh);
+    Elf *elf = elf_memory((char *)page, n);
+    size_t phnum = 0;
+    if (elf && elf_kind(elf) == ELF_K_ELF && elf_getphdrnum(elf, &phnum) == 0) {
+        for (size_t i = 0; i < phnum && len == 0; i++) {
+            GElf_Phdr ph;
+            if (!gelf_getphdr(elf, (int)i, &ph) || ph.p_type != PT_NOTE ||
+                ph.p_offset > n || n - ph.p_offset < ph.p_filesz)
+                continue;
+            Elf_Data *d = elf_getdata_rawchunk(elf, (int64_t)ph.p_offset,
+                                               ph.p_filesz, ELF_T_NHDR);
+            if (!d)
+                continue;
+            size_t off = 0, next, name_off, desc_off;
+            GElf_Nhdr nh;
+            while (off < d->d_size &&
+                   (next = gelf_getnote(d, off, &nh, &name_off, &desc_off)) >
+                       off) {
+                if (nh.n_type == NT_GNU_BUILD_ID && nh.n_namesz == 4 &&
+                    memcmp((char *)d->d_buf + name_off, "GNU", 4) == 0 &&
+                    nh.n_descsz > 0 && nh.n_descsz <= 20 &&
+                    desc_off + nh.n_descsz <= d->d_size) {
+                    memcpy(out, (char *)d->d_buf + desc_off, nh.n_descsz);
+                    len = (uint8_t)nh.n_descsz;
+                    break;
+                }
+                off = next;
+            }
+        }
+    }
+    if (elf)
+        elf_end(elf);
+    free(page);
+    return len;
+}
+
+static bool region_has_elf_header(pyspy_memsrc *src, uint64_t start) {
+    uint8_t magic[SELFMAG];
+    pyspy_error e = {0};
+    return pyspy_memsrc_read(src, start, magic, SELFMAG, &e) == 0 &&
+           memcmp(magic, ELFMAG, SELFMAG) == 0;
+}
+
+static bool known_module(const pyspy_memsrc *src, const char *path) {
+    for (size_t k = 0; k < src->nmodules; k++)
+        if (src->modules[k].path && strcmp(src->modules[k].path, path) == 0)
+            return true;
+    return false;
+}
+
+void pyspy_core_add_host_modules(pyspy_memsrc *src) {
+    elf_version(EV_CURRENT);
+    size_t cap = src->nmodules;
+    for (size_t i = 0; i < src->nregions; i++) {
+        pyspy_region *r = &src->regions[i];
+        if (!r->path || r->path[0] != '/' || r->file_offset != 0 ||
+            known_module(src, r->path) || src->nmodules >= MAX_HOST_MODULES)
+            continue;
+        pyspy_module m;
+        memset(&m, 0, sizeof m);
+        int bl = build_id_at(src, r->start, m.build_id);
+        if (bl < 0)
+            continue;
+        m.build_id_len = (uint8_t)bl;
+        bool header_seen = bl > 0 || region_has_elf_header(src, r->start);
+        m.start = r->start;
+        m.end = r->end;
+        for (size_t k = i; k < src->nregions; k++) {
+            pyspy_region *o = &src->regions[k];
+            if (!o->path || strcmp(o->path, r->path) != 0)
+                continue;
+            if (o->end > m.end)
+                m.end = o->end;
+            if (m.build_id_len) {
+                memcpy(o->build_id, m.build_id, m.build_id_len);
+                o->build_id_len = m.build_id_len;
+            }
+        }
+        m.path = strdup(r->path);
+        if (!m.path)
+            return;
+        if (pyspy_elf_load_symbols && access(r->path, R_OK) == 0) {
+            pyspy_module host;
+            memset(&host, 0, sizeof host);
+            uint64_t first_vaddr = 0;
+            pyspy_error e = {0};
+            if (pyspy_elf_load_symbols(r->path, &host, &first_vaddr, &e) == 0 &&
+                (m.build_id_len == 0 ||
+                 (host.build_id_len == m.build_id_len &&
+                  memcmp(host.build_id, m.build_id, m.build_id_len) == 0))) {
+                header_seen = true;
+                m.symbols = host.symbols;
+                m.nsymbols = host.nsymbols;
+                m.load_bias = r->start - first_vaddr;
+                if (!m.build_id_len) {
+                    memcpy(m.build_id, host.build_id, sizeof m.build_id);
+                    m.build_id_len = host.build_id_len;
+                }
+            } else {
+                for (size_t k = 0; k < host.nsymbols; k++)
+                    free(host.symbols[k].name);
+                free(host.symbols);
+            }
+            free(host.path);
+        }
+        /* Neither the core nor this host shows it is an ELF object. */
+        if (!header_seen && !m.symbols) {
+            free(m.path);
+            continue;
+        }
+        if (src->nmodules == cap) {
+            size_t nc = cap ? cap * 2 : 16;
+            pyspy_module *nm = realloc(src->modules, nc * sizeof *nm);
+            if (!nm) {
+                for (size_t k = 0; k < m.nsymbols; k++)
+                    free(m.symbols[k].name);
+                free(m.symbols);
+                free(m.path);
+                return;
+            }
+            src->modules = nm;
+            cap = nc;
+        }
+        src->modules[src->nmodules++] = m;
+    }
+}
