@@ -254,7 +254,7 @@ static int apply(parse_state *ps, const pyspy_opt *o, const char *v,
         if (!(d > 0) || d > 1e9)
             return pyspy_opt_invalid(err, o, v,
                                      "the delay must be a positive number "
-                                     "of seconds");
+                                     "of seconds, at most 1e9");
         c->refresh_seconds = d;
         return 0;
     }
