@@ -4,7 +4,11 @@
 
 #include <elf.h>
 #include <fcntl.h>
+#include <gelf.h>
+#include <libelf.h>
+#include <sched.h>
 #include <stdlib.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <zstd.h>
@@ -13,11 +17,15 @@
 
 typedef struct {
     uint8_t *data[8]; /* per region, NULL = absent */
+    uint64_t fail_at; /* reads touching this address fail ... */
+    int fail_code;    /* ... with this code (0 = never) */
 } mem_impl;
 
 static int mem_read(pyspy_memsrc *src, uint64_t addr, void *buf, size_t len,
                     pyspy_error *err) {
     mem_impl *m = src->impl;
+    if (m->fail_code && addr <= m->fail_at && m->fail_at < addr + len)
+        return pyspy_error_set(err, m->fail_code, "injected failure");
     const pyspy_region *r = pyspy_memsrc_region_at(src, addr);
     if (!r || !r->present || addr + len > r->end)
         return pyspy_error_set(err, PYSPY_E_UNREADABLE, "unreadable 0x%llx",
@@ -74,6 +82,7 @@ static pyspy_memsrc msrc;
 
 static void build_source(void) {
     memset(&msrc, 0, sizeof msrc);
+    mimpl.fail_code = 0;
     for (size_t i = 0; i < NREG; i++) {
         size_t n = regions[i].end - regions[i].start;
         if (!regions[i].present) {
@@ -436,6 +445,133 @@ TEST(write_errors_leave_no_file) {
     CHECK(system(cmd) != 0);
 }
 
+TEST(unreadable_region_is_recorded_absent) {
+    build_source();
+    /* the live target unmapped part of region 2 while it was copied */
+    mimpl.fail_at = 0x610000;
+    mimpl.fail_code = PYSPY_E_UNREADABLE;
+    const char *p = tpath("vanished.core.zst");
+    pyspy_snapshot_opts o = {0, true, NULL};
+    pyspy_error err = {0};
+    CHECK(pyspy_snapshot_write(&msrc, &o, p, NULL, &err) == 0);
+    pyspy_memsrc *s = NULL;
+    CHECK(pyspy_memsrc_open_file(p, &s, &err) == 0);
+    if (s) {
+        CHECK(s->nregions == NREG);
+        CHECK(s->regions[2].start == 0x601000 && !s->regions[2].present);
+        CHECK(s->regions[1].present && s->regions[4].present);
+        uint8_t x[16];
+        CHECK(pyspy_memsrc_read(s, 0x601000, x, 16, &err) == -1);
+        CHECK(err.code == PYSPY_E_UNREADABLE);
+        CHECK(pyspy_memsrc_read(s, 0x7f0000000000, x, 16, &err) == 0);
+        CHECK(memcmp(x, mimpl.data[4], 16) == 0);
+        pyspy_memsrc_close(s);
+    }
+    /* any other failure is an error, and leaves no file behind */
+    mimpl.fail_code = PYSPY_E_FORMAT;
+    const char *q = tpath("broken.core.zst");
+    CHECK(pyspy_snapshot_write(&msrc, &o, q, NULL, &err) == -1);
+    CHECK(strstr(err.msg, "injected failure") != NULL);
+    CHECK(access(q, F_OK) != 0);
+    mimpl.fail_code = 0;
+}
+
+/* More than 65535 program headers: e_phnum = PN_XNUM and the count in
+ * section 0, as the kernel writes it; libelf must agree. */
+TEST(many_regions_use_pn_xnum) {
+    build_source();
+    size_t n = 70000;
+    pyspy_region *many = calloc(n, sizeof *many);
+    for (size_t i = 0; i < n; i++) {
+        many[i].start = 0x10000000 + i * 0x2000;
+        many[i].end = many[i].start + 0x1000;
+        many[i].perms = PYSPY_PERM_R;
+        many[i].present = false;
+    }
+    /* one present page to read back; mem_read serves region i from
+     * data[i] */
+    many[5].present = true;
+    uint8_t *page = malloc(0x1000);
+    memset(page, 0x5a, 0x1000);
+    uint8_t *keep[8];
+    memcpy(keep, mimpl.data, sizeof keep);
+    memset(mimpl.data, 0, sizeof mimpl.data);
+    mimpl.data[5] = page;
+    msrc.regions = many;
+    msrc.nregions = n;
+    const char *p = tpath("many.core.zst");
+    pyspy_snapshot_opts o = {1, true, NULL};
+    pyspy_error err = {0};
+    CHECK(pyspy_snapshot_write(&msrc, &o, p, NULL, &err) == 0);
+    memcpy(mimpl.data, keep, sizeof keep);
+    pyspy_memsrc *s = NULL;
+    CHECK(pyspy_memsrc_open_file(p, &s, &err) == 0);
+    if (s) {
+        CHECK(s->nregions == n);
+        uint8_t x[8];
+        CHECK(pyspy_memsrc_read(s, many[5].start + 8, x, 8, &err) == 0);
+        CHECK(x[0] == 0x5a && x[7] == 0x5a);
+        CHECK(pyspy_memsrc_read(s, many[6].start, x, 8, &err) == -1);
+        pyspy_memsrc_close(s);
+    }
+    /* libelf's own view of the decompressed core */
+    size_t clen;
+    uint8_t *c = slurp(p, &clen);
+    size_t cap = 64 << 20;
+    uint8_t *d = malloc(cap);
+    size_t dlen = ZSTD_decompress(d, cap, c, clen);
+    CHECK(!ZSTD_isError(dlen));
+    elf_version(EV_CURRENT);
+    Elf *e = elf_memory((char *)d, dlen);
+    size_t phnum = 0;
+    CHECK(e && elf_getphdrnum(e, &phnum) == 0 && phnum == n + 1);
+    GElf_Ehdr eh;
+    CHECK(gelf_getehdr(e, &eh) && eh.e_phnum == PN_XNUM &&
+          eh.e_type == ET_CORE);
+    if (e)
+        elf_end(e);
+    free(d);
+    free(c);
+    free(page);
+    free(many);
+    msrc.regions = regions;
+    msrc.nregions = NREG;
+}
+
+/* ENOSPC on a 64 KiB tmpfs in a private mount namespace: one line naming
+ * the file, and no temporary file left behind. */
+TEST(no_space_left) {
+    char small[128];
+    snprintf(small, sizeof small, "%s/small", dir);
+    mkdir(small, 0700);
+    if (unshare(CLONE_NEWNS) != 0 ||
+        mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0 ||
+        mount("tmpfs", small, "tmpfs", 0, "size=64k") != 0) {
+        printf("# no_space_left: cannot mount a small tmpfs here; "
+               "checked nothing\n");
+        return;
+    }
+    build_source();
+    /* incompressible memory so the output outgrows 64 KiB */
+    uint32_t x = 99;
+    for (size_t k = 0; k < 0x22000; k++) {
+        x = x * 1103515245u + 12345u;
+        mimpl.data[2][k] = (uint8_t)(x >> 24);
+    }
+    char path[256];
+    snprintf(path, sizeof path, "%s/full.core.zst", small);
+    pyspy_snapshot_opts o = {0, true, NULL};
+    pyspy_error err = {0};
+    CHECK(pyspy_snapshot_write(&msrc, &o, path, NULL, &err) == -1);
+    char want[300];
+    snprintf(want, sizeof want, "no space left on device writing %s", path);
+    CHECK_STR(err.msg, want);
+    char cmd[300];
+    snprintf(cmd, sizeof cmd, "test -z \"$(ls -A %s)\"", small);
+    CHECK(system(cmd) == 0);
+    umount(small);
+}
+
 static void setup(void) {
     snprintf(dir, sizeof dir, "/tmp/pyspy-core-XXXXXX");
     CHECK(mkdtemp(dir) != NULL);
@@ -451,4 +587,6 @@ static void teardown(void) {
 
 TEST_MAIN(T(setup), T(snapshot_round_trip), T(plain_and_whole_stream_cores),
           T(digest_mismatch_names_the_region), T(not_a_core_and_truncated),
-          T(hostile_plain_cores), T(write_errors_leave_no_file), T(teardown))
+          T(hostile_plain_cores), T(write_errors_leave_no_file),
+          T(unreadable_region_is_recorded_absent), T(many_regions_use_pn_xnum),
+          T(no_space_left), T(teardown))
