@@ -160,6 +160,13 @@ typedef struct pyspy_py_layout {
     int32_t set_table;       /* PySetObject.table */
     int32_t set_mask;
     int32_t set_used;
+
+    /* Added by the walker (0/false in a table that does not set them). */
+    /* 2.7: co_lnotab line deltas are unsigned bytes (3.6+: signed). */
+    bool lnotab_unsigned_deltas;
+    /* 3.11: _PyInterpreterFrame.is_entry (a char); 0 = no such field
+     * (offset 0 is f_func/f_code, never this flag). */
+    int32_t iframe_is_entry;
 } pyspy_py_layout;
 
 /* Built-in table for a version family (generated). NULL when unknown. */
