@@ -2,6 +2,7 @@
  * snapshot out. Behind kernel.core_pattern the core arrives on a pipe,
  * which the reader cannot seek, so stdin is spooled to an unlinked
  * temporary file first. */
+#include "capture/core_filter.h"
 #include "capture/file_io.h"
 #include "capture/snapshot.h"
 
@@ -79,6 +80,12 @@ static int spool_stdin(pyspy_error *err) {
 int pyspy_core_ingest(const char *in_path, const char *out_path,
                       const pyspy_snapshot_opts *opts,
                       pyspy_snapshot_stats *stats, pyspy_error *err) {
+    return pyspy_core_ingest_filtered(in_path, out_path, opts, 0, stats, err);
+}
+
+int pyspy_core_ingest_filtered(const char *in_path, const char *out_path,
+                               const pyspy_snapshot_opts *opts, uint32_t filter,
+                               pyspy_snapshot_stats *stats, pyspy_error *err) {
     if (!in_path || !out_path)
         return pyspy_error_set(err, PYSPY_E_USAGE,
                                "core ingest needs an input and an output");
@@ -92,7 +99,15 @@ int pyspy_core_ingest(const char *in_path, const char *out_path,
     } else if (pyspy_memsrc_open_file(in_path, &src, err) != 0) {
         return -1;
     }
-    int rc = pyspy_snapshot_write(src, opts, out_path, stats, err);
+    pyspy_memsrc *view = NULL;
+    int rc = -1;
+    if (filter) {
+        if (pyspy_core_filter_view(src, filter, &view, err) == 0)
+            rc = pyspy_snapshot_write(view, opts, out_path, stats, err);
+        pyspy_memsrc_close(view);
+    } else {
+        rc = pyspy_snapshot_write(src, opts, out_path, stats, err);
+    }
     pyspy_memsrc_close(src);
     return rc;
 }

@@ -53,4 +53,12 @@ int pyspy_core_ingest(const char *in_path, const char *out_path,
                       const pyspy_snapshot_opts *opts,
                       pyspy_snapshot_stats *stats, pyspy_error *err);
 
+/* pyspy_core_ingest with coredump_filter bits (PYSPY_FILTER_*): the
+ * regions the filter leaves out become absent (with ELF_HEADERS, the
+ * first page of a left-out ELF mapping stays). filter 0 keeps every
+ * region the core holds, as pyspy_core_ingest does. */
+int pyspy_core_ingest_filtered(const char *in_path, const char *out_path,
+                               const pyspy_snapshot_opts *opts, uint32_t filter,
+                               pyspy_snapshot_stats *stats, pyspy_error *err);
+
 #endif

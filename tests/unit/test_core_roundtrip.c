@@ -572,6 +572,39 @@ TEST(no_space_left) {
     umount(small);
 }
 
+TEST(ingest_with_filter) {
+    const char *p = write_snapshot();
+    const char *q = tpath("filtered.core.zst");
+    pyspy_snapshot_opts o = {0, true, NULL};
+    pyspy_error err = {0};
+    CHECK(pyspy_core_ingest_filtered(p, q, &o, PYSPY_FILTER_ANON_PRIVATE, NULL,
+                                     &err) == 0);
+    pyspy_memsrc *s = NULL;
+    CHECK(pyspy_memsrc_open_file(q, &s, &err) == 0);
+    if (s) {
+        CHECK(s->nregions == NREG);
+        /* file text: out; written file data and anonymous: in; shared
+         * file: out; absent stays absent */
+        CHECK(!s->regions[0].present);
+        CHECK(s->regions[1].present);
+        CHECK(s->regions[2].present);
+        CHECK(!s->regions[3].present);
+        CHECK(!s->regions[4].present);
+        CHECK(s->nthreads == 3 && s->nmodules == 1);
+        pyspy_memsrc_close(s);
+    }
+    /* no filter: the same shape and bytes as the input */
+    CHECK(pyspy_core_ingest(p, q, &o, NULL, &err) == 0);
+    s = NULL;
+    CHECK(pyspy_memsrc_open_file(q, &s, &err) == 0);
+    if (s) {
+        compare(s, "snapshot");
+        pyspy_memsrc_close(s);
+    }
+    CHECK(pyspy_core_ingest(tpath("nonexistent"), q, &o, NULL, &err) == -1);
+    CHECK(err.code == PYSPY_E_IO);
+}
+
 static void setup(void) {
     snprintf(dir, sizeof dir, "/tmp/pyspy-core-XXXXXX");
     CHECK(mkdtemp(dir) != NULL);
@@ -589,4 +622,4 @@ TEST_MAIN(T(setup), T(snapshot_round_trip), T(plain_and_whole_stream_cores),
           T(digest_mismatch_names_the_region), T(not_a_core_and_truncated),
           T(hostile_plain_cores), T(write_errors_leave_no_file),
           T(unreadable_region_is_recorded_absent), T(many_regions_use_pn_xnum),
-          T(no_space_left), T(teardown))
+          T(no_space_left), T(ingest_with_filter), T(teardown))
