@@ -1,0 +1,87 @@
+/* Stack aggregation for record and top: frames are interned once, stacks
+ * (outermost first) are counted, and each thread keeps a run-length
+ * encoded time line of its stacks so the time-ordered formats
+ * (speedscope, chrometrace) can be written from the same data. */
+#ifndef PYSPY_ANALYZE_AGGREGATE_H
+#define PYSPY_ANALYZE_AGGREGATE_H
+
+#include <pyspy.h>
+
+typedef struct pyspy_agg_opts {
+    bool include_idle;       /* --idle: keep threads that are not active */
+    bool gil_only;           /* --gil: keep only the GIL holder */
+    bool include_thread_ids; /* --threads: a "thread (0x..): name" root */
+    bool subprocesses;       /* --subprocesses: a "process N:..." root */
+    bool show_line_numbers;  /* false: frames differing by line merge */
+    uint64_t period_us;      /* expected gap between samples (for runs) */
+} pyspy_agg_opts;
+
+typedef struct pyspy_agg_frame {
+    char *name;
+    char *filename; /* short filename when known, else the full one */
+    char *full_filename;
+    int line; /* 0 when none or line numbers are hidden */
+    bool is_native;
+    bool is_meta; /* process/thread pseudo-frame (no file) */
+} pyspy_agg_frame;
+
+typedef struct pyspy_agg_stack {
+    uint32_t *frames; /* indices into frames[], outermost first */
+    uint32_t nframes;
+    uint64_t count;
+} pyspy_agg_stack;
+
+/* Consecutive samples of one thread with the same stack. */
+typedef struct pyspy_agg_run {
+    uint32_t stack;
+    uint32_t count;
+    int64_t first_us, last_us;
+} pyspy_agg_run;
+
+typedef struct pyspy_agg_thread {
+    int pid;
+    uint64_t thread_id;
+    uint64_t os_thread_id;
+    char *name; /* latest known threading name, NULL unknown */
+    uint64_t samples;
+    pyspy_agg_run *runs;
+    size_t nruns, caprun;
+} pyspy_agg_thread;
+
+typedef struct pyspy_agg pyspy_agg;
+
+struct pyspy_agg {
+    pyspy_agg_opts opts;
+    pyspy_agg_frame *frames;
+    size_t nframes, capframes;
+    pyspy_agg_stack *stacks;
+    size_t nstacks, capstacks;
+    pyspy_agg_thread *threads;
+    size_t nthreads, capthreads;
+    uint64_t total;  /* samples kept (one per thread per tick) */
+    uint64_t gil;    /* kept samples whose thread held the GIL */
+    uint64_t active; /* kept samples whose thread was active */
+    int64_t first_us, last_us;
+    void *index; /* private hash tables */
+};
+
+pyspy_agg *pyspy_agg_new(const pyspy_agg_opts *opts, pyspy_error *err);
+void pyspy_agg_free(pyspy_agg *a);
+
+/* Adds one tick: every trace that passes the filters becomes one sample.
+ * ts_us is the tick's time in microseconds (any origin, non-decreasing).
+ * Returns the number of samples added, or -1 (out of memory). */
+long pyspy_agg_add(pyspy_agg *a, const pyspy_traces *t, int64_t ts_us,
+                   pyspy_error *err);
+
+/* Whether a trace passes --idle/--gil (exposed for top's counters). */
+bool pyspy_agg_keeps(const pyspy_agg_opts *opts, const pyspy_trace *tr);
+
+/* "name (file:line)", "name (file)" or "name", as py-spy labels frames
+ * in collapsed stacks. malloc'd; NULL when out of memory. */
+char *pyspy_agg_frame_label(const pyspy_agg *a, uint32_t frame);
+
+/* "0x7F12AB" (py-spy's thread id style). buf of at least 24 bytes. */
+void pyspy_format_thread_id(uint64_t id, char *buf, size_t len);
+
+#endif

@@ -1,0 +1,155 @@
+/* Chrome's Trace Event Format (chrome://tracing, Perfetto, speedscope):
+ * a complete ("X") event for every stretch of time a frame stayed on a
+ * thread's stack, and thread/process name metadata ("M") events. */
+#include "formats/record_formats.h"
+
+#include <cjson/cJSON.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct open_frame {
+    uint32_t frame;
+    int64_t start;
+} open_frame;
+
+typedef struct emitter {
+    const pyspy_agg *a;
+    cJSON *events;
+    int64_t origin;
+    int pid;
+    double tid;
+} emitter;
+
+static cJSON *clean_string(const char *s) {
+    char *c = pyspy_text_clean(s);
+    if (!c)
+        return NULL;
+    cJSON *j = cJSON_CreateString(c);
+    free(c);
+    return j;
+}
+
+static int emit_x(emitter *e, const open_frame *o, int64_t end) {
+    const pyspy_agg_frame *f = &e->a->frames[o->frame];
+    cJSON *ev = cJSON_CreateObject(), *args = cJSON_CreateObject();
+    cJSON *name = clean_string(f->name), *file = clean_string(f->filename);
+    if (!ev || !args || !name || !file) {
+        cJSON_Delete(ev);
+        cJSON_Delete(args);
+        cJSON_Delete(name);
+        cJSON_Delete(file);
+        return -1;
+    }
+    cJSON_AddItemToObject(ev, "name", name);
+    cJSON_AddItemToObject(args, "filename", file);
+    cJSON_AddItemToObject(ev, "args", args);
+    if (f->line > 0)
+        cJSON_AddNumberToObject(args, "line", f->line);
+    cJSON_AddStringToObject(ev, "cat", "pyspy");
+    cJSON_AddStringToObject(ev, "ph", "X");
+    cJSON_AddNumberToObject(ev, "ts", (double)(o->start - e->origin));
+    cJSON_AddNumberToObject(ev, "dur", (double)(end - o->start));
+    cJSON_AddNumberToObject(ev, "pid", e->pid);
+    cJSON_AddNumberToObject(ev, "tid", e->tid);
+    return cJSON_AddItemToArray(e->events, ev) ? 0 : -1;
+}
+
+static int emit_meta(emitter *e, const char *what, const char *value) {
+    cJSON *ev = cJSON_CreateObject(), *args = cJSON_CreateObject();
+    cJSON *v = clean_string(value);
+    if (!ev || !args || !v) {
+        cJSON_Delete(ev);
+        cJSON_Delete(args);
+        cJSON_Delete(v);
+        return -1;
+    }
+    cJSON_AddItemToObject(args, "name", v);
+    cJSON_AddItemToObject(ev, "args", args);
+    cJSON_AddStringToObject(ev, "name", what);
+    cJSON_AddStringToObject(ev, "ph", "M");
+    cJSON_AddNumberToObject(ev, "pid", e->pid);
+    cJSON_AddNumberToObject(ev, "tid", e->tid);
+    return cJSON_AddItemToArray(e->events, ev) ? 0 : -1;
+}
+
+static int64_t sample_period(const pyspy_agg *a) {
+    if (a->opts.period_us)
+        return (int64_t)a->opts.period_us;
+    /* Offline: the spacing of the inputs is the best guess. */
+    if (a->total > 1 && a->last_us > a->first_us && a->nthreads)
+        return (a->last_us - a->first_us) / (int64_t)(a->total);
+    return 10000;
+}
+
+static int thread_events(emitter *e, const pyspy_agg_thread *th, size_t index) {
+    const pyspy_agg *a = e->a;
+    int64_t period = sample_period(a);
+    e->pid = th->pid;
+    /* Kernel tids are small and unique; pthread ids overflow a double. */
+    e->tid = th->os_thread_id ? (double)th->os_thread_id : (double)index + 1;
+    char tid[32], label[96];
+    pyspy_format_thread_id(th->thread_id, tid, sizeof tid);
+    snprintf(label, sizeof label, "%s%s%s", th->name ? th->name : "Thread ",
+             th->name ? " " : "", tid);
+    if (emit_meta(e, "thread_name", label))
+        return -1;
+    size_t maxdepth = 0;
+    for (size_t r = 0; r < th->nruns; r++)
+        if (a->stacks[th->runs[r].stack].nframes > maxdepth)
+            maxdepth = a->stacks[th->runs[r].stack].nframes;
+    open_frame *open = calloc(maxdepth ? maxdepth : 1, sizeof *open);
+    if (!open)
+        return -1;
+    size_t nopen = 0;
+    int64_t prev_end = 0;
+    int rc = 0;
+    for (size_t r = 0; r < th->nruns && !rc; r++) {
+        const pyspy_agg_run *run = &th->runs[r];
+        const pyspy_agg_stack *st = &a->stacks[run->stack];
+        /* The thread left the record (idle, lost the GIL): close all. */
+        if (nopen && run->first_us > prev_end + period / 2)
+            while (nopen && !rc)
+                rc = emit_x(e, &open[--nopen], prev_end);
+        size_t common = 0;
+        while (common < nopen && common < st->nframes &&
+               open[common].frame == st->frames[common])
+            common++;
+        while (nopen > common && !rc)
+            rc = emit_x(e, &open[--nopen], run->first_us);
+        for (; nopen < st->nframes; nopen++)
+            open[nopen] = (open_frame){st->frames[nopen], run->first_us};
+        prev_end = run->last_us + period;
+    }
+    while (nopen && !rc)
+        rc = emit_x(e, &open[--nopen], prev_end);
+    free(open);
+    return rc;
+}
+
+int pyspy_write_chrometrace(FILE *out, const pyspy_agg *a, pyspy_error *err) {
+    cJSON *root = cJSON_CreateObject();
+    emitter e = {a, cJSON_CreateArray(), a->first_us, 0, 0};
+    char *text = NULL;
+    int rc = -1;
+    if (!root || !e.events)
+        goto oom;
+    for (size_t i = 0; i < a->nthreads; i++)
+        if (thread_events(&e, &a->threads[i], i))
+            goto oom;
+    cJSON_AddItemToObject(root, "traceEvents", e.events);
+    e.events = NULL;
+    if (!cJSON_AddStringToObject(root, "displayTimeUnit", "ms") ||
+        !(text = cJSON_PrintUnformatted(root)))
+        goto oom;
+    rc = fprintf(out, "%s\n", text) < 0
+             ? pyspy_error_set(err, PYSPY_E_IO, "write failed")
+             : 0;
+    goto done;
+oom:
+    pyspy_error_set(err, PYSPY_E_GENERIC, "out of memory");
+done:
+    free(text);
+    cJSON_Delete(e.events);
+    cJSON_Delete(root);
+    return rc;
+}

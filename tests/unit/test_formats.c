@@ -1,0 +1,306 @@
+/* Aggregation and record's writers on synthetic stack traces. */
+#include "analyze/aggregate.h"
+#include "formats/record_formats.h"
+#include "testlib.h"
+
+#include <cjson/cJSON.h>
+#include <stdlib.h>
+
+typedef struct fr {
+    const char *name, *file;
+    int line;
+} fr;
+
+/* One trace; frames given innermost first, as the walker fills them. */
+static pyspy_trace mk_trace(int pid, uint64_t tid, const char *tname,
+                            bool active, bool gil, const fr *f, size_t n) {
+    pyspy_trace t = {0};
+    t.pid = pid;
+    t.thread_id = tid;
+    t.os_thread_id = tid & 0xffff;
+    t.thread_name = tname ? strdup(tname) : NULL;
+    t.active = active;
+    t.owns_gil = gil;
+    t.frames = calloc(n, sizeof *t.frames);
+    t.nframes = n;
+    for (size_t i = 0; i < n; i++) {
+        t.frames[i].name = strdup(f[i].name);
+        t.frames[i].filename = strdup(f[i].file);
+        t.frames[i].line = f[i].line;
+    }
+    return t;
+}
+
+static void free_trace(pyspy_trace *t) {
+    for (size_t i = 0; i < t->nframes; i++) {
+        free(t->frames[i].name);
+        free(t->frames[i].filename);
+    }
+    free(t->frames);
+    free(t->thread_name);
+}
+
+static const fr busy[] = {{"work", "app.py", 7}, {"<module>", "app.py", 12}};
+static const fr busy2[] = {{"work", "app.py", 8}, {"<module>", "app.py", 12}};
+static const fr idle[] = {{"wait", "threading.py", 320},
+                          {"run", "worker.py", 3}};
+
+/* Ticks: main busy (line 7) x3, busy (line 8) x1, a worker idle x4. */
+static pyspy_agg *build(pyspy_agg_opts o) {
+    pyspy_agg *a = pyspy_agg_new(&o, NULL);
+    pyspy_traces ts = {.pid = 42, .command_line = (char *)"python3 app.py"};
+    pyspy_trace tr[2];
+    for (int i = 0; i < 4; i++) {
+        tr[0] = mk_trace(42, 0x7f00aa, "MainThread", true, true,
+                         i == 3 ? busy2 : busy, 2);
+        tr[1] = mk_trace(42, 0x7f00bb, "worker", false, false, idle, 2);
+        ts.traces = tr;
+        ts.ntraces = 2;
+        CHECK(pyspy_agg_add(a, &ts, 1000 + i * 10000, NULL) >= 0);
+        free_trace(&tr[0]);
+        free_trace(&tr[1]);
+    }
+    return a;
+}
+
+static char *write_to_string(int (*fn)(FILE *, const pyspy_agg *,
+                                       pyspy_error *),
+                             const pyspy_agg *a) {
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    pyspy_error err = {0};
+    CHECK(fn(f, a, &err) == 0);
+    fclose(f);
+    return buf;
+}
+
+static int fg(FILE *f, const pyspy_agg *a, pyspy_error *e) {
+    return pyspy_write_flamegraph(f, a, "pyspy record -- python3 app.py", e);
+}
+static int ss(FILE *f, const pyspy_agg *a, pyspy_error *e) {
+    return pyspy_write_speedscope(f, a, "test", e);
+}
+
+TEST(filters_idle_and_gil) {
+    pyspy_agg *a = build((pyspy_agg_opts){.show_line_numbers = true});
+    CHECK(a->total == 4); /* idle worker excluded */
+    CHECK(a->nthreads == 1);
+    pyspy_agg_free(a);
+    a = build((pyspy_agg_opts){.include_idle = true, .show_line_numbers = 1});
+    CHECK(a->total == 8);
+    CHECK(a->nthreads == 2);
+    CHECK(a->gil == 4);
+    pyspy_agg_free(a);
+    a = build((pyspy_agg_opts){.include_idle = true, .gil_only = true});
+    CHECK(a->total == 4);
+    pyspy_agg_free(a);
+}
+
+TEST(raw_exact) {
+    pyspy_agg *a = build((pyspy_agg_opts){.show_line_numbers = true});
+    char *s = write_to_string(pyspy_write_raw, a);
+    CHECK_STR(s, "<module> (app.py:12);work (app.py:7) 3\n"
+                 "<module> (app.py:12);work (app.py:8) 1\n");
+    free(s);
+    pyspy_agg_free(a);
+}
+
+TEST(raw_nolineno_merges) {
+    pyspy_agg *a = build((pyspy_agg_opts){.show_line_numbers = false});
+    char *s = write_to_string(pyspy_write_raw, a);
+    CHECK_STR(s, "<module> (app.py);work (app.py) 4\n");
+    free(s);
+    pyspy_agg_free(a);
+}
+
+TEST(raw_threads_and_processes_prefix) {
+    pyspy_agg *a = build((pyspy_agg_opts){.include_idle = true,
+                                          .include_thread_ids = true,
+                                          .subprocesses = true,
+                                          .show_line_numbers = true});
+    char *s = write_to_string(pyspy_write_raw, a);
+    CHECK_STR(s, "process 42:\"python3 app.py\";thread (0x7F00AA): MainThread;"
+                 "<module> (app.py:12);work (app.py:7) 3\n"
+                 "process 42:\"python3 app.py\";thread (0x7F00AA): MainThread;"
+                 "<module> (app.py:12);work (app.py:8) 1\n"
+                 "process 42:\"python3 app.py\";thread (0x7F00BB): worker;"
+                 "run (worker.py:3);wait (threading.py:320) 4\n");
+    free(s);
+    pyspy_agg_free(a);
+}
+
+TEST(raw_hostile_names) {
+    pyspy_agg_opts o = {.show_line_numbers = true};
+    pyspy_agg *a = pyspy_agg_new(&o, NULL);
+    const fr bad[] = {{"a;b\n\xff", "x\x01.py", 1}};
+    pyspy_trace tr = mk_trace(1, 1, NULL, true, true, bad, 1);
+    pyspy_traces ts = {.pid = 1, .traces = &tr, .ntraces = 1};
+    CHECK(pyspy_agg_add(a, &ts, 0, NULL) == 1);
+    free_trace(&tr);
+    char *s = write_to_string(pyspy_write_raw, a);
+    CHECK_STR(s, "a:b?? (x?.py:1) 1\n");
+    free(s);
+    pyspy_agg_free(a);
+}
+
+TEST(runs_are_time_ordered) {
+    pyspy_agg *a =
+        build((pyspy_agg_opts){.show_line_numbers = true, .period_us = 10000});
+    CHECK(a->threads[0].nruns == 2);
+    CHECK(a->threads[0].runs[0].count == 3);
+    CHECK(a->threads[0].runs[1].count == 1);
+    CHECK(a->threads[0].runs[1].first_us == 31000);
+    pyspy_agg_free(a);
+}
+
+TEST(speedscope_structure) {
+    pyspy_agg *a = build((pyspy_agg_opts){.include_idle = true,
+                                          .include_thread_ids = true,
+                                          .show_line_numbers = true,
+                                          .period_us = 10000});
+    char *s = write_to_string(ss, a);
+    cJSON *j = cJSON_Parse(s);
+    CHECK(j != NULL);
+    CHECK_STR(cJSON_GetStringValue(cJSON_GetObjectItem(j, "$schema")),
+              "https://www.speedscope.app/file-format-schema.json");
+    cJSON *frames =
+        cJSON_GetObjectItem(cJSON_GetObjectItem(j, "shared"), "frames");
+    CHECK(cJSON_IsArray(frames));
+    int nframes = cJSON_GetArraySize(frames);
+    cJSON *profiles = cJSON_GetObjectItem(j, "profiles");
+    CHECK(cJSON_GetArraySize(profiles) == 2);
+    cJSON *p0 = cJSON_GetArrayItem(profiles, 0);
+    CHECK_STR(cJSON_GetStringValue(cJSON_GetObjectItem(p0, "name")),
+              "Thread 0x7F00AA \"MainThread\"");
+    CHECK_STR(cJSON_GetStringValue(cJSON_GetObjectItem(p0, "type")), "sampled");
+    cJSON *samples = cJSON_GetObjectItem(p0, "samples");
+    cJSON *weights = cJSON_GetObjectItem(p0, "weights");
+    CHECK(cJSON_GetArraySize(samples) == cJSON_GetArraySize(weights));
+    double wsum = 0;
+    cJSON *w;
+    cJSON_ArrayForEach(w, weights) wsum += w->valuedouble;
+    CHECK(wsum == 4);
+    CHECK(cJSON_GetObjectItem(p0, "endValue")->valuedouble == 4);
+    /* Root first: the thread pseudo-frame, then <module>, then work. */
+    cJSON *first = cJSON_GetArrayItem(samples, 0);
+    CHECK(cJSON_GetArraySize(first) == 3);
+    int leaf = (int)cJSON_GetArrayItem(first, 2)->valuedouble;
+    CHECK(leaf >= 0 && leaf < nframes);
+    cJSON *lf = cJSON_GetArrayItem(frames, leaf);
+    CHECK_STR(cJSON_GetStringValue(cJSON_GetObjectItem(lf, "name")), "work");
+    CHECK_STR(cJSON_GetStringValue(cJSON_GetObjectItem(lf, "file")), "app.py");
+    CHECK(cJSON_GetObjectItem(lf, "line")->valuedouble == 7);
+    cJSON_Delete(j);
+    free(s);
+    pyspy_agg_free(a);
+}
+
+TEST(chrometrace_structure) {
+    pyspy_agg *a =
+        build((pyspy_agg_opts){.show_line_numbers = true, .period_us = 10000});
+    char *s = write_to_string(pyspy_write_chrometrace, a);
+    cJSON *j = cJSON_Parse(s);
+    CHECK(j != NULL);
+    cJSON *ev = cJSON_GetObjectItem(j, "traceEvents"), *e;
+    CHECK(cJSON_IsArray(ev));
+    int meta = 0, x = 0, module = 0, work = 0;
+    double module_dur = 0;
+    cJSON_ArrayForEach(e, ev) {
+        const char *ph = cJSON_GetStringValue(cJSON_GetObjectItem(e, "ph"));
+        const char *name = cJSON_GetStringValue(cJSON_GetObjectItem(e, "name"));
+        CHECK(ph && name);
+        if (!ph || !name)
+            continue;
+        if (!strcmp(ph, "M")) {
+            meta++;
+            CHECK_STR(name, "thread_name");
+        } else if (!strcmp(ph, "X")) {
+            x++;
+            CHECK(cJSON_GetObjectItem(e, "ts")->valuedouble >= 0);
+            if (!strcmp(name, "<module>")) {
+                module++;
+                module_dur = cJSON_GetObjectItem(e, "dur")->valuedouble;
+            }
+            work += !strcmp(name, "work");
+        }
+    }
+    CHECK(meta == 1);
+    /* <module> stays on the stack all along: one event of 4 periods;
+     * work changes line (a different frame): two events. */
+    CHECK(module == 1);
+    CHECK(module_dur == 40000);
+    CHECK(work == 2);
+    CHECK(x == 3);
+    cJSON_Delete(j);
+    free(s);
+    pyspy_agg_free(a);
+}
+
+TEST(flamegraph_basics) {
+    pyspy_agg *a = build((pyspy_agg_opts){.show_line_numbers = true});
+    char *s = write_to_string(fg, a);
+    CHECK(strncmp(s, "<?xml", 5) == 0);
+    CHECK(strstr(s, "<svg") != NULL);
+    CHECK(strstr(s, "</svg>\n") != NULL);
+    CHECK(strstr(s, "pyspy record -- python3 app.py (4 samples)") != NULL);
+    CHECK(strstr(s, "data-l=\"&lt;module&gt; (app.py:12)\" data-s=\"4\"") !=
+          NULL);
+    CHECK(strstr(s, "data-l=\"work (app.py:7)\" data-s=\"3\"") != NULL);
+    CHECK(strstr(s, "function search(") != NULL);
+    /* Every opened <g> is closed. */
+    size_t open = 0, close = 0;
+    for (const char *p = s; (p = strstr(p, "<g")); p++)
+        open++;
+    for (const char *p = s; (p = strstr(p, "</g>")); p++)
+        close++;
+    CHECK(open == close);
+    free(s);
+    pyspy_agg_free(a);
+}
+
+TEST(flamegraph_many_stacks_drops_narrow) {
+    pyspy_agg_opts o = {.show_line_numbers = true};
+    pyspy_agg *a = pyspy_agg_new(&o, NULL);
+    char name[32];
+    for (int i = 0; i < 20000; i++) {
+        snprintf(name, sizeof name, "f%d", i);
+        fr f[2] = {{name, "m.py", 1}, {"main", "m.py", 2}};
+        pyspy_trace tr = mk_trace(1, 1, NULL, true, true, f, 2);
+        pyspy_traces ts = {.pid = 1, .traces = &tr, .ntraces = 1};
+        CHECK(pyspy_agg_add(a, &ts, i, NULL) == 1);
+        free_trace(&tr);
+    }
+    CHECK(a->nstacks == 20000);
+    char *s = write_to_string(fg, a);
+    size_t boxes = 0;
+    for (const char *p = s; (p = strstr(p, "<g class=\"f\"")); p++)
+        boxes++;
+    /* 1180 px / 20000 samples < 0.1 px: only all and main are drawn. */
+    CHECK(boxes == 2);
+    free(s);
+    pyspy_agg_free(a);
+}
+
+TEST(empty_profile) {
+    pyspy_agg_opts o = {0};
+    pyspy_agg *a = pyspy_agg_new(&o, NULL);
+    char *s = write_to_string(pyspy_write_raw, a);
+    CHECK_STR(s, "");
+    free(s);
+    s = write_to_string(ss, a);
+    cJSON *j = cJSON_Parse(s);
+    CHECK(j && cJSON_GetArraySize(cJSON_GetObjectItem(j, "profiles")) == 0);
+    cJSON_Delete(j);
+    free(s);
+    s = write_to_string(fg, a);
+    CHECK(strstr(s, "</svg>") != NULL);
+    free(s);
+    pyspy_agg_free(a);
+}
+
+TEST_MAIN(T(filters_idle_and_gil), T(raw_exact), T(raw_nolineno_merges),
+          T(raw_threads_and_processes_prefix), T(raw_hostile_names),
+          T(runs_are_time_ordered), T(speedscope_structure),
+          T(chrometrace_structure), T(flamegraph_basics),
+          T(flamegraph_many_stacks_drops_narrow), T(empty_profile))
