@@ -401,13 +401,15 @@ static int apply_pyspy_regions(pctx *c, pyspy_error *err) {
     pyspy_memsrc *s = c->src;
     pyspy_cursor cur = {c->pyregions, c->pyregions_len, false};
     uint32_t n = pyspy_cur_u32(&cur);
-    if (cur.bad || n != s->nregions)
+    /* each entry takes at least 62 bytes */
+    if (cur.bad || n > cur.left / 62 || n < s->nregions)
         return corrupt(c, err, "region table does not match the segments");
-    c->lay->digest = calloc(n ? n : 1, sizeof *c->lay->digest);
+    c->lay->digest =
+        calloc(s->nregions ? s->nregions : 1, sizeof *c->lay->digest);
     if (!c->lay->digest)
         return oom(err);
+    size_t j = 0;
     for (uint32_t i = 0; i < n; i++) {
-        pyspy_region *r = &s->regions[i];
         uint64_t start = pyspy_cur_u64(&cur);
         uint64_t end = pyspy_cur_u64(&cur);
         uint64_t foff = pyspy_cur_u64(&cur);
@@ -418,8 +420,14 @@ static int apply_pyspy_regions(pctx *c, pyspy_error *err) {
         pyspy_cur_bytes(&cur, bid, sizeof bid);
         uint64_t digest = pyspy_cur_u64(&cur);
         char *path = pyspy_cur_str(&cur, true);
-        if (cur.bad || start != r->start || end != r->end || bid_len > 20 ||
-            (present && !r->present)) {
+        /* empty regions have no segment to match */
+        if (!cur.bad && start == end) {
+            free(path);
+            continue;
+        }
+        pyspy_region *r = j < s->nregions ? &s->regions[j] : NULL;
+        if (cur.bad || !r || start != r->start || end != r->end ||
+            bid_len > 20 || (present && !r->present)) {
             free(path);
             return corrupt(c, err, "region table does not match the segments");
         }
@@ -430,8 +438,10 @@ static int apply_pyspy_regions(pctx *c, pyspy_error *err) {
         memcpy(r->build_id, bid, sizeof bid);
         free(r->path);
         r->path = path;
-        c->lay->digest[i] = digest;
+        c->lay->digest[j++] = digest;
     }
+    if (j != s->nregions)
+        return corrupt(c, err, "region table does not match the segments");
     c->lay->has_digests = true;
     return 0;
 }

@@ -261,8 +261,12 @@ int pyspy_memsrc_open_fd(int fd, const char *name, pyspy_memsrc **out,
     }
     if (pyspy_core_parse(&ci->bs, src, &ci->lay, err) != 0)
         goto fail;
-    if (!ci->lay.has_pyspy)
+    if (!ci->lay.has_pyspy) {
         pyspy_core_add_host_modules(src);
+        /* a kernel core is written when the process dies */
+        src->proc.capture_time_ns =
+            (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec;
+    }
     *out = src;
     return 0;
 fail:

@@ -605,6 +605,38 @@ TEST(ingest_with_filter) {
     CHECK(err.code == PYSPY_E_IO);
 }
 
+TEST(empty_region_is_dropped) {
+    build_source();
+    pyspy_region rs[NREG + 1];
+    memcpy(rs, regions, 2 * sizeof *rs);
+    rs[2] =
+        (pyspy_region){0x601000, 0x601000, 0, PYSPY_PERM_R, true, NULL, {0}, 0};
+    memcpy(rs + 3, regions + 2, (NREG - 2) * sizeof *rs);
+    /* mem_read indexes data by region: shift it the same way */
+    uint8_t *keep[8];
+    memcpy(keep, mimpl.data, sizeof keep);
+    memmove(mimpl.data + 3, mimpl.data + 2, (NREG - 2) * sizeof keep[0]);
+    mimpl.data[2] = NULL;
+    msrc.regions = rs;
+    msrc.nregions = NREG + 1;
+    const char *p = tpath("empty.core.zst");
+    pyspy_snapshot_opts o = {0, true, NULL};
+    pyspy_error err = {0};
+    CHECK(pyspy_snapshot_write(&msrc, &o, p, NULL, &err) == 0);
+    memcpy(mimpl.data, keep, sizeof keep);
+    msrc.regions = regions;
+    msrc.nregions = NREG;
+    pyspy_memsrc *s = NULL;
+    int rc = pyspy_memsrc_open_file(p, &s, &err);
+    if (rc)
+        fprintf(stderr, "  %s\n", err.msg);
+    CHECK(rc == 0);
+    if (s) {
+        compare(s, "snapshot");
+        pyspy_memsrc_close(s);
+    }
+}
+
 static void setup(void) {
     snprintf(dir, sizeof dir, "/tmp/pyspy-core-XXXXXX");
     CHECK(mkdtemp(dir) != NULL);
@@ -622,4 +654,5 @@ TEST_MAIN(T(setup), T(snapshot_round_trip), T(plain_and_whole_stream_cores),
           T(digest_mismatch_names_the_region), T(not_a_core_and_truncated),
           T(hostile_plain_cores), T(write_errors_leave_no_file),
           T(unreadable_region_is_recorded_absent), T(many_regions_use_pn_xnum),
-          T(no_space_left), T(ingest_with_filter), T(teardown))
+          T(no_space_left), T(ingest_with_filter), T(empty_region_is_dropped),
+          T(teardown))
