@@ -11,27 +11,46 @@
 
 #define W 8 /* sizeof(PyObject *) */
 
+/* Fields every version shares. */
+#define COMMON                                                                 \
+    .cell_ob_ref = 16, .module_md_dict = 16, .type_tp_basicsize = 32,          \
+    .long_digit_bits = 30
+
+#define PY3_THREAD .thread_name_attr = "_name", .thread_ident_attr = "_ident"
+
+/* <= 3.10: instance dicts through tp_dictoffset, split values plain. */
+#define PY3_OLD(mi)                                                            \
+    {                                                                          \
+        .major = 3, .minor = mi, COMMON, .heaptype_cached_keys = -1,           \
+        .dictvalues_values = 0, .set_entry_key = 0, .set_entry_size = 16,      \
+        .idict = PYSPY_IDICT_DICTOFFSET, PY3_THREAD                            \
+    }
+
+/* 3.13+: PyDictValues starts with capacity/size/embedded/valid bytes;
+ * values live inline after the object. */
+#define PY3_INLINE(mi, cached_keys)                                            \
+    {                                                                          \
+        .major = 3, .minor = mi, COMMON, .heaptype_cached_keys = cached_keys,  \
+        .dictvalues_values = 8, .set_entry_key = 0, .set_entry_size = 16,      \
+        .idict = PYSPY_IDICT_MANAGED313, .managed_dict_off = -3 * W,           \
+        .tpflags_managed_dict = 1UL << 4, .tpflags_inline_values = 1UL << 2,   \
+        .long_tag_ndigits_shift = 3, PY3_THREAD                                \
+    }
+
 static const pyspy_py_objlayout tables[] = {
-    /* 2.7: setentry is {long hash; PyObject *key}. */
+    /* 2.7: setentry is {long hash; PyObject *key}; Thread's private
+     * attributes are name-mangled. */
     {.major = 2,
      .minor = 7,
-     .cell_ob_ref = 16,
-     .module_md_dict = 16,
-     .type_tp_basicsize = 32,
+     COMMON,
      .heaptype_cached_keys = -1,
      .dictvalues_values = 0,
      .set_entry_key = 8,
      .set_entry_size = 16,
      .idict = PYSPY_IDICT_DICTOFFSET,
-     .long_digit_bits = 30,
-     .py2 = true},
-#define PY3_OLD(mi)                                                            \
-    {                                                                          \
-        .major = 3, .minor = mi, .cell_ob_ref = 16, .module_md_dict = 16,      \
-        .type_tp_basicsize = 32, .heaptype_cached_keys = -1,                   \
-        .dictvalues_values = 0, .set_entry_key = 0, .set_entry_size = 16,      \
-        .idict = PYSPY_IDICT_DICTOFFSET, .long_digit_bits = 30                 \
-    }
+     .py2 = true,
+     .thread_name_attr = "_Thread__name",
+     .thread_ident_attr = "_Thread__ident"},
     PY3_OLD(6),
     PY3_OLD(7),
     PY3_OLD(8),
@@ -39,9 +58,7 @@ static const pyspy_py_objlayout tables[] = {
     PY3_OLD(10),
     {.major = 3,
      .minor = 11,
-     .cell_ob_ref = 16,
-     .module_md_dict = 16,
-     .type_tp_basicsize = 32,
+     COMMON,
      .heaptype_cached_keys = 872,
      .dictvalues_values = 0,
      .set_entry_key = 0,
@@ -50,12 +67,10 @@ static const pyspy_py_objlayout tables[] = {
      .managed_dict_off = -3 * W,
      .managed_values_off = -4 * W,
      .tpflags_managed_dict = 1UL << 4,
-     .long_digit_bits = 30},
+     PY3_THREAD},
     {.major = 3,
      .minor = 12,
-     .cell_ob_ref = 16,
-     .module_md_dict = 16,
-     .type_tp_basicsize = 32,
+     COMMON,
      .heaptype_cached_keys = 880,
      .dictvalues_values = 0,
      .set_entry_key = 0,
@@ -63,57 +78,14 @@ static const pyspy_py_objlayout tables[] = {
      .idict = PYSPY_IDICT_MANAGED312,
      .managed_dict_off = -3 * W,
      .tpflags_managed_dict = 1UL << 4,
-     .long_digit_bits = 30,
-     .long_tag_ndigits_shift = 3},
-    /* 3.13: PyDictValues starts with capacity/size/embedded/valid bytes. */
-    {.major = 3,
-     .minor = 13,
-     .cell_ob_ref = 16,
-     .module_md_dict = 16,
-     .type_tp_basicsize = 32,
-     .heaptype_cached_keys = 880,
-     .dictvalues_values = 8,
-     .set_entry_key = 0,
-     .set_entry_size = 16,
-     .idict = PYSPY_IDICT_MANAGED313,
-     .managed_dict_off = -3 * W,
-     .tpflags_managed_dict = 1UL << 4,
-     .tpflags_inline_values = 1UL << 2,
-     .long_digit_bits = 30,
-     .long_tag_ndigits_shift = 3},
-    /* 3.14/3.15: same object layout as 3.13 except PyHeapTypeObject,
-     * whose ht_cached_keys offset is not known here: attributes kept in
-     * inline values are then not found (a materialized __dict__ is). */
-    {.major = 3,
-     .minor = 14,
-     .cell_ob_ref = 16,
-     .module_md_dict = 16,
-     .type_tp_basicsize = 32,
-     .heaptype_cached_keys = -1,
-     .dictvalues_values = 8,
-     .set_entry_key = 0,
-     .set_entry_size = 16,
-     .idict = PYSPY_IDICT_MANAGED313,
-     .managed_dict_off = -3 * W,
-     .tpflags_managed_dict = 1UL << 4,
-     .tpflags_inline_values = 1UL << 2,
-     .long_digit_bits = 30,
-     .long_tag_ndigits_shift = 3},
-    {.major = 3,
-     .minor = 15,
-     .cell_ob_ref = 16,
-     .module_md_dict = 16,
-     .type_tp_basicsize = 32,
-     .heaptype_cached_keys = -1,
-     .dictvalues_values = 8,
-     .set_entry_key = 0,
-     .set_entry_size = 16,
-     .idict = PYSPY_IDICT_MANAGED313,
-     .managed_dict_off = -3 * W,
-     .tpflags_managed_dict = 1UL << 4,
-     .tpflags_inline_values = 1UL << 2,
-     .long_digit_bits = 30,
-     .long_tag_ndigits_shift = 3},
+     .long_tag_ndigits_shift = 3,
+     PY3_THREAD},
+    PY3_INLINE(13, 880),
+    /* 3.14/3.15: PyHeapTypeObject's ht_cached_keys offset is not known
+     * here, so attributes kept in inline values are not found (a
+     * materialized __dict__ is). */
+    PY3_INLINE(14, -1),
+    PY3_INLINE(15, -1),
 };
 
 const pyspy_py_objlayout *pyspy_py_objlayout_get(const pyspy_python *py) {

@@ -35,6 +35,8 @@ typedef struct pyspy_py_objlayout {
     /* 3.12+ lv_tag: low bits sign (0 +, 1 zero, 2 -), digits above. */
     int long_tag_ndigits_shift;
     bool py2; /* str is bytes; unicode/long exist */
+    /* threading.Thread's attributes (2.7 mangles its private names). */
+    const char *thread_name_attr, *thread_ident_attr;
 } pyspy_py_objlayout;
 
 /* Facts for the target's version; NULL when unknown. */

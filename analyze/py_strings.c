@@ -177,9 +177,13 @@ int pyspy_py_str_codepoints(pyspy_memsrc *src, const pyspy_python *py,
     pyspy_py_type t;
     if (pyspy_py_type_of(src, py, addr, &t, err) < 0)
         return -1;
-    if (t.kind == PYSPY_OBJ_STR && py->layout.str == PYSPY_STR_PY2)
+    /* Subclasses share the layout (and are how non-compact strings
+     * come about), so the fast-subclass flag is enough here. */
+    bool is_str =
+        t.kind == PYSPY_OBJ_STR || (t.flags & PYSPY_TPFLAGS_UNICODE_SUBCLASS);
+    if (is_str && py->layout.str == PYSPY_STR_PY2)
         return py2_unicode(src, py, addr, max_chars, cps, n, total, err);
-    if (t.kind == PYSPY_OBJ_STR)
+    if (is_str)
         return pep393(src, py, addr, max_chars, cps, n, total, err);
     if (t.kind == PYSPY_OBJ_BYTES && py->layout.str == PYSPY_STR_PY2)
         return py2_str(src, py, addr, max_chars, cps, n, total, err);

@@ -19,6 +19,7 @@ typedef struct {
     size_t n, cap;
     bool from_limbo;
     bool oom;
+    const pyspy_py_objlayout *ol;
 } names;
 
 static bool have(const names *ns, uint64_t ident) {
@@ -31,10 +32,13 @@ static bool have(const names *ns, uint64_t ident) {
 static int add_thread(void *ctx, uint64_t key, uint64_t thread) {
     names *ns = ctx;
     int64_t ident;
+    if (!ns->ol->thread_name_attr || !ns->ol->thread_ident_attr)
+        return 1;
     if (ns->from_limbo) {
         uint64_t id_obj;
-        if (pyspy_py_object_getattr_str(ns->src, ns->py, thread, "_ident",
-                                        &id_obj, NULL) < 0 ||
+        if (pyspy_py_object_getattr_str(ns->src, ns->py, thread,
+                                        ns->ol->thread_ident_attr, &id_obj,
+                                        NULL) < 0 ||
             !id_obj ||
             pyspy_py_int_value(ns->src, ns->py, id_obj, &ident, NULL) < 0)
             return 0;
@@ -44,7 +48,8 @@ static int add_thread(void *ctx, uint64_t key, uint64_t thread) {
     if (have(ns, (uint64_t)ident))
         return 0;
     uint64_t name_obj;
-    if (pyspy_py_object_getattr_str(ns->src, ns->py, thread, "_name", &name_obj,
+    if (pyspy_py_object_getattr_str(ns->src, ns->py, thread,
+                                    ns->ol->thread_name_attr, &name_obj,
                                     NULL) < 0 ||
         !name_obj)
         return 0;
@@ -96,7 +101,7 @@ int pyspy_py_thread_names(pyspy_memsrc *src, const pyspy_python *py,
     if (pyspy_py_read_u64(src, threading + (uint64_t)ol->module_md_dict,
                           &md_dict, err) < 0)
         return pyspy_error_prefix(err, "threading module");
-    names ns = {.src = src, .py = py};
+    names ns = {.src = src, .py = py, .ol = ol};
     const char *regs[] = {"_active", "_limbo"};
     for (int i = 0; i < 2 && md_dict; i++) {
         uint64_t reg;
