@@ -1,0 +1,370 @@
+/* The sampling loop: absolute deadlines on CLOCK_MONOTONIC, one walk of
+ * every target per tick, new Python descendants picked up about once a
+ * second, targets dropped when they exit. */
+#include "analyze/sampler.h"
+#include "analyze/python.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#define MAX_TARGETS 256
+#define MAX_TRIES 5 /* rescans before a non-Python descendant is ignored */
+#define RESCAN_US 1000000
+#define MAX_PIDS 65536
+
+typedef struct target {
+    int pid;
+    pyspy_memsrc *src;
+    pyspy_python py;
+    int fails; /* consecutive failed ticks */
+} target;
+
+typedef struct tried {
+    int pid;
+    int attempts;
+} tried;
+
+typedef struct sampler {
+    const pyspy_sampler_opts *o;
+    pyspy_sampler_stats *st;
+    target targets[MAX_TARGETS];
+    int ntargets;
+    tried *tried; /* descendants that had no Python (yet) */
+    size_t ntried, captried;
+    int64_t start_us, last_scan_us;
+} sampler;
+
+int64_t pyspy_monotonic_us(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+static void sleep_until_us(int64_t t) {
+    struct timespec ts = {.tv_sec = t / 1000000,
+                          .tv_nsec = (t % 1000000) * 1000};
+    /* EINTR (Ctrl-C) returns early; the loop checks the stop flag. */
+    clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL);
+}
+
+static int read_ppid(int pid) {
+    char path[64], buf[512];
+    snprintf(path, sizeof path, "/proc/%d/stat", pid);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return -1;
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = 0;
+    /* comm may hold spaces and parentheses: parse after the last ')'. */
+    char *p = strrchr(buf, ')');
+    int ppid;
+    char state;
+    if (!p || sscanf(p + 1, " %c %d", &state, &ppid) != 2)
+        return -1;
+    return ppid;
+}
+
+size_t pyspy_proc_descendants(int root, int *out, size_t max) {
+    DIR *d = opendir("/proc");
+    if (!d)
+        return 0;
+    int *pids = malloc(MAX_PIDS * sizeof *pids);
+    int *ppids = malloc(MAX_PIDS * sizeof *ppids);
+    size_t n = 0, found = 0;
+    struct dirent *e;
+    while (pids && ppids && n < MAX_PIDS && (e = readdir(d))) {
+        char *end;
+        long pid = strtol(e->d_name, &end, 10);
+        if (*end || pid <= 0)
+            continue;
+        int pp = read_ppid((int)pid);
+        if (pp < 0)
+            continue;
+        pids[n] = (int)pid;
+        ppids[n++] = pp;
+    }
+    closedir(d);
+    /* Breadth first from root; bounded by the table size, and a pid is
+     * only added once so a bogus ppid loop cannot run forever. */
+    size_t head = 0;
+    int cur = root;
+    while (pids && ppids) {
+        for (size_t i = 0; i < n && found < max; i++) {
+            if (ppids[i] != cur || pids[i] == root)
+                continue;
+            bool dup = false;
+            for (size_t k = 0; k < found && !dup; k++)
+                dup = out[k] == pids[i];
+            if (!dup)
+                out[found++] = pids[i];
+        }
+        if (head >= found)
+            break;
+        cur = out[head++];
+    }
+    free(pids);
+    free(ppids);
+    return found;
+}
+
+static bool process_gone(sampler *s, int pid) {
+    const pyspy_sampler_opts *o = s->o;
+    if (o->child_pid && pid == o->child_pid) {
+        if (s->st->child_exited)
+            return true;
+        int status;
+        pid_t r = waitpid(pid, &status, WNOHANG);
+        if (r == pid) {
+            s->st->child_exited = true;
+            s->st->child_status = status;
+            return true;
+        }
+        return r < 0;
+    }
+    if (kill(pid, 0) != 0 && errno == ESRCH)
+        return true;
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%d/stat", pid);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return true;
+    char buf[512];
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = 0;
+    char *p = strrchr(buf, ')');
+    return p && (p[2] == 'Z' || p[2] == 'X');
+}
+
+/* Opens pid and finds its interpreter; -1 with err when it has none. */
+static int attach(sampler *s, int pid, pyspy_error *err) {
+    if (s->ntargets >= MAX_TARGETS)
+        return pyspy_error_set(err, PYSPY_E_GENERIC, "too many processes");
+    target *t = &s->targets[s->ntargets];
+    memset(t, 0, sizeof *t);
+    if (pyspy_memsrc_open_pid(pid, s->o->lock, &t->src, err))
+        return -1;
+    if (pyspy_python_find(t->src, &t->py, err)) {
+        pyspy_memsrc_close(t->src);
+        t->src = NULL;
+        return -1;
+    }
+    t->pid = pid;
+    s->ntargets++;
+    s->st->nprocs = s->ntargets;
+    s->st->nprocs_seen++;
+    if (!s->st->python_version[0])
+        snprintf(s->st->python_version, sizeof s->st->python_version, "%s",
+                 t->py.version);
+    return 0;
+}
+
+static void detach(sampler *s, int i) {
+    target *t = &s->targets[i];
+    pyspy_python_free(&t->py);
+    pyspy_memsrc_close(t->src);
+    s->targets[i] = s->targets[--s->ntargets];
+    s->st->nprocs = s->ntargets;
+}
+
+static bool is_target(sampler *s, int pid) {
+    for (int i = 0; i < s->ntargets; i++)
+        if (s->targets[i].pid == pid)
+            return true;
+    return false;
+}
+
+static tried *find_tried(sampler *s, int pid) {
+    for (size_t i = 0; i < s->ntried; i++)
+        if (s->tried[i].pid == pid)
+            return &s->tried[i];
+    if (s->ntried == s->captried) {
+        size_t ncap = s->captried ? s->captried * 2 : 64;
+        tried *n = realloc(s->tried, ncap * sizeof *n);
+        if (!n)
+            return NULL;
+        s->tried = n;
+        s->captried = ncap;
+    }
+    s->tried[s->ntried] = (tried){pid, 0};
+    return &s->tried[s->ntried++];
+}
+
+static void rescan(sampler *s) {
+    int kids[MAX_TARGETS * 4];
+    size_t n =
+        pyspy_proc_descendants(s->o->pid, kids, sizeof kids / sizeof kids[0]);
+    for (size_t i = 0; i < n; i++) {
+        if (is_target(s, kids[i]))
+            continue;
+        tried *t = find_tried(s, kids[i]);
+        /* A fork may not have exec'd Python yet: try again next scans. */
+        if (!t || t->attempts >= MAX_TRIES)
+            continue;
+        t->attempts++;
+        pyspy_error e = {0};
+        if (attach(s, kids[i], &e) == 0)
+            t->attempts = MAX_TRIES;
+    }
+}
+
+/* The root: a spawned program may need time to exec and initialise. */
+static int attach_root(sampler *s, pyspy_error *err) {
+    const pyspy_sampler_opts *o = s->o;
+    int64_t until = pyspy_monotonic_us() + (int64_t)o->attach_wait_ms * 1000;
+    int tries = 0;
+    for (;;) {
+        pyspy_error_clear(err);
+        if (attach(s, o->pid, err) == 0)
+            return 0;
+        tries++;
+        if (o->stop && *o->stop)
+            return -1;
+        if (err->code == PYSPY_E_PERM || err->code == PYSPY_E_UNSUPPORTED)
+            return -1;
+        if (process_gone(s, o->pid))
+            return -1;
+        if (o->subprocesses)
+            return 1; /* maybe a launcher: its children may be Python */
+        if (pyspy_monotonic_us() > until && tries >= 3)
+            return -1;
+        usleep(tries < 20 ? 5000 : 20000);
+    }
+}
+
+static int sample_target(sampler *s, target *t, int64_t ts, pyspy_error *err) {
+    const pyspy_memsrc_ops *ops = t->src->ops;
+    pyspy_traces traces = {0};
+    if (ops->refresh && ops->refresh(t->src, err))
+        return -1;
+    if (ops->suspend && ops->suspend(t->src, err))
+        return -1;
+    int rc = pyspy_stack_traces(t->src, &t->py, &s->o->walk, &traces, err);
+    if (ops->resume)
+        ops->resume(t->src);
+    if (rc)
+        return -1;
+    if (!traces.pid)
+        traces.pid = t->pid;
+    for (size_t i = 0; i < traces.ntraces; i++)
+        if (!traces.traces[i].pid)
+            traces.traces[i].pid = t->pid;
+    s->st->samples += traces.ntraces;
+    rc = s->o->on_traces ? s->o->on_traces(s->o->ctx, &traces, ts) : 0;
+    pyspy_traces_free(&traces);
+    return rc ? -2 : 0;
+}
+
+static void cleanup(sampler *s) {
+    while (s->ntargets)
+        detach(s, s->ntargets - 1);
+    free(s->tried);
+}
+
+int pyspy_sampler_run(const pyspy_sampler_opts *o, pyspy_sampler_stats *st,
+                      pyspy_error *err) {
+    sampler s = {.o = o, .st = st};
+    memset(st, 0, sizeof *st);
+    st->pid = o->pid;
+    int64_t period = 1000000 / (int64_t)(o->rate ? o->rate : 1);
+    if (period < 1)
+        period = 1;
+    int r = attach_root(&s, err);
+    if (r < 0) {
+        cleanup(&s);
+        return -1;
+    }
+    pyspy_error_clear(err);
+    uint64_t max_ticks = o->duration_secs * o->rate;
+    s.start_us = pyspy_monotonic_us();
+    s.last_scan_us = s.start_us;
+    if (o->subprocesses)
+        rescan(&s);
+    int64_t tick = 0;
+    for (;;) {
+        int64_t deadline = s.start_us + tick * period;
+        int64_t now = pyspy_monotonic_us();
+        if (now < deadline) {
+            sleep_until_us(deadline);
+            now = pyspy_monotonic_us();
+        }
+        if (o->stop && *o->stop) {
+            st->reason = PYSPY_STOP_SIGNAL;
+            break;
+        }
+        if (now < deadline)
+            continue; /* woken early by a signal that did not stop us */
+        int64_t behind = now - deadline;
+        if (behind > period / 2) {
+            st->late++;
+            if (behind > st->max_late_us)
+                st->max_late_us = behind;
+            /* Far behind (the machine stalled): skip the missed ticks
+             * instead of firing them in a burst. */
+            if (behind > 1000000)
+                tick = (now - s.start_us) / period;
+        }
+        if (max_ticks && st->ticks >= max_ticks) {
+            st->reason = PYSPY_STOP_DURATION;
+            break;
+        }
+        if (o->subprocesses && now - s.last_scan_us >= RESCAN_US) {
+            s.last_scan_us = now;
+            rescan(&s);
+        }
+        int64_t ts = now - s.start_us;
+        for (int i = 0; i < s.ntargets; i++) {
+            target *t = &s.targets[i];
+            pyspy_error e = {0};
+            int rc = sample_target(&s, t, ts, &e);
+            if (rc == -2) {
+                st->reason = PYSPY_STOP_ERROR;
+                pyspy_error_set(err, PYSPY_E_GENERIC, "%s",
+                                "aborted while recording");
+                cleanup(&s);
+                return -1;
+            }
+            if (rc == 0) {
+                t->fails = 0;
+                continue;
+            }
+            if (process_gone(&s, t->pid)) {
+                detach(&s, i--);
+                continue;
+            }
+            st->errors++;
+            t->fails++;
+        }
+        if (o->child_pid && !st->child_exited)
+            process_gone(&s, o->child_pid);
+        st->ticks++;
+        tick++;
+        st->elapsed_us = pyspy_monotonic_us() - s.start_us;
+        if (o->on_tick) {
+            int c = o->on_tick(o->ctx, st);
+            if (c) {
+                st->reason = c > 0 ? PYSPY_STOP_CALLBACK : PYSPY_STOP_ERROR;
+                break;
+            }
+        }
+        if (s.ntargets == 0) {
+            /* With subprocesses a launcher may still start Python kids. */
+            bool root_alive = !process_gone(&s, o->pid);
+            if (!o->subprocesses || !root_alive) {
+                st->reason = PYSPY_STOP_EXITED;
+                break;
+            }
+        }
+    }
+    st->elapsed_us = pyspy_monotonic_us() - s.start_us;
+    cleanup(&s);
+    return 0;
+}
