@@ -31,7 +31,7 @@ static const char *script =
     "import sys, json, threading, time\n"
     "PY2 = sys.version_info[0] == 2\n"
     "def U(s):\n"
-    "    return s.decode('utf-8') if PY2 else s\n"
+    "    return (s if PY2 else s.encode('latin-1')).decode('utf-8')\n"
     "class Foo(object):\n"
     "    def __init__(self):\n"
     "        self._name = U('worker \\xc3\\xa9')\n"

@@ -1,0 +1,198 @@
+"""Locals (`dump -l`, `-ll`, `--json -l`) of a live program on every
+interpreter the machine has: arguments first and marked, then locals,
+cell and free variables, each repr exactly what the target's own repr()
+gives (or the documented cut where a bound applies)."""
+import json
+import os
+import pathlib
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+
+import pytest
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
+from conftest import find_tool  # noqa: E402
+
+PYENV = pathlib.Path(os.environ.get("PYENV_ROOT", "/root/.pyenv")) / "versions"
+INTERPRETERS = ["/usr/bin/python3"] + [
+    str(PYENV / v / "bin" / "python")
+    for v in ("2.7.18", "3.6.15", "3.7.16", "3.8.18", "3.9.18", "3.10.13",
+              "3.11.7", "3.12.1", "3.13.0")
+]
+
+# The target writes, once its frames are set up, what each local must look
+# like: {frame: [[name, is_arg, repr_at_l, repr_at_ll], ...]}.
+PROGRAM = r'''# -*- coding: utf-8 -*-
+from __future__ import print_function
+import json, sys, time
+PY2 = sys.version_info[0] == 2
+def U(s):
+    # escapes below are UTF-8 bytes in both languages
+    return (s if PY2 else s.encode('latin-1')).decode('utf-8')
+
+class Thing(object):
+    pass
+
+def target(a, b, *args, **kw):
+    none = None
+    yes = True
+    no = False
+    zero = 0
+    neg = -5
+    big = 2 ** 100
+    negbig = -(2 ** 70)
+    fl = 1.5
+    inf = float('inf')
+    empty = U('')
+    ascii = U('ascii')
+    latin1 = U('latin-1 \xc3\xa9')
+    ucs2 = U('UCS-2 \xd0\x96')
+    ucs4 = U('UCS-4 \xf0\x9f\x98\x80')
+    raw = b'bytes\x00'
+    lst = [1, 2]
+    one = (1,)
+    dct = {U('a'): 1}
+    st = {1, 2}
+    deep = [[[[[[[1]]]]]]]
+    longlist = list(range(200))
+    longstr = U('x') * 300
+    obj = Thing()
+    cellvar = [U('captured')]
+    if PY2:
+        s2 = 'caf\xc3\xa9'
+        u2 = U('caf\xc3\xa9')
+    def inner(flag):
+        seen = cellvar
+        exp_outer = []
+        for name, v in sorted(outer_locals.items()):
+            if name in ('inner', 'outer_locals'):
+                continue
+            r = repr(v)
+            r1 = r2 = r
+            if name == 'deep':
+                r1, r2 = '[[[[...]]]]', '[[[[[[[...]]]]]]]'
+            elif name == 'longlist':
+                r1 = '[' + ', '.join(str(i) for i in range(10)) + ', ...]'
+                r2 = '[' + ', '.join(str(i) for i in range(100)) + ', ...]'
+            elif name == 'longstr':
+                r1 = "'" + 'x' * 100 + "...'"
+                r2 = r
+            elif name == 'obj':
+                r1 = r2 = '<Thing at 0x%x>' % id(v)
+            exp_outer.append([name, name in ('a', 'b', 'args', 'kw'), r1, r2])
+        exp_inner = [['flag', True, repr(flag), repr(flag)],
+                     ['seen', False, repr(seen), repr(seen)],
+                     ['cellvar', False, repr(cellvar), repr(cellvar)]]
+        with open(sys.argv[1] + '.tmp', 'w') as f:
+            json.dump({'target': exp_outer, 'inner': exp_inner}, f)
+        import os
+        os.rename(sys.argv[1] + '.tmp', sys.argv[1])
+        while True:
+            time.sleep(0.05)
+    outer_locals = locals()
+    inner(7)
+
+target(1, U('two'), 3, key=U('v'))
+'''
+
+
+def start(python, tmp):
+    prog = tmp / "locals_prog.py"
+    prog.write_text(PROGRAM, encoding="utf-8")
+    ready = tmp / "expected.json"
+    proc = subprocess.Popen([python, str(prog), str(ready)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    for _ in range(600):
+        if ready.exists():
+            return proc, json.loads(ready.read_text(encoding="utf-8"))
+        if proc.poll() is not None:
+            raise AssertionError("program died: %s" % proc.stderr.read())
+        time.sleep(0.05)
+    proc.kill()
+    raise AssertionError("program never got ready")
+
+
+def dump(args):
+    pyspy = find_tool("pyspy")
+    r = subprocess.run([str(pyspy), "dump"] + args, capture_output=True,
+                       timeout=120)
+    if r.returncode != 0 and b"not implemented" in r.stderr:
+        pytest.skip("pyspy dump is not implemented yet")
+    assert r.returncode == 0, r.stderr.decode(errors="replace")
+    return r.stdout.decode("utf-8")
+
+
+def json_frames(doc):
+    traces = doc
+    if isinstance(doc, dict):
+        traces = doc.get("traces") or next(
+            v for v in doc.values() if isinstance(v, list))
+    if traces and isinstance(traces[0], dict) and "traces" in traces[0]:
+        traces = [t for p in traces for t in p["traces"]]
+    return [f for t in traces for f in t["frames"]]
+
+
+@pytest.fixture(params=INTERPRETERS)
+def target(request, tmp_path):
+    python = request.param
+    if not os.access(python, os.X_OK):
+        pytest.skip("%s is not installed" % python)
+    proc, expected = start(python, tmp_path)
+    yield proc, expected
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+
+
+def test_json_locals_exact(target):
+    proc, expected = target
+    frames = json_frames(json.loads(dump(["--pid", str(proc.pid), "--json",
+                                          "-l"])))
+    by_name = {f["name"]: f for f in frames}
+    for fname in ("target", "inner"):
+        assert fname in by_name, [f["name"] for f in frames]
+        got = by_name[fname]["locals"]
+        names = [l["name"] for l in got]
+        want = expected[fname]
+        assert sorted(names) == sorted(w[0] for w in want)
+        # arguments first, in order, all marked
+        nargs = sum(1 for w in want if w[1])
+        assert all(l["arg"] for l in got[:nargs])
+        assert not any(l["arg"] for l in got[nargs:])
+        reprs = {l["name"]: l["repr"] for l in got}
+        for name, is_arg, r1, _ in want:
+            assert reprs[name] == r1, name
+    args = [l["name"] for l in by_name["target"]["locals"] if l["arg"]]
+    assert args == ["a", "b", "args", "kw"]
+    # the free variable in inner and the cell in target are one object
+    addr = {f: {l["name"]: l["addr"] for l in by_name[f]["locals"]}
+            for f in ("target", "inner")}
+    assert addr["inner"]["cellvar"] == addr["target"]["cellvar"]
+
+
+def text_locals(out, frame):
+    lines = out.splitlines()
+    start = next(i for i, l in enumerate(lines)
+                 if l.strip().startswith(frame + " ("))
+    got = {}
+    for l in lines[start + 1:]:
+        if not l.startswith("        "):
+            break
+        s = l.strip()
+        if s in ("Arguments:", "Locals:"):
+            continue
+        name, _, rep = s.partition(": ")
+        got[name] = rep
+    return got
+
+
+@pytest.mark.parametrize("flag,col", [("-l", 2), ("-ll", 3)])
+def test_text_locals_exact(target, flag, col):
+    proc, expected = target
+    out = dump(["--pid", str(proc.pid), flag])
+    for fname in ("target", "inner"):
+        got = text_locals(out, fname)
+        for w in expected[fname]:
+            assert got.get(w[0]) == w[col], (fname, w[0])
