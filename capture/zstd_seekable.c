@@ -11,8 +11,9 @@
 #define SEEKABLE_MAGIC 0x8F92EAB1u
 #define FOOTER_SIZE 9
 #define MAX_FRAMES 0x8000000u
-/* The spec's limit on one frame's decompressed size. */
-#define MAX_FRAME_DSIZE 0x40000000u
+/* The spec allows 1 GiB per frame; we write 1 MiB and read at most 32 MiB
+ * so the frame cache of a hostile file stays bounded. */
+#define MAX_FRAME_DSIZE (32u << 20)
 
 static void put_le32(uint8_t *p, uint32_t v) {
     for (int i = 0; i < 4; i++)
@@ -238,6 +239,7 @@ int pyspy_zsk_reader_open(int fd, uint64_t size, const char *name,
         fr[i].coff = coff;
         fr[i].doff = doff;
         if (fr[i].csize == 0 || fr[i].dsize > MAX_FRAME_DSIZE ||
+            fr[i].csize > ZSTD_compressBound(fr[i].dsize) + 64 ||
             coff + fr[i].csize > tstart) {
             free(t);
             free(r);

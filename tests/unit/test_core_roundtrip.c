@@ -637,6 +637,46 @@ TEST(empty_region_is_dropped) {
     }
 }
 
+/* Byte flips anywhere in a compressed snapshot: every outcome is an
+ * error line or good data, never a crash. */
+TEST(hostile_snapshots) {
+    const char *p = write_snapshot();
+    size_t clen;
+    uint8_t *c = slurp(p, &clen);
+    uint8_t *m = malloc(clen);
+    const char *q = tpath("hostile.core.zst");
+    uint32_t x = 3;
+    int failures = 0;
+    for (int round = 0; round < 300; round++) {
+        memcpy(m, c, clen);
+        x = x * 1103515245u + 12345u;
+        size_t at = round % 3 ? clen - 1 - (x >> 8) % (clen < 600 ? clen : 600)
+                              : (x >> 8) % clen;
+        m[at] ^= (uint8_t)(1u << (x % 8));
+        spit(q, m, clen);
+        pyspy_memsrc *s = NULL;
+        pyspy_error err = {0};
+        if (pyspy_memsrc_open_file(q, &s, &err) != 0) {
+            failures++;
+            CHECK(err.msg[0] && !strchr(err.msg, '\n'));
+            continue;
+        }
+        for (size_t i = 0; i < s->nregions; i++) {
+            size_t n = s->regions[i].end - s->regions[i].start;
+            if (n > (1u << 20))
+                n = 1u << 20;
+            uint8_t *buf = malloc(n);
+            if (pyspy_memsrc_read(s, s->regions[i].start, buf, n, &err) != 0)
+                failures++;
+            free(buf);
+        }
+        pyspy_memsrc_close(s);
+    }
+    CHECK(failures > 100);
+    free(m);
+    free(c);
+}
+
 static void setup(void) {
     snprintf(dir, sizeof dir, "/tmp/pyspy-core-XXXXXX");
     CHECK(mkdtemp(dir) != NULL);
@@ -655,4 +695,4 @@ TEST_MAIN(T(setup), T(snapshot_round_trip), T(plain_and_whole_stream_cores),
           T(hostile_plain_cores), T(write_errors_leave_no_file),
           T(unreadable_region_is_recorded_absent), T(many_regions_use_pn_xnum),
           T(no_space_left), T(ingest_with_filter), T(empty_region_is_dropped),
-          T(teardown))
+          T(hostile_snapshots), T(teardown))
