@@ -13,14 +13,14 @@
 #include <stdint.h>
 
 typedef enum {
-    PYSPY_LINES_LNOTAB = 0, /* 2.7-3.9: co_lnotab, f_lasti in bytes */
+    PYSPY_LINES_LNOTAB = 0,   /* 2.7-3.9: co_lnotab, f_lasti in bytes */
     PYSPY_LINES_LINETABLE310, /* 3.10: co_linetable, f_lasti in code units */
     PYSPY_LINES_LOCATIONS311  /* 3.11+: co_linetable location entries */
 } pyspy_lines_kind;
 
 typedef enum {
-    PYSPY_THREADS_FRAME = 0,   /* tstate->frame is a PyFrameObject* */
-    PYSPY_THREADS_CFRAME,      /* tstate->cframe->current_frame (3.11-3.12) */
+    PYSPY_THREADS_FRAME = 0,    /* tstate->frame is a PyFrameObject* */
+    PYSPY_THREADS_CFRAME,       /* tstate->cframe->current_frame (3.11-3.12) */
     PYSPY_THREADS_CURRENT_FRAME /* tstate->current_frame (3.13+) */
 } pyspy_threads_kind;
 
@@ -36,14 +36,14 @@ typedef enum {
 } pyspy_str_kind;
 
 typedef enum {
-    PYSPY_DICT_PY2 = 0,  /* 2.7: ma_table of {hash,key,value} */
-    PYSPY_DICT_PY36,     /* 3.6-3.10: PyDictKeysObject, dk_size, entries */
-    PYSPY_DICT_PY311     /* 3.11+: dk_log2_size, dk_kind, unicode entries */
+    PYSPY_DICT_PY2 = 0, /* 2.7: ma_table of {hash,key,value} */
+    PYSPY_DICT_PY36,    /* 3.6-3.10: PyDictKeysObject, dk_size, entries */
+    PYSPY_DICT_PY311    /* 3.11+: dk_log2_size, dk_kind, unicode entries */
 } pyspy_dict_kind;
 
 typedef struct pyspy_py_layout {
-    int major, minor;       /* the family this table is for */
-    bool free_threaded;     /* Py_GIL_DISABLED build */
+    int major, minor;   /* the family this table is for */
+    bool free_threaded; /* Py_GIL_DISABLED build */
     pyspy_lines_kind lines;
     pyspy_threads_kind threads;
     pyspy_gil_kind gil;
@@ -78,10 +78,10 @@ typedef struct pyspy_py_layout {
     /* PyThreadState */
     int32_t tstate_next;
     int32_t tstate_interp;
-    int32_t tstate_frame; /* PYSPY_THREADS_FRAME / _CURRENT_FRAME */
+    int32_t tstate_frame;  /* PYSPY_THREADS_FRAME / _CURRENT_FRAME */
     int32_t tstate_cframe; /* PYSPY_THREADS_CFRAME */
     int32_t tstate_thread_id;
-    int32_t tstate_native_thread_id; /* -1 before 3.11 */
+    int32_t tstate_native_thread_id; /* kernel tid; -1 before 3.11 */
     int32_t cframe_current_frame;
 
     /* PyFrameObject (<= 3.10) */
@@ -93,7 +93,7 @@ typedef struct pyspy_py_layout {
 
     /* _PyInterpreterFrame (3.11+) */
     int32_t iframe_previous;
-    int32_t iframe_code; /* f_code / f_executable */
+    int32_t iframe_code;      /* f_code / f_executable */
     int32_t iframe_instr_ptr; /* prev_instr / instr_ptr */
     int32_t iframe_localsplus;
     int32_t iframe_owner;
@@ -110,9 +110,9 @@ typedef struct pyspy_py_layout {
     int32_t code_kwonlyargcount;
     int32_t code_nlocals;
     int32_t code_flags;
-    int32_t code_varnames;       /* <= 3.10 */
-    int32_t code_cellvars;       /* <= 3.10 */
-    int32_t code_freevars;       /* <= 3.10 */
+    int32_t code_varnames;        /* <= 3.10 */
+    int32_t code_cellvars;        /* <= 3.10 */
+    int32_t code_freevars;        /* <= 3.10 */
     int32_t code_localsplusnames; /* 3.11+ */
     int32_t code_localspluskinds; /* 3.11+ (bytes) */
     int32_t code_code_adaptive;   /* 3.11+: first code unit */
@@ -127,8 +127,8 @@ typedef struct pyspy_py_layout {
     /* str (PEP 393) */
     int32_t unicode_length;
     int32_t unicode_state;
-    int32_t unicode_ascii_data;   /* sizeof(PyASCIIObject) */
-    int32_t unicode_compact_data; /* sizeof(PyCompactUnicodeObject) */
+    int32_t unicode_ascii_data;    /* sizeof(PyASCIIObject) */
+    int32_t unicode_compact_data;  /* sizeof(PyCompactUnicodeObject) */
     int32_t unicode_nonstate_data; /* non-compact: data.any pointer */
     /* bit positions in the state word */
     int8_t unicode_state_kind_shift;
@@ -137,7 +137,7 @@ typedef struct pyspy_py_layout {
     /* 2.7 */
     int32_t py2_str_sval;
     int32_t py2_unicode_length;
-    int32_t py2_unicode_str; /* Py_UNICODE* */
+    int32_t py2_unicode_str;  /* Py_UNICODE* */
     int32_t py2_unicode_size; /* sizeof(Py_UNICODE): 2 or 4 */
 
     int32_t bytes_sval;
@@ -150,14 +150,14 @@ typedef struct pyspy_py_layout {
 
     /* dict */
     int32_t dict_ma_used;
-    int32_t dict_ma_keys;   /* 3.x; 2.7: ma_table */
+    int32_t dict_ma_keys; /* 3.x; 2.7: ma_table */
     int32_t dict_ma_values;
     int32_t dict_py2_ma_mask;
-    int32_t dictkeys_size;   /* dk_size (3.6-3.10) or dk_log2_size (3.11+) */
-    int32_t dictkeys_kind;   /* 3.11+ dk_kind, -1 otherwise */
+    int32_t dictkeys_size; /* dk_size (3.6-3.10) or dk_log2_size (3.11+) */
+    int32_t dictkeys_kind; /* 3.11+ dk_kind, -1 otherwise */
     int32_t dictkeys_nentries;
     int32_t dictkeys_indices; /* dk_indices */
-    int32_t set_table;       /* PySetObject.table */
+    int32_t set_table;        /* PySetObject.table */
     int32_t set_mask;
     int32_t set_used;
 
@@ -167,6 +167,40 @@ typedef struct pyspy_py_layout {
     /* 3.11: _PyInterpreterFrame.is_entry (a char); 0 = no such field
      * (offset 0 is f_func/f_code, never this flag). */
     int32_t iframe_is_entry;
+
+    /* Added by the layouts owner (offsets in bytes, -1 = absent). */
+    /* _PyRuntimeState.gilstate.tstate_current (3.7-3.11): the thread
+     * state holding the GIL, an atomic address. */
+    int32_t runtime_tstate_current;
+    /* PyCodeObject.co_nlocalsplus (int, 3.11+): entries in localsplus
+     * (locals, cells and frees). */
+    int32_t code_nlocalsplus;
+    /* 3.14+ _PyStackRef: the object pointer is value & ~stackref_tag_mask;
+     * 0 where frame fields are plain PyObject pointers. */
+    uint32_t stackref_tag_mask;
+    /* 3.14+ free-threaded _PyInterpreterFrame.tlbc_index (int32): which
+     * thread-local copy of the bytecode instr_ptr points into. */
+    int32_t iframe_tlbc_index;
+    /* sizeof(PyObject): 16 for GIL builds, 32 for free-threaded ones. */
+    int32_t pyobject_size;
+    /* 3.13+: offsetof(_PyRuntimeState, debug_offsets) (0: the
+     * _Py_DebugOffsets, cookie "xdebugpy", start the runtime). */
+    int32_t runtime_debug_offsets;
+    /* Bytes per code unit: f_lasti (2.7-3.9 bytes, 3.10 units) and
+     * instruction pointers (3.11+) convert with it. 1 for 2.7, else 2. */
+    int32_t code_unit_size;
+    /* sizeof(PyCodeObject) without the trailing code (3.11+ equals
+     * code_code_adaptive); bounds a code object read in one go. */
+    int32_t code_size;
+    /* sizeof(_PyInterpreterFrame) up to localsplus (3.11+) or
+     * sizeof(PyFrameObject) up to f_localsplus (<= 3.10). */
+    int32_t frame_size;
+    /* sizeof(PyThreadState) and sizeof(PyInterpreterState) as measured
+     * for one patch release (others of the family differ by a few bytes
+     * at the end; the offsets above do not move). Patched from
+     * _Py_DebugOffsets where the target gives them. */
+    int32_t tstate_size;
+    int32_t interp_size;
 } pyspy_py_layout;
 
 /* Built-in table for a version family (generated). NULL when unknown. */

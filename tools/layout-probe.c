@@ -1,0 +1,375 @@
+/* Compiled by tools/gen-layouts once per CPython version against that
+ * version's installed headers; prints the version's pyspy_py_layout as a
+ * C initializer. Internal structs come from internal/ headers with
+ * Py_BUILD_CORE (3.7+); the few structs that never reach an installed
+ * header (3.6-3.10 PyDictKeysObject, from Objects/dict-common.h) are
+ * mirrored below. Not part of libpyspy. */
+#include <Python.h>
+#include <frameobject.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+#define V PY_VERSION_HEX
+#if V < 0x030b0000
+#include <longintrepr.h>
+#endif
+#if V >= 0x03070000 && V < 0x03080000
+#include <internal/pystate.h>
+#elif V >= 0x03080000
+#include <internal/pycore_pystate.h>
+#if V >= 0x03090000
+#include <internal/pycore_interp.h>
+#include <internal/pycore_runtime.h>
+#endif
+#include <internal/pycore_gil.h>
+#endif
+#if V >= 0x030b0000
+#include <internal/pycore_code.h>
+#include <internal/pycore_dict.h>
+#include <internal/pycore_frame.h>
+#endif
+
+#if V >= 0x03060000 && V < 0x030b0000
+/* Objects/dict-common.h, unchanged from 3.6 to 3.10. */
+typedef struct {
+    Py_ssize_t dk_refcnt;
+    Py_ssize_t dk_size;
+    void *dk_lookup;
+    Py_ssize_t dk_usable;
+    Py_ssize_t dk_nentries;
+    char dk_indices[8];
+} mirror_dictkeys;
+#endif
+
+#define F(field, expr) printf("    .%s = %ld,\n", #field, (long)(expr))
+#define NA(field) printf("    .%s = -1,\n", #field)
+#define E(field, val) printf("    .%s = %s,\n", #field, val)
+#define OF(type, member) ((long)offsetof(type, member))
+
+/* Bit position of a state bitfield, found by setting it alone. */
+#define SHIFT(field)                                                           \
+    do {                                                                       \
+        PyASCIIObject o;                                                       \
+        uint32_t w = 0;                                                        \
+        memset(&o, 0, sizeof o);                                               \
+        o.state.field = 1;                                                     \
+        memcpy(&w, (char *)&o + offsetof(PyASCIIObject, state), sizeof w);     \
+        printf("    .unicode_state_%s_shift = %d,\n", #field,                  \
+               w ? __builtin_ctz(w) : -1);                                     \
+    } while (0)
+
+int main(void) {
+    printf("{\n    .major = %d,\n    .minor = %d,\n", PY_MAJOR_VERSION,
+           PY_MINOR_VERSION);
+#ifdef Py_GIL_DISABLED
+    E(free_threaded, "true");
+#else
+    E(free_threaded, "false");
+#endif
+
+    /* Kinds (the walkers and the object reader switch on these). */
+#if V < 0x030a0000
+    E(lines, "PYSPY_LINES_LNOTAB");
+#elif V < 0x030b0000
+    E(lines, "PYSPY_LINES_LINETABLE310");
+#else
+    E(lines, "PYSPY_LINES_LOCATIONS311");
+#endif
+#if V < 0x030b0000
+    E(threads, "PYSPY_THREADS_FRAME");
+#elif V < 0x030d0000
+    E(threads, "PYSPY_THREADS_CFRAME");
+#else
+    E(threads, "PYSPY_THREADS_CURRENT_FRAME");
+#endif
+#if V < 0x03070000
+    E(gil, "PYSPY_GIL_TSTATE_CURRENT");
+#elif V < 0x030c0000
+    E(gil, "PYSPY_GIL_RUNTIME");
+#else
+    E(gil, "PYSPY_GIL_INTERP_PTR");
+#endif
+#if PY_MAJOR_VERSION == 2
+    E(str, "PYSPY_STR_PY2");
+    E(dict, "PYSPY_DICT_PY2");
+#elif V < 0x030b0000
+    E(str, "PYSPY_STR_PY3");
+    E(dict, "PYSPY_DICT_PY36");
+#else
+    E(str, "PYSPY_STR_PY3");
+    E(dict, "PYSPY_DICT_PY311");
+#endif
+    E(instr_ptr_is_next, V >= 0x030d0000 ? "true" : "false");
+    E(tagged_stackrefs, V >= 0x030e0000 ? "true" : "false");
+#if V >= 0x030c0000
+    F(owner_cstack, FRAME_OWNED_BY_CSTACK);
+#else
+    NA(owner_cstack);
+#endif
+#if V >= 0x030e0000
+    F(owner_interpreter, FRAME_OWNED_BY_INTERPRETER);
+#else
+    NA(owner_interpreter);
+#endif
+
+    /* _PyRuntimeState */
+#if V >= 0x03070000
+    F(runtime_interpreters_head, OF(_PyRuntimeState, interpreters.head));
+#else
+    NA(runtime_interpreters_head);
+#endif
+#if V >= 0x03070000 && V < 0x030c0000
+    F(runtime_gil, OF(_PyRuntimeState, ceval.gil));
+    F(runtime_tstate_current, OF(_PyRuntimeState, gilstate.tstate_current));
+#else
+    NA(runtime_gil);
+    NA(runtime_tstate_current);
+#endif
+#if V >= 0x030d0000
+    F(runtime_debug_offsets, OF(_PyRuntimeState, debug_offsets));
+#else
+    NA(runtime_debug_offsets);
+#endif
+
+    /* PyInterpreterState */
+    F(interp_next, OF(PyInterpreterState, next));
+#if V >= 0x030b0000
+    F(interp_tstate_head, OF(PyInterpreterState, threads.head));
+#else
+    F(interp_tstate_head, OF(PyInterpreterState, tstate_head));
+#endif
+#if V >= 0x03070000
+    F(interp_id, OF(PyInterpreterState, id));
+#else
+    NA(interp_id);
+#endif
+#if V >= 0x030c0000
+    F(interp_modules, OF(PyInterpreterState, imports.modules));
+    F(interp_gil_ptr, OF(PyInterpreterState, ceval.gil));
+#else
+    F(interp_modules, OF(PyInterpreterState, modules));
+    NA(interp_gil_ptr);
+#endif
+    F(interp_sysdict, OF(PyInterpreterState, sysdict));
+    F(interp_size, sizeof(PyInterpreterState));
+
+    /* struct _gil_runtime_state (2.7/3.6: static variables in ceval.c) */
+#if V >= 0x03070000
+    F(gil_locked, OF(struct _gil_runtime_state, locked));
+    F(gil_last_holder, OF(struct _gil_runtime_state, last_holder));
+#else
+    NA(gil_locked);
+    NA(gil_last_holder);
+#endif
+
+    /* PyThreadState */
+    F(tstate_next, OF(PyThreadState, next));
+    F(tstate_interp, OF(PyThreadState, interp));
+#if V < 0x030b0000
+    F(tstate_frame, OF(PyThreadState, frame));
+    NA(tstate_cframe);
+    NA(cframe_current_frame);
+#elif V < 0x030d0000
+    NA(tstate_frame);
+    F(tstate_cframe, OF(PyThreadState, cframe));
+    F(cframe_current_frame, OF(_PyCFrame, current_frame));
+#else
+    F(tstate_frame, OF(PyThreadState, current_frame));
+    NA(tstate_cframe);
+    NA(cframe_current_frame);
+#endif
+    F(tstate_thread_id, OF(PyThreadState, thread_id));
+#if V >= 0x030b0000
+    F(tstate_native_thread_id, OF(PyThreadState, native_thread_id));
+#else
+    NA(tstate_native_thread_id);
+#endif
+    F(tstate_size, sizeof(PyThreadState));
+
+    /* Frames */
+#if V < 0x030b0000
+    F(frame_back, OF(PyFrameObject, f_back));
+    F(frame_code, OF(PyFrameObject, f_code));
+    F(frame_lasti, OF(PyFrameObject, f_lasti));
+    F(frame_lineno, OF(PyFrameObject, f_lineno));
+    F(frame_localsplus, OF(PyFrameObject, f_localsplus));
+    F(frame_size, OF(PyFrameObject, f_localsplus));
+    NA(iframe_previous);
+    NA(iframe_code);
+    NA(iframe_instr_ptr);
+    NA(iframe_localsplus);
+    NA(iframe_owner);
+    NA(iframe_stacktop);
+    F(iframe_is_entry, 0);
+#else
+    NA(frame_back);
+    NA(frame_code);
+    NA(frame_lasti);
+    NA(frame_lineno);
+    NA(frame_localsplus);
+    F(frame_size, OF(_PyInterpreterFrame, localsplus));
+    F(iframe_previous, OF(_PyInterpreterFrame, previous));
+#if V >= 0x030d0000
+    F(iframe_code, OF(_PyInterpreterFrame, f_executable));
+    F(iframe_instr_ptr, OF(_PyInterpreterFrame, instr_ptr));
+#else
+    F(iframe_code, OF(_PyInterpreterFrame, f_code));
+    F(iframe_instr_ptr, OF(_PyInterpreterFrame, prev_instr));
+#endif
+    F(iframe_localsplus, OF(_PyInterpreterFrame, localsplus));
+    F(iframe_owner, OF(_PyInterpreterFrame, owner));
+#if V >= 0x030e0000
+    NA(iframe_stacktop);
+#else
+    F(iframe_stacktop, OF(_PyInterpreterFrame, stacktop));
+#endif
+#if V < 0x030c0000
+    F(iframe_is_entry, OF(_PyInterpreterFrame, is_entry));
+#else
+    F(iframe_is_entry, 0);
+#endif
+#endif
+#if V >= 0x030e0000 && defined(Py_GIL_DISABLED)
+    F(iframe_tlbc_index, OF(_PyInterpreterFrame, tlbc_index));
+#else
+    NA(iframe_tlbc_index);
+#endif
+#if V >= 0x030e0000
+    F(stackref_tag_mask, Py_TAG_BITS);
+#else
+    F(stackref_tag_mask, 0);
+#endif
+
+    /* PyCodeObject */
+    F(code_filename, OF(PyCodeObject, co_filename));
+    F(code_name, OF(PyCodeObject, co_name));
+#if V >= 0x030b0000
+    F(code_qualname, OF(PyCodeObject, co_qualname));
+#else
+    NA(code_qualname);
+#endif
+    F(code_firstlineno, OF(PyCodeObject, co_firstlineno));
+#if V >= 0x030a0000
+    F(code_linetable, OF(PyCodeObject, co_linetable));
+#else
+    F(code_linetable, OF(PyCodeObject, co_lnotab));
+#endif
+    F(code_argcount, OF(PyCodeObject, co_argcount));
+#if V >= 0x03080000
+    F(code_posonlyargcount, OF(PyCodeObject, co_posonlyargcount));
+#else
+    NA(code_posonlyargcount);
+#endif
+#if PY_MAJOR_VERSION >= 3
+    F(code_kwonlyargcount, OF(PyCodeObject, co_kwonlyargcount));
+#else
+    NA(code_kwonlyargcount);
+#endif
+    F(code_nlocals, OF(PyCodeObject, co_nlocals));
+    F(code_flags, OF(PyCodeObject, co_flags));
+#if V < 0x030b0000
+    F(code_varnames, OF(PyCodeObject, co_varnames));
+    F(code_cellvars, OF(PyCodeObject, co_cellvars));
+    F(code_freevars, OF(PyCodeObject, co_freevars));
+    NA(code_localsplusnames);
+    NA(code_localspluskinds);
+    NA(code_code_adaptive);
+    NA(code_nlocalsplus);
+    F(code_size, sizeof(PyCodeObject));
+#else
+    NA(code_varnames);
+    NA(code_cellvars);
+    NA(code_freevars);
+    F(code_localsplusnames, OF(PyCodeObject, co_localsplusnames));
+    F(code_localspluskinds, OF(PyCodeObject, co_localspluskinds));
+    F(code_code_adaptive, OF(PyCodeObject, co_code_adaptive));
+    F(code_nlocalsplus, OF(PyCodeObject, co_nlocalsplus));
+    F(code_size, OF(PyCodeObject, co_code_adaptive));
+#endif
+    F(code_unit_size, PY_MAJOR_VERSION == 2 ? 1 : 2);
+    E(lnotab_unsigned_deltas, PY_MAJOR_VERSION == 2 ? "true" : "false");
+
+    /* Objects */
+    F(ob_type, OF(PyObject, ob_type));
+    F(var_ob_size, OF(PyVarObject, ob_size));
+    F(pyobject_size, sizeof(PyObject));
+    F(type_tp_name, OF(PyTypeObject, tp_name));
+    F(type_tp_flags, OF(PyTypeObject, tp_flags));
+    F(type_tp_dictoffset, OF(PyTypeObject, tp_dictoffset));
+
+#if PY_MAJOR_VERSION >= 3
+    F(unicode_length, OF(PyASCIIObject, length));
+    F(unicode_state, OF(PyASCIIObject, state));
+    F(unicode_ascii_data, sizeof(PyASCIIObject));
+    F(unicode_compact_data, sizeof(PyCompactUnicodeObject));
+    F(unicode_nonstate_data, OF(PyUnicodeObject, data));
+    SHIFT(kind);
+    SHIFT(compact);
+    SHIFT(ascii);
+    NA(py2_str_sval);
+    NA(py2_unicode_length);
+    NA(py2_unicode_str);
+    NA(py2_unicode_size);
+    F(bytes_sval, OF(PyBytesObject, ob_sval));
+    NA(py2_int_ival);
+#else
+    NA(unicode_length);
+    NA(unicode_state);
+    NA(unicode_ascii_data);
+    NA(unicode_compact_data);
+    NA(unicode_nonstate_data);
+    NA(unicode_state_kind_shift);
+    NA(unicode_state_compact_shift);
+    NA(unicode_state_ascii_shift);
+    F(py2_str_sval, OF(PyStringObject, ob_sval));
+    F(py2_unicode_length, OF(PyUnicodeObject, length));
+    F(py2_unicode_str, OF(PyUnicodeObject, str));
+    F(py2_unicode_size, sizeof(Py_UNICODE));
+    F(bytes_sval, OF(PyStringObject, ob_sval));
+    F(py2_int_ival, OF(PyIntObject, ob_ival));
+#endif
+    F(tuple_item, OF(PyTupleObject, ob_item));
+    F(list_item, OF(PyListObject, ob_item));
+    F(float_fval, OF(PyFloatObject, ob_fval));
+#if V >= 0x030c0000
+    F(long_digits, OF(PyLongObject, long_value.ob_digit));
+    F(long_lv_tag, OF(PyLongObject, long_value.lv_tag));
+#else
+    F(long_digits, OF(PyLongObject, ob_digit));
+    NA(long_lv_tag);
+#endif
+
+    /* dict and set */
+    F(dict_ma_used, OF(PyDictObject, ma_used));
+#if PY_MAJOR_VERSION == 2
+    F(dict_ma_keys, OF(PyDictObject, ma_table));
+    NA(dict_ma_values);
+    F(dict_py2_ma_mask, OF(PyDictObject, ma_mask));
+    NA(dictkeys_size);
+    NA(dictkeys_kind);
+    NA(dictkeys_nentries);
+    NA(dictkeys_indices);
+#else
+    F(dict_ma_keys, OF(PyDictObject, ma_keys));
+    F(dict_ma_values, OF(PyDictObject, ma_values));
+    NA(dict_py2_ma_mask);
+#if V < 0x030b0000
+    F(dictkeys_size, OF(mirror_dictkeys, dk_size));
+    NA(dictkeys_kind);
+    F(dictkeys_nentries, OF(mirror_dictkeys, dk_nentries));
+    F(dictkeys_indices, OF(mirror_dictkeys, dk_indices));
+#else
+    F(dictkeys_size, OF(PyDictKeysObject, dk_log2_size));
+    F(dictkeys_kind, OF(PyDictKeysObject, dk_kind));
+    F(dictkeys_nentries, OF(PyDictKeysObject, dk_nentries));
+    F(dictkeys_indices, OF(PyDictKeysObject, dk_indices));
+#endif
+#endif
+    F(set_table, OF(PySetObject, table));
+    F(set_mask, OF(PySetObject, mask));
+    F(set_used, OF(PySetObject, used));
+    printf("},\n");
+    return 0;
+}
