@@ -1,0 +1,82 @@
+/* Freeing the stack-trace model, and the address set the walkers use to
+ * detect cycles in remote linked lists. */
+#include "analyze/py_objects.h"
+#include "analyze/walk_internal.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+void pyspy_frames_free(pyspy_frame *frames, size_t n) {
+    for (size_t i = 0; frames && i < n; i++) {
+        pyspy_frame *f = &frames[i];
+        free(f->name);
+        free(f->filename);
+        free(f->short_filename);
+        free(f->module);
+        for (size_t j = 0; f->locals && j < f->nlocals; j++) {
+            free(f->locals[j].name);
+            free(f->locals[j].repr);
+        }
+        free(f->locals);
+    }
+    free(frames);
+}
+
+void pyspy_trace_clear(pyspy_trace *t) {
+    pyspy_frames_free(t->frames, t->nframes);
+    free(t->thread_name);
+    memset(t, 0, sizeof *t);
+}
+
+void pyspy_traces_free(pyspy_traces *t) {
+    if (!t)
+        return;
+    for (size_t i = 0; t->traces && i < t->ntraces; i++)
+        pyspy_trace_clear(&t->traces[i]);
+    free(t->traces);
+    free(t->command_line);
+    free(t->executable);
+    free(t->python_version);
+    memset(t, 0, sizeof *t);
+}
+
+static size_t addr_slot(uint64_t a, size_t cap) {
+    return (size_t)((a * 0x9E3779B97F4A7C15ull) >> 13) & (cap - 1);
+}
+
+int pyspy_addr_set_add(pyspy_addr_set *s, uint64_t addr) {
+    if ((s->used + 1) * 2 > s->cap) {
+        size_t ncap = s->cap ? s->cap * 2 : 64;
+        uint64_t *ns = calloc(ncap, sizeof *ns);
+        if (!ns)
+            return -1;
+        for (size_t i = 0; i < s->cap; i++) {
+            if (!s->slots[i])
+                continue;
+            size_t j = addr_slot(s->slots[i], ncap);
+            while (ns[j])
+                j = (j + 1) & (ncap - 1);
+            ns[j] = s->slots[i];
+        }
+        free(s->slots);
+        s->slots = ns;
+        s->cap = ncap;
+    }
+    /* 0 is never a valid remote object, so it marks an empty slot. */
+    if (!addr)
+        return 1;
+    size_t i = addr_slot(addr, s->cap);
+    while (s->slots[i]) {
+        if (s->slots[i] == addr)
+            return 0;
+        i = (i + 1) & (s->cap - 1);
+    }
+    s->slots[i] = addr;
+    s->used++;
+    return 1;
+}
+
+void pyspy_addr_set_free(pyspy_addr_set *s) {
+    free(s->slots);
+    memset(s, 0, sizeof *s);
+}

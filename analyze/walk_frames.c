@@ -1,0 +1,308 @@
+/* One thread's frame chain, innermost first: PyFrameObject's f_back chain
+ * (2.7, 3.6-3.10) or _PyInterpreterFrame's previous chain (3.11+), which
+ * layout fields say. Every chain is hostile: bounded in depth, checked for
+ * cycles, and a frame that cannot be read ends it with a frame marked
+ * unreadable rather than an error. */
+#include "analyze/line_table.h"
+#include "analyze/py_objects.h"
+#include "analyze/walk_internal.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Header fields read in one go; no layout puts them further out. */
+#define MAX_FRAME_HEADER 1024
+
+typedef struct frame_list {
+    pyspy_frame *v;
+    size_t n, cap;
+    bool oom;
+} frame_list;
+
+static pyspy_frame *push(frame_list *fl) {
+    if (fl->oom)
+        return NULL;
+    if (fl->n == fl->cap) {
+        size_t ncap = fl->cap ? fl->cap * 2 : 16;
+        pyspy_frame *v = realloc(fl->v, ncap * sizeof *v);
+        if (!v) {
+            fl->oom = true;
+            return NULL;
+        }
+        fl->v = v;
+        fl->cap = ncap;
+    }
+    pyspy_frame *f = &fl->v[fl->n++];
+    memset(f, 0, sizeof *f);
+    return f;
+}
+
+/* The frame that says why a chain stops early. */
+static void push_cut(frame_list *fl, const char *why, uint64_t addr) {
+    pyspy_frame *f = push(fl);
+    if (!f)
+        return;
+    char where[32];
+    snprintf(where, sizeof where, "0x%" PRIx64, addr);
+    f->name = strdup(why);
+    f->filename = strdup(where);
+    f->unreadable = true;
+    if (!f->name || !f->filename) {
+        free(f->name);
+        free(f->filename);
+        fl->n--;
+        fl->oom = true;
+    }
+}
+
+static uint64_t u64_at(const uint8_t *b, int32_t off) {
+    uint64_t v;
+    memcpy(&v, b + off, sizeof v);
+    return v;
+}
+
+static int32_t i32_at(const uint8_t *b, int32_t off) {
+    int32_t v;
+    memcpy(&v, b + off, sizeof v);
+    return v;
+}
+
+static size_t header_size(const int32_t *offs, size_t n, size_t width) {
+    size_t max = 0;
+    for (size_t i = 0; i < n; i++)
+        if (offs[i] >= 0 && (size_t)offs[i] + width > max)
+            max = (size_t)offs[i] + width;
+    return max;
+}
+
+static int line_of(const pyspy_python *py, const pyspy_walk_opts *opts,
+                   const pyspy_code_info *c, int64_t lasti) {
+    switch (opts->lineno) {
+    case PYSPY_LINENO_NONE:
+        return 0;
+    case PYSPY_LINENO_FIRST:
+        return c->firstlineno > 0 ? c->firstlineno : 0;
+    case PYSPY_LINENO_LAST_INSTRUCTION:
+        break;
+    }
+    return pyspy_line_for(py->layout.lines, py->layout.lnotab_unsigned_deltas,
+                          c->linetable, c->linetable_len, c->firstlineno,
+                          lasti);
+}
+
+/* Fills a frame from its code object; false when out of memory. */
+static bool fill(pyspy_memsrc *src, const pyspy_python *py,
+                 const pyspy_walk_opts *opts, pyspy_frame *f,
+                 const pyspy_code_info *c, int64_t lasti, uint64_t localsplus) {
+    f->name = strdup(c->name);
+    f->filename = strdup(c->filename);
+    if (!f->name || !f->filename)
+        return false;
+    f->line = line_of(py, opts, c, lasti);
+    if (opts->locals > 0) {
+        /* Locals that cannot be read leave the frame without them. */
+        if (pyspy_py_frame_locals(src, py, c->addr, localsplus,
+                                  (int)opts->locals, &f->locals, &f->nlocals,
+                                  NULL) < 0) {
+            f->locals = NULL;
+            f->nlocals = 0;
+        }
+    }
+    return true;
+}
+
+static void walk_frame_objects(pyspy_memsrc *src, const pyspy_python *py,
+                               const pyspy_walk_opts *opts,
+                               pyspy_code_cache *cache, uint64_t frame,
+                               frame_list *fl) {
+    const pyspy_py_layout *l = &py->layout;
+    const int32_t ptrs[] = {l->frame_back, l->frame_code};
+    const int32_t ints[] = {l->frame_lasti};
+    size_t size = header_size(ptrs, 2, 8);
+    size_t isize = header_size(ints, 1, 4);
+    if (isize > size)
+        size = isize;
+    if (size == 0 || size > MAX_FRAME_HEADER || l->frame_back < 0 ||
+        l->frame_code < 0)
+        return;
+    /* f_lasti counts bytes up to 3.9 and code units in 3.10. */
+    int64_t unit = l->lines == PYSPY_LINES_LINETABLE310 ? 2 : 1;
+    uint8_t buf[MAX_FRAME_HEADER];
+    pyspy_addr_set seen = {0};
+    while (frame && !fl->oom) {
+        if (fl->n >= PYSPY_MAX_FRAMES) {
+            push_cut(fl, "<max depth reached>", frame);
+            break;
+        }
+        int added = pyspy_addr_set_add(&seen, frame);
+        if (added <= 0) {
+            if (added == 0)
+                push_cut(fl, "<frame cycle>", frame);
+            else
+                fl->oom = true;
+            break;
+        }
+        if (pyspy_memsrc_read(src, frame, buf, size, NULL) < 0) {
+            push_cut(fl, "<unreadable frame>", frame);
+            break;
+        }
+        uint64_t code = u64_at(buf, l->frame_code);
+        const pyspy_code_info *c = pyspy_code_get(cache, src, py, code);
+        if (!c) {
+            fl->oom = true;
+            break;
+        }
+        if (!c->valid) {
+            push_cut(fl, "<unreadable frame>", frame);
+            break;
+        }
+        int64_t lasti = l->frame_lasti >= 0 ? i32_at(buf, l->frame_lasti) : -1;
+        if (lasti >= 0)
+            lasti *= unit;
+        pyspy_frame *f = push(fl);
+        if (!f)
+            break;
+        f->is_entry = true; /* each PyFrameObject has its own eval call */
+        if (!fill(src, py, opts, f, c, lasti,
+                  frame + (uint64_t)l->frame_localsplus)) {
+            fl->oom = true;
+            break;
+        }
+        frame = u64_at(buf, l->frame_back);
+    }
+    pyspy_addr_set_free(&seen);
+}
+
+static void walk_interpreter_frames(pyspy_memsrc *src, const pyspy_python *py,
+                                    const pyspy_walk_opts *opts,
+                                    pyspy_code_cache *cache, uint64_t frame,
+                                    frame_list *fl) {
+    const pyspy_py_layout *l = &py->layout;
+    const int32_t ptrs[] = {l->iframe_previous, l->iframe_code,
+                            l->iframe_instr_ptr};
+    const int32_t bytes[] = {l->iframe_owner,
+                             l->iframe_is_entry > 0 ? l->iframe_is_entry : -1};
+    size_t size = header_size(ptrs, 3, 8);
+    size_t bsize = header_size(bytes, 2, 1);
+    if (bsize > size)
+        size = bsize;
+    if (size == 0 || size > MAX_FRAME_HEADER || l->iframe_previous < 0 ||
+        l->iframe_code < 0)
+        return;
+    /* 3.14's _PyStackRef keeps tag bits in the low bits of the pointer. */
+    uint64_t mask = l->tagged_stackrefs ? ~(uint64_t)7 : ~(uint64_t)0;
+    uint8_t buf[MAX_FRAME_HEADER];
+    pyspy_addr_set seen = {0};
+    /* Iterations, not frames: skipped shim frames count too. */
+    size_t steps = 0;
+    while (frame && !fl->oom) {
+        if (fl->n >= PYSPY_MAX_FRAMES || ++steps > 2 * PYSPY_MAX_FRAMES) {
+            push_cut(fl, "<max depth reached>", frame);
+            break;
+        }
+        int added = pyspy_addr_set_add(&seen, frame);
+        if (added <= 0) {
+            if (added == 0)
+                push_cut(fl, "<frame cycle>", frame);
+            else
+                fl->oom = true;
+            break;
+        }
+        if (pyspy_memsrc_read(src, frame, buf, size, NULL) < 0) {
+            push_cut(fl, "<unreadable frame>", frame);
+            break;
+        }
+        uint64_t previous = u64_at(buf, l->iframe_previous);
+        int owner = l->iframe_owner >= 0 ? (int8_t)buf[l->iframe_owner] : -1;
+        if ((l->owner_cstack >= 0 && owner == l->owner_cstack) ||
+            (l->owner_interpreter >= 0 && owner == l->owner_interpreter)) {
+            /* The C stack's shim under an eval-loop call: the frame above
+             * it is where that call entered. */
+            if (fl->n > 0 && owner == l->owner_cstack)
+                fl->v[fl->n - 1].is_entry = true;
+            frame = previous;
+            continue;
+        }
+        uint64_t code = u64_at(buf, l->iframe_code) & mask;
+        const pyspy_code_info *c = pyspy_code_get(cache, src, py, code);
+        if (!c) {
+            fl->oom = true;
+            break;
+        }
+        /* Not every frame runs a code object (3.13+ may hold None here):
+         * such frames are skipped, as the interpreter's own tracebacks
+         * do. */
+        if (!c->valid || strcmp(c->filename, "<shim>") == 0) {
+            frame = previous;
+            continue;
+        }
+        int64_t lasti = -1;
+        if (l->iframe_instr_ptr >= 0 && l->code_code_adaptive >= 0) {
+            uint64_t ip = u64_at(buf, l->iframe_instr_ptr);
+            uint64_t first = code + (uint64_t)l->code_code_adaptive;
+            int64_t units = ((int64_t)(ip - first)) / 2;
+            if (l->instr_ptr_is_next)
+                units -= 1;
+            lasti = units * 2;
+        }
+        pyspy_frame *f = push(fl);
+        if (!f)
+            break;
+        if (l->iframe_is_entry > 0)
+            f->is_entry = buf[l->iframe_is_entry] != 0;
+        if (!fill(src, py, opts, f, c, lasti,
+                  frame + (uint64_t)l->iframe_localsplus)) {
+            fl->oom = true;
+            break;
+        }
+        frame = previous;
+    }
+    pyspy_addr_set_free(&seen);
+}
+
+static int read_ptr(pyspy_memsrc *src, uint64_t addr, uint64_t *out) {
+    return pyspy_memsrc_read(src, addr, out, sizeof *out, NULL);
+}
+
+int pyspy_walk_frames(pyspy_memsrc *src, const pyspy_python *py,
+                      const pyspy_walk_opts *opts, pyspy_code_cache *cache,
+                      uint64_t tstate, pyspy_frame **frames, size_t *n) {
+    const pyspy_py_layout *l = &py->layout;
+    frame_list fl = {0};
+    uint64_t frame = 0;
+    *frames = NULL;
+    *n = 0;
+    bool ok = true;
+    switch (l->threads) {
+    case PYSPY_THREADS_FRAME:
+    case PYSPY_THREADS_CURRENT_FRAME:
+        ok = l->tstate_frame >= 0 &&
+             read_ptr(src, tstate + (uint64_t)l->tstate_frame, &frame) == 0;
+        break;
+    case PYSPY_THREADS_CFRAME: {
+        uint64_t cframe = 0;
+        ok = l->tstate_cframe >= 0 && l->cframe_current_frame >= 0 &&
+             read_ptr(src, tstate + (uint64_t)l->tstate_cframe, &cframe) == 0;
+        if (ok && cframe)
+            ok = read_ptr(src, cframe + (uint64_t)l->cframe_current_frame,
+                          &frame) == 0;
+        break;
+    }
+    }
+    if (!ok) {
+        push_cut(&fl, "<unreadable thread state>", tstate);
+    } else if (l->threads == PYSPY_THREADS_FRAME) {
+        walk_frame_objects(src, py, opts, cache, frame, &fl);
+    } else {
+        walk_interpreter_frames(src, py, opts, cache, frame, &fl);
+    }
+    if (fl.oom) {
+        pyspy_frames_free(fl.v, fl.n);
+        return -1;
+    }
+    *frames = fl.v;
+    *n = fl.n;
+    return 0;
+}

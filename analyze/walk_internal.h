@@ -1,0 +1,94 @@
+/* Internals of the stack walker shared by analyze/walk_*.c,
+ * analyze/code_info.c, analyze/short_filename.c, analyze/os_thread_id.c
+ * and analyze/thread_activity.c. */
+#ifndef PYSPY_ANALYZE_WALK_INTERNAL_H
+#define PYSPY_ANALYZE_WALK_INTERNAL_H
+
+#include "analyze/walker.h"
+#include <pyspy.h>
+
+/* Hard bounds: remote data is hostile, so every chain is cut here. */
+#define PYSPY_MAX_FRAMES 4096
+#define PYSPY_MAX_THREADS 4096
+#define PYSPY_MAX_INTERPRETERS 256
+
+/* ---------------------------------------------------- code objects (cached) */
+
+typedef struct pyspy_code_info {
+    uint64_t addr;
+    bool valid; /* a readable code object */
+    char *name;
+    char *filename;
+    int firstlineno;
+    uint8_t *linetable;
+    size_t linetable_len;
+} pyspy_code_info;
+
+typedef struct pyspy_code_cache {
+    pyspy_code_info *slots; /* open addressing by address */
+    size_t cap, used;
+} pyspy_code_cache;
+
+/* The code object at addr, read once per cache; NULL only when out of
+ * memory. An unreadable object gives an entry with valid == false. */
+const pyspy_code_info *pyspy_code_get(pyspy_code_cache *cache,
+                                      pyspy_memsrc *src, const pyspy_python *py,
+                                      uint64_t addr);
+void pyspy_code_cache_free(pyspy_code_cache *cache);
+
+/* ------------------------------------------------------------------ frames */
+
+/* Walks one thread state's frame chain into frames (innermost first). */
+int pyspy_walk_frames(pyspy_memsrc *src, const pyspy_python *py,
+                      const pyspy_walk_opts *opts, pyspy_code_cache *cache,
+                      uint64_t tstate, pyspy_frame **frames, size_t *n);
+
+/* A set of addresses for cycle detection (bounded by its users). */
+typedef struct pyspy_addr_set {
+    uint64_t *slots;
+    size_t cap, used;
+} pyspy_addr_set;
+/* 1 if newly added, 0 if already present, -1 out of memory. */
+int pyspy_addr_set_add(pyspy_addr_set *s, uint64_t addr);
+void pyspy_addr_set_free(pyspy_addr_set *s);
+
+/* ---------------------------------------------------------- short filenames */
+
+typedef struct pyspy_sys_path {
+    char **dirs; /* absolute entries without a trailing '/' */
+    size_t n;
+} pyspy_sys_path;
+
+/* Reads sys.path from an interpreter's sysdict (missing or unreadable:
+ * an empty list, not an error). */
+void pyspy_sys_path_read(pyspy_memsrc *src, const pyspy_python *py,
+                         uint64_t interp, pyspy_sys_path *out);
+void pyspy_sys_path_free(pyspy_sys_path *p);
+/* The filename relative to the longest sys.path entry that holds it;
+ * else its last component for an absolute or relative path; names that
+ * are not paths ("<string>") unchanged. malloc'd. */
+char *pyspy_short_filename(const pyspy_sys_path *p, const char *filename);
+
+/* ------------------------------------------------------ OS threads, activity
+ */
+
+/* The memory source's thread whose pthread (TLS block) is pthread_id: by
+ * its FS base register, else by glibc's struct pthread tid field checked
+ * against the source's thread list. NULL when unknown. */
+const pyspy_thread *pyspy_os_thread_for(pyspy_memsrc *src, uint64_t pthread_id);
+const pyspy_thread *pyspy_thread_by_tid(const pyspy_memsrc *src, int tid);
+
+/* Whether the kernel saw the thread running at capture: its recorded
+ * state when there is one, else (kernel cores) whether it sat in a
+ * blocking system call. */
+bool pyspy_thread_active(const pyspy_thread *t);
+/* py-spy's fallback: a thread whose innermost frame is a known waiting
+ * function is idle whatever the kernel said. */
+bool pyspy_frames_look_idle(const pyspy_frame *frames, size_t n);
+
+/* ------------------------------------------------------------------ traces */
+
+void pyspy_frames_free(pyspy_frame *frames, size_t n);
+void pyspy_trace_clear(pyspy_trace *t);
+
+#endif
