@@ -34,7 +34,10 @@ static int read_i32(pyspy_memsrc *src, uint64_t base, int32_t off, int32_t *out,
 }
 
 static uint64_t untag(const pyspy_python *py, uint64_t v) {
-    /* 3.14 stack references keep flags in the low bits. */
+    /* 3.14 stack references keep flags in the low bits; objects are
+     * at least 8-aligned, so 3 is a safe mask where none is given. */
+    if (py->layout.stackref_tag_mask)
+        return v & ~(uint64_t)py->layout.stackref_tag_mask;
     return py->layout.tagged_stackrefs ? v & ~(uint64_t)3 : v;
 }
 

@@ -22,6 +22,7 @@ static limits limits_for(int verbosity) {
 }
 
 #define MAX_DEPTH_STACK 16
+#define SET_SCAN_MAX ((int64_t)1 << 16)
 
 typedef struct {
     pyspy_memsrc *src;
@@ -189,7 +190,9 @@ static void repr_set(rctx *c, uint64_t addr, const pyspy_py_type *t) {
     }
     size_t shown = 0;
     size_t esz = (size_t)c->ol->set_entry_size;
-    for (int64_t i = 0; i <= mask && shown < c->lim.max_items &&
+    /* A table left huge by deletions is not scanned to the end. */
+    int64_t scan = mask < SET_SCAN_MAX ? mask : SET_SCAN_MAX;
+    for (int64_t i = 0; i <= scan && shown < c->lim.max_items &&
                         (int64_t)shown < used && !c->b.truncated;
          i++) {
         uint64_t key;

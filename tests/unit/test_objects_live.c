@@ -1,10 +1,10 @@
 /* The object reader against real interpreters: a Python program (every
  * interpreter found on the machine) builds objects and prints their
  * addresses (id()) with what Python's own repr() gives; we read them out
- * of its memory and compare. Uses pyspy_memsrc_open_pid,
- * pyspy_python_find and pyspy_py_layout_builtin when they are linked in;
- * until then a process_vm_readv source and a table of object offsets
- * local to this test stand in (the object code is the same). */
+ * of its memory and compare, with the built-in layout tables. Uses
+ * pyspy_memsrc_open_pid and pyspy_python_find when they are linked in;
+ * until then a process_vm_readv source stands in. */
+#include "analyze/py_layout.h"
 #include "analyze/py_objects.h"
 #include "analyze/py_objlayout.h"
 #include "testlib.h"
@@ -17,8 +17,6 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-extern const pyspy_py_layout *pyspy_py_layout_builtin(int, int, bool)
-    __attribute__((weak));
 extern int pyspy_python_find(pyspy_memsrc *, pyspy_python *, pyspy_error *)
     __attribute__((weak));
 extern int pyspy_memsrc_open_pid(int, pyspy_lock_mode, pyspy_memsrc **,
@@ -118,42 +116,6 @@ static void vm_close(pyspy_memsrc *src) {
 }
 static const pyspy_memsrc_ops vm_ops = {
     .kind = "live", .read = vm_read, .close = vm_close};
-
-static void fallback_layout(pyspy_py_layout *l, int major, int minor) {
-    memset(l, 0xff, sizeof *l); /* every offset -1 */
-    l->major = major, l->minor = minor;
-    l->free_threaded = false;
-    l->tagged_stackrefs = false;
-    l->ob_type = 8, l->var_ob_size = 16, l->type_tp_name = 24;
-    l->type_tp_flags = 168, l->type_tp_dictoffset = 288;
-    l->tuple_item = 24, l->list_item = 24, l->float_fval = 16;
-    l->long_digits = 24, l->py2_int_ival = 16, l->bytes_sval = 32;
-    l->set_table = 40, l->set_mask = 32, l->set_used = 24;
-    l->dict_ma_used = 16;
-    if (major == 2) {
-        l->str = PYSPY_STR_PY2, l->dict = PYSPY_DICT_PY2;
-        l->py2_str_sval = 36, l->py2_unicode_length = 16;
-        l->py2_unicode_str = 24, l->py2_unicode_size = 4;
-        l->dict_ma_keys = 40, l->dict_py2_ma_mask = 32;
-        return;
-    }
-    l->str = PYSPY_STR_PY3;
-    l->unicode_length = 16, l->unicode_state = 32;
-    bool wstr = minor <= 11;
-    l->unicode_ascii_data = wstr ? 48 : 40;
-    l->unicode_compact_data = l->unicode_nonstate_data = wstr ? 72 : 56;
-    l->unicode_state_kind_shift = 2, l->unicode_state_compact_shift = 5;
-    l->unicode_state_ascii_shift = 6;
-    l->long_lv_tag = minor >= 12 ? 16 : -1;
-    l->dict_ma_keys = 32, l->dict_ma_values = 40, l->dictkeys_size = 8;
-    if (minor >= 11) {
-        l->dict = PYSPY_DICT_PY311, l->dictkeys_kind = 10;
-        l->dictkeys_nentries = 24, l->dictkeys_indices = 32;
-    } else {
-        l->dict = PYSPY_DICT_PY36, l->dictkeys_kind = -1;
-        l->dictkeys_nentries = 32, l->dictkeys_indices = 40;
-    }
-}
 
 /* ------------------------------------------------------------- driver */
 
@@ -275,8 +237,7 @@ static void run_python(const char *python, const char *path) {
     memset(&py, 0, sizeof py);
     pyspy_memsrc *src = NULL;
     pyspy_error err = {0};
-    bool real =
-        pyspy_memsrc_open_pid && pyspy_python_find && pyspy_py_layout_builtin;
+    bool real = pyspy_memsrc_open_pid && pyspy_python_find;
     if (real) {
         CHECK(pyspy_memsrc_open_pid(c.pid, PYSPY_NONBLOCKING, &src, &err) == 0);
         if (src && pyspy_python_find(src, &py, &err) != 0) {
@@ -298,7 +259,13 @@ static void run_python(const char *python, const char *path) {
         CHECK(p && fscanf(p, "%d %d", &py.major, &py.minor) == 2);
         if (p)
             pclose(p);
-        fallback_layout(&py.layout, py.major, py.minor);
+        const pyspy_py_layout *lay =
+            pyspy_py_layout_builtin(py.major, py.minor, false);
+        CHECK(lay != NULL);
+        if (lay)
+            py.layout = *lay;
+        else
+            src->ops->close(src), src = NULL;
     }
     pyspy_thread_name *names = NULL;
     size_t nnames = 0;
@@ -318,7 +285,7 @@ static void run_python(const char *python, const char *path) {
     for (size_t i = 0; src && i < nl; i++)
         check_one(src, &py, python, lines[i], names, nnames);
     printf("# %s: %d.%d checked (%s)\n", python, py.major, py.minor,
-           real ? "open_pid+python_find" : "stand-in source and layout");
+           real ? "open_pid+python_find" : "stand-in source, built-in layout");
     pyspy_py_thread_names_free(names, nnames);
     if (src)
         src->ops->close(src);
