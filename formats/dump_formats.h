@@ -1,0 +1,32 @@
+/* `dump` output, in py-spy's shapes: text (formats/dump_text.c) and JSON
+ * (formats/dump_json.c). Both show the crashed thread first when there is
+ * one; otherwise text lists threads oldest first and JSON in the
+ * interpreter's list order, as py-spy does. */
+#ifndef PYSPY_FORMATS_DUMP_FORMATS_H
+#define PYSPY_FORMATS_DUMP_FORMATS_H
+
+#include <stdio.h>
+
+#include <pyspy.h>
+
+typedef struct pyspy_dump_header {
+    int parent_pid; /* "Parent Process" line when > 0 */
+    const char *parent_cmdline;
+    int crash_signal; /* shown on the crashed thread; 0 none */
+} pyspy_dump_header;
+
+/* "Process N: cmdline", "Python vX (exe)", [parent], blank line, then
+ * every thread with its frames and locals. */
+int pyspy_dump_text(FILE *out, const pyspy_traces *t,
+                    const pyspy_dump_header *h);
+
+/* A JSON array of traces, serde_json's pretty layout (two-space indent),
+ * followed by a newline. */
+int pyspy_dump_json(FILE *out, const pyspy_traces *t,
+                    const pyspy_dump_header *h);
+
+/* The order threads are shown in: indices into t->traces. malloc'd;
+ * reversed = text's oldest-first order. */
+size_t *pyspy_dump_order(const pyspy_traces *t, bool reversed);
+
+#endif

@@ -1,0 +1,104 @@
+/* py-spy's `dump` text. */
+#include "formats/dump_formats.h"
+
+#include <inttypes.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+
+size_t *pyspy_dump_order(const pyspy_traces *t, bool reversed) {
+    size_t *order = malloc((t->ntraces ? t->ntraces : 1) * sizeof *order);
+    if (!order)
+        return NULL;
+    size_t k = 0;
+    for (size_t i = 0; i < t->ntraces; i++)
+        if (t->traces[i].crashed)
+            order[k++] = i;
+    for (size_t j = 0; j < t->ntraces; j++) {
+        size_t i = reversed ? t->ntraces - 1 - j : j;
+        if (!t->traces[i].crashed)
+            order[k++] = i;
+    }
+    return order;
+}
+
+static const char *status_of(const pyspy_trace *tr) {
+    if (!tr->active)
+        return "idle";
+    return tr->owns_gil ? "active+gil" : "active";
+}
+
+static void print_thread_line(FILE *out, const pyspy_trace *tr,
+                              const pyspy_dump_header *h) {
+    char id[32];
+    /* py-spy names a thread by its OS id when known, else by its pthread
+     * id in Rust's {:#X} form. */
+    if (tr->os_thread_id)
+        snprintf(id, sizeof id, "%" PRIu64, tr->os_thread_id);
+    else
+        snprintf(id, sizeof id, "0x%" PRIX64, tr->thread_id);
+    char status[64];
+    if (tr->crashed) {
+        const char *sig =
+            h && h->crash_signal ? sigabbrev_np(h->crash_signal) : NULL;
+        if (sig)
+            snprintf(status, sizeof status, "%s, crashed: SIG%s", status_of(tr),
+                     sig);
+        else
+            snprintf(status, sizeof status, "%s, crashed", status_of(tr));
+    } else {
+        snprintf(status, sizeof status, "%s", status_of(tr));
+    }
+    if (tr->thread_name)
+        fprintf(out, "Thread %s (%s): \"%s\"\n", id, status, tr->thread_name);
+    else
+        fprintf(out, "Thread %s (%s)\n", id, status);
+}
+
+static void print_frame(FILE *out, const pyspy_frame *f) {
+    const char *file = f->short_filename ? f->short_filename : f->filename;
+    if (!file)
+        file = "";
+    if (f->line != 0)
+        fprintf(out, "    %s (%s:%d)\n", f->name ? f->name : "?", file,
+                f->line);
+    else
+        fprintf(out, "    %s (%s)\n", f->name ? f->name : "?", file);
+    bool shown_args = false, shown_locals = false;
+    for (size_t i = 0; f->locals && i < f->nlocals; i++) {
+        const pyspy_local *l = &f->locals[i];
+        if (l->is_arg && !shown_args) {
+            fputs("        Arguments:\n", out);
+            shown_args = true;
+        } else if (!l->is_arg && !shown_locals) {
+            fputs("        Locals:\n", out);
+            shown_locals = true;
+        }
+        fprintf(out, "            %s: %s\n", l->name ? l->name : "?",
+                l->repr ? l->repr : "?");
+    }
+}
+
+int pyspy_dump_text(FILE *out, const pyspy_traces *t,
+                    const pyspy_dump_header *h) {
+    fprintf(out, "Process %d: %s\n", t->pid,
+            t->command_line ? t->command_line : "");
+    fprintf(out, "Python v%s (%s)\n",
+            t->python_version ? t->python_version : "?",
+            t->executable ? t->executable : "?");
+    if (h && h->parent_pid > 0)
+        fprintf(out, "Parent Process %d: %s\n", h->parent_pid,
+                h->parent_cmdline ? h->parent_cmdline : "");
+    fputc('\n', out);
+    size_t *order = pyspy_dump_order(t, true);
+    if (!order)
+        return -1;
+    for (size_t k = 0; k < t->ntraces; k++) {
+        const pyspy_trace *tr = &t->traces[order[k]];
+        print_thread_line(out, tr, h);
+        for (size_t i = 0; i < tr->nframes; i++)
+            print_frame(out, &tr->frames[i]);
+    }
+    free(order);
+    return ferror(out) ? -1 : 0;
+}
