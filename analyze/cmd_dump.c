@@ -1,10 +1,201 @@
-/* Placeholder until the dump command lands. */
+/* `dump`: the stacks of a live process (and with --subprocesses its
+ * descendants), a core file given with --core, and every snapshot or core
+ * named on the command line, each under its own process header. */
 #include "analyze/commands.h"
+#include "analyze/python.h"
+#include "analyze/sampler.h"
+#include "analyze/walker.h"
+#include "formats/dump_formats.h"
 
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MAX_DESCENDANTS 1024
+/* py-spy's separator before a subprocess: a rule as wide as a terminal it
+ * cannot measure (79 columns). */
+#define RULE_WIDTH 79
+
+static pyspy_walk_opts walk_opts(const pyspy_config *cfg) {
+    pyspy_walk_opts o = {.lineno = cfg->lineno,
+                         .locals = cfg->dump_locals,
+                         .full_filenames = cfg->full_filenames,
+                         .native = cfg->native};
+    return o;
+}
+
+/* Finds the interpreter, stops the target for the walk when the source is
+ * live, and prints. */
+static int dump_source(pyspy_memsrc *src, const pyspy_config *cfg,
+                       pyspy_dump_header *h, pyspy_error *err) {
+    pyspy_python py;
+    memset(&py, 0, sizeof py);
+    if (pyspy_python_find(src, &py, err) < 0)
+        return -1;
+    const pyspy_memsrc_ops *ops = src->ops;
+    pyspy_walk_opts wo = walk_opts(cfg);
+    pyspy_traces traces;
+    memset(&traces, 0, sizeof traces);
+    int rc = 0;
+    if (ops->refresh && ops->refresh(src, err) < 0)
+        rc = -1;
+    if (rc == 0 && ops->suspend && ops->suspend(src, err) < 0)
+        rc = -1;
+    if (rc == 0) {
+        rc = pyspy_stack_traces(src, &py, &wo, &traces, err);
+        if (ops->resume)
+            ops->resume(src);
+    }
+    pyspy_python_free(&py);
+    if (rc < 0)
+        return -1;
+    h->crash_signal = src->proc.crash_signal;
+    rc = cfg->dump_json ? pyspy_dump_json(stdout, &traces, h)
+                        : pyspy_dump_text(stdout, &traces, h);
+    fflush(stdout);
+    pyspy_traces_free(&traces);
+    if (rc < 0)
+        return pyspy_error_set(err, PYSPY_E_IO, "failed to write the dump");
+    return 0;
+}
+
+static int dump_file(const char *path, const pyspy_config *cfg,
+                     pyspy_error *err) {
+    pyspy_memsrc *src = NULL;
+    if (pyspy_memsrc_open_file(path, &src, err) < 0)
+        return -1;
+    pyspy_dump_header h = {0};
+    int rc = dump_source(src, cfg, &h, err);
+    pyspy_memsrc_close(src);
+    return rc;
+}
+
+/* A live process's command line, arguments joined by spaces; malloc'd. */
+static char *proc_cmdline(int pid) {
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%d/cmdline", pid);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return NULL;
+    char buf[8192];
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    while (n > 0 && buf[n - 1] == 0)
+        n--;
+    for (size_t i = 0; i < n; i++)
+        if (buf[i] == 0)
+            buf[i] = ' ';
+    buf[n] = 0;
+    return strdup(buf);
+}
+
+static int dump_pid(int pid, int parent, const pyspy_config *cfg,
+                    pyspy_error *err) {
+    pyspy_memsrc *src = NULL;
+    if (pyspy_memsrc_open_pid(pid, cfg->blocking, &src, err) < 0)
+        return -1;
+    pyspy_dump_header h = {0};
+    char *pcmd = NULL;
+    if (parent > 0) {
+        pcmd = proc_cmdline(parent);
+        h.parent_pid = parent;
+        h.parent_cmdline = pcmd;
+    }
+    int rc = dump_source(src, cfg, &h, err);
+    free(pcmd);
+    pyspy_memsrc_close(src);
+    return rc;
+}
+
+static int parent_of(int pid) {
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%d/stat", pid);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return 0;
+    char buf[1024];
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = 0;
+    const char *p = strrchr(buf, ')');
+    int ppid = 0;
+    if (!p || sscanf(p + 1, " %*c %d", &ppid) != 1)
+        return 0;
+    return ppid;
+}
+
+/* Descendants that run Python, each after a rule; ones that do not (a
+ * shell between two interpreters) or that exit meanwhile are passed
+ * over. */
+static void dump_descendants(int root, const pyspy_config *cfg) {
+    int *kids = malloc(MAX_DESCENDANTS * sizeof *kids);
+    if (!kids)
+        return;
+    size_t n = pyspy_proc_descendants(root, kids, MAX_DESCENDANTS);
+    for (size_t i = 0; i < n; i++) {
+        pyspy_memsrc *src = NULL;
+        pyspy_error e = {0};
+        if (pyspy_memsrc_open_pid(kids[i], cfg->blocking, &src, &e) < 0)
+            continue;
+        pyspy_python py;
+        memset(&py, 0, sizeof py);
+        int found = pyspy_python_find(src, &py, &e);
+        if (found == 0)
+            pyspy_python_free(&py);
+        pyspy_memsrc_close(src);
+        if (found < 0)
+            continue;
+        if (!cfg->dump_json) {
+            char rule[RULE_WIDTH + 1];
+            memset(rule, '-', RULE_WIDTH);
+            rule[RULE_WIDTH] = 0;
+            printf("\n%s\n", rule);
+        }
+        if (dump_pid(kids[i], parent_of(kids[i]), cfg, &e) < 0)
+            fprintf(stderr, "Error: %s\n", e.msg);
+    }
+    free(kids);
+}
 
 int pyspy_cmd_dump(const pyspy_config *cfg) {
-    (void)cfg;
-    fprintf(stderr, "Error: 'dump' is not implemented yet\n");
-    return 1;
+    int failed = 0, done = 0;
+    pyspy_error err = {0};
+    if (cfg->pid > 0) {
+        if (dump_pid(cfg->pid, 0, cfg, &err) < 0) {
+            fprintf(stderr, "Error: %s\n", err.msg);
+            failed++;
+        } else {
+            done++;
+            if (cfg->subprocesses)
+                dump_descendants(cfg->pid, cfg);
+        }
+    }
+    if (cfg->core_filename) {
+        pyspy_error_clear(&err);
+        if (dump_file(cfg->core_filename, cfg, &err) < 0) {
+            fprintf(stderr, "Error: %s\n", err.msg);
+            failed++;
+        } else {
+            done++;
+        }
+    }
+    for (int i = 0; i < cfg->ninputs; i++) {
+        pyspy_error_clear(&err);
+        /* Several inputs: a blank line between them, as between the
+         * processes of one dump. */
+        if (done && !cfg->dump_json)
+            putchar('\n');
+        if (dump_file(cfg->inputs[i], cfg, &err) < 0) {
+            fprintf(stderr, "Error: %s\n", err.msg);
+            failed++;
+        } else {
+            done++;
+        }
+    }
+    if (!done && !failed) {
+        fprintf(stderr, "Error: nothing to dump (give --pid, --core or a "
+                        "snapshot)\n");
+        return 1;
+    }
+    return failed ? 1 : 0;
 }

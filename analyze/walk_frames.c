@@ -192,7 +192,11 @@ static void walk_interpreter_frames(pyspy_memsrc *src, const pyspy_python *py,
         l->iframe_code < 0)
         return;
     /* 3.14's _PyStackRef keeps tag bits in the low bits of the pointer. */
-    uint64_t mask = l->tagged_stackrefs ? ~(uint64_t)7 : ~(uint64_t)0;
+    uint64_t mask = ~(uint64_t)0;
+    if (l->stackref_tag_mask)
+        mask = ~(uint64_t)l->stackref_tag_mask;
+    else if (l->tagged_stackrefs)
+        mask = ~(uint64_t)7;
     uint8_t buf[MAX_FRAME_HEADER];
     pyspy_addr_set seen = {0};
     /* Iterations, not frames: skipped shim frames count too. */
