@@ -1,0 +1,378 @@
+"""`pyspy record` on real Python processes: idle/busy filtering (--gil,
+--idle) on every interpreter in the image, threads, subprocesses,
+recursion, unicode names, --function/--nolineno, offline record of cores.
+"""
+import glob
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from conftest import find_tool
+
+SYSTEM_PYTHON = "/usr/bin/python3"
+PYENV = sorted(glob.glob("/root/.pyenv/versions/*/bin/python"))
+INTERPRETERS = [SYSTEM_PYTHON] + PYENV
+RATE = 100
+DURATION = 2
+
+LABEL = re.compile(r"^(.*) \((.*?)(?::(\d+))?\)$")
+
+SLEEP_PROGRAM = """\
+import sys, time
+def sleeper():
+    sys.stdout.write("ready\\n"); sys.stdout.flush()
+    while True:
+        time.sleep(10)  # SLEEP
+sleeper()  # CALL
+"""
+
+BUSY_PROGRAM = """\
+import sys
+def busy():  # DEF
+    sys.stdout.write("ready\\n"); sys.stdout.flush()
+    x = 0
+    while True:
+        x += 1
+busy()  # CALL
+"""
+
+THREADS_PROGRAM = """\
+import sys, threading, time
+ev = threading.Event()
+def worker():
+    ev.wait()
+threads = [threading.Thread(target=worker, name="worker-%d" % i)
+           for i in range(10)]
+for t in threads:
+    t.daemon = True
+    t.start()
+sys.stdout.write("ready\\n"); sys.stdout.flush()
+while True:
+    time.sleep(1)
+"""
+
+CHILDREN_PROGRAM = """\
+import subprocess, sys, time
+code = ("import os\\nppid = os.getppid()\\n"
+        "while os.getppid() == ppid:\\n    x = sum(range(1000))\\n")
+kids = [subprocess.Popen([sys.executable, "-c", code]) for _ in range(3)]
+sys.stdout.write("ready\\n"); sys.stdout.flush()
+while True:
+    time.sleep(0.5)
+"""
+
+RECURSION_PROGRAM = """\
+import sys
+def spin():
+    sys.stdout.write("ready\\n"); sys.stdout.flush()
+    x = 0
+    while True:
+        x += 1
+def rec(n):
+    if n == 0:
+        spin()
+    return rec(n - 1)
+rec(5)
+"""
+
+UNICODE_PROGRAM = """\
+import sys
+def 计算_ünï():
+    sys.stdout.write("ready\\n"); sys.stdout.flush()
+    x = 0
+    while True:
+        x += 1
+计算_ünï()
+"""
+
+
+def line_of(program, marker):
+    for i, text in enumerate(program.splitlines(), 1):
+        if marker in text:
+            return i
+    raise AssertionError(marker)
+
+
+def parse_label(label):
+    m = LABEL.match(label)
+    assert m, label
+    return m.group(1), m.group(2), int(m.group(3)) if m.group(3) else None
+
+
+def parse_raw(path):
+    """[(frames, count)] with frames outermost first."""
+    out = []
+    with open(path, encoding="utf-8") as f:
+        for line in f:
+            stack, count = line.rstrip("\n").rsplit(" ", 1)
+            out.append((stack.split(";"), int(count)))
+    return out
+
+
+class Target:
+    """A Python program started for the test; killed at the end."""
+
+    def __init__(self, python, program, tmp_path, name="prog.py"):
+        self.path = tmp_path / name
+        self.path.write_text(program, encoding="utf-8")
+        self.proc = subprocess.Popen([python, str(self.path)],
+                                     stdout=subprocess.PIPE,
+                                     cwd=str(tmp_path))
+        line = self.proc.stdout.readline()
+        assert line.strip() == b"ready", "target did not start"
+
+    @property
+    def pid(self):
+        return self.proc.pid
+
+    def close(self):
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.wait()
+        self.proc.stdout.close()
+
+
+@pytest.fixture
+def target(tmp_path):
+    made = []
+
+    def make(python, program, name="prog.py"):
+        t = Target(python, program, tmp_path, name)
+        made.append(t)
+        return t
+
+    yield make
+    for t in made:
+        t.close()
+
+
+def need(python):
+    if not os.path.exists(python):
+        pytest.skip(f"{python} is not installed")
+
+
+def record(pid, tmp_path, *flags, fmt="raw", duration=DURATION):
+    out = tmp_path / f"out-{time.monotonic_ns()}.txt"
+    cmd = [str(find_tool("pyspy")), "record", "--pid", str(pid), "-r",
+           str(RATE), "-d", str(duration), "-f", fmt, "-o", str(out),
+           "--hideprogress", *flags]
+    res = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0, res.stderr + res.stdout
+    assert "Samples:" in res.stdout, res.stdout
+    return out, res
+
+
+def total(stacks):
+    return sum(c for _, c in stacks)
+
+
+def ident(python):
+    return os.path.basename(os.path.dirname(os.path.dirname(python))) \
+        if "pyenv" in python else "system"
+
+
+@pytest.mark.parametrize("python", INTERPRETERS, ids=ident)
+def test_idle_sleep_line(python, target, tmp_path):
+    need(python)
+    t = target(python, SLEEP_PROGRAM)
+    out, _ = record(t.pid, tmp_path, "--idle")
+    stacks = parse_raw(out)
+    n = total(stacks)
+    assert n >= DURATION * RATE * 0.5, stacks
+    want = [("<module>", line_of(SLEEP_PROGRAM, "# CALL")),
+            ("sleeper", line_of(SLEEP_PROGRAM, "# SLEEP"))]
+    on_line = 0
+    for frames, count in stacks:
+        got = [parse_label(f) for f in frames]
+        if [(name, line) for name, _, line in got] == want:
+            assert all(file.endswith("prog.py") for _, file, _ in got), got
+            on_line += count
+    assert on_line >= 0.95 * n, stacks
+
+
+@pytest.mark.parametrize("python", INTERPRETERS, ids=ident)
+def test_gil_sleep_vs_busy(python, target, tmp_path):
+    need(python)
+    busy = target(python, BUSY_PROGRAM, "busy.py")
+    out, _ = record(busy.pid, tmp_path, "--gil")
+    busy_samples = total(parse_raw(out))
+    # The busy loop holds the GIL: at least 95 % of the expected samples.
+    assert busy_samples >= 0.95 * DURATION * RATE, busy_samples
+    busy.close()
+    sleeper = target(python, SLEEP_PROGRAM, "sleep.py")
+    out, _ = record(sleeper.pid, tmp_path, "--gil")
+    sleep_samples = total(parse_raw(out))
+    assert sleep_samples <= 0.10 * busy_samples, (sleep_samples, busy_samples)
+
+
+def test_threads_names(target, tmp_path):
+    need(SYSTEM_PYTHON)
+    t = target(SYSTEM_PYTHON, THREADS_PROGRAM)
+    out, _ = record(t.pid, tmp_path, "--threads", "--idle", duration=1)
+    names = set()
+    for frames, _ in parse_raw(out):
+        m = re.match(r"^thread \(0x[0-9A-F]+\)(?:: (.*))?$", frames[0])
+        assert m, frames[0]
+        names.add(m.group(1))
+    want = {"MainThread"} | {f"worker-{i}" for i in range(10)}
+    assert want <= names, names
+
+
+def test_subprocesses(target, tmp_path):
+    need(SYSTEM_PYTHON)
+    t = target(SYSTEM_PYTHON, CHILDREN_PROGRAM)
+    out, _ = record(t.pid, tmp_path, "--subprocesses", "--idle", duration=3)
+    pids = set()
+    for frames, _ in parse_raw(out):
+        m = re.match(r'^process (\d+):"', frames[0])
+        assert m, frames[0]
+        pids.add(int(m.group(1)))
+    children = pids - {t.pid}
+    assert len(children) >= 3, pids
+
+
+def test_recursion(target, tmp_path):
+    need(SYSTEM_PYTHON)
+    t = target(SYSTEM_PYTHON, RECURSION_PROGRAM)
+    out, _ = record(t.pid, tmp_path, duration=1)
+    stacks = parse_raw(out)
+    assert stacks
+    frames, _ = max(stacks, key=lambda s: s[1])
+    names = [parse_label(f)[0] for f in frames]
+    assert names == ["<module>"] + ["rec"] * 6 + ["spin"], names
+
+
+def test_unicode_names(target, tmp_path):
+    need(SYSTEM_PYTHON)
+    t = target(SYSTEM_PYTHON, UNICODE_PROGRAM, "модуль_prog.py")
+    out, _ = record(t.pid, tmp_path, duration=1)
+    stacks = parse_raw(out)
+    frames, _ = max(stacks, key=lambda s: s[1])
+    name, file, _ = parse_label(frames[-1])
+    assert name == "计算_ünï"
+    assert file.endswith("модуль_prog.py")
+
+
+def test_function_and_nolineno(target, tmp_path):
+    need(SYSTEM_PYTHON)
+    t = target(SYSTEM_PYTHON, BUSY_PROGRAM)
+    out, _ = record(t.pid, tmp_path, "--function", duration=1)
+    frames, _ = max(parse_raw(out), key=lambda s: s[1])
+    assert parse_label(frames[-1])[::2] == (
+        "busy", line_of(BUSY_PROGRAM, "# DEF"))
+    out, _ = record(t.pid, tmp_path, "--nolineno", duration=1)
+    stacks = parse_raw(out)
+    # Without line numbers every sample of the loop is one stack.
+    assert len(stacks) == 1, stacks
+    assert [parse_label(f)[::2] for f in stacks[0][0]] == [
+        ("<module>", None), ("busy", None)]
+    out, _ = record(t.pid, tmp_path, duration=1)
+    frames, _ = max(parse_raw(out), key=lambda s: s[1])
+    _, _, line = parse_label(frames[-1])
+    assert line in range(line_of(BUSY_PROGRAM, "x = 0"),
+                         line_of(BUSY_PROGRAM, "# CALL")), frames
+
+
+def test_default_output_name(target, tmp_path):
+    need(SYSTEM_PYTHON)
+    t = target(SYSTEM_PYTHON, BUSY_PROGRAM)
+    cmd = [str(find_tool("pyspy")), "record", "--pid", str(t.pid), "-d", "1",
+           "-f", "speedscope", "--hideprogress"]
+    res = subprocess.run(cmd, capture_output=True, text=True, timeout=60,
+                         cwd=str(tmp_path))
+    assert res.returncode == 0, res.stderr
+    files = os.listdir(tmp_path)
+    named = [f for f in files if re.match(
+        rf"^{t.pid}-\d{{4}}-\d\d-\d\dT\d\d:\d\d:\d\d(Z|[+-]\d\d:\d\d)\.json$",
+        f)]
+    assert named, files
+    assert f"Wrote speedscope file to '{named[0]}'. Samples: " in res.stdout
+
+
+def test_spawned_program_and_exit_status(tmp_path):
+    need(SYSTEM_PYTHON)
+    prog = tmp_path / "short.py"
+    prog.write_text("import time\nt = time.time()\n"
+                    "while time.time() - t < 1.5:\n    pass\n"
+                    "print('bye from child')\nraise SystemExit(3)\n")
+    out = tmp_path / "o.svg"
+    res = subprocess.run([str(find_tool("pyspy")), "record", "-o", str(out),
+                          "--", SYSTEM_PYTHON, str(prog)],
+                         capture_output=True, text=True, timeout=60)
+    assert res.returncode == 0, res.stderr
+    # Not --capture: the program's output passes through.
+    assert "bye from child" in res.stdout
+    assert "Stopped sampling because process exited" in res.stdout
+    assert "exited with status 3" in res.stderr
+    m = re.search(r"Wrote flamegraph data to '(.*)'\. Samples: (\d+) "
+                  r"Errors: (\d+)", res.stdout)
+    assert m and int(m.group(2)) > 50, res.stdout
+    svg = out.read_text(encoding="utf-8")
+    assert svg.startswith("<?xml") and svg.rstrip().endswith("</svg>")
+    assert "&lt;module&gt; (short.py" in svg
+
+
+def test_sigint_writes_output(target, tmp_path):
+    need(SYSTEM_PYTHON)
+    t = target(SYSTEM_PYTHON, BUSY_PROGRAM)
+    out = tmp_path / "int.txt"
+    p = subprocess.Popen([str(find_tool("pyspy")), "record", "--pid",
+                          str(t.pid), "-f", "raw", "-o", str(out),
+                          "--hideprogress"], stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, text=True)
+    # Wait until sampling has begun, then Ctrl-C.
+    first = p.stdout.readline()
+    assert "Sampling process" in first
+    time.sleep(1)
+    p.send_signal(signal.SIGINT)
+    stdout, stderr = p.communicate(timeout=60)
+    assert p.returncode == 0, stderr
+    assert "Stopped sampling because Control-C pressed" in stdout
+    assert total(parse_raw(out)) > 0
+
+
+def test_offline_record_of_cores(target, tmp_path):
+    need(SYSTEM_PYTHON)
+    if not shutil.which("gcore"):
+        pytest.skip("gcore (gdb) is not installed")
+    t = target(SYSTEM_PYTHON, SLEEP_PROGRAM)
+    cores = []
+    for i in range(3):
+        base = tmp_path / f"snap{i}"
+        res = subprocess.run(["gcore", "-o", str(base), str(t.pid)],
+                             capture_output=True, text=True, timeout=120)
+        made = tmp_path / f"snap{i}.{t.pid}"
+        if res.returncode != 0 or not made.exists():
+            pytest.skip("gcore could not write a core: " + res.stderr[-200:])
+        core = tmp_path / f"snap{i}.core"
+        made.rename(core)
+        cores.append(str(core))
+    out = tmp_path / "offline.txt"
+    res = subprocess.run([str(find_tool("pyspy")), "record", "-f", "raw",
+                          "--idle", "-j", "2", "-o", str(out), *cores],
+                         capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stderr
+    assert "Samples: 3 Errors: 0" in res.stdout, res.stdout
+    stacks = parse_raw(out)
+    assert total(stacks) == 3
+    want = [("<module>", line_of(SLEEP_PROGRAM, "# CALL")),
+            ("sleeper", line_of(SLEEP_PROGRAM, "# SLEEP"))]
+    for frames, _ in stacks:
+        assert [parse_label(f)[::2] for f in frames] == want, frames
+
+
+def test_offline_bad_input_is_an_error(tmp_path):
+    bad = tmp_path / "bad.core"
+    bad.write_bytes(b"\x7fELF" + b"\0" * 60)
+    out = tmp_path / "x.txt"
+    res = subprocess.run([str(find_tool("pyspy")), "record", "-f", "raw",
+                          "-o", str(out), str(bad)],
+                         capture_output=True, text=True, timeout=60)
+    assert res.returncode == 1
+    assert "bad.core" in res.stderr
