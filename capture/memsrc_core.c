@@ -197,6 +197,18 @@ out:
     return out;
 }
 
+/* Older systemd-coredump and hand-made archives use these; naming the
+ * tool beats "not a core file". */
+static const char *other_compression(const uint8_t m[4]) {
+    if (m[0] == 0xfd && m[1] == '7' && m[2] == 'z' && m[3] == 'X')
+        return "xz";
+    if (m[0] == 0x04 && m[1] == 0x22 && m[2] == 0x4d && m[3] == 0x18)
+        return "lz4";
+    if (m[0] == 0x1f && m[1] == 0x8b)
+        return "gzip";
+    return NULL;
+}
+
 int pyspy_memsrc_open_file(const char *path, pyspy_memsrc **out,
                            pyspy_error *err) {
     int fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -255,8 +267,14 @@ int pyspy_memsrc_open_fd(int fd, const char *name, pyspy_memsrc **out,
             src->ops = &zcore_ops;
         }
     } else if (memcmp(magic, "\177ELF", 4) != 0) {
-        pyspy_error_set(err, PYSPY_E_FORMAT,
-                        "%s is not a core file or snapshot", ci->bs.name);
+        const char *how = other_compression(magic);
+        if (how)
+            pyspy_error_set(err, PYSPY_E_FORMAT,
+                            "%s is %s-compressed; decompress it first (%s -d)",
+                            ci->bs.name, how, how);
+        else
+            pyspy_error_set(err, PYSPY_E_FORMAT,
+                            "%s is not a core file or snapshot", ci->bs.name);
         goto fail;
     }
     if (pyspy_core_parse(&ci->bs, src, &ci->lay, err) != 0)

@@ -363,6 +363,13 @@ TEST(not_a_core_and_truncated) {
     spit(t, NULL, 0);
     CHECK(pyspy_memsrc_open_file(t, &s, &err) == -1);
     CHECK(strstr(err.msg, "is not a core file or snapshot") != NULL);
+    spit(t,
+         (const uint8_t *)"\xfd"
+                          "7zXZ\0\0\0",
+         8);
+    CHECK(pyspy_memsrc_open_file(t, &s, &err) == -1);
+    CHECK(strstr(err.msg, "is xz-compressed; decompress it first (xz -d)") !=
+          NULL);
     CHECK(pyspy_memsrc_open_file(tpath("missing"), &s, &err) == -1);
     CHECK(err.code == PYSPY_E_IO);
 
