@@ -38,6 +38,17 @@ static int from_values(pyspy_memsrc *src, const pyspy_python *py,
         return -1;
     if (!keys)
         return 0;
+    /* Only split keys go with a values array: anything else means the
+     * offset or the type is not what we think. */
+    uint8_t kind = 2;
+    if (py->layout.dictkeys_kind >= 0 &&
+        pyspy_memsrc_read(src, keys + (uint64_t)py->layout.dictkeys_kind, &kind,
+                          1, err) < 0)
+        return -1;
+    if (kind != 2)
+        return pyspy_error_set(err, PYSPY_E_FORMAT,
+                               "type at 0x%" PRIx64 ": cached keys not split",
+                               type);
     find f = {src, py, name, 0};
     if (pyspy_py_dictkeys_each(src, py, keys, values, cap, 1u << 16, find_fn,
                                &f, err) < 0)

@@ -81,11 +81,10 @@ static const pyspy_py_objlayout tables[] = {
      .long_tag_ndigits_shift = 3,
      PY3_THREAD},
     PY3_INLINE(13, 880),
-    /* 3.14/3.15: PyHeapTypeObject's ht_cached_keys offset is not known
-     * here, so attributes kept in inline values are not found (a
-     * materialized __dict__ is). */
-    PY3_INLINE(14, -1),
-    PY3_INLINE(15, -1),
+    /* 3.14 and 3.15 measured against sid's headers (3.15's
+     * PyTypeObject gained a pointer). */
+    PY3_INLINE(14, 880),
+    PY3_INLINE(15, 888),
 };
 
 const pyspy_py_objlayout *pyspy_py_objlayout_get(const pyspy_python *py) {

@@ -261,7 +261,11 @@ static void run_python(const char *python, const char *path) {
             pclose(p);
         const pyspy_py_layout *lay =
             pyspy_py_layout_builtin(py.major, py.minor, false);
-        CHECK(lay != NULL);
+        if (!lay && py.minor >= 14)
+            printf("# skip %s: no built-in layout for %d.%d yet\n", python,
+                   py.major, py.minor);
+        else
+            CHECK(lay != NULL);
         if (lay)
             py.layout = *lay;
         else
@@ -284,8 +288,10 @@ static void run_python(const char *python, const char *path) {
     }
     for (size_t i = 0; src && i < nl; i++)
         check_one(src, &py, python, lines[i], names, nnames);
-    printf("# %s: %d.%d checked (%s)\n", python, py.major, py.minor,
-           real ? "open_pid+python_find" : "stand-in source, built-in layout");
+    if (src)
+        printf("# %s: %d.%d checked (%s)\n", python, py.major, py.minor,
+               real ? "open_pid+python_find"
+                    : "stand-in source, built-in layout");
     pyspy_py_thread_names_free(names, nnames);
     if (src)
         src->ops->close(src);
@@ -312,6 +318,9 @@ TEST(objects_every_interpreter) {
         snprintf(py, sizeof py, "/root/.pyenv/versions/%s/bin/python", vers[i]);
         run_python(py, path);
     }
+    /* Debian sid's, prepared by fixtures/get-sid-pythons */
+    run_python("/var/cache/pyspy-pythons/sid/python3.14", path);
+    run_python("/var/cache/pyspy-pythons/sid/python3.15", path);
     unlink(path);
     printf("# %d reprs compared\n", checks_run);
     CHECK(checks_run > 0);
