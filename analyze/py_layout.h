@@ -54,10 +54,16 @@ typedef struct pyspy_py_layout {
     bool instr_ptr_is_next;
     /* 3.14+: f_executable and locals are _PyStackRef (low bits tag). */
     bool tagged_stackrefs;
-    /* Value of _PyInterpreterFrame.owner meaning "owned by the C stack"
-     * (a shim frame to skip); -1 when the version has none. */
+    /* _PyInterpreterFrame.owner values of frames that are not Python
+     * function frames and must be skipped (they also mark where one
+     * _PyEval_EvalFrameDefault invocation began):
+     *   owner_cstack: FRAME_OWNED_BY_CSTACK, the entry shim (3.12-3.14);
+     *   owner_interpreter: FRAME_OWNED_BY_INTERPRETER (3.14: interpreter
+     *   internal frames; 3.15, which dropped CSTACK: the entry shim).
+     * -1 when the version has no such owner. 3.11 has neither and flags
+     * entry frames with iframe_is_entry instead. */
     int owner_cstack;
-    int owner_interpreter; /* 3.14+: FRAME_OWNED_BY_INTERPRETER, or -1 */
+    int owner_interpreter;
 
     /* _PyRuntimeState (3.7+) */
     int32_t runtime_interpreters_head;

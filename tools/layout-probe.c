@@ -103,7 +103,9 @@ int main(void) {
 #endif
     E(instr_ptr_is_next, V >= 0x030d0000 ? "true" : "false");
     E(tagged_stackrefs, V >= 0x030e0000 ? "true" : "false");
-#if V >= 0x030c0000
+    /* 3.15 dropped the C-stack owner: entry frames are owned by the
+     * interpreter. */
+#if V >= 0x030c0000 && V < 0x030f0000
     F(owner_cstack, FRAME_OWNED_BY_CSTACK);
 #else
     NA(owner_cstack);

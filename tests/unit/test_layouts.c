@@ -112,8 +112,12 @@ TEST(thread_and_frame_kinds) {
                         l->code_nlocalsplus > 0);
             NEED(l, l->tstate_native_thread_id > 0);
             /* 3.11 marks entry frames with a flag, later ones with a shim
-             * frame owned by the C stack. */
-            NEED(l, (l->iframe_is_entry > 0) != (l->owner_cstack >= 0));
+             * frame owned by the C stack (3.12-3.14) or the interpreter
+             * (3.15). */
+            NEED(l, (l->iframe_is_entry > 0) !=
+                        (l->owner_cstack >= 0 || l->owner_interpreter >= 0));
+            if (l->owner_cstack >= 0 && l->owner_interpreter >= 0)
+                NEED(l, l->owner_cstack != l->owner_interpreter);
             NEED(l, l->tagged_stackrefs == (l->stackref_tag_mask != 0));
             NEED(l, l->tagged_stackrefs == (l->iframe_stacktop < 0));
             break;
@@ -200,8 +204,16 @@ TEST(spot_values) {
     if (l)
         CHECK(l->frame_back == 24 && l->frame_code == 32);
     l = pyspy_py_layout_builtin(3, 14, false);
-    if (l)
+    if (l) {
         CHECK(l->owner_interpreter == 3 && l->owner_cstack == 4);
+        CHECK(l->tuple_item == 32); /* 3.14 caches the hash in tuples */
+    }
+    l = pyspy_py_layout_builtin(3, 13, true);
+    if (l)
+        CHECK(l->ob_type == 24 && l->var_ob_size == 32);
+    l = pyspy_py_layout_builtin(3, 14, true);
+    if (l)
+        CHECK(l->iframe_tlbc_index > 0 && l->stackref_tag_mask == 1);
 }
 
 TEST_MAIN(T(families_present_once), T(unsupported_families_absent),
