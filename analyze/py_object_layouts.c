@@ -87,13 +87,40 @@ static const pyspy_py_objlayout tables[] = {
     PY3_INLINE(15, 888),
 };
 
+/* Free-threaded (Py_GIL_DISABLED) builds: a 32-byte object header and
+ * the managed dict pointer just before the object. Measured against a
+ * 3.13t build's headers. */
+static const pyspy_py_objlayout tables_ft[] = {
+    {.major = 3,
+     .minor = 13,
+     .cell_ob_ref = 32,
+     .module_md_dict = 32,
+     .type_tp_basicsize = 48,
+     .long_digit_bits = 30,
+     .heaptype_cached_keys = 896,
+     .dictvalues_values = 8,
+     .set_entry_key = 0,
+     .set_entry_size = 16,
+     .idict = PYSPY_IDICT_MANAGED313,
+     .managed_dict_off = -1 * W,
+     .tpflags_managed_dict = 1UL << 4,
+     .tpflags_inline_values = 1UL << 2,
+     .long_tag_ndigits_shift = 3,
+     PY3_THREAD},
+};
+
 const pyspy_py_objlayout *pyspy_py_objlayout_get(const pyspy_python *py) {
-    /* The free-threaded object header is larger: none of these apply. */
-    if (!py || py->layout.free_threaded)
+    if (!py)
         return NULL;
-    for (size_t i = 0; i < sizeof tables / sizeof tables[0]; i++)
-        if (tables[i].major == py->major && tables[i].minor == py->minor)
-            return &tables[i];
+    const pyspy_py_objlayout *t = tables;
+    size_t n = sizeof tables / sizeof tables[0];
+    if (py->layout.free_threaded) {
+        t = tables_ft;
+        n = sizeof tables_ft / sizeof tables_ft[0];
+    }
+    for (size_t i = 0; i < n; i++)
+        if (t[i].major == py->major && t[i].minor == py->minor)
+            return &t[i];
     return NULL;
 }
 

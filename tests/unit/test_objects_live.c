@@ -251,17 +251,19 @@ static void run_python(const char *python, const char *path) {
         src->ops = &vm_ops;
         src->impl = (void *)(intptr_t)c.pid;
         char cmd[512];
-        snprintf(
-            cmd, sizeof cmd,
-            "%s -c 'import sys; print(\"%%d %%d\" %% sys.version_info[:2])'",
-            python);
+        snprintf(cmd, sizeof cmd,
+                 "%s -c 'import sys, sysconfig; print(\"%%d %%d %%d\" %% "
+                 "(sys.version_info[0], sys.version_info[1], "
+                 "sysconfig.get_config_var(\"Py_GIL_DISABLED\") or 0))'",
+                 python);
         FILE *p = popen(cmd, "r");
-        CHECK(p && fscanf(p, "%d %d", &py.major, &py.minor) == 2);
+        int ft = 0;
+        CHECK(p && fscanf(p, "%d %d %d", &py.major, &py.minor, &ft) == 3);
         if (p)
             pclose(p);
         const pyspy_py_layout *lay =
-            pyspy_py_layout_builtin(py.major, py.minor, false);
-        if (!lay && py.minor >= 14)
+            pyspy_py_layout_builtin(py.major, py.minor, ft != 0);
+        if (!lay && (py.minor >= 14 || ft))
             printf("# skip %s: no built-in layout for %d.%d yet\n", python,
                    py.major, py.minor);
         else
@@ -321,6 +323,10 @@ TEST(objects_every_interpreter) {
     /* Debian sid's, prepared by fixtures/get-sid-pythons */
     run_python("/var/cache/pyspy-pythons/sid/python3.14", path);
     run_python("/var/cache/pyspy-pythons/sid/python3.15", path);
+    /* static and free-threaded builds made by fixtures/build-pythons */
+    run_python("/opt/pyspy-pythons/3.9-static/bin/python3.9", path);
+    run_python("/opt/pyspy-pythons/3.13-static/bin/python3.13", path);
+    run_python("/opt/pyspy-pythons/3.13t-static/bin/python3.13", path);
     unlink(path);
     printf("# %d reprs compared\n", checks_run);
     CHECK(checks_run > 0);
