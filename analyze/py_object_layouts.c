@@ -90,23 +90,23 @@ static const pyspy_py_objlayout tables[] = {
 /* Free-threaded (Py_GIL_DISABLED) builds: a 32-byte object header and
  * the managed dict pointer just before the object. Measured against a
  * 3.13t build's headers. */
+#define PY3_FT(mi, cached_keys)                                                \
+    {                                                                          \
+        .major = 3, .minor = mi, .cell_ob_ref = 32, .module_md_dict = 32,      \
+        .type_tp_basicsize = 48, .long_digit_bits = 30,                        \
+        .heaptype_cached_keys = cached_keys, .dictvalues_values = 8,           \
+        .set_entry_key = 0, .set_entry_size = 16,                              \
+        .idict = PYSPY_IDICT_MANAGED313, .managed_dict_off = -1 * W,           \
+        .tpflags_managed_dict = 1UL << 4, .tpflags_inline_values = 1UL << 2,   \
+        .long_tag_ndigits_shift = 3, PY3_THREAD                                \
+    }
+
 static const pyspy_py_objlayout tables_ft[] = {
-    {.major = 3,
-     .minor = 13,
-     .cell_ob_ref = 32,
-     .module_md_dict = 32,
-     .type_tp_basicsize = 48,
-     .long_digit_bits = 30,
-     .heaptype_cached_keys = 896,
-     .dictvalues_values = 8,
-     .set_entry_key = 0,
-     .set_entry_size = 16,
-     .idict = PYSPY_IDICT_MANAGED313,
-     .managed_dict_off = -1 * W,
-     .tpflags_managed_dict = 1UL << 4,
-     .tpflags_inline_values = 1UL << 2,
-     .long_tag_ndigits_shift = 3,
-     PY3_THREAD},
+    PY3_FT(13, 896),
+    /* 3.14t/3.15t: no headers at hand; the object header is the only
+     * difference before ht_cached_keys, as measured on 3.13 (+16). */
+    PY3_FT(14, 896),
+    PY3_FT(15, 904),
 };
 
 const pyspy_py_objlayout *pyspy_py_objlayout_get(const pyspy_python *py) {
