@@ -17,8 +17,13 @@
  *   MODULE  (4): str path, u64 load bias, u64 start, u64 end, u8 build-id
  *                length, 20 bytes build-id, u32 nsymbols, then per symbol:
  *                u64 value, u64 size, u8 type, str name
- * The region digest is 64-bit FNV-1a over the region's bytes (our own
- * choice: libzstd does not export its xxhash). */
+ *   BLOCKS  (5): u32 block size, u32 count, then per present region: u64
+ *                start, u32 nblocks, nblocks x u64 digest of each block
+ *                of the region (the last one may be short)
+ * Digests are 64-bit FNV-1a (our own choice: libzstd does not export its
+ * xxhash). The block digests let a reader check only what it reads, so a
+ * seekable snapshot stays cheap to open and to sample from; the
+ * whole-region digest serves readers that ignore BLOCKS. */
 #ifndef PYSPY_CAPTURE_CORE_FORMAT_H
 #define PYSPY_CAPTURE_CORE_FORMAT_H
 
@@ -30,8 +35,10 @@ enum {
     PYSPY_NT_PROCESS = 1,
     PYSPY_NT_THREAD = 2,
     PYSPY_NT_REGIONS = 3,
-    PYSPY_NT_MODULE = 4
+    PYSPY_NT_MODULE = 4,
+    PYSPY_NT_BLOCKS = 5
 };
+#define PYSPY_DIGEST_BLOCK (1u << 20)
 
 #define PYSPY_FNV_INIT 0xcbf29ce484222325ull
 uint64_t pyspy_fnv1a(uint64_t h, const void *buf, size_t len);
@@ -68,11 +75,18 @@ char *pyspy_cur_str(pyspy_cursor *c, bool empty_is_null);
 void pyspy_note_add(pyspy_buf *b, const char *owner, uint32_t type,
                     const void *desc, size_t desc_len);
 
-/* Builds every note of a snapshot of src. digests[i] is region i's
- * digest (only meaningful for present regions); absent[i] overrides the
- * region's present flag (a region whose read failed while writing). */
+/* What the writer learned while streaming the memory: per region i, its
+ * digest and block digests (present regions only), and absent[i] for a
+ * region whose read failed (it overrides the present flag). */
+typedef struct pyspy_region_digests {
+    const uint64_t *digest;
+    uint64_t *const *blocks; /* blocks[i]: ceil(size / block) digests */
+    const bool *absent;
+} pyspy_region_digests;
+
+/* Builds every note of a snapshot of src. */
 int pyspy_notes_build(const pyspy_memsrc *src, const char *tool_version,
-                      const uint64_t *digests, const bool *absent,
-                      pyspy_buf *out, pyspy_error *err);
+                      const pyspy_region_digests *dg, pyspy_buf *out,
+                      pyspy_error *err);
 
 #endif

@@ -175,9 +175,42 @@ static void add_pyspy_module(pyspy_buf *b, const pyspy_module *m) {
     pyspy_buf_free(&d);
 }
 
+/* Empty regions have no segment for a reader to match: no entry. */
+static bool has_blocks(const pyspy_memsrc *src, const pyspy_region_digests *dg,
+                       size_t i) {
+    const pyspy_region *r = &src->regions[i];
+    return r->present && !dg->absent[i] && dg->blocks[i] && r->end > r->start;
+}
+
+static void add_pyspy_blocks(pyspy_buf *b, const pyspy_memsrc *src,
+                             const pyspy_region_digests *dg) {
+    pyspy_buf d = {0};
+    uint32_t n = 0;
+    for (size_t i = 0; i < src->nregions; i++)
+        n += has_blocks(src, dg, i);
+    pyspy_buf_u32(&d, PYSPY_DIGEST_BLOCK);
+    pyspy_buf_u32(&d, n);
+    for (size_t i = 0; i < src->nregions; i++) {
+        const pyspy_region *r = &src->regions[i];
+        if (!has_blocks(src, dg, i))
+            continue;
+        uint64_t nb =
+            (r->end - r->start + PYSPY_DIGEST_BLOCK - 1) / PYSPY_DIGEST_BLOCK;
+        pyspy_buf_u64(&d, r->start);
+        pyspy_buf_u32(&d, (uint32_t)nb);
+        for (uint64_t k = 0; k < nb; k++)
+            pyspy_buf_u64(&d, dg->blocks[i][k]);
+    }
+    if (d.oom || d.len > UINT32_MAX)
+        b->oom = true;
+    else
+        pyspy_note_add(b, PYSPY_NOTE_OWNER, PYSPY_NT_BLOCKS, d.data, d.len);
+    pyspy_buf_free(&d);
+}
+
 int pyspy_notes_build(const pyspy_memsrc *src, const char *tool_version,
-                      const uint64_t *digests, const bool *absent,
-                      pyspy_buf *out, pyspy_error *err) {
+                      const pyspy_region_digests *dg, pyspy_buf *out,
+                      pyspy_error *err) {
     /* The kernel writes the thread that dumped first; gdb makes the first
      * NT_PRSTATUS the current thread, so the crashed one goes first. */
     size_t first = 0;
@@ -204,7 +237,8 @@ int pyspy_notes_build(const pyspy_memsrc *src, const char *tool_version,
     add_pyspy_process(out, src, tool_version);
     for (size_t i = 0; i < src->nthreads; i++)
         add_pyspy_thread(out, &src->threads[i]);
-    add_pyspy_regions(out, src, digests, absent);
+    add_pyspy_regions(out, src, dg->digest, dg->absent);
+    add_pyspy_blocks(out, src, dg);
     for (size_t i = 0; i < src->nmodules; i++)
         add_pyspy_module(out, &src->modules[i]);
     if (out->oom)

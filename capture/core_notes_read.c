@@ -261,6 +261,10 @@ int pyspy_core_note(pyspy_core_ctx *c, const char *owner, size_t owner_len,
             c->pyregions = d;
             c->pyregions_len = n;
             return 0;
+        case PYSPY_NT_BLOCKS:
+            c->pyblocks = d;
+            c->pyblocks_len = n;
+            return 0;
         case PYSPY_NT_MODULE:
             return note_py_module(c, d, n, err);
         default:

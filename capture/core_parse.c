@@ -122,10 +122,7 @@ static int apply_pyspy_regions(pyspy_core_ctx *c, pyspy_error *err) {
     if (cur.bad || n > cur.left / 62 || n < s->nregions)
         return pyspy_core_corrupt(c, err,
                                   "region table does not match the segments");
-    c->lay->digest =
-        calloc(s->nregions ? s->nregions : 1, sizeof *c->lay->digest);
-    if (!c->lay->digest)
-        return oom(err);
+    pyspy_region_check *chk = c->lay->checks;
     size_t j = 0;
     for (uint32_t i = 0; i < n; i++) {
         uint64_t start = pyspy_cur_u64(&cur);
@@ -157,12 +154,51 @@ static int apply_pyspy_regions(pyspy_core_ctx *c, pyspy_error *err) {
         memcpy(r->build_id, bid, sizeof bid);
         free(r->path);
         r->path = path;
-        c->lay->digest[j++] = digest;
+        chk[j].digest = digest;
+        chk[j].has_digest = present;
+        j++;
     }
     if (j != s->nregions)
         return pyspy_core_corrupt(c, err,
                                   "region table does not match the segments");
-    c->lay->has_digests = true;
+    return 0;
+}
+
+static int cmp_region_start(const void *key, const void *elem) {
+    uint64_t a = *(const uint64_t *)key;
+    const pyspy_region *r = elem;
+    return a < r->start ? -1 : a > r->start;
+}
+
+/* Block digests, so a read checks only the blocks it touches. */
+static int apply_pyspy_blocks(pyspy_core_ctx *c, pyspy_error *err) {
+    pyspy_memsrc *s = c->src;
+    pyspy_cursor cur = {c->pyblocks, c->pyblocks_len, false};
+    uint32_t bs = pyspy_cur_u32(&cur);
+    uint32_t n = pyspy_cur_u32(&cur);
+    if (cur.bad || bs < 4096 || bs > (64u << 20) || (bs & (bs - 1)) ||
+        n > s->nregions)
+        return pyspy_core_corrupt(c, err, "bad block digest table");
+    c->lay->block_size = bs;
+    for (uint32_t i = 0; i < n; i++) {
+        uint64_t start = pyspy_cur_u64(&cur);
+        uint32_t nb = pyspy_cur_u32(&cur);
+        pyspy_region *r = bsearch(&start, s->regions, s->nregions,
+                                  sizeof *s->regions, cmp_region_start);
+        if (cur.bad || !r || !r->present ||
+            nb != (r->end - r->start + bs - 1) / bs || nb > cur.left / 8)
+            return pyspy_core_corrupt(c, err, "bad block digest table");
+        pyspy_region_check *k = &c->lay->checks[r - s->regions];
+        if (k->blocks)
+            return pyspy_core_corrupt(c, err, "bad block digest table");
+        k->blocks = malloc((size_t)nb * sizeof *k->blocks + 1);
+        k->block_ok = calloc(nb ? nb : 1, 1);
+        if (!k->blocks || !k->block_ok)
+            return oom(err);
+        k->nblocks = nb;
+        for (uint32_t b = 0; b < nb; b++)
+            k->blocks[b] = pyspy_cur_u64(&cur);
+    }
     return 0;
 }
 
@@ -392,12 +428,17 @@ int pyspy_core_parse(pyspy_bytesrc *bs, pyspy_memsrc *src,
     }
     if (build_regions(&c, err) != 0)
         goto out;
-    if (c.pyregions && apply_pyspy_regions(&c, err) != 0)
-        goto out;
-    lay->verified = calloc(src->nregions ? src->nregions : 1, 1);
-    if (!lay->verified) {
-        oom(err);
-        goto out;
+    if (c.pyregions) {
+        lay->checks =
+            calloc(src->nregions ? src->nregions : 1, sizeof *lay->checks);
+        if (!lay->checks) {
+            oom(err);
+            goto out;
+        }
+        if (apply_pyspy_regions(&c, err) != 0)
+            goto out;
+        if (c.pyblocks && apply_pyspy_blocks(&c, err) != 0)
+            goto out;
     }
     if (!lay->has_pyspy) {
         fill_proc_from_kernel(&c);
@@ -428,9 +469,12 @@ void pyspy_core_free_fields(pyspy_memsrc *src, pyspy_core_layout *lay) {
     free(src->proc.exe);
     free(src->proc.cmdline);
     free(src->auxv);
+    for (size_t i = 0; lay->checks && i < src->nregions; i++) {
+        free(lay->checks[i].blocks);
+        free(lay->checks[i].block_ok);
+    }
+    free(lay->checks);
     free(lay->file_off);
-    free(lay->digest);
-    free(lay->verified);
     src->regions = NULL;
     src->threads = NULL;
     src->modules = NULL;

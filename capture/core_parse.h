@@ -33,6 +33,9 @@ typedef struct pyspy_core_ctx {
     /* PYSPY REGIONS note, kept until regions are built */
     const uint8_t *pyregions;
     size_t pyregions_len;
+    /* PYSPY BLOCKS note, likewise */
+    const uint8_t *pyblocks;
+    size_t pyblocks_len;
     size_t cap_modules;
 } pyspy_core_ctx;
 

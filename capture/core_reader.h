@@ -17,12 +17,21 @@ typedef struct pyspy_bytesrc {
 int pyspy_bytesrc_read(pyspy_bytesrc *b, uint64_t off, void *buf, size_t len,
                        pyspy_error *err);
 
+/* What a region's bytes are checked against, and what was checked. */
+typedef struct pyspy_region_check {
+    uint64_t digest; /* of the whole region (has_digest) */
+    bool has_digest;
+    bool verified;     /* whole region checked */
+    uint32_t nblocks;  /* 0: no block digests */
+    uint64_t *blocks;  /* digest of each block_size block */
+    uint8_t *block_ok; /* per block: checked */
+} pyspy_region_check;
+
 /* Per-region facts the read op needs beyond pyspy_region. */
 typedef struct pyspy_core_layout {
-    uint64_t *file_off; /* where region i's bytes start in the core */
-    uint64_t *digest;   /* PYSPY digest of region i (has_digests) */
-    uint8_t *verified;  /* 0 not yet, 1 good */
-    bool has_digests;
+    uint64_t *file_off;         /* where region i's bytes start in the core */
+    pyspy_region_check *checks; /* per region; NULL: nothing to check */
+    uint32_t block_size;
     bool has_pyspy; /* PYSPY notes were found */
 } pyspy_core_layout;
 

@@ -19,7 +19,8 @@
 #include <unistd.h>
 
 #define PAGE 4096u
-#define CHUNK (1u << 20)
+/* One read per digest block. */
+#define CHUNK PYSPY_DIGEST_BLOCK
 
 typedef struct {
     bool on;
@@ -61,6 +62,7 @@ typedef struct {
     pyspy_zsk_writer *zw;
     uint8_t *chunk;
     uint64_t *digests;
+    uint64_t **blocks;
     bool *absent;
     progress prog;
     uint64_t written; /* bytes of the uncompressed core so far */
@@ -91,11 +93,17 @@ static int put_region(wstate *w, size_t i, pyspy_error *err) {
     const pyspy_region *r = &w->src->regions[i];
     uint64_t h = PYSPY_FNV_INIT;
     uint64_t addr = r->start;
-    while (addr < r->end) {
-        size_t k = r->end - addr < CHUNK ? (size_t)(r->end - addr) : CHUNK;
+    uint64_t nb = (r->end - r->start + CHUNK - 1) / CHUNK;
+    w->blocks[i] = malloc((nb ? nb : 1) * sizeof **w->blocks);
+    if (!w->blocks[i])
+        return pyspy_error_set(err, PYSPY_E_GENERIC, "out of memory");
+    /* Chunks are read from the region's start, so chunk k is digest
+     * block k. */
+    for (uint64_t k = 0; addr < r->end; k++) {
+        size_t n = r->end - addr < CHUNK ? (size_t)(r->end - addr) : CHUNK;
         pyspy_error rerr = {0};
         if (!w->absent[i] &&
-            pyspy_memsrc_read(w->src, addr, w->chunk, k, &rerr) != 0) {
+            pyspy_memsrc_read(w->src, addr, w->chunk, n, &rerr) != 0) {
             /* Memory that vanished (a live target unmapping it) is
              * absent; a damaged input file is an error. */
             if (rerr.code != PYSPY_E_UNREADABLE) {
@@ -105,14 +113,16 @@ static int put_region(wstate *w, size_t i, pyspy_error *err) {
             }
             w->absent[i] = true;
         }
-        if (w->absent[i])
-            memset(w->chunk, 0, k);
-        else
-            h = pyspy_fnv1a(h, w->chunk, k);
-        if (put(w, w->chunk, k, err) != 0)
+        if (w->absent[i]) {
+            memset(w->chunk, 0, n);
+        } else {
+            h = pyspy_fnv1a(h, w->chunk, n);
+            w->blocks[i][k] = pyspy_fnv1a(PYSPY_FNV_INIT, w->chunk, n);
+        }
+        if (put(w, w->chunk, n, err) != 0)
             return -1;
-        progress_tick(&w->prog, k);
-        addr += k;
+        progress_tick(&w->prog, n);
+        addr += n;
     }
     w->digests[i] = h;
     return 0;
@@ -167,8 +177,9 @@ static int write_core(wstate *w, const pyspy_snapshot_opts *opts,
         return -1;
 
     pyspy_buf notes = {0};
-    if (pyspy_notes_build(src, opts ? opts->tool_version : NULL, w->digests,
-                          w->absent, &notes, err) != 0) {
+    pyspy_region_digests dg = {w->digests, w->blocks, w->absent};
+    if (pyspy_notes_build(src, opts ? opts->tool_version : NULL, &dg, &notes,
+                          err) != 0) {
         pyspy_buf_free(&notes);
         return -1;
     }
@@ -237,11 +248,13 @@ int pyspy_snapshot_write(pyspy_memsrc *src, const pyspy_snapshot_opts *opts,
     w.src = src;
     w.chunk = malloc(CHUNK);
     w.digests = calloc(src->nregions + 1, sizeof *w.digests);
+    w.blocks = calloc(src->nregions + 1, sizeof *w.blocks);
     w.absent = calloc(src->nregions + 1, sizeof *w.absent);
-    if (!tmp || !w.chunk || !w.digests || !w.absent) {
+    if (!tmp || !w.chunk || !w.digests || !w.blocks || !w.absent) {
         free(tmp);
         free(w.chunk);
         free(w.digests);
+        free(w.blocks);
         free(w.absent);
         return pyspy_error_set(err, PYSPY_E_GENERIC, "out of memory");
     }
@@ -294,6 +307,9 @@ out:
     free(tmp);
     free(w.chunk);
     free(w.digests);
+    for (size_t i = 0; i < src->nregions; i++)
+        free(w.blocks[i]);
+    free(w.blocks);
     free(w.absent);
     return rc;
 }

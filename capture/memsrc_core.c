@@ -22,6 +22,7 @@
 typedef struct {
     pyspy_bytesrc bs;
     pyspy_core_layout lay;
+    uint8_t *vbuf; /* for digest checks */
 } core_impl;
 
 int pyspy_bytesrc_read(pyspy_bytesrc *b, uint64_t off, void *buf, size_t len,
@@ -33,37 +34,65 @@ int pyspy_bytesrc_read(pyspy_bytesrc *b, uint64_t off, void *buf, size_t len,
     return pyspy_pread_full(b->fd, buf, len, off, b->name, err);
 }
 
-/* Digests are checked the first time a region is read, so opening a
- * snapshot stays cheap and a corrupted region is named when touched. */
-static int verify_region(pyspy_memsrc *src, core_impl *ci, size_t i,
-                         pyspy_error *err) {
-    if (!ci->lay.has_digests || ci->lay.verified[i])
-        return 0;
-    const pyspy_region *r = &src->regions[i];
-    uint8_t *buf = malloc(VERIFY_CHUNK);
-    if (!buf)
+static int digest_range(core_impl *ci, uint64_t off, uint64_t len,
+                        uint64_t *out, pyspy_error *err) {
+    if (!ci->vbuf && !(ci->vbuf = malloc(VERIFY_CHUNK)))
         return pyspy_error_set(err, PYSPY_E_GENERIC, "out of memory");
-    uint64_t h = PYSPY_FNV_INIT, size = r->end - r->start, done = 0;
-    while (done < size) {
+    uint64_t h = PYSPY_FNV_INIT, done = 0;
+    while (done < len) {
         size_t k =
-            size - done < VERIFY_CHUNK ? (size_t)(size - done) : VERIFY_CHUNK;
-        if (pyspy_bytesrc_read(&ci->bs, ci->lay.file_off[i] + done, buf, k,
-                               err) != 0) {
-            free(buf);
+            len - done < VERIFY_CHUNK ? (size_t)(len - done) : VERIFY_CHUNK;
+        if (pyspy_bytesrc_read(&ci->bs, off + done, ci->vbuf, k, err) != 0)
             return -1;
-        }
-        h = pyspy_fnv1a(h, buf, k);
+        h = pyspy_fnv1a(h, ci->vbuf, k);
         done += k;
     }
-    free(buf);
-    if (h != ci->lay.digest[i])
-        return pyspy_error_set(
-            err, PYSPY_E_FORMAT,
-            "%s is corrupted (region 0x%llx-0x%llx%s%s fails its digest)",
-            ci->bs.name, (unsigned long long)r->start,
-            (unsigned long long)r->end, r->path ? " " : "",
-            r->path ? r->path : "");
-    ci->lay.verified[i] = 1;
+    *out = h;
+    return 0;
+}
+
+static int mismatch(const core_impl *ci, const pyspy_region *r,
+                    pyspy_error *err) {
+    return pyspy_error_set(
+        err, PYSPY_E_FORMAT,
+        "%s is corrupted (region 0x%llx-0x%llx%s%s fails its digest)",
+        ci->bs.name, (unsigned long long)r->start, (unsigned long long)r->end,
+        r->path ? " " : "", r->path ? r->path : "");
+}
+
+/* Digests are checked the first time bytes are read: per block when the
+ * snapshot has block digests (a read costs what it touches), else the
+ * whole region once. Opening stays cheap and a corrupted region is named
+ * when touched. */
+static int verify(pyspy_memsrc *src, core_impl *ci, size_t i, uint64_t in,
+                  size_t len, pyspy_error *err) {
+    if (!ci->lay.checks)
+        return 0;
+    pyspy_region_check *k = &ci->lay.checks[i];
+    const pyspy_region *r = &src->regions[i];
+    uint64_t size = r->end - r->start, h;
+    if (k->nblocks) {
+        uint64_t bs = ci->lay.block_size;
+        for (uint64_t b = in / bs; b <= (in + len - 1) / bs && b < k->nblocks;
+             b++) {
+            if (k->block_ok[b])
+                continue;
+            uint64_t n = size - b * bs < bs ? size - b * bs : bs;
+            if (digest_range(ci, ci->lay.file_off[i] + b * bs, n, &h, err))
+                return -1;
+            if (h != k->blocks[b])
+                return mismatch(ci, r, err);
+            k->block_ok[b] = 1;
+        }
+        return 0;
+    }
+    if (!k->has_digest || k->verified)
+        return 0;
+    if (digest_range(ci, ci->lay.file_off[i], size, &h, err) != 0)
+        return -1;
+    if (h != k->digest)
+        return mismatch(ci, r, err);
+    k->verified = true;
     return 0;
 }
 
@@ -83,9 +112,9 @@ static int core_read(pyspy_memsrc *src, uint64_t addr, void *buf, size_t len,
                                    "from %s",
                                    (unsigned long long)addr, src->origin);
         size_t i = (size_t)(r - src->regions);
-        if (verify_region(src, ci, i, err) != 0)
-            return -1;
         size_t k = r->end - addr < len ? (size_t)(r->end - addr) : len;
+        if (verify(src, ci, i, addr - r->start, k, err) != 0)
+            return -1;
         if (pyspy_bytesrc_read(&ci->bs, ci->lay.file_off[i] + (addr - r->start),
                                p, k, err) != 0)
             return -1;
@@ -101,6 +130,7 @@ static void core_close(pyspy_memsrc *src) {
     if (ci) {
         pyspy_core_free_fields(src, &ci->lay);
         pyspy_zsk_reader_free(ci->bs.zsk);
+        free(ci->vbuf);
         if (ci->bs.fd >= 0)
             close(ci->bs.fd);
         free(ci);

@@ -684,6 +684,62 @@ TEST(hostile_snapshots) {
     free(c);
 }
 
+/* Block digests: a read checks only the blocks it touches, so damage in
+ * one block of a big region spares reads elsewhere in it. */
+TEST(block_digests_check_what_is_read) {
+    build_source();
+    size_t big = 3 * (1u << 20) + 4096;
+    pyspy_region r1 = {
+        0x10000000, 0x10000000 + big, 0, PYSPY_PERM_R, true, NULL, {0}, 0};
+    uint8_t *keep[8];
+    memcpy(keep, mimpl.data, sizeof keep);
+    memset(mimpl.data, 0, sizeof mimpl.data);
+    mimpl.data[0] = malloc(big);
+    for (size_t k = 0; k < big; k++)
+        mimpl.data[0][k] = (uint8_t)(k * 31 + (k >> 16));
+    msrc.regions = &r1;
+    msrc.nregions = 1;
+    const char *p = tpath("blocks.core.zst");
+    pyspy_snapshot_opts o = {0, true, NULL};
+    pyspy_error err = {0};
+    CHECK(pyspy_snapshot_write(&msrc, &o, p, NULL, &err) == 0);
+    free(mimpl.data[0]);
+    memcpy(mimpl.data, keep, sizeof keep);
+    msrc.regions = regions;
+    msrc.nregions = NREG;
+
+    size_t clen;
+    uint8_t *c = slurp(p, &clen);
+    size_t cap = 16 << 20;
+    uint8_t *d = malloc(cap);
+    size_t dlen = ZSTD_decompress(d, cap, c, clen);
+    CHECK(!ZSTD_isError(dlen));
+    /* the region's bytes start at 4096; damage block 2 */
+    d[4096 + 2 * (1u << 20) + 77] ^= 0x10;
+    const char *q = tpath("blocks.core");
+    spit(q, d, dlen);
+    pyspy_memsrc *s = NULL;
+    CHECK(pyspy_memsrc_open_file(q, &s, &err) == 0);
+    if (s) {
+        uint8_t x[64];
+        CHECK(pyspy_memsrc_read(s, 0x10000000 + 100, x, 64, &err) == 0);
+        CHECK(pyspy_memsrc_read(s, 0x10000000 + (1u << 20) + 5, x, 64, &err) ==
+              0);
+        CHECK(pyspy_memsrc_read(s, 0x10000000 + 3 * (1u << 20), x, 64, &err) ==
+              0);
+        CHECK(pyspy_memsrc_read(s, 0x10000000 + 2 * (1u << 20) + 4000, x, 8,
+                                &err) == -1);
+        CHECK(strstr(err.msg, "0x10000000-0x10301000 fails its digest") !=
+              NULL);
+        /* a read spanning into the bad block fails too */
+        CHECK(pyspy_memsrc_read(s, 0x10000000 + 2 * (1u << 20) - 8, x, 16,
+                                &err) == -1);
+        pyspy_memsrc_close(s);
+    }
+    free(d);
+    free(c);
+}
+
 static void setup(void) {
     snprintf(dir, sizeof dir, "/tmp/pyspy-core-XXXXXX");
     CHECK(mkdtemp(dir) != NULL);
@@ -702,4 +758,5 @@ TEST_MAIN(T(setup), T(snapshot_round_trip), T(plain_and_whole_stream_cores),
           T(hostile_plain_cores), T(write_errors_leave_no_file),
           T(unreadable_region_is_recorded_absent), T(many_regions_use_pn_xnum),
           T(no_space_left), T(ingest_with_filter), T(empty_region_is_dropped),
-          T(hostile_snapshots), T(teardown))
+          T(hostile_snapshots), T(block_digests_check_what_is_read),
+          T(teardown))
