@@ -155,6 +155,18 @@ out:
     return rc;
 }
 
+static bool same_name(pyspy_memsrc *src, const pyspy_python *py, uint64_t a,
+                      uint64_t b) {
+    if (a == b)
+        return true;
+    char *sa = pyspy_py_str(src, py, a, NAME_MAX_BYTES, NULL);
+    char *sb = pyspy_py_str(src, py, b, NAME_MAX_BYTES, NULL);
+    bool eq = sa && sb && strcmp(sa, sb) == 0;
+    free(sa);
+    free(sb);
+    return eq;
+}
+
 /* <= 3.10: co_nlocals locals, then one slot per cellvar and freevar. */
 static int locals_classic(pyspy_memsrc *src, const pyspy_python *py,
                           const pyspy_py_objlayout *ol, uint64_t code,
@@ -174,6 +186,7 @@ static int locals_classic(pyspy_memsrc *src, const pyspy_python *py,
     uint64_t *names[3] = {NULL, NULL, NULL};
     size_t counts[3] = {0, 0, 0};
     uint64_t *slots = NULL;
+    uint8_t *cell_used = NULL;
     int rc = -1;
     for (int k = 0; k < 3; k++) {
         if (offs[k] < 0)
@@ -189,26 +202,40 @@ static int locals_classic(pyspy_memsrc *src, const pyspy_python *py,
     size_t total = (size_t)nlocals + counts[1] + counts[2];
     if (read_slots(src, lp, total, &slots, err) < 0)
         goto out;
-    for (size_t i = 0; i < counts[0]; i++)
-        if (slots[i] && add_local(out, src, py, names[0][i], slots[i],
-                                  (int64_t)i < nargs, verbosity, err) < 0)
+    /* An argument captured by a closure lives in its cell (3.x clears
+     * the plain slot, 2.7 keeps a stale copy): show the cell's value in
+     * the argument's place, once. */
+    cell_used = calloc(counts[1] ? counts[1] : 1, 1);
+    if (!cell_used) {
+        pyspy_error_set(err, PYSPY_E_GENERIC, "out of memory");
+        goto out;
+    }
+    for (size_t i = 0; i < counts[0]; i++) {
+        uint64_t v = slots[i];
+        for (size_t j = 0; (int64_t)i < nargs && j < counts[1]; j++) {
+            if (cell_used[j] || !same_name(src, py, names[0][i], names[1][j]))
+                continue;
+            cell_used[j] = 1;
+            uint64_t c = slots[(size_t)nlocals + j];
+            v = c ? deref_cell(src, py, ol, c) : 0;
+            break;
+        }
+        if (v && add_local(out, src, py, names[0][i], v, (int64_t)i < nargs,
+                           verbosity, err) < 0)
             goto out;
+    }
     size_t base = (size_t)nlocals;
     for (int k = 1; k < 3; k++) {
         for (size_t i = 0; i < counts[k]; i++) {
             uint64_t v = slots[base + i];
+            if (k == 1 && cell_used[i])
+                continue;
             if (v)
                 v = deref_cell(src, py, ol, v);
             if (!v)
                 continue;
-            /* An argument captured by a closure lives only in its cell:
-             * still an argument. */
-            bool is_arg = false;
-            for (size_t a = 0; k == 1 && a < counts[0] && (int64_t)a < nargs;
-                 a++)
-                is_arg |= names[0][a] == names[k][i];
-            if (add_local(out, src, py, names[k][i], v, is_arg, verbosity,
-                          err) < 0)
+            if (add_local(out, src, py, names[k][i], v, false, verbosity, err) <
+                0)
                 goto out;
         }
         base += counts[k];
@@ -218,6 +245,7 @@ out:
     for (int k = 0; k < 3; k++)
         free(names[k]);
     free(slots);
+    free(cell_used);
     return rc;
 }
 

@@ -66,6 +66,7 @@ def target(a, b, *args, **kw):
         u2 = U('caf\xc3\xa9')
     def inner(flag):
         seen = cellvar
+        arg_b = b  # an argument of target captured by this closure
         exp_outer = []
         for name, v in sorted(outer_locals.items()):
             if name in ('inner', 'outer_locals'):
@@ -85,6 +86,8 @@ def target(a, b, *args, **kw):
             exp_outer.append([name, name in ('a', 'b', 'args', 'kw'), r1, r2])
         exp_inner = [['flag', True, repr(flag), repr(flag)],
                      ['seen', False, repr(seen), repr(seen)],
+                     ['arg_b', False, repr(arg_b), repr(arg_b)],
+                     ['b', False, repr(b), repr(b)],
                      ['cellvar', False, repr(cellvar), repr(cellvar)]]
         with open(sys.argv[1] + '.tmp', 'w') as f:
             json.dump({'target': exp_outer, 'inner': exp_inner}, f)
@@ -166,10 +169,13 @@ def test_json_locals_exact(target):
             assert reprs[name] == r1, name
     args = [l["name"] for l in by_name["target"]["locals"] if l["arg"]]
     assert args == ["a", "b", "args", "kw"]
-    # the free variable in inner and the cell in target are one object
+    # the free variables in inner and the cells in target are one object
+    # (b is also target's argument: shown once, as an argument)
     addr = {f: {l["name"]: l["addr"] for l in by_name[f]["locals"]}
             for f in ("target", "inner")}
-    assert addr["inner"]["cellvar"] == addr["target"]["cellvar"]
+    for name in ("cellvar", "b"):
+        assert addr["inner"][name] == addr["target"][name]
+    assert [l["name"] for l in by_name["target"]["locals"]].count("b") == 1
 
 
 def text_locals(out, frame):

@@ -91,6 +91,24 @@ static const char *script =
     "t.start()\n"
     "print(json.dumps({'name': 'thread', 'ident': t.ident,\n"
     "                  'tname': U(t.name) if PY2 else t.name}))\n"
+    "def gen_target(a, b, *args, **kw):\n"
+    "    big = -(2 ** 70)\n"
+    "    text = U('UCS-2 \\xd0\\x96')\n"
+    "    cellvar = [1]\n"
+    "    def inner():\n"
+    "        return cellvar, b\n"
+    "    yield 1\n"
+    "g = gen_target(1, U('two'), 3, key=U('v'))\n"
+    "next(g)\n"
+    "fr = g.gi_frame\n"
+    "exp = []\n"
+    "for n, v in sorted(fr.f_locals.items()):\n"
+    "    r = repr(v)\n"
+    "    if type(v).__name__ == 'function':\n"
+    "        r = '<function at 0x%x>' % id(v)\n"
+    "    exp.append([n, n in ('a', 'b', 'args', 'kw'), r])\n"
+    "print(json.dumps({'name': 'frame', 'code': id(g.gi_code),\n"
+    "                  'frame': id(fr), 'locals': exp}))\n"
     "import ctypes\n"
     "holder = ctypes.c_void_p(id(sys.modules))\n"
     "print(json.dumps({'name': 'modules', 'holder': "
@@ -154,6 +172,56 @@ static void reap(child *c) {
 
 static int checks_run;
 
+/* A suspended generator's frame: its locals as Python sees them. */
+static void check_frame(pyspy_memsrc *src, const pyspy_python *py,
+                        const char *python, cJSON *j) {
+    const pyspy_py_layout *l = &py->layout;
+    uint64_t code = (uint64_t)cJSON_GetObjectItem(j, "code")->valuedouble;
+    uint64_t frame = (uint64_t)cJSON_GetObjectItem(j, "frame")->valuedouble;
+    uint64_t lp;
+    if (l->code_localsplusnames >= 0) {
+        /* 3.11+: PyFrameObject is {head, f_back, f_frame, ...}; f_frame
+         * is the generator's _PyInterpreterFrame. */
+        uint64_t iframe = 0;
+        CHECK(pyspy_py_read_u64(src, frame + (uint64_t)l->pyobject_size + 8,
+                                &iframe, NULL) == 0);
+        lp = iframe + (uint64_t)l->iframe_localsplus;
+    } else {
+        lp = frame + (uint64_t)l->frame_localsplus;
+    }
+    pyspy_local *v = NULL;
+    size_t n = 0;
+    pyspy_error err = {0};
+    int rc = pyspy_py_frame_locals(src, py, code, lp, 1, &v, &n, &err);
+    if (rc)
+        fprintf(stderr, "  [%s] frame locals: %s\n", python, err.msg);
+    CHECK(rc == 0);
+    cJSON *want = cJSON_GetObjectItem(j, "locals");
+    CHECK((size_t)cJSON_GetArraySize(want) == n);
+    size_t nargs = 0;
+    for (size_t i = 0; i < n; i++)
+        nargs += v[i].is_arg;
+    for (size_t i = 0; i < n; i++)
+        CHECK(v[i].is_arg == (i < nargs)); /* arguments first */
+    cJSON *w;
+    cJSON_ArrayForEach(w, want) {
+        const char *wn = cJSON_GetArrayItem(w, 0)->valuestring;
+        bool warg = cJSON_IsTrue(cJSON_GetArrayItem(w, 1));
+        const char *wr = cJSON_GetArrayItem(w, 2)->valuestring;
+        const pyspy_local *got = NULL;
+        for (size_t i = 0; i < n; i++)
+            if (strcmp(v[i].name, wn) == 0)
+                got = &v[i];
+        if (!got || got->is_arg != warg || !got->repr ||
+            strcmp(got->repr, wr) != 0)
+            fprintf(stderr, "  [%s] local %s: %s\n", python, wn,
+                    got && got->repr ? got->repr : "(missing)");
+        CHECK(got && got->is_arg == warg);
+        CHECK_STR(got ? got->repr : NULL, wr);
+    }
+    pyspy_py_locals_free(v, n);
+}
+
 static void check_one(pyspy_memsrc *src, const pyspy_python *py,
                       const char *python, cJSON *j, pyspy_thread_name *names,
                       size_t nnames) {
@@ -195,6 +263,8 @@ static void check_one(pyspy_memsrc *src, const pyspy_python *py,
         CHECK(rc == 0);
         CHECK(v == (uint64_t)cJSON_GetObjectItem(j, "attr")->valuedouble);
     }
+    if (strcmp(name, "frame") == 0)
+        check_frame(src, py, python, j);
     if (strcmp(name, "thread") == 0) {
         uint64_t ident = (uint64_t)cJSON_GetObjectItem(j, "ident")->valuedouble;
         const char *want = cJSON_GetObjectItem(j, "tname")->valuestring;
