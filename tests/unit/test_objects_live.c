@@ -1,9 +1,11 @@
 /* The object reader against real interpreters: a Python program (every
  * interpreter found on the machine) builds objects and prints their
  * addresses (id()) with what Python's own repr() gives; we read them out
- * of its memory and compare, with the built-in layout tables. Uses
- * pyspy_memsrc_open_pid and pyspy_python_find when they are linked in;
- * until then a process_vm_readv source stands in. */
+ * of its memory and compare, with the built-in layout tables. The
+ * memory source is a bare process_vm_readv reader and the interpreter
+ * state is replaced by a word holding sys.modules, so this tests the
+ * object layer alone; discovery and walking are tested end to end by
+ * tests/test_locals_live.py. */
 #include "analyze/py_layout.h"
 #include "analyze/py_objects.h"
 #include "analyze/py_objlayout.h"
@@ -16,12 +18,6 @@
 #include <sys/uio.h>
 #include <sys/wait.h>
 #include <unistd.h>
-
-extern int pyspy_python_find(pyspy_memsrc *, pyspy_python *, pyspy_error *)
-    __attribute__((weak));
-extern int pyspy_memsrc_open_pid(int, pyspy_lock_mode, pyspy_memsrc **,
-                                 pyspy_error *) __attribute__((weak));
-extern void pyspy_python_free(pyspy_python *) __attribute__((weak));
 
 static const char *script =
     "# -*- coding: utf-8 -*-\n"
@@ -301,22 +297,11 @@ static void run_python(const char *python, const char *path) {
             lines[nl++] = j;
     }
     CHECK(nl > 30);
-    /* The version from the target (python_find), else from its binary
-     * name's sibling: this stand-in only needs major.minor. */
     pyspy_python py;
     memset(&py, 0, sizeof py);
     pyspy_memsrc *src = NULL;
     pyspy_error err = {0};
-    bool real = pyspy_memsrc_open_pid && pyspy_python_find;
-    if (real) {
-        CHECK(pyspy_memsrc_open_pid(c.pid, PYSPY_NONBLOCKING, &src, &err) == 0);
-        if (src && pyspy_python_find(src, &py, &err) != 0) {
-            fprintf(stderr, "  [%s] python_find: %s\n", python, err.msg);
-            CHECK(0);
-            src->ops->close(src);
-            src = NULL;
-        }
-    } else {
+    {
         src = calloc(1, sizeof *src);
         src->ops = &vm_ops;
         src->impl = (void *)(intptr_t)c.pid;
@@ -345,7 +330,7 @@ static void run_python(const char *python, const char *path) {
     }
     pyspy_thread_name *names = NULL;
     size_t nnames = 0;
-    if (!real) {
+    {
         /* The stand-in has no interpreter state: point "interp" at a
          * word holding sys.modules (the script made one). */
         for (size_t i = 0; i < nl; i++) {
@@ -362,13 +347,10 @@ static void run_python(const char *python, const char *path) {
         check_one(src, &py, python, lines[i], names, nnames);
     if (src)
         printf("# %s: %d.%d checked (%s)\n", python, py.major, py.minor,
-               real ? "open_pid+python_find"
-                    : "stand-in source, built-in layout");
+               "built-in layout");
     pyspy_py_thread_names_free(names, nnames);
     if (src)
         src->ops->close(src);
-    if (real && pyspy_python_free)
-        pyspy_python_free(&py);
     for (size_t i = 0; i < nl; i++)
         cJSON_Delete(lines[i]);
     reap(&c);
