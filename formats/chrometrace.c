@@ -1,6 +1,8 @@
 /* Chrome's Trace Event Format (chrome://tracing, Perfetto, speedscope):
- * a complete ("X") event for every stretch of time a frame stayed on a
- * thread's stack, and thread/process name metadata ("M") events. */
+ * begin ("B") and end ("E") events as frames enter and leave a thread's
+ * stack, written in time order with ends before begins at each instant,
+ * so nesting never depends on how a viewer sorts equal timestamps; and
+ * thread-name metadata ("M") events. */
 #include "formats/record_formats.h"
 
 #include <cjson/cJSON.h>
@@ -9,7 +11,6 @@
 
 typedef struct open_frame {
     uint32_t frame;
-    int64_t start;
 } open_frame;
 
 typedef struct emitter {
@@ -29,7 +30,8 @@ static cJSON *clean_string(const char *s) {
     return j;
 }
 
-static int emit_x(emitter *e, const open_frame *o, int64_t end) {
+static int emit_be(emitter *e, const open_frame *o, const char *ph,
+                   int64_t ts) {
     const pyspy_agg_frame *f = &e->a->frames[o->frame];
     cJSON *ev = cJSON_CreateObject(), *args = cJSON_CreateObject();
     cJSON *name = clean_string(f->name), *file = clean_string(f->filename);
@@ -46,9 +48,8 @@ static int emit_x(emitter *e, const open_frame *o, int64_t end) {
     if (f->line > 0)
         cJSON_AddNumberToObject(args, "line", f->line);
     cJSON_AddStringToObject(ev, "cat", "pyspy");
-    cJSON_AddStringToObject(ev, "ph", "X");
-    cJSON_AddNumberToObject(ev, "ts", (double)(o->start - e->origin));
-    cJSON_AddNumberToObject(ev, "dur", (double)(end - o->start));
+    cJSON_AddStringToObject(ev, "ph", ph);
+    cJSON_AddNumberToObject(ev, "ts", (double)(ts - e->origin));
     cJSON_AddNumberToObject(ev, "pid", e->pid);
     cJSON_AddNumberToObject(ev, "tid", e->tid);
     return cJSON_AddItemToArray(e->events, ev) ? 0 : -1;
@@ -109,37 +110,38 @@ static int thread_events(emitter *e, const pyspy_agg_thread *th, size_t index) {
         /* The thread left the record (idle, lost the GIL): close all. */
         if (nopen && run->first_us > prev_end + period / 2)
             while (nopen && !rc)
-                rc = emit_x(e, &open[--nopen], prev_end);
+                rc = emit_be(e, &open[--nopen], "E", prev_end);
         size_t common = 0;
         while (common < nopen && common < st->nframes &&
                open[common].frame == st->frames[common])
             common++;
         while (nopen > common && !rc)
-            rc = emit_x(e, &open[--nopen], run->first_us);
-        for (; nopen < st->nframes; nopen++)
-            open[nopen] = (open_frame){st->frames[nopen], run->first_us};
+            rc = emit_be(e, &open[--nopen], "E", run->first_us);
+        for (; nopen < st->nframes && !rc; nopen++) {
+            open[nopen] = (open_frame){st->frames[nopen]};
+            rc = emit_be(e, &open[nopen], "B", run->first_us);
+        }
         prev_end = run->last_us + period;
     }
     while (nopen && !rc)
-        rc = emit_x(e, &open[--nopen], prev_end);
+        rc = emit_be(e, &open[--nopen], "E", prev_end);
     free(open);
     return rc;
 }
 
+/* The JSON array form of the format (as py-spy writes it): every viewer
+ * reads it, and speedscope takes an object with "traceEvents" for a
+ * Chrome DevTools timeline instead. */
 int pyspy_write_chrometrace(FILE *out, const pyspy_agg *a, pyspy_error *err) {
-    cJSON *root = cJSON_CreateObject();
     emitter e = {a, cJSON_CreateArray(), a->first_us, 0, 0};
     char *text = NULL;
     int rc = -1;
-    if (!root || !e.events)
+    if (!e.events)
         goto oom;
     for (size_t i = 0; i < a->nthreads; i++)
         if (thread_events(&e, &a->threads[i], i))
             goto oom;
-    cJSON_AddItemToObject(root, "traceEvents", e.events);
-    e.events = NULL;
-    if (!cJSON_AddStringToObject(root, "displayTimeUnit", "ms") ||
-        !(text = cJSON_PrintUnformatted(root)))
+    if (!(text = cJSON_PrintUnformatted(e.events)))
         goto oom;
     rc = fprintf(out, "%s\n", text) < 0
              ? pyspy_error_set(err, PYSPY_E_IO, "write failed")
@@ -150,6 +152,5 @@ oom:
 done:
     free(text);
     cJSON_Delete(e.events);
-    cJSON_Delete(root);
     return rc;
 }

@@ -200,13 +200,12 @@ TEST(chrometrace_structure) {
     pyspy_agg *a =
         build((pyspy_agg_opts){.show_line_numbers = true, .period_us = 10000});
     char *s = write_to_string(pyspy_write_chrometrace, a);
-    cJSON *j = cJSON_Parse(s);
-    CHECK(j != NULL);
-    cJSON *ev = cJSON_GetObjectItem(j, "traceEvents"), *e;
-    CHECK(cJSON_IsArray(ev));
-    int meta = 0, x = 0, module = 0, work = 0;
-    double module_dur = 0;
-    cJSON_ArrayForEach(e, ev) {
+    cJSON *j = cJSON_Parse(s), *e;
+    CHECK(cJSON_IsArray(j));
+    int meta = 0, depth = 0, maxdepth = 0, begins = 0, module_b = 0;
+    double last_ts = 0, module_begin = -1, module_end = -1;
+    const char *stack[8];
+    cJSON_ArrayForEach(e, j) {
         const char *ph = cJSON_GetStringValue(cJSON_GetObjectItem(e, "ph"));
         const char *name = cJSON_GetStringValue(cJSON_GetObjectItem(e, "name"));
         CHECK(ph && name);
@@ -215,23 +214,42 @@ TEST(chrometrace_structure) {
         if (!strcmp(ph, "M")) {
             meta++;
             CHECK_STR(name, "thread_name");
-        } else if (!strcmp(ph, "X")) {
-            x++;
-            CHECK(cJSON_GetObjectItem(e, "ts")->valuedouble >= 0);
+            continue;
+        }
+        double ts = cJSON_GetObjectItem(e, "ts")->valuedouble;
+        CHECK(ts >= last_ts); /* time order */
+        last_ts = ts;
+        if (!strcmp(ph, "B")) {
+            CHECK(depth < 8);
+            if (depth < 8)
+                stack[depth] = name;
+            depth++;
+            begins++;
+            if (depth > maxdepth)
+                maxdepth = depth;
             if (!strcmp(name, "<module>")) {
-                module++;
-                module_dur = cJSON_GetObjectItem(e, "dur")->valuedouble;
+                module_b++;
+                module_begin = ts;
             }
-            work += !strcmp(name, "work");
+        } else {
+            CHECK_STR(ph, "E");
+            CHECK(depth > 0);
+            /* Ends match the innermost open begin. */
+            if (depth > 0 && depth <= 8)
+                CHECK_STR(name, stack[depth - 1]);
+            depth--;
+            if (!strcmp(name, "<module>"))
+                module_end = ts;
         }
     }
     CHECK(meta == 1);
-    /* <module> stays on the stack all along: one event of 4 periods;
-     * work changes line (a different frame): two events. */
-    CHECK(module == 1);
-    CHECK(module_dur == 40000);
-    CHECK(work == 2);
-    CHECK(x == 3);
+    CHECK(depth == 0);
+    CHECK(maxdepth == 2);
+    /* <module> stays on the stack for all 4 samples; work changes line
+     * (a different frame) once: 3 begins in all. */
+    CHECK(module_b == 1);
+    CHECK(module_end - module_begin == 40000);
+    CHECK(begins == 3);
     cJSON_Delete(j);
     free(s);
     pyspy_agg_free(a);
