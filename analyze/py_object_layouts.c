@@ -4,6 +4,7 @@
  * (non-debug, GIL) builds, checked with offsetof against each version's
  * installed headers (Include/cpython/object.h, internal/pycore_object.h,
  * internal/pycore_dict.h). */
+#include "analyze/py_format.h"
 #include "analyze/py_objlayout.h"
 
 #include <inttypes.h>
@@ -161,6 +162,21 @@ static const builtin builtins[] = {
     {"cell", PYSPY_OBJ_CELL, 0, 0},
 };
 
+/* tp_name ends up in text and JSON: keep it printable UTF-8. */
+static void sanitize_name(char *s) {
+    size_t n = strlen(s);
+    uint32_t cps[128];
+    size_t k = pyspy_utf8_decode((const uint8_t *)s, n, cps, 128);
+    bool valid = true;
+    for (size_t i = 0; i < k; i++)
+        valid &= cps[i] != 0xfffd;
+    for (size_t i = 0; i < n; i++) {
+        uint8_t c = (uint8_t)s[i];
+        if (c < 0x20 || c == 0x7f || (c >= 0x80 && !valid))
+            s[i] = '?';
+    }
+}
+
 int pyspy_py_type_of(pyspy_memsrc *src, const pyspy_python *py, uint64_t obj,
                      pyspy_py_type *t, pyspy_error *err) {
     const pyspy_py_layout *l = &py->layout;
@@ -179,6 +195,7 @@ int pyspy_py_type_of(pyspy_memsrc *src, const pyspy_python *py, uint64_t obj,
                           err) < 0 ||
         pyspy_memsrc_read_cstr(src, name_ptr, t->name, sizeof t->name, err) < 0)
         return -1;
+    sanitize_name(t->name);
     if (t->flags & PYSPY_TPFLAGS_HEAPTYPE)
         return 0;
     int major = py->major == 2 ? 2 : 3;
