@@ -1,0 +1,400 @@
+/* The live memory source: reads with process_vm_readv (falling back to
+ * /proc/PID/mem, which also reaches pages process_vm_readv refuses), the
+ * process's regions, threads and modules from /proc, and the lock policy:
+ * Lock stops every thread in suspend and lets them go in resume,
+ * NonBlocking never stops anything, AlreadyLocked trusts someone else
+ * stopped it and only borrows a group-stopped process long enough to read
+ * its registers. */
+#include "capture/elf_symbols.h"
+#include "capture/memsrc_live.h"
+#include "capture/proc.h"
+#include "capture/ptrace_lock.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+typedef struct live_impl {
+    int pid;
+    pyspy_lock_mode lock;
+    int mem_fd;
+    bool vm_ok; /* process_vm_readv usable */
+    pyspy_ptrace_set set;
+    bool stopped;
+    int64_t stop_t0;
+    uint64_t maps_sig; /* of the file mappings the modules came from */
+    /* kernel states recorded just before each thread was stopped */
+    pyspy_thread *pre;
+    size_t npre, precap;
+} live_impl;
+
+static const pyspy_memsrc_ops live_ops;
+
+static int64_t clock_ns(clockid_t c) {
+    struct timespec ts;
+    clock_gettime(c, &ts);
+    return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+bool pyspy_memsrc_is_live(const pyspy_memsrc *src) {
+    return src && src->ops == &live_ops;
+}
+
+int pyspy_live_pid(const pyspy_memsrc *src) {
+    return ((const live_impl *)src->impl)->pid;
+}
+
+bool pyspy_live_is_stopped(const pyspy_memsrc *src) {
+    return ((const live_impl *)src->impl)->stopped;
+}
+
+static int mem_fd(live_impl *li) {
+    if (li->mem_fd < 0) {
+        char path[64];
+        snprintf(path, sizeof path, "/proc/%d/mem", li->pid);
+        li->mem_fd = open(path, O_RDONLY | O_CLOEXEC);
+    }
+    return li->mem_fd;
+}
+
+/* /proc/PID/mem takes addresses above 2^63 as unsigned offsets. */
+static bool mem_pread(live_impl *li, uint64_t addr, void *buf, size_t len) {
+    int fd = mem_fd(li);
+    if (fd < 0)
+        return false;
+    size_t got = 0;
+    while (got < len) {
+        ssize_t r =
+            pread(fd, (char *)buf + got, len - got, (off_t)(addr + got));
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            return false;
+        got += (size_t)r;
+    }
+    return true;
+}
+
+static int live_read(pyspy_memsrc *src, uint64_t addr, void *buf, size_t len,
+                     pyspy_error *err) {
+    live_impl *li = src->impl;
+    if (li->vm_ok) {
+        struct iovec l = {buf, len}, r = {(void *)(uintptr_t)addr, len};
+        ssize_t n = process_vm_readv(li->pid, &l, 1, &r, 1, 0);
+        if (n == (ssize_t)len)
+            return 0;
+        if (n < 0 && errno == ESRCH)
+            return pyspy_error_set(err, PYSPY_E_NOPROC, "process %d exited",
+                                   li->pid);
+        if (n < 0 && (errno == ENOSYS || errno == EPERM))
+            li->vm_ok = false;
+    }
+    if (mem_pread(li, addr, buf, len))
+        return 0;
+    if (li->mem_fd < 0)
+        return pyspy_proc_error(li->pid, errno, "read the memory", err);
+    return pyspy_error_set(err, PYSPY_E_UNREADABLE,
+                           "cannot read %zu bytes at 0x%llx in process %d", len,
+                           (unsigned long long)addr, li->pid);
+}
+
+size_t pyspy_live_readv(pyspy_memsrc *src, const struct iovec *local,
+                        const struct iovec *remote, size_t n, bool *ok) {
+    live_impl *li = src->impl;
+    size_t nok = 0, i = 0;
+    while (i < n) {
+        size_t batch = n - i > IOV_MAX ? IOV_MAX : n - i;
+        ssize_t got = -1;
+        if (li->vm_ok)
+            got = process_vm_readv(li->pid, local + i, batch, remote + i, batch,
+                                   0);
+        /* Whole pairs read; the first short one is retried alone through
+         * /proc/PID/mem and the batch goes on after it. */
+        size_t done = 0;
+        while (got > 0 && done < batch &&
+               (size_t)got >= local[i + done].iov_len) {
+            got -= (ssize_t)local[i + done].iov_len;
+            ok[i + done] = true;
+            nok++;
+            done++;
+        }
+        if (done < batch) {
+            size_t k = i + done;
+            ok[k] = mem_pread(li, (uint64_t)(uintptr_t)remote[k].iov_base,
+                              local[k].iov_base, local[k].iov_len);
+            nok += ok[k];
+            done++;
+        }
+        i += done;
+    }
+    return nok;
+}
+
+/* ------------------------------------------------------------ threads */
+
+static void record_state(void *ctx, int tid) {
+    live_impl *li = ctx;
+    if (li->npre == li->precap) {
+        size_t nc = li->precap ? li->precap * 2 : 64;
+        pyspy_thread *np = realloc(li->pre, nc * sizeof *np);
+        if (!np)
+            return;
+        li->pre = np;
+        li->precap = nc;
+    }
+    pyspy_thread *t = &li->pre[li->npre];
+    memset(t, 0, sizeof *t);
+    if (pyspy_proc_thread_state(li->pid, tid, t) == 0)
+        li->npre++;
+}
+
+static int cmp_tid(const void *a, const void *b) {
+    const pyspy_thread *x = a, *y = b;
+    return (x->tid > y->tid) - (x->tid < y->tid);
+}
+
+/* src->threads := the held threads, with the states recorded before the
+ * stop, and their registers. */
+static int threads_from_set(pyspy_memsrc *src, live_impl *li,
+                            pyspy_error *err) {
+    pyspy_thread *ts = calloc(li->set.n ? li->set.n : 1, sizeof *ts);
+    if (!ts)
+        return pyspy_error_set(err, PYSPY_E_GENERIC, "out of memory");
+    for (size_t i = 0; i < li->set.n; i++) {
+        int tid = li->set.tids[i];
+        pyspy_thread *t = &ts[i];
+        t->tid = tid;
+        t->state = '?';
+        t->syscall = -2;
+        for (size_t k = 0; k < li->npre; k++)
+            if (li->pre[k].tid == tid) {
+                *t = li->pre[k];
+                break;
+            }
+        pyspy_ptrace_read_regs(tid, t);
+    }
+    qsort(ts, li->set.n, sizeof *ts, cmp_tid);
+    free(src->threads);
+    src->threads = ts;
+    src->nthreads = li->set.n;
+    return 0;
+}
+
+static int reread_threads(pyspy_memsrc *src, live_impl *li, pyspy_error *err) {
+    pyspy_thread *ts;
+    size_t n;
+    if (pyspy_proc_read_threads(li->pid, &ts, &n, err) != 0)
+        return -1;
+    free(src->threads);
+    src->threads = ts;
+    src->nthreads = n;
+    return 0;
+}
+
+/* ------------------------------------------------------------ regions */
+
+static uint64_t file_maps_sig(const pyspy_memsrc *src) {
+    uint64_t h = 1469598103934665603ULL;
+    for (size_t i = 0; i < src->nregions; i++) {
+        const pyspy_region *r = &src->regions[i];
+        if (!r->path || r->path[0] != '/' || r->file_offset != 0)
+            continue;
+        h = (h ^ r->start) * 1099511628211ULL;
+        for (const char *p = r->path; *p; p++)
+            h = (h ^ (unsigned char)*p) * 1099511628211ULL;
+    }
+    return h;
+}
+
+static int reread_maps(pyspy_memsrc *src, live_impl *li, pyspy_error *err) {
+    pyspy_region *rs;
+    size_t n;
+    if (pyspy_proc_read_maps(li->pid, &rs, &n, err) != 0)
+        return -1;
+    pyspy_regions_free(src->regions, src->nregions);
+    src->regions = rs;
+    src->nregions = n;
+    uint64_t sig = file_maps_sig(src);
+    if (src->modules && sig == li->maps_sig) {
+        /* Same files at the same places: carry the build-ids over. */
+        for (size_t i = 0; i < n; i++)
+            for (size_t k = 0; rs[i].path && k < src->nmodules; k++) {
+                const pyspy_module *m = &src->modules[k];
+                if (rs[i].start >= m->start && rs[i].end <= m->end &&
+                    strcmp(m->path, rs[i].path) == 0) {
+                    memcpy(rs[i].build_id, m->build_id, sizeof m->build_id);
+                    rs[i].build_id_len = m->build_id_len;
+                    break;
+                }
+            }
+        return 0;
+    }
+    li->maps_sig = sig;
+    return pyspy_live_load_modules(src, li->pid, err);
+}
+
+/* ------------------------------------------------------------ lock */
+
+static bool all_group_stopped(const pyspy_memsrc *src) {
+    for (size_t i = 0; i < src->nthreads; i++)
+        if (src->threads[i].state != 'T')
+            return false;
+    return src->nthreads > 0;
+}
+
+static int live_suspend(pyspy_memsrc *src, pyspy_error *err) {
+    live_impl *li = src->impl;
+    if (li->lock == PYSPY_NONBLOCKING || li->stopped)
+        return 0;
+    if (li->lock == PYSPY_ALREADY_LOCKED) {
+        /* Registers need a tracer; a group stop survives our seize and
+         * detach, so the process is as stopped afterwards as before. A
+         * process stopped by someone else's ptrace is left alone. */
+        if (reread_threads(src, li, err) != 0)
+            return -1;
+        if (!all_group_stopped(src))
+            return 0;
+        li->npre = 0;
+        pyspy_error e = {0};
+        if (pyspy_ptrace_stop_all(li->pid, &li->set, record_state, li, &e) ==
+            0) {
+            int rc = threads_from_set(src, li, err);
+            pyspy_ptrace_release(&li->set);
+            return rc;
+        }
+        return 0;
+    }
+    li->npre = 0;
+    int64_t t0 = clock_ns(CLOCK_MONOTONIC);
+    if (pyspy_ptrace_stop_all(li->pid, &li->set, record_state, li, err) != 0)
+        return -1;
+    li->stopped = true;
+    li->stop_t0 = t0;
+    src->proc.capture_time_ns = clock_ns(CLOCK_REALTIME);
+    /* The map may have changed since open; what is read now must match
+     * the stopped process. */
+    if (threads_from_set(src, li, err) != 0 || reread_maps(src, li, err)) {
+        pyspy_ptrace_release(&li->set);
+        li->stopped = false;
+        return -1;
+    }
+    return 0;
+}
+
+static void live_resume(pyspy_memsrc *src) {
+    live_impl *li = src->impl;
+    if (!li->stopped)
+        return;
+    pyspy_ptrace_release(&li->set);
+    li->stopped = false;
+    src->proc.pause_ns = (uint64_t)(clock_ns(CLOCK_MONOTONIC) - li->stop_t0);
+}
+
+static int live_refresh(pyspy_memsrc *src, pyspy_error *err) {
+    live_impl *li = src->impl;
+    if (li->stopped)
+        return 0;
+    if (reread_threads(src, li, err) != 0 || reread_maps(src, li, err) != 0)
+        return -1;
+    src->proc.capture_time_ns = clock_ns(CLOCK_REALTIME);
+    return 0;
+}
+
+static void live_close(pyspy_memsrc *src) {
+    if (!src)
+        return;
+    live_impl *li = src->impl;
+    if (li) {
+        live_resume(src);
+        if (li->mem_fd >= 0)
+            close(li->mem_fd);
+        free(li->pre);
+        free(li);
+    }
+    pyspy_regions_free(src->regions, src->nregions);
+    free(src->threads);
+    pyspy_modules_free(src->modules, src->nmodules);
+    pyspy_process_info_free(&src->proc);
+    free(src->origin);
+    free(src->auxv);
+    free(src);
+}
+
+static const pyspy_memsrc_ops live_ops = {
+    .kind = "live",
+    .read = live_read,
+    .suspend = live_suspend,
+    .resume = live_resume,
+    .refresh = live_refresh,
+    .close = live_close,
+};
+
+/* Fails early, with the permission advice, when memory cannot be read. */
+static int probe_access(pyspy_memsrc *src, pyspy_error *err) {
+    for (size_t i = 0; i < src->nregions; i++) {
+        const pyspy_region *r = &src->regions[i];
+        if (!(r->perms & PYSPY_PERM_R) || !r->path ||
+            strcmp(r->path, "[stack]") != 0)
+            continue;
+        uint8_t b[8];
+        pyspy_error e = {0};
+        if (live_read(src, r->end - sizeof b, b, sizeof b, &e) == 0)
+            return 0;
+        live_impl *li = src->impl;
+        if (e.code == PYSPY_E_UNREADABLE)
+            return pyspy_proc_error(li->pid, EPERM, "read the memory", err);
+        *err = e;
+        return -1;
+    }
+    return 0;
+}
+
+int pyspy_memsrc_open_pid(int pid, pyspy_lock_mode lock, pyspy_memsrc **out,
+                          pyspy_error *err) {
+    if (pid <= 0)
+        return pyspy_error_set(err, PYSPY_E_NOPROC, "invalid pid %d", pid);
+    pyspy_memsrc *src = calloc(1, sizeof *src);
+    live_impl *li = calloc(1, sizeof *li);
+    if (!src || !li) {
+        free(src);
+        free(li);
+        return pyspy_error_set(err, PYSPY_E_GENERIC, "out of memory");
+    }
+    src->ops = &live_ops;
+    src->impl = li;
+    li->pid = pid;
+    li->lock = lock;
+    li->mem_fd = -1;
+    li->vm_ok = true;
+    char origin[32];
+    snprintf(origin, sizeof origin, "pid %d", pid);
+    src->origin = strdup(origin);
+    if (pyspy_proc_read_info(pid, &src->proc, err) != 0)
+        goto fail;
+    src->proc.lock = lock;
+    char st = pyspy_proc_state(pid);
+    if (st == 'Z' || st == 'X') {
+        pyspy_error_set(err, PYSPY_E_NOPROC, "process %d has exited (%s)", pid,
+                        st == 'Z' ? "zombie" : "dead");
+        goto fail;
+    }
+    if (reread_threads(src, li, err) != 0 || reread_maps(src, li, err) != 0 ||
+        probe_access(src, err) != 0)
+        goto fail;
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%d/auxv", pid);
+    size_t alen = 0;
+    if (pyspy_proc_slurp(path, 1 << 16, (char **)&src->auxv, &alen) == 0)
+        src->auxv_len = alen;
+    src->proc.capture_time_ns = clock_ns(CLOCK_REALTIME);
+    *out = src;
+    return 0;
+fail:
+    live_close(src);
+    return -1;
+}

@@ -1,0 +1,23 @@
+/* Internals of the live memory source that the RAM copy and the capture
+ * flow need. (capture/memsrc_live.c, capture/live_modules.c) */
+#ifndef PYSPY_CAPTURE_MEMSRC_LIVE_H
+#define PYSPY_CAPTURE_MEMSRC_LIVE_H
+
+#include <pyspy.h>
+#include <sys/uio.h>
+
+bool pyspy_memsrc_is_live(const pyspy_memsrc *src);
+int pyspy_live_pid(const pyspy_memsrc *src);
+/* Reads n (local, remote) pairs of equal lengths, many per syscall.
+ * ok[i] tells which pairs were read in full; returns how many were. */
+size_t pyspy_live_readv(pyspy_memsrc *src, const struct iovec *local,
+                        const struct iovec *remote, size_t n, bool *ok);
+/* True while suspend holds the threads stopped (Lock mode). */
+bool pyspy_live_is_stopped(const pyspy_memsrc *src);
+
+/* Modules for every ELF file mapped in src->regions (live): symbols read
+ * through /proc/PID/map_files or /proc/PID/root so containers work. */
+int pyspy_live_load_modules(pyspy_memsrc *src, int pid, pyspy_error *err);
+void pyspy_modules_free(pyspy_module *m, size_t n);
+
+#endif

@@ -1,0 +1,249 @@
+/* ptrace-stopping a whole process: PTRACE_SEIZE + PTRACE_INTERRUPT for
+ * every thread (SEIZE rather than ATTACH so no SIGSTOP is injected that
+ * could be mistaken for, or swallow, a real one), waitpid(__WALL) for each
+ * stop, and a re-read of the task list until it is stable. */
+#include "capture/ptrace_lock.h"
+#include "capture/proc.h"
+
+#include <elf.h>
+#include <errno.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ptrace.h>
+#include <sys/uio.h>
+#include <sys/user.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#define MAX_PASSES 1000
+#define STOP_TIMEOUT_NS (10LL * 1000000000LL)
+
+/* Every tid held by any set, for the signal handler. Entries are written
+ * before the count grows, so a handler interrupting an update sees a
+ * consistent prefix; a missed tid is detached by the kernel anyway when
+ * the tool exits. */
+#define REGISTRY_MAX 65536
+static volatile int g_held[REGISTRY_MAX];
+static volatile sig_atomic_t g_nheld;
+
+static void registry_add(int tid) {
+    if (g_nheld < REGISTRY_MAX) {
+        g_held[g_nheld] = tid;
+        g_nheld = g_nheld + 1;
+    }
+}
+
+static void registry_remove(int tid) {
+    for (sig_atomic_t i = 0; i < g_nheld; i++)
+        if (g_held[i] == tid) {
+            g_held[i] = g_held[g_nheld - 1];
+            g_nheld = g_nheld - 1;
+            return;
+        }
+}
+
+void pyspy_ptrace_emergency_release(void) {
+    int saved = errno;
+    for (sig_atomic_t i = 0; i < g_nheld; i++)
+        ptrace(PTRACE_DETACH, g_held[i], NULL, NULL);
+    g_nheld = 0;
+    errno = saved;
+}
+
+static int64_t now_ns(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+bool pyspy_ptrace_holds(const pyspy_ptrace_set *set, int tid) {
+    for (size_t i = 0; i < set->n; i++)
+        if (set->tids[i] == tid)
+            return true;
+    return false;
+}
+
+static int set_add(pyspy_ptrace_set *set, int tid) {
+    if (set->n == set->cap) {
+        size_t nc = set->cap ? set->cap * 2 : 64;
+        int *t = realloc(set->tids, nc * sizeof *t);
+        if (!t)
+            return -1;
+        set->tids = t;
+        int *s = realloc(set->resig, nc * sizeof *s);
+        if (!s)
+            return -1;
+        set->resig = s;
+        set->cap = nc;
+    }
+    set->tids[set->n] = tid;
+    set->resig[set->n] = 0;
+    set->n++;
+    return 0;
+}
+
+static void set_drop(pyspy_ptrace_set *set, size_t i) {
+    registry_remove(set->tids[i]);
+    set->tids[i] = set->tids[set->n - 1];
+    set->resig[i] = set->resig[set->n - 1];
+    set->n--;
+}
+
+void pyspy_ptrace_release(pyspy_ptrace_set *set) {
+    for (size_t i = 0; i < set->n; i++) {
+        /* A signal that arrived while we held the thread is handed back,
+         * so stopping it never swallows the target's signals. */
+        ptrace(PTRACE_DETACH, set->tids[i], NULL, (void *)(long)set->resig[i]);
+        registry_remove(set->tids[i]);
+    }
+    free(set->tids);
+    free(set->resig);
+    set->tids = NULL;
+    set->resig = NULL;
+    set->n = set->cap = 0;
+}
+
+/* Waits until tid reports a stop. 1 = stopped, 0 = the thread is gone,
+ * -1 = timed out. */
+static int wait_stop(int tid, int *resig, int64_t deadline) {
+    for (unsigned spins = 0;; spins++) {
+        int st = 0;
+        pid_t r = waitpid(tid, &st, __WALL | WNOHANG);
+        if (r < 0) {
+            if (errno == EINTR)
+                continue;
+            return 0; /* ECHILD: gone and reaped */
+        }
+        if (r == tid) {
+            if (WIFEXITED(st) || WIFSIGNALED(st))
+                return 0;
+            if (WIFSTOPPED(st)) {
+                int event = (unsigned)st >> 16;
+                /* A signal-delivery-stop instead of our interrupt: keep
+                 * the signal to deliver it on detach. */
+                if (event == 0 && WSTOPSIG(st) != SIGTRAP)
+                    *resig = WSTOPSIG(st);
+                return 1;
+            }
+            continue;
+        }
+        if (now_ns() > deadline)
+            return -1;
+        if (spins < 200) {
+            sched_yield();
+        } else {
+            struct timespec ts = {0, 50000};
+            nanosleep(&ts, NULL);
+        }
+    }
+}
+
+static int tracer_message(int pid, int tid, pyspy_error *err) {
+    char path[64], *buf = NULL;
+    int tracer = 0;
+    snprintf(path, sizeof path, "/proc/%d/task/%d/status", pid, tid);
+    if (pyspy_proc_slurp(path, 1 << 16, &buf, NULL) == 0) {
+        char *p = strstr(buf, "TracerPid:");
+        if (p)
+            tracer = atoi(p + 10);
+        free(buf);
+    }
+    if (tracer > 0)
+        return pyspy_error_set(err, PYSPY_E_PERM,
+                               "process %d is already traced by process %d "
+                               "(a debugger?); use --nonblocking, or "
+                               "--already-locked if it is stopped",
+                               pid, tracer);
+    return pyspy_proc_error(pid, EPERM, "attach to the threads", err);
+}
+
+int pyspy_ptrace_stop_all(int pid, pyspy_ptrace_set *set,
+                          pyspy_ptrace_seen_fn seen, void *ctx,
+                          pyspy_error *err) {
+    memset(set, 0, sizeof *set);
+    set->pid = pid;
+    int64_t deadline = now_ns() + STOP_TIMEOUT_NS;
+    for (int pass = 0; pass < MAX_PASSES; pass++) {
+        int *tids = NULL;
+        size_t n = 0;
+        if (pyspy_proc_list_tids(pid, &tids, &n, err) != 0) {
+            pyspy_ptrace_release(set);
+            return -1;
+        }
+        size_t first_new = set->n;
+        for (size_t i = 0; i < n; i++) {
+            int tid = tids[i];
+            if (pyspy_ptrace_holds(set, tid))
+                continue;
+            if (seen)
+                seen(ctx, tid);
+            if (ptrace(PTRACE_SEIZE, tid, NULL, NULL) != 0) {
+                int e = errno;
+                if (e == ESRCH)
+                    continue; /* exited meanwhile */
+                free(tids);
+                pyspy_ptrace_release(set);
+                if (e == EPERM)
+                    return tracer_message(pid, tid, err);
+                return pyspy_proc_error(pid, e, "attach to the threads", err);
+            }
+            if (set_add(set, tid) != 0) {
+                ptrace(PTRACE_DETACH, tid, NULL, NULL);
+                free(tids);
+                pyspy_ptrace_release(set);
+                return pyspy_error_set(err, PYSPY_E_GENERIC, "out of memory");
+            }
+            registry_add(tid);
+            ptrace(PTRACE_INTERRUPT, tid, NULL, NULL);
+        }
+        free(tids);
+        if (set->n == first_new)
+            break; /* no new thread: the list is stable */
+        for (size_t i = first_new; i < set->n;) {
+            int r = wait_stop(set->tids[i], &set->resig[i], deadline);
+            if (r == 1) {
+                i++;
+            } else if (r == 0) {
+                set_drop(set, i);
+            } else {
+                int tid = set->tids[i];
+                pyspy_ptrace_release(set);
+                return pyspy_error_set(err, PYSPY_E_GENERIC,
+                                       "thread %d of process %d did not stop "
+                                       "within 10 s (uninterruptible sleep?)",
+                                       tid, pid);
+            }
+        }
+    }
+    if (set->n == 0) {
+        pyspy_ptrace_release(set);
+        return pyspy_proc_error(pid, ESRCH, "stop the threads", err);
+    }
+    return 0;
+}
+
+void pyspy_ptrace_read_regs(int tid, pyspy_thread *t) {
+    struct user_regs_struct regs;
+    struct iovec iov = {&regs, sizeof regs};
+    t->has_regs = false;
+    t->has_fpregs = false;
+    if (ptrace(PTRACE_GETREGSET, tid, (void *)NT_PRSTATUS, &iov) == 0 &&
+        iov.iov_len == sizeof regs) {
+        _Static_assert(sizeof regs == PYSPY_NREGS * sizeof(uint64_t),
+                       "user_regs_struct is NT_PRSTATUS pr_reg");
+        memcpy(t->regs, &regs, sizeof regs);
+        t->has_regs = true;
+    }
+    struct user_fpregs_struct fp;
+    struct iovec fiov = {&fp, sizeof fp};
+    _Static_assert(sizeof fp == sizeof t->fpregs, "user_fpregs_struct");
+    if (ptrace(PTRACE_GETREGSET, tid, (void *)NT_FPREGSET, &fiov) == 0 &&
+        fiov.iov_len == sizeof fp) {
+        memcpy(t->fpregs, &fp, sizeof fp);
+        t->has_fpregs = true;
+    }
+}

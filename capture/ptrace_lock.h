@@ -1,0 +1,38 @@
+/* Stopping every thread of a process with ptrace, reading registers, and
+ * letting it go again -- also from a signal handler. (capture/ptrace_lock.c)
+ */
+#ifndef PYSPY_CAPTURE_PTRACE_LOCK_H
+#define PYSPY_CAPTURE_PTRACE_LOCK_H
+
+#include <pyspy.h>
+
+typedef struct pyspy_ptrace_set {
+    int pid;
+    int *tids;  /* threads we are attached to and that are stopped */
+    int *resig; /* signal to hand back on detach (0 = none) */
+    size_t n, cap;
+} pyspy_ptrace_set;
+
+/* Called for each thread just before it is stopped, so its kernel state
+ * is read while it still runs. */
+typedef void (*pyspy_ptrace_seen_fn)(void *ctx, int tid);
+
+/* Seizes and interrupts every thread of pid and waits for each stop;
+ * re-reads the task list until no new thread appears, so threads created
+ * during the attach are stopped too. On failure everything attached so
+ * far is released. */
+int pyspy_ptrace_stop_all(int pid, pyspy_ptrace_set *set,
+                          pyspy_ptrace_seen_fn seen, void *ctx,
+                          pyspy_error *err);
+/* Registers (NT_PRSTATUS) and FPU state (NT_FPREGSET) of a stopped
+ * thread. */
+void pyspy_ptrace_read_regs(int tid, pyspy_thread *t);
+/* Detaches every thread (a group-stopped process stays stopped). */
+void pyspy_ptrace_release(pyspy_ptrace_set *set);
+bool pyspy_ptrace_holds(const pyspy_ptrace_set *set, int tid);
+
+/* Async-signal-safe: detaches whatever any set currently holds. For
+ * SIGINT/SIGTERM/SIGHUP handlers. */
+void pyspy_ptrace_emergency_release(void);
+
+#endif

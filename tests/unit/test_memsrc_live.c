@@ -1,0 +1,249 @@
+/* The live memory source on real processes: a forked copy of this test
+ * (known variables at known addresses), and Python interpreters (the
+ * _PyRuntime symbol through the module tables, threads stopped and let
+ * go). */
+#include "capture/memsrc_live.h"
+#include "capture/proc.h"
+#include "testlib.h"
+
+#include <signal.h>
+#include <stdlib.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+static char secret[64] = "before fork";
+
+static int fork_child(void) {
+    int fds[2];
+    if (pipe(fds) != 0)
+        return -1;
+    pid_t pid = fork();
+    if (pid == 0) {
+        close(fds[0]);
+        snprintf(secret, sizeof secret, "written by the child %d", getpid());
+        if (write(fds[1], "x", 1) != 1)
+            _exit(1);
+        for (;;)
+            pause();
+    }
+    close(fds[1]);
+    char c;
+    if (read(fds[0], &c, 1) != 1)
+        c = 0;
+    close(fds[0]);
+    return pid;
+}
+
+static void kill_child(int pid) {
+    kill(pid, SIGKILL);
+    waitpid(pid, NULL, 0);
+}
+
+/* The first character of the state field of every thread. */
+static bool any_thread_stopped(int pid) {
+    pyspy_thread *ts;
+    size_t n;
+    pyspy_error e = {0};
+    if (pyspy_proc_read_threads(pid, &ts, &n, &e) != 0)
+        return false;
+    bool stopped = false;
+    for (size_t i = 0; i < n; i++)
+        if (ts[i].state == 't' || ts[i].state == 'T')
+            stopped = true;
+    free(ts);
+    return stopped;
+}
+
+TEST(reads_a_variable_of_a_child) {
+    int pid = fork_child();
+    CHECK(pid > 0);
+    pyspy_memsrc *src = NULL;
+    pyspy_error err = {0};
+    CHECK(pyspy_memsrc_open_pid(pid, PYSPY_LOCK, &src, &err) == 0);
+    if (!src) {
+        fprintf(stderr, "  %s\n", err.msg);
+        kill_child(pid);
+        return;
+    }
+    char want[64], got[64];
+    snprintf(want, sizeof want, "written by the child %d", pid);
+    CHECK(pyspy_memsrc_read(src, (uint64_t)(uintptr_t)secret, got, sizeof got,
+                            &err) == 0);
+    CHECK_STR(got, want);
+    CHECK(pyspy_memsrc_read_cstr(src, (uint64_t)(uintptr_t)secret, got,
+                                 sizeof got, &err) == 0);
+    CHECK_STR(got, want);
+    const pyspy_region *r =
+        pyspy_memsrc_region_at(src, (uint64_t)(uintptr_t)secret);
+    CHECK(r && (r->perms & PYSPY_PERM_W));
+    /* the zero page is never mapped */
+    CHECK(pyspy_memsrc_read(src, 16, got, 8, &err) == -1);
+    CHECK(err.code == PYSPY_E_UNREADABLE);
+    CHECK(src->nthreads == 1 && src->threads[0].tid == pid);
+    CHECK(src->proc.pid == pid && src->proc.ppid == getpid());
+    CHECK(src->auxv && src->auxv_len > 0);
+    /* suspend stops it, with registers; resume lets it go */
+    CHECK(src->ops->suspend(src, &err) == 0);
+    CHECK(pyspy_live_is_stopped(src));
+    CHECK(src->nthreads == 1 && src->threads[0].has_regs);
+    CHECK(src->threads[0].state == 'S');
+    CHECK(src->threads[0].regs[PYSPY_REG_RIP] != 0);
+    CHECK(any_thread_stopped(pid));
+    src->ops->resume(src);
+    CHECK(!any_thread_stopped(pid));
+    CHECK(src->ops->refresh(src, &err) == 0);
+    pyspy_memsrc_close(src);
+    kill_child(pid);
+}
+
+TEST(nonexistent_pid) {
+    pyspy_memsrc *src = NULL;
+    pyspy_error err = {0};
+    int pid = fork();
+    if (pid == 0)
+        _exit(0);
+    waitpid(pid, NULL, 0);
+    CHECK(pyspy_memsrc_open_pid(pid, PYSPY_LOCK, &src, &err) == -1);
+    CHECK(err.code == PYSPY_E_NOPROC);
+    CHECK(src == NULL);
+}
+
+static const char *py_script =
+    "import threading, time, sys\n"
+    "def spin():\n"
+    "    while True: sum(range(1000))\n"
+    "for i in range(2): threading.Thread(target=spin, daemon=True).start()\n"
+    "threading.Thread(target=time.sleep, args=(100,), daemon=True).start()\n"
+    "sys.stdout.write('ready\\n'); sys.stdout.flush()\n"
+    "time.sleep(100)\n";
+
+static int spawn_python(const char *exe) {
+    if (access(exe, X_OK) != 0)
+        return -1;
+    int fds[2];
+    if (pipe(fds) != 0)
+        return -1;
+    pid_t pid = fork();
+    if (pid == 0) {
+        dup2(fds[1], 1);
+        close(fds[0]);
+        execl(exe, exe, "-c", py_script, (char *)NULL);
+        _exit(127);
+    }
+    close(fds[1]);
+    char buf[8] = {0};
+    if (read(fds[0], buf, 6) != 6) {
+        close(fds[0]);
+        kill_child(pid);
+        return -1;
+    }
+    close(fds[0]);
+    return pid;
+}
+
+static void check_python(const char *exe, const char *hint) {
+    int pid = spawn_python(exe);
+    if (pid < 0) {
+        fprintf(stderr, "  (skipped: %s not runnable)\n", exe);
+        return;
+    }
+    pyspy_memsrc *src = NULL;
+    pyspy_error err = {0};
+    CHECK(pyspy_memsrc_open_pid(pid, PYSPY_LOCK, &src, &err) == 0);
+    if (!src) {
+        fprintf(stderr, "  %s\n", err.msg);
+        kill_child(pid);
+        return;
+    }
+    uint64_t size = 0;
+    uint64_t rt = pyspy_memsrc_symbol(src, NULL, "_PyRuntime", &size);
+    CHECK(rt != 0 && size > 64);
+    CHECK(pyspy_memsrc_symbol(src, hint, "_PyRuntime", NULL) == rt);
+    const pyspy_region *r = pyspy_memsrc_region_at(src, rt);
+    CHECK(r && r->path && strstr(r->path, hint) && r->build_id_len == 20);
+    /* 3.11 _PyRuntimeState starts with _initialized, preinitializing,
+     * preinitialized, core_initialized, initialized. */
+    int flags[5] = {0};
+    CHECK(pyspy_memsrc_read(src, rt, flags, sizeof flags, &err) == 0);
+    CHECK(flags[0] == 1 && flags[1] == 0 && flags[2] == 1 && flags[3] == 1 &&
+          flags[4] == 1);
+    CHECK(src->nthreads == 4);
+    for (int round = 0; round < 3; round++) {
+        CHECK(src->ops->refresh(src, &err) == 0);
+        CHECK(src->ops->suspend(src, &err) == 0);
+        CHECK(src->nthreads == 4);
+        int running = 0;
+        for (size_t i = 0; i < src->nthreads; i++) {
+            CHECK(src->threads[i].has_regs && src->threads[i].has_fpregs);
+            CHECK(strchr("RSD", src->threads[i].state) != NULL);
+            running += src->threads[i].state == 'R';
+        }
+        (void)running;
+        src->ops->resume(src);
+        CHECK(!any_thread_stopped(pid));
+    }
+    pyspy_memsrc_close(src);
+    CHECK(!any_thread_stopped(pid));
+    kill_child(pid);
+}
+
+TEST(debian_python_runtime_symbol) {
+    check_python("/usr/bin/python3", "python3");
+}
+
+TEST(pyenv_libpython_runtime_symbol) {
+    check_python("/root/.pyenv/versions/3.11.7/bin/python3.11",
+                 "libpython3.11.so");
+}
+
+TEST(nonblocking_never_stops) {
+    int pid = spawn_python("/usr/bin/python3");
+    if (pid < 0)
+        return;
+    pyspy_memsrc *src = NULL;
+    pyspy_error err = {0};
+    CHECK(pyspy_memsrc_open_pid(pid, PYSPY_NONBLOCKING, &src, &err) == 0);
+    if (src) {
+        CHECK(src->ops->suspend(src, &err) == 0);
+        CHECK(!any_thread_stopped(pid));
+        CHECK(!src->threads[0].has_regs);
+        src->ops->resume(src);
+        pyspy_memsrc_close(src);
+    }
+    kill_child(pid);
+}
+
+TEST(already_locked_stays_stopped) {
+    int pid = spawn_python("/usr/bin/python3");
+    if (pid < 0)
+        return;
+    kill(pid, SIGSTOP);
+    int st;
+    waitpid(pid, &st, WUNTRACED);
+    pyspy_memsrc *src = NULL;
+    pyspy_error err = {0};
+    CHECK(pyspy_memsrc_open_pid(pid, PYSPY_ALREADY_LOCKED, &src, &err) == 0);
+    if (src) {
+        CHECK(src->ops->suspend(src, &err) == 0);
+        CHECK(src->nthreads == 4);
+        for (size_t i = 0; i < src->nthreads; i++) {
+            CHECK(src->threads[i].state == 'T');
+            CHECK(src->threads[i].has_regs);
+        }
+        src->ops->resume(src);
+        pyspy_memsrc_close(src);
+    }
+    usleep(100000);
+    pyspy_thread *ts;
+    size_t n;
+    CHECK(pyspy_proc_read_threads(pid, &ts, &n, &err) == 0);
+    for (size_t i = 0; i < n; i++)
+        CHECK(ts[i].state == 'T');
+    free(ts);
+    kill(pid, SIGCONT);
+    kill_child(pid);
+}
+
+TEST_MAIN(T(reads_a_variable_of_a_child), T(nonexistent_pid),
+          T(debian_python_runtime_symbol), T(pyenv_libpython_runtime_symbol),
+          T(nonblocking_never_stops), T(already_locked_stays_stopped))
