@@ -17,6 +17,7 @@ CHROMIUM_FLAGS = [
     "--no-first-run", "--disable-background-networking",
     "--disable-component-update", "--disable-sync",
     "--remote-allow-origins=*", "--remote-debugging-port=0",
+    "--window-size=1400,1000",
 ]
 
 

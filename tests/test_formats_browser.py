@@ -1,0 +1,224 @@
+"""record's speedscope and chrometrace files loaded by the real speedscope
+app (npm package, served on 127.0.0.1) in headless Chromium, and the
+flamegraph SVG driven in Chromium: hover, click to zoom, search."""
+import functools
+import http.server
+import json
+import os
+import shutil
+import subprocess
+import sys
+import threading
+
+import pytest
+
+from conftest import find_tool
+
+sys.path.insert(0, os.path.dirname(__file__))
+from cdp_client import Browser  # noqa: E402
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+NPM_CACHE = os.environ.get("PYSPY_NPM_CACHE", "/var/cache/pyspy-npm")
+SPEEDSCOPE_APP = os.path.join(NPM_CACHE, "node_modules", "speedscope",
+                              "dist", "release")
+
+PROGRAM = """\
+import sys
+def leaf_alpha():
+    x = 0
+    for i in range(20000):
+        x += i
+    return x
+def leaf_beta():
+    x = 0
+    for i in range(10000):
+        x += i
+    return x
+def outer():
+    sys.stdout.write("ready\\n"); sys.stdout.flush()
+    while True:
+        leaf_alpha()
+        leaf_beta()
+outer()
+"""
+
+
+def install_speedscope():
+    """The speedscope npm package, into a cache outside the repo."""
+    if os.path.isfile(os.path.join(SPEEDSCOPE_APP, "index.html")):
+        return True
+    if not shutil.which("npm"):
+        return False
+    os.makedirs(NPM_CACHE, exist_ok=True)
+    res = subprocess.run(["npm", "install", "--prefix", NPM_CACHE,
+                          "speedscope"], capture_output=True, text=True,
+                         timeout=600)
+    return res.returncode == 0 and os.path.isfile(
+        os.path.join(SPEEDSCOPE_APP, "index.html"))
+
+
+@pytest.fixture(scope="module")
+def profiles(tmp_path_factory):
+    """One live recording of PROGRAM in each format."""
+    tmp = tmp_path_factory.mktemp("profiles")
+    prog = tmp / "prog.py"
+    prog.write_text(PROGRAM)
+    proc = subprocess.Popen([sys.executable, str(prog)],
+                            stdout=subprocess.PIPE)
+    try:
+        assert proc.stdout.readline().strip() == b"ready"
+        out = {}
+        for fmt, name in (("speedscope", "profile.speedscope.json"),
+                          ("chrometrace", "profile.trace.json"),
+                          ("flamegraph", "profile.svg")):
+            path = tmp / name
+            res = subprocess.run(
+                [str(find_tool("pyspy")), "record", "--pid", str(proc.pid),
+                 "-d", "2", "-f", fmt, "-o", str(path), "--hideprogress"],
+                capture_output=True, text=True, timeout=120)
+            assert res.returncode == 0, res.stderr
+            out[fmt] = path
+        return out
+    finally:
+        proc.kill()
+        proc.wait()
+        proc.stdout.close()
+
+
+@pytest.fixture(scope="module")
+def browser(tmp_path_factory):
+    if not os.path.exists(CHROMIUM):
+        pytest.skip("chromium is not installed (tools/ensure-deps installs "
+                    "it)")
+    profile_dir = tmp_path_factory.mktemp("chromium-profile")
+    try:
+        b = Browser(CHROMIUM, str(profile_dir))
+    except Exception as e:  # noqa: BLE001 - the reason is the skip text
+        pytest.skip(f"chromium cannot start here: {e}")
+    yield b
+    b.close()
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory, profiles):
+    if not install_speedscope():
+        pytest.fail("could not install the speedscope npm package")
+    root = tmp_path_factory.mktemp("www")
+    shutil.copytree(SPEEDSCOPE_APP, root / "app")
+    for path in profiles.values():
+        shutil.copy(path, root / "app" / path.name)
+
+    class Quiet(http.server.SimpleHTTPRequestHandler):
+        def log_message(self, *args):
+            pass
+
+    srv = http.server.ThreadingHTTPServer(
+        ("127.0.0.1", 0), functools.partial(Quiet, directory=str(root)))
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{srv.server_address[1]}/app/"
+    srv.shutdown()
+    srv.server_close()
+
+
+SHOW_SANDWICH = """(() => {
+  const w = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+  let n;
+  while ((n = w.nextNode()))
+    if (n.textContent.trim() === 'Sandwich') { n.parentElement.click(); return true; }
+  return false;
+})()"""
+
+
+def load_in_speedscope(browser, server, name, n):
+    page = browser.page()
+    try:
+        # A different query each time: a hash change alone would not
+        # reload the app.
+        page.navigate(f"{server}index.html?n={n}#profileURL={server}{name}")
+        page.wait_for("document.body.innerText.includes('Sandwich')")
+        assert page.wait_for(SHOW_SANDWICH)
+        return page.wait_for(
+            "document.body.innerText.includes('leaf_alpha') && "
+            "document.body.innerText", timeout=30)
+    finally:
+        page.close()
+
+
+def test_speedscope_in_app(browser, server, profiles):
+    doc = json.loads(profiles["speedscope"].read_text())
+    assert doc["$schema"] == \
+        "https://www.speedscope.app/file-format-schema.json"
+    text = load_in_speedscope(browser, server, "profile.speedscope.json", 1)
+    for name in ("leaf_alpha", "leaf_beta", "outer", "<module>"):
+        assert name in text, text[:2000]
+    # The profile selector shows the thread's name.
+    assert "MainThread" in text
+
+
+def test_chrometrace_in_app(browser, server, profiles):
+    events = json.loads(profiles["chrometrace"].read_text())
+    assert any(e["ph"] == "M" and e["name"] == "thread_name"
+               for e in events)
+    text = load_in_speedscope(browser, server, "profile.trace.json", 2)
+    for name in ("leaf_alpha", "leaf_beta", "outer", "<module>"):
+        assert name in text, text[:2000]
+
+
+FRAME_BOX = """(() => {
+  const g = Array.from(document.querySelectorAll('g.f'))
+      .find(g => g.getAttribute('data-l').startsWith('%s'));
+  if (!g) return null;
+  const b = g.querySelector('rect').getBoundingClientRect();
+  return [b.x + b.width / 2, b.y + b.height / 2,
+          parseFloat(g.querySelector('rect').getAttribute('width'))];
+})()"""
+
+
+def test_flamegraph_interactive(browser, profiles):
+    page = browser.page()
+    try:
+        page.navigate(profiles["flamegraph"].as_uri())
+        page.wait_for("document.querySelectorAll('g.f').length > 3")
+        title = page.evaluate("document.getElementById('title').textContent")
+        assert "samples)" in title and "pyspy record" in title
+        beta = page.evaluate(FRAME_BOX % "leaf_beta")
+        assert beta, "no leaf_beta frame"
+        x, y, width = beta
+        assert width < 1000
+        # Hover shows the details line.
+        page.call("Input.dispatchMouseEvent", type="mouseMoved", x=x, y=y)
+        details = page.evaluate(
+            "document.getElementById('details').textContent")
+        assert details.startswith("leaf_beta (prog.py:") and "%" in details
+        # Click zooms: the frame spans the width, others are hidden.
+        page.click(x, y)
+        after = page.evaluate(FRAME_BOX % "leaf_beta")
+        assert after[2] == pytest.approx(1180, abs=0.1)
+        assert page.evaluate(
+            "document.querySelectorAll('g.f.hide').length") > 0
+        assert "hide" not in page.evaluate(
+            "document.getElementById('unzoom').getAttribute('class')")
+        # Reset zoom restores the layout.
+        page.evaluate("unzoom()")
+        assert page.evaluate(FRAME_BOX % "leaf_beta")[2] == \
+            pytest.approx(width, abs=0.01)
+        # Search through the page's own prompt, answered over CDP.
+        page.call("Page.enable")
+        page.handlers["Page.javascriptDialogOpening"] = lambda _: \
+            page.ws.send(json.dumps({
+                "id": 10 ** 6, "method": "Page.handleJavaScriptDialog",
+                "params": {"accept": True, "promptText": "leaf_alpha"}}))
+        sx, sy = page.evaluate(
+            "(() => { const b = document.getElementById('search')"
+            ".getBoundingClientRect(); return [b.x + b.width / 2, "
+            "b.y + b.height / 2]; })()")
+        page.click(sx, sy)
+        page.wait_for("document.querySelectorAll('g.f.match').length > 0")
+        matched = page.evaluate(
+            "document.getElementById('matched').getAttribute('data-percent')")
+        assert 0 < float(matched) < 100
+        assert page.evaluate(
+            "Array.from(document.querySelectorAll('g.f.match')).every("
+            "g => g.getAttribute('data-l').startsWith('leaf_alpha'))")
+    finally:
+        page.close()
