@@ -243,7 +243,9 @@ static int attach_root(sampler *s, pyspy_error *err) {
 static int sample_target(sampler *s, target *t, int64_t ts, pyspy_error *err) {
     const pyspy_memsrc_ops *ops = t->src->ops;
     pyspy_traces traces = {0};
-    if (ops->refresh && ops->refresh(t->src, err))
+    /* In Lock mode suspend re-reads threads and maps of the stopped
+     * process; otherwise the thread states (idle or not) need a refresh. */
+    if (s->o->lock != PYSPY_LOCK && ops->refresh && ops->refresh(t->src, err))
         return -1;
     if (ops->suspend && ops->suspend(t->src, err))
         return -1;
