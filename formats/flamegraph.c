@@ -83,8 +83,22 @@ static void frame_colour(const pyspy_agg_frame *f, char *buf, size_t len) {
         snprintf(buf, len, "hsl(220,10%%,78%%)");
         return;
     }
+    /* Package: "pkg/mod.py" -> "pkg", "mod.py" -> "mod"; an absolute
+     * path (no short name known) -> its directory's name. */
     const char *file = f->filename;
-    size_t n = strcspn(file, "/\\.");
+    size_t n;
+    if (file[0] == '/') {
+        const char *last = strrchr(file, '/');
+        const char *dir = last;
+        while (dir > file && dir[-1] != '/')
+            dir--;
+        n = (size_t)(last - dir);
+        file = n ? dir : last + 1;
+        if (!n)
+            n = strcspn(file, ".");
+    } else {
+        n = strcspn(file, "/\\.");
+    }
     uint32_t h = hash_str(file, n), l = hash_str(f->name, strlen(f->name));
     if (f->is_native)
         snprintf(buf, len, "hsl(%u,45%%,%u%%)", 190 + h % 40, 62 + l % 14);
