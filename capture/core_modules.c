@@ -16,11 +16,6 @@
 #define MAX_HOST_MODULES 4096u
 #define HDR_PAGE 4096u
 
-/* Weak until capture/elf_symbols.c is in the tree everywhere. */
-extern int pyspy_elf_load_symbols(const char *path, pyspy_module *m,
-                                  uint64_t *first_vaddr, pyspy_error *err)
-    __attribute__((weak));
-
 /* The GNU build-id note of the ELF image whose first page is at start in
  * the core, when that page was dumped and the note lies within it.
  * Returns its length, 0 if unknown, -1 if the page is there and is not
@@ -129,7 +124,7 @@ void pyspy_core_add_host_modules(pyspy_memsrc *src) {
         m.path = strdup(r->path);
         if (!m.path)
             return;
-        if (pyspy_elf_load_symbols && access(r->path, R_OK) == 0) {
+        if (access(r->path, R_OK) == 0) {
             pyspy_module host;
             memset(&host, 0, sizeof host);
             uint64_t first_vaddr = 0;
