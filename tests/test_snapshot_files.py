@@ -8,6 +8,7 @@ import re
 import resource
 import shutil
 import stat
+import struct
 import subprocess
 import sys
 import time
@@ -83,6 +84,52 @@ def decompress(src, dst):
     need("zstd")
     r = run(["zstd", "-q", "-d", "-f", src, "-o", dst])
     assert r.returncode == 0, r.stderr
+
+
+def pyspy_modules(core_path):
+    """{path: (load_bias, {symbol: value})} from the PYSPY module notes of
+    an uncompressed snapshot (layout: capture/core_format.h)."""
+    data = open(core_path, "rb").read()
+    phoff, = struct.unpack_from("<Q", data, 32)
+    phnum, = struct.unpack_from("<H", data, 56)
+    mods = {}
+    for i in range(phnum):
+        p_type, _, p_off, _, _, p_filesz = struct.unpack_from(
+            "<IIQQQQ", data, phoff + 56 * i)
+        if p_type != 4:  # PT_NOTE
+            continue
+        off, end = p_off, p_off + p_filesz
+        while off + 12 <= end:
+            namesz, descsz, ntype = struct.unpack_from("<III", data, off)
+            name = data[off + 12:off + 12 + namesz].rstrip(b"\0")
+            desc = off + 12 + (namesz + 3) // 4 * 4
+            if name == b"PYSPY" and ntype == 4:
+                mods.update([parse_module(data, desc)])
+            off = desc + (descsz + 3) // 4 * 4
+    return mods
+
+
+def parse_module(data, at):
+    def s(at):
+        n, = struct.unpack_from("<I", data, at)
+        return data[at + 4:at + 4 + n].decode(), at + 4 + n
+    path, at = s(at)
+    bias, _start, _end = struct.unpack_from("<QQQ", data, at)
+    at += 24 + 1 + 20
+    nsyms, = struct.unpack_from("<I", data, at)
+    at += 4
+    syms = {}
+    for _ in range(nsyms):
+        value, _size, _type = struct.unpack_from("<QQB", data, at)
+        name, at = s(at + 17)
+        syms[name] = value
+    return path, (bias, syms)
+
+
+def gdb_address(exe, core, symbol):
+    r = run(["gdb", "-batch", "-nx", "-ex", f"p/x &{symbol}", exe, core])
+    m = re.search(r"= (0x[0-9a-f]+)", r.stdout)
+    return int(m.group(1), 16) if m else None
 
 
 @pytest.fixture
@@ -196,6 +243,12 @@ def check_ingested(capture, kcore, snapshot, tmp_path):
     assert "abort" in stacks and "raise" in stacks, stacks
     for tid in want:
         assert f"TID {tid}:" in stacks
+    # self-contained: the interpreter's symbols travel in the snapshot and
+    # resolve where gdb (reading this host's files) puts them
+    mods = pyspy_modules(core)
+    runtime = [bias + syms["_PyRuntime"] for bias, syms in mods.values()
+               if "_PyRuntime" in syms]
+    assert runtime == [gdb_address(PY_EXE, core, "_PyRuntime")], mods.keys()
 
 
 def test_ingest_kernel_core(capture, kcore, tmp_path):
