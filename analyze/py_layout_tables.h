@@ -3,12 +3,41 @@
 #ifndef PYSPY_ANALYZE_PY_LAYOUT_TABLES_H
 #define PYSPY_ANALYZE_PY_LAYOUT_TABLES_H
 
+#include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "analyze/py_layout.h"
 
 extern const pyspy_py_layout pyspy_py_layouts_gen[];
 extern const size_t pyspy_py_layouts_gen_count;
+
+/* 3.13+: the shape of one version's _Py_DebugOffsets (the struct at the
+ * start of _PyRuntime), generated alongside the layouts. Offsets are
+ * positions of uint64 values inside the struct; -1 = absent. */
+typedef struct pyspy_py_debug_field {
+    uint16_t layout_off; /* offsetof(pyspy_py_layout, field); 0 ends */
+    uint16_t debug_off;  /* where the target stores that field's offset */
+} pyspy_py_debug_field;
+
+#define PYSPY_DEBUG_MAP_MAX 64
+
+typedef struct pyspy_py_debug_map {
+    int major, minor;
+    bool free_threaded;
+    int32_t size;               /* sizeof(_Py_DebugOffsets) */
+    int32_t version;            /* uint64 PY_VERSION_HEX */
+    int32_t free_threaded_flag; /* uint64, nonzero in free-threaded builds */
+    /* interpreter_state.gil_runtime_state{,_locked,_holder}: offsets of
+     * the embedded GIL and its fields relative to the interpreter state;
+     * the layout wants the fields relative to the GIL. */
+    int32_t gil_base, gil_locked, gil_holder;
+    int32_t tlbc_index; /* free-threaded 3.14+ only (0 in GIL builds) */
+    pyspy_py_debug_field fields[PYSPY_DEBUG_MAP_MAX];
+} pyspy_py_debug_map;
+
+extern const pyspy_py_debug_map pyspy_py_debug_maps[];
+extern const size_t pyspy_py_debug_maps_count;
 
 /* Every built-in table, for tests that check them all. */
 size_t pyspy_py_layout_count(void);

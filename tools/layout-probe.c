@@ -60,7 +60,101 @@ typedef struct {
                w ? __builtin_ctz(w) : -1);                                     \
     } while (0)
 
-int main(void) {
+#if V >= 0x030d0000
+/* Where, inside this version's _Py_DebugOffsets, the target stores each
+ * offset the layout carries: {offsetof(pyspy_py_layout, field), offset
+ * of the uint64 in _Py_DebugOffsets}. */
+#define DM(field, path)                                                        \
+    printf("        {offsetof(pyspy_py_layout, %s), %ld},\n", #field,         \
+           OF(_Py_DebugOffsets, path))
+
+static void debug_map(void) {
+    printf("{\n    .major = %d,\n    .minor = %d,\n", PY_MAJOR_VERSION,
+           PY_MINOR_VERSION);
+#ifdef Py_GIL_DISABLED
+    E(free_threaded, "true");
+#else
+    E(free_threaded, "false");
+#endif
+    F(size, sizeof(_Py_DebugOffsets));
+    F(version, OF(_Py_DebugOffsets, version));
+    F(free_threaded_flag, OF(_Py_DebugOffsets, free_threaded));
+    F(gil_base, OF(_Py_DebugOffsets, interpreter_state.gil_runtime_state));
+    F(gil_locked, OF(_Py_DebugOffsets, interpreter_state.gil_runtime_state_locked));
+    F(gil_holder, OF(_Py_DebugOffsets, interpreter_state.gil_runtime_state_holder));
+#if V >= 0x030e0000 && defined(Py_GIL_DISABLED)
+    F(tlbc_index, OF(_Py_DebugOffsets, interpreter_frame.tlbc_index));
+#else
+    NA(tlbc_index);
+#endif
+    printf("    .fields = {\n");
+    DM(runtime_interpreters_head, runtime_state.interpreters_head);
+    DM(interp_size, interpreter_state.size);
+    DM(interp_id, interpreter_state.id);
+    DM(interp_next, interpreter_state.next);
+    DM(interp_tstate_head, interpreter_state.threads_head);
+    DM(interp_modules, interpreter_state.imports_modules);
+    DM(interp_sysdict, interpreter_state.sysdict);
+    DM(interp_gil_ptr, interpreter_state.ceval_gil);
+    DM(tstate_size, thread_state.size);
+    DM(tstate_next, thread_state.next);
+    DM(tstate_interp, thread_state.interp);
+    DM(tstate_frame, thread_state.current_frame);
+    DM(tstate_thread_id, thread_state.thread_id);
+    DM(tstate_native_thread_id, thread_state.native_thread_id);
+    DM(iframe_previous, interpreter_frame.previous);
+    DM(iframe_code, interpreter_frame.executable);
+    DM(iframe_instr_ptr, interpreter_frame.instr_ptr);
+    DM(iframe_localsplus, interpreter_frame.localsplus);
+    DM(frame_size, interpreter_frame.localsplus);
+    DM(iframe_owner, interpreter_frame.owner);
+    DM(code_filename, code_object.filename);
+    DM(code_name, code_object.name);
+    DM(code_qualname, code_object.qualname);
+    DM(code_linetable, code_object.linetable);
+    DM(code_firstlineno, code_object.firstlineno);
+    DM(code_argcount, code_object.argcount);
+    DM(code_localsplusnames, code_object.localsplusnames);
+    DM(code_localspluskinds, code_object.localspluskinds);
+    DM(code_code_adaptive, code_object.co_code_adaptive);
+    DM(code_size, code_object.co_code_adaptive);
+    DM(pyobject_size, pyobject.size);
+    DM(ob_type, pyobject.ob_type);
+    DM(type_tp_name, type_object.tp_name);
+    DM(type_tp_flags, type_object.tp_flags);
+#if V >= 0x030f0000
+    DM(type_tp_dictoffset, type_object.tp_dictoffset);
+    DM(unicode_compact_data, unicode_object.compactunicodeobject_size);
+    DM(unicode_nonstate_data, unicode_object.compactunicodeobject_size);
+#endif
+    DM(tuple_item, tuple_object.ob_item);
+    DM(var_ob_size, tuple_object.ob_size);
+    DM(list_item, list_object.ob_item);
+#if V >= 0x030e0000
+    DM(set_used, set_object.used);
+    DM(set_table, set_object.table);
+    DM(set_mask, set_object.mask);
+#endif
+    DM(dict_ma_keys, dict_object.ma_keys);
+    DM(dict_ma_values, dict_object.ma_values);
+    DM(float_fval, float_object.ob_fval);
+    DM(long_lv_tag, long_object.lv_tag);
+    DM(long_digits, long_object.ob_digit);
+    DM(bytes_sval, bytes_object.ob_sval);
+    DM(unicode_state, unicode_object.state);
+    DM(unicode_length, unicode_object.length);
+    DM(unicode_ascii_data, unicode_object.asciiobject_size);
+    printf("    },\n},\n");
+}
+#endif
+
+int main(int argc, char **argv) {
+    if (argc > 1 && strcmp(argv[1], "debug") == 0) {
+#if V >= 0x030d0000
+        debug_map();
+#endif
+        return 0;
+    }
     printf("{\n    .major = %d,\n    .minor = %d,\n", PY_MAJOR_VERSION,
            PY_MINOR_VERSION);
 #ifdef Py_GIL_DISABLED
