@@ -131,7 +131,7 @@ static void dump_descendants(int root, const pyspy_config *cfg) {
     int *kids = malloc(MAX_DESCENDANTS * sizeof *kids);
     if (!kids)
         return;
-    size_t n = pyspy_proc_descendants(root, kids, MAX_DESCENDANTS);
+    size_t n = pyspy_descendant_pids(root, kids, MAX_DESCENDANTS);
     for (size_t i = 0; i < n; i++) {
         pyspy_memsrc *src = NULL;
         pyspy_error e = {0};

@@ -3,8 +3,8 @@
  * second, targets dropped when they exit. */
 #include "analyze/sampler.h"
 #include "analyze/python.h"
+#include "capture/proc.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
@@ -17,7 +17,6 @@
 #define MAX_TARGETS 256
 #define MAX_TRIES 5 /* rescans before a non-Python descendant is ignored */
 #define RESCAN_US 1000000
-#define MAX_PIDS 65536
 
 typedef struct target {
     int pid;
@@ -54,65 +53,17 @@ static void sleep_until_us(int64_t t) {
     clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL);
 }
 
-static int read_ppid(int pid) {
-    char path[64], buf[512];
-    snprintf(path, sizeof path, "/proc/%d/stat", pid);
-    FILE *f = fopen(path, "r");
-    if (!f)
-        return -1;
-    size_t n = fread(buf, 1, sizeof buf - 1, f);
-    fclose(f);
-    buf[n] = 0;
-    /* comm may hold spaces and parentheses: parse after the last ')'. */
-    char *p = strrchr(buf, ')');
-    int ppid;
-    char state;
-    if (!p || sscanf(p + 1, " %c %d", &state, &ppid) != 2)
-        return -1;
-    return ppid;
-}
-
-size_t pyspy_proc_descendants(int root, int *out, size_t max) {
-    DIR *d = opendir("/proc");
-    if (!d)
+size_t pyspy_descendant_pids(int root, int *out, size_t max) {
+    int *all = NULL;
+    size_t n = 0;
+    pyspy_error e = {0};
+    if (pyspy_proc_descendants(root, &all, &n, &e) != 0)
         return 0;
-    int *pids = malloc(MAX_PIDS * sizeof *pids);
-    int *ppids = malloc(MAX_PIDS * sizeof *ppids);
-    size_t n = 0, found = 0;
-    struct dirent *e;
-    while (pids && ppids && n < MAX_PIDS && (e = readdir(d))) {
-        char *end;
-        long pid = strtol(e->d_name, &end, 10);
-        if (*end || pid <= 0)
-            continue;
-        int pp = read_ppid((int)pid);
-        if (pp < 0)
-            continue;
-        pids[n] = (int)pid;
-        ppids[n++] = pp;
-    }
-    closedir(d);
-    /* Breadth first from root; bounded by the table size, and a pid is
-     * only added once so a bogus ppid loop cannot run forever. */
-    size_t head = 0;
-    int cur = root;
-    while (pids && ppids) {
-        for (size_t i = 0; i < n && found < max; i++) {
-            if (ppids[i] != cur || pids[i] == root)
-                continue;
-            bool dup = false;
-            for (size_t k = 0; k < found && !dup; k++)
-                dup = out[k] == pids[i];
-            if (!dup)
-                out[found++] = pids[i];
-        }
-        if (head >= found)
-            break;
-        cur = out[head++];
-    }
-    free(pids);
-    free(ppids);
-    return found;
+    if (n > max)
+        n = max;
+    memcpy(out, all, n * sizeof *out);
+    free(all);
+    return n;
 }
 
 static bool process_gone(sampler *s, int pid) {
@@ -201,7 +152,7 @@ static tried *find_tried(sampler *s, int pid) {
 static void rescan(sampler *s) {
     int kids[MAX_TARGETS * 4];
     size_t n =
-        pyspy_proc_descendants(s->o->pid, kids, sizeof kids / sizeof kids[0]);
+        pyspy_descendant_pids(s->o->pid, kids, sizeof kids / sizeof kids[0]);
     for (size_t i = 0; i < n; i++) {
         if (is_target(s, kids[i]))
             continue;

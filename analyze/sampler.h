@@ -67,6 +67,6 @@ int64_t pyspy_monotonic_us(void);
 
 /* Descendants of root (children, grandchildren, ...) from /proc, at most
  * max; returns how many were stored. */
-size_t pyspy_proc_descendants(int root, int *out, size_t max);
+size_t pyspy_descendant_pids(int root, int *out, size_t max);
 
 #endif
