@@ -37,6 +37,23 @@ static int on_traces(void *ctx, const pyspy_traces *t, int64_t ts_us) {
     return 0;
 }
 
+/* py-spy says this once the target is attached. */
+static void on_attached(void *ctx, const pyspy_sampler_stats *st) {
+    rec *r = ctx;
+    const pyspy_config *cfg = r->cfg;
+    (void)st;
+    if (cfg->duration_unlimited)
+        printf("%sSampling process %llu times a second. Press Control-C to "
+               "exit.\n\n",
+               r->lede, (unsigned long long)cfg->sampling_rate);
+    else
+        printf("%sSampling process %llu times a second for %llu seconds. "
+               "Press Control-C to exit.\n\n",
+               r->lede, (unsigned long long)cfg->sampling_rate,
+               (unsigned long long)cfg->duration_secs);
+    fflush(stdout);
+}
+
 static int on_tick(void *ctx, const pyspy_sampler_stats *st) {
     rec *r = ctx;
     uint64_t total = r->cfg->duration_unlimited
@@ -120,16 +137,6 @@ static int record_live(const pyspy_config *cfg) {
         fprintf(stderr, "Error: %s\n", r.err.msg);
         goto out;
     }
-    if (cfg->duration_unlimited)
-        printf("%sSampling process %llu times a second. Press Control-C to "
-               "exit.\n\n",
-               r.lede, (unsigned long long)cfg->sampling_rate);
-    else
-        printf("%sSampling process %llu times a second for %llu seconds. "
-               "Press Control-C to exit.\n\n",
-               r.lede, (unsigned long long)cfg->sampling_rate,
-               (unsigned long long)cfg->duration_secs);
-    fflush(stdout);
     pyspy_progress_init(&r.progress, cfg->hide_progress);
     pyspy_sampler_opts so = {
         .pid = cfg->pid ? cfg->pid : child.pid,
@@ -142,6 +149,7 @@ static int record_live(const pyspy_config *cfg) {
         .attach_wait_ms = child.pid ? 10000 : 0,
         .stop = &stop_requested,
         .on_traces = on_traces,
+        .on_attached = on_attached,
         .on_tick = on_tick,
         .ctx = &r,
     };

@@ -236,6 +236,8 @@ int pyspy_sampler_run(const pyspy_sampler_opts *o, pyspy_sampler_stats *st,
         return -1;
     }
     pyspy_error_clear(err);
+    if (o->on_attached)
+        o->on_attached(o->ctx, st);
     uint64_t max_ticks = o->duration_secs * o->rate;
     s.start_us = pyspy_monotonic_us();
     s.last_scan_us = s.start_us;

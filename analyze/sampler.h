@@ -51,6 +51,9 @@ typedef struct pyspy_sampler_opts {
     /* Called with each target's traces (the sampler frees them after).
      * ts_us counts from the first tick. Return -1 to abort. */
     int (*on_traces)(void *ctx, const pyspy_traces *t, int64_t ts_us);
+    /* Called once the root is attached (or, with subprocesses, being
+     * watched), before the first tick. */
+    void (*on_attached)(void *ctx, const pyspy_sampler_stats *st);
     /* Called after every tick; return 1 to stop, -1 to abort. */
     int (*on_tick)(void *ctx, const pyspy_sampler_stats *st);
     void *ctx;
