@@ -9,6 +9,7 @@
 #include <sched.h>
 #include <stdlib.h>
 #include <sys/mount.h>
+#include <sys/procfs.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <zstd.h>
@@ -740,6 +741,176 @@ TEST(block_digests_check_what_is_read) {
     free(c);
 }
 
+/* ------------------------------------------- a kernel-style core by hand */
+
+static void note(uint8_t *buf, size_t *at, const char *owner, uint32_t type,
+                 const void *desc, size_t len) {
+    Elf64_Nhdr h = {(Elf64_Word)strlen(owner) + 1, (Elf64_Word)len, type};
+    memcpy(buf + *at, &h, sizeof h);
+    *at += sizeof h;
+    memcpy(buf + *at, owner, h.n_namesz);
+    *at += (h.n_namesz + 3) & ~3u;
+    memcpy(buf + *at, desc, len);
+    *at += (len + 3) & ~3u;
+}
+
+/* Two threads (the second took SIGSEGV in a read(2)... the kernel writes
+ * the dumping thread first), a file mapped at offset 0 of which only the
+ * ELF header page was dumped (coredump_filter bit 4), an anonymous
+ * region, NT_FILE, NT_AUXV, NT_PRPSINFO. */
+static size_t make_kernel_core(uint8_t *img) {
+    const uint64_t text = 0x555555554000, anon = 0x7ffff7ff0000;
+    memset(img, 0, 3 * 4096);
+    Elf64_Ehdr *eh = (Elf64_Ehdr *)img;
+    memcpy(eh->e_ident, ELFMAG, SELFMAG);
+    eh->e_ident[EI_CLASS] = ELFCLASS64;
+    eh->e_ident[EI_DATA] = ELFDATA2LSB;
+    eh->e_ident[EI_VERSION] = EV_CURRENT;
+    eh->e_type = ET_CORE;
+    eh->e_machine = EM_X86_64;
+    eh->e_version = EV_CURRENT;
+    eh->e_phoff = sizeof *eh;
+    eh->e_ehsize = sizeof *eh;
+    eh->e_phentsize = sizeof(Elf64_Phdr);
+    eh->e_phnum = 3;
+    Elf64_Phdr *ph = (Elf64_Phdr *)(img + sizeof *eh);
+    size_t at = sizeof *eh + 3 * sizeof *ph;
+    size_t notes = at;
+    struct elf_prstatus ps;
+    memset(&ps, 0, sizeof ps);
+    ps.pr_pid = 4242;
+    ps.pr_cursig = 11;
+    uint64_t regs[PYSPY_NREGS] = {0};
+    regs[PYSPY_REG_RIP] = text + 0x1234;
+    regs[PYSPY_REG_ORIG_RAX] = 0; /* read(2) */
+    memcpy(&ps.pr_reg, regs, sizeof regs);
+    note(img, &at, "CORE", NT_PRSTATUS, &ps, sizeof ps);
+    struct elf_prpsinfo pi;
+    memset(&pi, 0, sizeof pi);
+    pi.pr_pid = 4240;
+    pi.pr_ppid = 1;
+    strcpy(pi.pr_fname, "kapp");
+    strcpy(pi.pr_psargs, "kapp --flag   ");
+    note(img, &at, "CORE", NT_PRPSINFO, &pi, sizeof pi);
+    uint64_t av[6] = {AT_PAGESZ, 4096, AT_ENTRY, text + 0x100, AT_NULL, 0};
+    note(img, &at, "CORE", NT_AUXV, av, sizeof av);
+    uint8_t nf[5 * 8 + 32] = {0};
+    uint64_t nfv[5] = {1, 4096, text, text + 3 * 4096, 0};
+    memcpy(nf, nfv, sizeof nfv);
+    strcpy((char *)nf + sizeof nfv, "/nonexistent/kapp");
+    note(img, &at, "CORE", NT_FILE, nf, sizeof nfv + 18);
+    ps.pr_pid = 4240;
+    regs[PYSPY_REG_ORIG_RAX] = (uint64_t)-1; /* running user code */
+    memcpy(&ps.pr_reg, regs, sizeof regs);
+    note(img, &at, "CORE", NT_PRSTATUS, &ps, sizeof ps);
+    ph[0] = (Elf64_Phdr){PT_NOTE, 0, notes, 0, 0, at - notes, 0, 4};
+    /* the dumped ELF header page of the file, with a GNU build-id note */
+    uint8_t *page = img + 4096;
+    Elf64_Ehdr *fe = (Elf64_Ehdr *)page;
+    memcpy(fe->e_ident, ELFMAG, SELFMAG);
+    fe->e_ident[EI_CLASS] = ELFCLASS64;
+    fe->e_ident[EI_DATA] = ELFDATA2LSB;
+    fe->e_ident[EI_VERSION] = EV_CURRENT;
+    fe->e_type = ET_DYN;
+    fe->e_machine = EM_X86_64;
+    fe->e_version = EV_CURRENT;
+    fe->e_phoff = sizeof *fe;
+    fe->e_ehsize = sizeof *fe;
+    fe->e_phentsize = sizeof(Elf64_Phdr);
+    fe->e_phnum = 1;
+    fe->e_shoff = 0x100000; /* beyond the page, as in real files */
+    fe->e_shnum = 30;
+    size_t fat = 0x200;
+    uint8_t bid[20];
+    for (int i = 0; i < 20; i++)
+        bid[i] = (uint8_t)(0xb0 + i);
+    note(page, &fat, "GNU", NT_GNU_BUILD_ID, bid, sizeof bid);
+    Elf64_Phdr *fph = (Elf64_Phdr *)(page + sizeof *fe);
+    *fph = (Elf64_Phdr){PT_NOTE, PF_R, 0x200, 0x200, 0, fat - 0x200, 0, 4};
+    ph[1] =
+        (Elf64_Phdr){PT_LOAD, PF_R | PF_X, 4096, text, 0, 4096, 3 * 4096, 4096};
+    memset(img + 2 * 4096, 0x77, 4096);
+    ph[2] =
+        (Elf64_Phdr){PT_LOAD, PF_R | PF_W, 2 * 4096, anon, 0, 4096, 4096, 4096};
+    return 3 * 4096;
+}
+
+TEST(kernel_style_core) {
+    uint8_t img[3 * 4096];
+    size_t len = make_kernel_core(img);
+    const char *p = tpath("kernel.core");
+    spit(p, img, len);
+    pyspy_memsrc *s = NULL;
+    pyspy_error err = {0};
+    int rc = pyspy_memsrc_open_file(p, &s, &err);
+    if (rc)
+        fprintf(stderr, "  %s\n", err.msg);
+    CHECK(rc == 0);
+    if (!s)
+        return;
+    CHECK_STR(s->ops->kind, "core");
+    /* the header page is present, the rest of the mapping absent */
+    CHECK(s->nregions == 3);
+    if (s->nregions == 3) {
+        CHECK(s->regions[0].start == 0x555555554000 &&
+              s->regions[0].end == 0x555555555000 && s->regions[0].present);
+        CHECK(s->regions[1].start == 0x555555555000 &&
+              s->regions[1].end == 0x555555557000 && !s->regions[1].present);
+        CHECK_STR(s->regions[1].path, "/nonexistent/kapp");
+        CHECK(s->regions[1].file_offset == 4096);
+        CHECK(s->regions[0].perms == (PYSPY_PERM_R | PYSPY_PERM_X));
+        CHECK(s->regions[2].path == NULL && s->regions[2].present);
+        CHECK(s->regions[0].build_id_len == 20 &&
+              s->regions[0].build_id[0] == 0xb0);
+    }
+    CHECK(s->nthreads == 2);
+    if (s->nthreads == 2) {
+        CHECK(s->threads[0].tid == 4242 && s->threads[0].crashed);
+        CHECK(s->threads[0].signal == 11 && s->threads[0].syscall == 0);
+        CHECK(s->threads[1].tid == 4240 && !s->threads[1].crashed);
+        CHECK(s->threads[1].syscall == -1);
+        CHECK(s->threads[0].regs[PYSPY_REG_RIP] == 0x555555555234);
+    }
+    CHECK(s->proc.pid == 4240 && s->proc.ppid == 1);
+    CHECK(s->proc.crash_signal == 11);
+    CHECK_STR(s->proc.exe, "/nonexistent/kapp");
+    CHECK_STR(s->proc.cmdline, "kapp --flag");
+    CHECK(s->proc.capture_time_ns > 0);
+    /* the file is not on this host: a module with the build-id from the
+     * core and no symbols */
+    CHECK(s->nmodules == 1);
+    if (s->nmodules == 1) {
+        CHECK_STR(s->modules[0].path, "/nonexistent/kapp");
+        CHECK(s->modules[0].build_id_len == 20 &&
+              s->modules[0].build_id[19] == 0xb0 + 19);
+        CHECK(s->modules[0].symbols == NULL);
+        CHECK(s->modules[0].start == 0x555555554000 &&
+              s->modules[0].end == 0x555555557000);
+    }
+    uint8_t x[8];
+    CHECK(pyspy_memsrc_read(s, 0x7ffff7ff0000, x, 8, &err) == 0 &&
+          x[0] == 0x77);
+    CHECK(pyspy_memsrc_read(s, 0x555555556000, x, 8, &err) == -1);
+    CHECK(err.code == PYSPY_E_UNREADABLE);
+    /* ingest keeps the shape */
+    const char *q = tpath("kernel.core.zst");
+    pyspy_snapshot_opts o = {0, true, NULL};
+    CHECK(pyspy_core_ingest(p, q, &o, NULL, &err) == 0);
+    pyspy_memsrc_close(s);
+    s = NULL;
+    CHECK(pyspy_memsrc_open_file(q, &s, &err) == 0);
+    if (s) {
+        CHECK(s->nregions == 3 && s->nthreads == 2 && s->nmodules == 1);
+        CHECK(s->threads[0].crashed && s->threads[0].tid == 4242);
+        CHECK(s->threads[1].state == '?');
+        CHECK(s->proc.crash_signal == 11);
+        CHECK_STR(s->proc.cmdline, "kapp --flag");
+        CHECK(s->nregions == 3 && !s->regions[1].present &&
+              s->regions[0].build_id_len == 20);
+        pyspy_memsrc_close(s);
+    }
+}
+
 static void setup(void) {
     snprintf(dir, sizeof dir, "/tmp/pyspy-core-XXXXXX");
     CHECK(mkdtemp(dir) != NULL);
@@ -759,4 +930,4 @@ TEST_MAIN(T(setup), T(snapshot_round_trip), T(plain_and_whole_stream_cores),
           T(unreadable_region_is_recorded_absent), T(many_regions_use_pn_xnum),
           T(no_space_left), T(ingest_with_filter), T(empty_region_is_dropped),
           T(hostile_snapshots), T(block_digests_check_what_is_read),
-          T(teardown))
+          T(kernel_style_core), T(teardown))
