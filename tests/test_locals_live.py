@@ -21,7 +21,13 @@ INTERPRETERS = ["/usr/bin/python3"] + [
     str(PYENV / v / "bin" / "python")
     for v in ("2.7.18", "3.6.15", "3.7.16", "3.8.18", "3.9.18", "3.10.13",
               "3.11.7", "3.12.1", "3.13.0")
-]
+] + [
+    # Debian sid's (fixtures/get-sid-pythons) and the static and
+    # free-threaded builds of fixtures/build-pythons, where prepared
+    os.path.join(os.environ.get("PYSPY_SID_PYTHONS",
+                                "/var/cache/pyspy-pythons/sid"), p)
+    for p in ("python3.14", "python3.15")
+] + ["/opt/pyspy-pythons/3.13t-static/bin/python3.13"]
 
 # The target writes, once its frames are set up, what each local must look
 # like: {frame: [[name, is_arg, repr_at_l, repr_at_ll], ...]}.
@@ -67,36 +73,43 @@ def target(a, b, *args, **kw):
     def inner(flag):
         seen = cellvar
         arg_b = b  # an argument of target captured by this closure
-        exp_outer = []
-        for name, v in sorted(outer_locals.items()):
-            if name in ('inner', 'outer_locals'):
-                continue
-            r = repr(v)
-            r1 = r2 = r
-            if name == 'deep':
-                r1, r2 = '[[[[...]]]]', '[[[[[[[...]]]]]]]'
-            elif name == 'longlist':
-                r1 = '[' + ', '.join(str(i) for i in range(10)) + ', ...]'
-                r2 = '[' + ', '.join(str(i) for i in range(100)) + ', ...]'
-            elif name == 'longstr':
-                r1 = "'" + 'x' * 100 + "...'"
-                r2 = r
-            elif name == 'obj':
-                r1 = r2 = '<Thing at 0x%x>' % id(v)
-            exp_outer.append([name, name in ('a', 'b', 'args', 'kw'), r1, r2])
-        exp_inner = [['flag', True, repr(flag), repr(flag)],
-                     ['seen', False, repr(seen), repr(seen)],
-                     ['arg_b', False, repr(arg_b), repr(arg_b)],
-                     ['b', False, repr(b), repr(b)],
-                     ['cellvar', False, repr(cellvar), repr(cellvar)]]
-        with open(sys.argv[1] + '.tmp', 'w') as f:
-            json.dump({'target': exp_outer, 'inner': exp_inner}, f)
-        import os
-        os.rename(sys.argv[1] + '.tmp', sys.argv[1])
+        write_expected(flag, seen, arg_b, b, cellvar)
         while True:
             time.sleep(0.05)
-    outer_locals = locals()
+    # a call, not an assignment: adds no local of its own
+    expect_outer(locals())
     inner(7)
+
+EXPECTED = {}
+
+def write_expected(flag, seen, arg_b, b, cellvar):
+    EXPECTED['inner'] = [['flag', True, repr(flag), repr(flag)],
+                         ['seen', False, repr(seen), repr(seen)],
+                         ['arg_b', False, repr(arg_b), repr(arg_b)],
+                         ['b', False, repr(b), repr(b)],
+                         ['cellvar', False, repr(cellvar), repr(cellvar)]]
+    import os
+    with open(sys.argv[1] + '.tmp', 'w') as f:
+        json.dump(EXPECTED, f)
+    os.rename(sys.argv[1] + '.tmp', sys.argv[1])
+
+def expect_outer(outer_locals):
+    exp_outer = []
+    for name, v in sorted(outer_locals.items()):
+        r = repr(v)
+        r1 = r2 = r
+        if name == 'deep':
+            r1, r2 = '[[[[...]]]]', '[[[[[[[...]]]]]]]'
+        elif name == 'longlist':
+            r1 = '[' + ', '.join(str(i) for i in range(10)) + ', ...]'
+            r2 = '[' + ', '.join(str(i) for i in range(100)) + ', ...]'
+        elif name == 'longstr':
+            r1 = ('u' if PY2 else '') + "'" + 'x' * 100 + "...'"
+            r2 = r
+        elif name in ('obj', 'inner'):
+            r1 = r2 = '<%s at 0x%x>' % (type(v).__name__, id(v))
+        exp_outer.append([name, name in ('a', 'b', 'args', 'kw'), r1, r2])
+    EXPECTED['target'] = exp_outer
 
 target(1, U('two'), 3, key=U('v'))
 '''
