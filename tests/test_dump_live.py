@@ -349,6 +349,7 @@ def test_subprocesses(tmp_path):
               'p = subprocess.Popen([sys.executable, "-c", %r])\n'
               'time.sleep(1000)\n' % child)
     p = subprocess.Popen(['/usr/bin/python3', '-c', parent])
+    kids = []
     try:
         deadline = time.time() + 30
         while time.time() < deadline:
@@ -365,9 +366,13 @@ def test_subprocesses(tmp_path):
         assert 'child_sleeps (<string>:3)' in text
         assert '-' * 79 in text
     finally:
+        for kid in kids:
+            try:
+                os.kill(int(kid), signal.SIGKILL)
+            except OSError:
+                pass
         p.kill()
         p.wait()
-        subprocess.run(['pkill', '-P', str(p.pid)])
 
 
 def crash_core(exe, workdir, mode):
