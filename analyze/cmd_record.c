@@ -105,11 +105,10 @@ static const char *exit_message(pyspy_stop_reason r) {
 
 static int record_live(const pyspy_config *cfg) {
     rec r = {.cfg = cfg};
-    pyspy_spawned child = {0, -1};
+    pyspy_spawned child = {.capture_fd = -1, .status_fd = -1};
     pyspy_agg_opts ao = pyspy_record_agg_opts(cfg);
     char pidbuf[32], *filename = NULL, *title = NULL;
     int rc = 1, status = 0;
-    bool status_known = false;
     /* Our messages share the terminal with the program's output when it
      * is not captured (py-spy: then there is no progress bar either). */
     r.lede =
@@ -145,7 +144,6 @@ static int record_live(const pyspy_config *cfg) {
         .lock = cfg->blocking,
         .subprocesses = cfg->subprocesses,
         .walk = pyspy_record_walk_opts(cfg),
-        .child_pid = child.pid,
         .attach_wait_ms = child.pid ? 10000 : 0,
         .stop = &stop_requested,
         .on_traces = on_traces,
@@ -157,10 +155,6 @@ static int record_live(const pyspy_config *cfg) {
     pyspy_error err = {0};
     int srun = pyspy_sampler_run(&so, &st, &err);
     pyspy_progress_done(&r.progress);
-    if (child.pid && st.child_exited) {
-        status_known = true;
-        status = st.child_status;
-    }
     if (srun) {
         fprintf(stderr, "Error: %s\n",
                 r.err.code   ? r.err.msg
@@ -180,8 +174,7 @@ static int record_live(const pyspy_config *cfg) {
                             r.lede);
 out:
     if (child.pid) {
-        pyspy_spawn_finish(&child, status_known, &status, false);
-        if (status_known) {
+        if (pyspy_spawn_finish(&child, &status, false)) {
             char desc[96];
             pyspy_describe_status(status, desc, sizeof desc);
             fprintf(stderr, "%sprogram %s\n", r.lede, desc);

@@ -89,9 +89,8 @@ static char *program_text(const pyspy_config *cfg) {
 
 int pyspy_cmd_top(const pyspy_config *cfg) {
     top tp = {.cfg = cfg};
-    pyspy_spawned child = {0, -1};
+    pyspy_spawned child = {.capture_fd = -1, .status_fd = -1};
     int status = 0, rc = 1;
-    bool status_known = false;
     tp.filter.include_idle = cfg->include_idle;
     tp.filter.gil_only = cfg->gil_only;
     tp.view.sort_column = 3;
@@ -120,7 +119,6 @@ int pyspy_cmd_top(const pyspy_config *cfg) {
         .walk = {.lineno = cfg->lineno,
                  .full_filenames = cfg->full_filenames,
                  .native = cfg->native},
-        .child_pid = child.pid,
         .attach_wait_ms = child.pid ? 10000 : 0,
         .stop = &stop_requested,
         .on_traces = on_traces,
@@ -132,10 +130,6 @@ int pyspy_cmd_top(const pyspy_config *cfg) {
     pyspy_term_enter();
     int srun = pyspy_sampler_run(&so, &st, &err);
     pyspy_term_leave();
-    if (child.pid && st.child_exited) {
-        status_known = true;
-        status = st.child_status;
-    }
     if (srun) {
         fprintf(stderr, "Error: %s\n", err.msg[0] ? err.msg : tp.err.msg);
     } else {
@@ -144,8 +138,7 @@ int pyspy_cmd_top(const pyspy_config *cfg) {
             printf("\nprocess %d ended\n", so.pid);
     }
     if (child.pid) {
-        pyspy_spawn_finish(&child, status_known, &status, false);
-        if (status_known) {
+        if (pyspy_spawn_finish(&child, &status, false)) {
             char desc[96];
             pyspy_describe_status(status, desc, sizeof desc);
             fprintf(stderr, "program %s\n", desc);

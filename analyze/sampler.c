@@ -10,7 +10,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -67,19 +66,7 @@ size_t pyspy_descendant_pids(int root, int *out, size_t max) {
 }
 
 static bool process_gone(sampler *s, int pid) {
-    const pyspy_sampler_opts *o = s->o;
-    if (o->child_pid && pid == o->child_pid) {
-        if (s->st->child_exited)
-            return true;
-        int status;
-        pid_t r = waitpid(pid, &status, WNOHANG);
-        if (r == pid) {
-            s->st->child_exited = true;
-            s->st->child_status = status;
-            return true;
-        }
-        return r < 0;
-    }
+    (void)s;
     if (kill(pid, 0) != 0 && errno == ESRCH)
         return true;
     char path[64];
@@ -298,8 +285,6 @@ int pyspy_sampler_run(const pyspy_sampler_opts *o, pyspy_sampler_stats *st,
             st->errors++;
             t->fails++;
         }
-        if (o->child_pid && !st->child_exited)
-            process_gone(&s, o->child_pid);
         st->ticks++;
         tick++;
         st->elapsed_us = pyspy_monotonic_us() - s.start_us;

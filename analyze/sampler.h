@@ -30,8 +30,6 @@ typedef struct pyspy_sampler_stats {
     int nprocs_seen;         /* distinct processes sampled so far */
     char python_version[32]; /* of the first interpreter found */
     int pid;                 /* the root target */
-    bool child_exited;       /* child_pid was reaped */
-    int child_status;        /* waitpid status when child_exited */
     pyspy_stop_reason reason;
 } pyspy_sampler_stats;
 
@@ -42,8 +40,6 @@ typedef struct pyspy_sampler_opts {
     pyspy_lock_mode lock;
     bool subprocesses;
     pyspy_walk_opts walk;
-    /* Our own child (spawned program): reaped here, its status kept. */
-    int child_pid;
     /* How long to wait for the root to start running Python (a spawned
      * program is still starting up); 0 = try a few times only. */
     uint64_t attach_wait_ms;

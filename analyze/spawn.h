@@ -5,22 +5,34 @@
 #include <pyspy.h>
 
 typedef struct pyspy_spawned {
-    int pid;
+    int pid;        /* the program */
+    int reaper_pid; /* its parent, which reports its exit status */
+    int status_fd;  /* reads the program's wait status from the reaper */
     int capture_fd; /* unlinked temp file holding its output, -1 if none */
+    bool ended;     /* its status has been read */
+    int status;
 } pyspy_spawned;
 
-/* Forks and execs argv[0] (searched in PATH). Returns once the exec has
- * happened, or -1 with "Failed to create process 'x': reason". With
- * capture, stdin is /dev/null and stdout/stderr go to a temp file;
- * otherwise the program shares our terminal. */
+/* Starts argv[0] (searched in PATH). Returns once the exec has happened,
+ * or -1 with "Failed to create process 'x': reason". With capture, stdin
+ * is /dev/null and stdout/stderr go to a temp file; otherwise the program
+ * shares our terminal.
+ *
+ * The program is a grandchild: ptrace (Lock mode) would otherwise take
+ * its exit status from us, so a small reaper process waits for it and
+ * passes the status on. */
 int pyspy_spawn(char **argv, bool capture, pyspy_spawned *out,
                 pyspy_error *err);
 
+/* Whether the program has ended; fills *status when it has. Never
+ * blocks. */
+bool pyspy_spawn_ended(pyspy_spawned *s, int *status);
+
 /* Ends it: kills it if still running (no dangling processes, as py-spy
- * does), reaps it unless already reaped (status_known), and with
- * capture prints its output on stderr when it failed or show_output. */
-void pyspy_spawn_finish(pyspy_spawned *s, bool status_known, int *status,
-                        bool show_output);
+ * does), collects its status, and with capture prints its output on
+ * stderr when it failed by itself or show_output. Returns whether the
+ * program ended by itself (then *status is its wait status). */
+bool pyspy_spawn_finish(pyspy_spawned *s, int *status, bool show_output);
 
 /* "exited with status 3", "was killed by signal 9 (Killed)". */
 void pyspy_describe_status(int status, char *buf, size_t len);

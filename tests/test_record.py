@@ -15,7 +15,7 @@ import pytest
 
 from conftest import find_tool
 
-SYSTEM_PYTHON = "/usr/bin/python3"
+SYSTEM_PYTHON = os.environ.get("PYSPY_TEST_PYTHON", "/usr/bin/python3")
 PYENV = sorted(glob.glob("/root/.pyenv/versions/*/bin/python"))
 INTERPRETERS = [SYSTEM_PYTHON] + PYENV
 RATE = 100
