@@ -323,7 +323,9 @@ long pyspy_agg_add(pyspy_agg *a, const pyspy_traces *t, int64_t ts_us,
     a->last_us = ts_us;
     for (size_t i = 0; i < t->ntraces; i++) {
         const pyspy_trace *tr = &t->traces[i];
-        if (!pyspy_agg_keeps(&a->opts, tr))
+        /* A thread with no Python frame (starting, or finishing) says
+         * nothing about where time goes. */
+        if (!pyspy_agg_keeps(&a->opts, tr) || tr->nframes == 0)
             continue;
         if (grow((void **)&ids, &capids, tr->nframes + 2, sizeof *ids))
             goto oom;

@@ -14,6 +14,9 @@ import pytest
 
 from conftest import find_tool
 
+# The profiled interpreter (the system one unless a test run says).
+TARGET_PYTHON = os.environ.get("PYSPY_TEST_PYTHON", "/usr/bin/python3")
+
 sys.path.insert(0, os.path.dirname(__file__))
 from cdp_client import Browser  # noqa: E402
 
@@ -63,7 +66,7 @@ def profiles(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("profiles")
     prog = tmp / "prog.py"
     prog.write_text(PROGRAM)
-    proc = subprocess.Popen([sys.executable, str(prog)],
+    proc = subprocess.Popen([TARGET_PYTHON, str(prog)],
                             stdout=subprocess.PIPE)
     try:
         assert proc.stdout.readline().strip() == b"ready"

@@ -11,6 +11,9 @@ import pytest
 
 from conftest import find_tool
 
+# The profiled interpreter (the system one unless a test run says).
+TARGET_PYTHON = os.environ.get("PYSPY_TEST_PYTHON", "/usr/bin/python3")
+
 PROGRAM = """\
 import sys
 def busy_top():
@@ -49,7 +52,7 @@ def wait_screen(session, pattern, timeout=30):
 def target(tmp_path):
     prog = tmp_path / "prog.py"
     prog.write_text(PROGRAM)
-    proc = subprocess.Popen([sys.executable, str(prog)],
+    proc = subprocess.Popen([TARGET_PYTHON, str(prog)],
                             stdout=subprocess.PIPE)
     assert proc.stdout.readline().strip() == b"ready"
     yield proc

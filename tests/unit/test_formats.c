@@ -144,6 +144,17 @@ TEST(raw_hostile_names) {
     pyspy_agg_free(a);
 }
 
+TEST(frameless_threads_skipped) {
+    pyspy_agg_opts o = {.include_idle = true, .include_thread_ids = true};
+    pyspy_agg *a = pyspy_agg_new(&o, NULL);
+    pyspy_trace tr = mk_trace(1, 1, "starting", true, true, NULL, 0);
+    pyspy_traces ts = {.pid = 1, .traces = &tr, .ntraces = 1};
+    CHECK(pyspy_agg_add(a, &ts, 0, NULL) == 0);
+    CHECK(a->total == 0 && a->nstacks == 0);
+    free_trace(&tr);
+    pyspy_agg_free(a);
+}
+
 TEST(runs_are_time_ordered) {
     pyspy_agg *a =
         build((pyspy_agg_opts){.show_line_numbers = true, .period_us = 10000});
@@ -319,6 +330,7 @@ TEST(empty_profile) {
 
 TEST_MAIN(T(filters_idle_and_gil), T(raw_exact), T(raw_nolineno_merges),
           T(raw_threads_and_processes_prefix), T(raw_hostile_names),
-          T(runs_are_time_ordered), T(speedscope_structure),
-          T(chrometrace_structure), T(flamegraph_basics),
-          T(flamegraph_many_stacks_drops_narrow), T(empty_profile))
+          T(frameless_threads_skipped), T(runs_are_time_ordered),
+          T(speedscope_structure), T(chrometrace_structure),
+          T(flamegraph_basics), T(flamegraph_many_stacks_drops_narrow),
+          T(empty_profile))
