@@ -160,13 +160,13 @@ int pyspy_py_dict_each(pyspy_memsrc *src, const pyspy_python *py, uint64_t dict,
 typedef struct {
     pyspy_memsrc *src;
     const pyspy_python *py;
-    const char *key;
+    pyspy_str_matcher m;
     uint64_t value;
 } lookup;
 
 static int lookup_fn(void *ctx, uint64_t key, uint64_t value) {
     lookup *lk = ctx;
-    if (pyspy_py_str_equals(lk->src, lk->py, key, lk->key)) {
+    if (pyspy_str_matcher_equals(lk->src, lk->py, &lk->m, key)) {
         lk->value = value;
         return 1;
     }
@@ -176,7 +176,8 @@ static int lookup_fn(void *ctx, uint64_t key, uint64_t value) {
 int pyspy_py_dict_get_str(pyspy_memsrc *src, const pyspy_python *py,
                           uint64_t dict, const char *key, uint64_t *value,
                           pyspy_error *err) {
-    lookup lk = {src, py, key, 0};
+    lookup lk = {.src = src, .py = py};
+    pyspy_str_matcher_init(&lk.m, key);
     *value = 0;
     if (pyspy_py_dict_each(src, py, dict, (size_t)DICT_MAX_SLOTS, lookup_fn,
                            &lk, err) < 0)

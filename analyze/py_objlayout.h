@@ -122,6 +122,18 @@ int pyspy_py_str_codepoints(pyspy_memsrc *src, const pyspy_python *py,
 int pyspy_py_str_equals(pyspy_memsrc *src, const pyspy_python *py,
                         uint64_t addr, const char *key);
 
+/* The same for many candidates against one key (dict lookups): rejects
+ * on the length read with the type pointer, one read per candidate once
+ * the str type's address is known. */
+typedef struct pyspy_str_matcher {
+    const char *key;
+    size_t key_bytes, key_chars;
+    uint64_t str_type; /* the target's exact str type, 0 until seen */
+} pyspy_str_matcher;
+void pyspy_str_matcher_init(pyspy_str_matcher *m, const char *key);
+int pyspy_str_matcher_equals(pyspy_memsrc *src, const pyspy_python *py,
+                             pyspy_str_matcher *m, uint64_t addr);
+
 /* Integer value of an int/long/bool if it fits in int64. */
 int pyspy_py_int_value(pyspy_memsrc *src, const pyspy_python *py, uint64_t addr,
                        int64_t *out, pyspy_error *err);

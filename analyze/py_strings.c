@@ -223,3 +223,39 @@ int pyspy_py_str_equals(pyspy_memsrc *src, const pyspy_python *py,
     free(s);
     return eq;
 }
+
+void pyspy_str_matcher_init(pyspy_str_matcher *m, const char *key) {
+    memset(m, 0, sizeof *m);
+    m->key = key;
+    m->key_bytes = strlen(key);
+    for (size_t i = 0; i < m->key_bytes; i++)
+        m->key_chars += ((uint8_t)key[i] & 0xc0) != 0x80;
+}
+
+int pyspy_str_matcher_equals(pyspy_memsrc *src, const pyspy_python *py,
+                             pyspy_str_matcher *m, uint64_t addr) {
+    const pyspy_py_layout *l = &py->layout;
+    bool py2 = l->str == PYSPY_STR_PY2;
+    /* 2.7 names are byte strings: their length is ob_size in bytes. */
+    int32_t len_off = py2 ? l->var_ob_size : l->unicode_length;
+    size_t want = py2 ? m->key_bytes : m->key_chars;
+    if (!m->str_type) {
+        pyspy_py_type t;
+        if (pyspy_py_type_of(src, py, addr, &t, NULL) == 0 &&
+            t.kind == (py2 ? PYSPY_OBJ_BYTES : PYSPY_OBJ_STR))
+            m->str_type = t.addr;
+    }
+    if (m->str_type && len_off > l->ob_type && len_off < 256) {
+        uint8_t hdr[256 + 8];
+        size_t n = (size_t)len_off + 8;
+        if (pyspy_memsrc_read(src, addr, hdr, n, NULL) == 0) {
+            uint64_t type;
+            int64_t len;
+            memcpy(&type, hdr + l->ob_type, 8);
+            memcpy(&len, hdr + len_off, 8);
+            if (type == m->str_type && (len < 0 || (size_t)len != want))
+                return 0;
+        }
+    }
+    return pyspy_py_str_equals(src, py, addr, m->key);
+}
