@@ -68,7 +68,9 @@ def session(tmp_path, target):
     top = find_tool("pyspy")
     # After top ends, the shell reports its status and the terminal mode
     # (icanon/echo must be back on).
-    script = (f"{top} top --pid {target.pid} --delay 0.5; "
+    # The shell ignores Ctrl-C so it outlives top (top installs its own
+    # handler, which replaces the inherited "ignore").
+    script = (f"trap '' INT; {top} top --pid {target.pid} --delay 0.5; "
               "echo EXIT=$?; stty -a | tr ' ' '\\n' | "
               "grep -E '^-?(icanon|echo)$' | tr '\\n' ' '; echo; "
               "sleep 60")
