@@ -4,6 +4,7 @@ cores (plain, zstd, on stdin) ingest into snapshots of the same shape, and
 broken inputs give one line and exit status 1."""
 import glob
 import os
+import pathlib
 import re
 import resource
 import shutil
@@ -325,3 +326,52 @@ def test_truncated_and_corrupted_snapshots(capture, kcore, tmp_path):
     assert leftovers == []
     assert not (tmp_path / "o1.zst").exists()
     assert not (tmp_path / "o2.zst").exists()
+
+
+def test_core_pattern_pipe(capture, tmp_path):
+    """kernel.core_pattern = |pyspy-capture --core - -o DIR/%e-%p.core.zst:
+    the kernel pipes a crashing python3's core straight into a snapshot.
+    The pattern is set for this one crash and restored right after."""
+    cp = "/proc/sys/kernel/core_pattern"
+    if not os.access(cp, os.W_OK):
+        pytest.skip("core_pattern is not writable here (needs root)")
+    tool = pathlib.Path(capture).resolve()
+    out_dir = tmp_path / "crashes"
+    out_dir.mkdir()
+    with open(cp) as f:
+        old = f.read().strip()
+    try:
+        with open(cp, "w") as f:
+            f.write(f"|{tool} --core - -o {out_dir}/%e-%p.core.zst")
+    except OSError as e:
+        pytest.skip(f"cannot set core_pattern here: {e}")
+    try:
+        def unlimited():
+            resource.setrlimit(resource.RLIMIT_CORE, (resource.RLIM_INFINITY,
+                                                      resource.RLIM_INFINITY))
+        p = subprocess.run([PY, "-c", SLEEPER, "abort"], cwd=tmp_path,
+                           preexec_fn=unlimited, capture_output=True,
+                           timeout=60)
+    finally:
+        with open(cp, "w") as f:
+            f.write(old)
+    assert p.returncode == -6
+    # The helper renames its file into place when complete, so the file
+    # appearing means it is whole.
+    snaps = []
+    for _ in range(600):
+        snaps = list(out_dir.glob("python3-*.core.zst"))
+        if snaps:
+            break
+        time.sleep(0.1)
+    assert len(snaps) == 1, os.listdir(out_dir)
+    snap = snaps[0]
+    assert stat.S_IMODE(snap.stat().st_mode) == 0o600
+    core = tmp_path / "piped.core"
+    decompress(snap, core)
+    threads, out = gdb_threads(PY_EXE, core)
+    assert len(threads) == 4, out
+    pid = int(re.search(r"python3-(\d+)\.core\.zst", snap.name).group(1))
+    assert pid in threads, out  # the main thread's tid is the pid
+    stacks = eu_stack(PY_EXE, core)
+    assert "abort" in stacks, stacks
