@@ -27,6 +27,7 @@ SPEEDSCOPE_APP = os.path.join(NPM_CACHE, "node_modules", "speedscope",
 
 PROGRAM = """\
 import sys
+import threading  # names the main thread
 def leaf_alpha():
     x = 0
     for i in range(20000):
