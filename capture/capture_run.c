@@ -75,6 +75,14 @@ int pyspy_capture_pid(int pid, const pyspy_capture_config *cfg,
     } else {
         if (pyspy_memsrc_view_copy(view, &pool, err) != 0)
             goto out;
+        /* A process killed while stopped reads as unreadable regions,
+         * which would make a snapshot of nothing. */
+        char st = pyspy_proc_state(pid);
+        if (st == 0 || st == 'Z' || st == 'X') {
+            pyspy_error_set(err, PYSPY_E_NOPROC,
+                            "process %d exited during the capture", pid);
+            goto out;
+        }
         live->ops->resume(live);
         if (ours)
             res->pause_ns = (uint64_t)(mono_ns() - t0);
@@ -91,6 +99,12 @@ int pyspy_capture_pid(int pid, const pyspy_capture_config *cfg,
     pyspy_capture_mark_writing(path);
     rc = pyspy_snapshot_write(view, &opts, path, &stats, err);
     pyspy_capture_mark_writing(NULL);
+    if (rc != 0 && res->streamed) {
+        char st = pyspy_proc_state(pid);
+        if (st == 0 || st == 'Z' || st == 'X')
+            pyspy_error_set(err, PYSPY_E_NOPROC,
+                            "process %d exited during the capture", pid);
+    }
     if (res->streamed) {
         live->ops->resume(live);
         if (ours)
