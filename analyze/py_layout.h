@@ -49,8 +49,11 @@ typedef struct pyspy_py_layout {
     pyspy_gil_kind gil;
     pyspy_str_kind str;
     pyspy_dict_kind dict;
-    /* 3.11-3.12: prev_instr points at the last executed instruction;
-     * 3.13+: instr_ptr points at the next one (subtract one unit). */
+    /* Whether the frame's instruction pointer is one unit past the
+     * instruction whose line the interpreter reports (subtract one unit).
+     * False for every CPython so far: 3.11-3.12 prev_instr and 3.13+
+     * instr_ptr both point at the executing instruction (CPython's own
+     * _PyInterpreterFrame_LASTI uses them as they are). */
     bool instr_ptr_is_next;
     /* 3.14+: f_executable and locals are _PyStackRef (low bits tag). */
     bool tagged_stackrefs;

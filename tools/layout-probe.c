@@ -195,7 +195,9 @@ int main(int argc, char **argv) {
     E(str, "PYSPY_STR_PY3");
     E(dict, "PYSPY_DICT_PY311");
 #endif
-    E(instr_ptr_is_next, V >= 0x030d0000 ? "true" : "false");
+    /* CPython's own f_lineno uses instr_ptr as is (3.13+ LASTI is
+     * instr_ptr - first code unit), checked against live 3.13. */
+    E(instr_ptr_is_next, "false");
     E(tagged_stackrefs, V >= 0x030e0000 ? "true" : "false");
     /* 3.15 dropped the C-stack owner: entry frames are owned by the
      * interpreter. */
