@@ -116,7 +116,7 @@ def test_screen_and_keys(session, target):
     wait_screen(session, r"busy_top \(prog\.py")
     # q quits with status 0 and the terminal back in canonical mode.
     tmux("send-keys", "-t", session, "q")
-    text = wait_screen(session, r"EXIT=\d+")
+    text = wait_screen(session, r"EXIT=\d+\s*\n.*(icanon|echo)")
     assert "EXIT=0" in text, text
     assert re.search(r"^icanon echo\s*$", text, re.M), text
     assert "Total Samples" not in text  # the alternate screen is gone
@@ -125,7 +125,7 @@ def test_screen_and_keys(session, target):
 def test_ctrl_c_restores_terminal(session):
     wait_screen(session, r"busy_top \(prog\.py\)")
     tmux("send-keys", "-t", session, "C-c")
-    text = wait_screen(session, r"EXIT=\d+")
+    text = wait_screen(session, r"EXIT=\d+\s*\n.*(icanon|echo)")
     assert "EXIT=0" in text, text
     assert re.search(r"^icanon echo\s*$", text, re.M), text
 
@@ -134,7 +134,7 @@ def test_target_exit_ends_top(session, target):
     wait_screen(session, r"busy_top \(prog\.py\)")
     target.kill()
     target.wait()
-    text = wait_screen(session, r"EXIT=\d+")
+    text = wait_screen(session, r"EXIT=\d+\s*\n.*(icanon|echo)")
     assert f"process {target.pid} ended" in text, text
     assert "EXIT=0" in text
     assert re.search(r"^icanon echo\s*$", text, re.M), text
