@@ -137,20 +137,22 @@ size_t pyspy_live_readv(pyspy_memsrc *src, const struct iovec *local,
 
 /* ------------------------------------------------------------ threads */
 
-static void record_state(void *ctx, int tid) {
+static char record_state(void *ctx, int tid) {
     live_impl *li = ctx;
     if (li->npre == li->precap) {
         size_t nc = li->precap ? li->precap * 2 : 64;
         pyspy_thread *np = realloc(li->pre, nc * sizeof *np);
         if (!np)
-            return;
+            return 0;
         li->pre = np;
         li->precap = nc;
     }
     pyspy_thread *t = &li->pre[li->npre];
     memset(t, 0, sizeof *t);
-    if (pyspy_proc_thread_state(li->pid, tid, t) == 0)
-        li->npre++;
+    if (pyspy_proc_thread_state(li->pid, tid, t) != 0)
+        return 0;
+    li->npre++;
+    return t->state;
 }
 
 static int cmp_tid(const void *a, const void *b) {
@@ -358,6 +360,11 @@ int pyspy_memsrc_open_pid(int pid, pyspy_lock_mode lock, pyspy_memsrc **out,
                           pyspy_error *err) {
     if (pid <= 0)
         return pyspy_error_set(err, PYSPY_E_NOPROC, "invalid pid %d", pid);
+    if (pid == getpid() && lock == PYSPY_LOCK)
+        return pyspy_error_set(err, PYSPY_E_GENERIC,
+                               "process %d is this tool itself: it cannot "
+                               "stop itself (use --nonblocking)",
+                               pid);
     pyspy_memsrc *src = calloc(1, sizeof *src);
     live_impl *li = calloc(1, sizeof *li);
     if (!src || !li) {

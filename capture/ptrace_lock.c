@@ -179,8 +179,15 @@ int pyspy_ptrace_stop_all(int pid, pyspy_ptrace_set *set,
             int tid = tids[i];
             if (pyspy_ptrace_holds(set, tid))
                 continue;
-            if (seen)
-                seen(ctx, tid);
+            char st = seen ? seen(ctx, tid) : 0;
+            if (!seen) {
+                pyspy_thread t;
+                st = pyspy_proc_thread_state(pid, tid, &t) == 0 ? t.state : 0;
+            }
+            /* An exited thread (a leader gone with pthread_exit) never
+             * reports a stop. */
+            if (st == 'Z' || st == 'X')
+                continue;
             if (ptrace(PTRACE_SEIZE, tid, NULL, NULL) != 0) {
                 int e = errno;
                 if (e == ESRCH)

@@ -14,8 +14,8 @@ typedef struct pyspy_ptrace_set {
 } pyspy_ptrace_set;
 
 /* Called for each thread just before it is stopped, so its kernel state
- * is read while it still runs. */
-typedef void (*pyspy_ptrace_seen_fn)(void *ctx, int tid);
+ * is read while it still runs; returns that state letter (0: unknown). */
+typedef char (*pyspy_ptrace_seen_fn)(void *ctx, int tid);
 
 /* Seizes and interrupts every thread of pid and waits for each stop;
  * re-reads the task list until no new thread appears, so threads created

@@ -3,11 +3,15 @@
  * _PyRuntime symbol through the module tables, threads stopped and let
  * go). */
 #include "capture/memsrc_live.h"
+#include "capture/memsrc_ram.h"
 #include "capture/proc.h"
+#include "capture/snapshot.h"
 #include "testlib.h"
 
+#include <elf.h>
 #include <signal.h>
 #include <stdlib.h>
+#include <sys/mman.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -92,6 +96,133 @@ TEST(reads_a_variable_of_a_child) {
     src->ops->resume(src);
     CHECK(!any_thread_stopped(pid));
     CHECK(src->ops->refresh(src, &err) == 0);
+    pyspy_memsrc_close(src);
+    kill_child(pid);
+}
+
+#define BIG (64u << 20)
+
+/* A child with a 64 MiB anonymous mapping of which one page was written;
+ * *big receives its address. */
+static int fork_big_child(uint64_t *big) {
+    int fds[2];
+    if (pipe(fds) != 0)
+        return -1;
+    pid_t pid = fork();
+    if (pid == 0) {
+        close(fds[0]);
+        snprintf(secret, sizeof secret, "written by the child %d", getpid());
+        char *m = mmap(NULL, BIG, PROT_READ | PROT_WRITE,
+                       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        if (m == MAP_FAILED)
+            _exit(1);
+        strcpy(m + BIG / 2, "marker page");
+        uint64_t a = (uint64_t)(uintptr_t)m;
+        if (write(fds[1], &a, sizeof a) != sizeof a)
+            _exit(1);
+        for (;;)
+            pause();
+    }
+    close(fds[1]);
+    if (read(fds[0], big, sizeof *big) != sizeof *big)
+        *big = 0;
+    close(fds[0]);
+    return pid;
+}
+
+TEST(ram_copy_outlives_the_process) {
+    uint64_t big = 0;
+    int pid = fork_big_child(&big);
+    CHECK(pid > 0 && big != 0);
+    pyspy_memsrc *src = NULL, *view = NULL;
+    pyspy_error err = {0};
+    CHECK(pyspy_memsrc_open_pid(pid, PYSPY_LOCK, &src, &err) == 0);
+    if (!src) {
+        kill_child(pid);
+        return;
+    }
+    CHECK(src->ops->suspend(src, &err) == 0);
+    CHECK(pyspy_memsrc_view_open(src, PYSPY_FILTER_DEFAULT, &view, &err) == 0);
+    if (!view) {
+        pyspy_memsrc_close(src);
+        kill_child(pid);
+        return;
+    }
+    /* untouched pages cost nothing */
+    CHECK(pyspy_memsrc_view_bytes(view) < BIG / 2);
+    pyspy_ram_pool pool;
+    CHECK(pyspy_ram_pool_init(&pool, 1u << 20, &err) == 0);
+    CHECK(pyspy_memsrc_view_copy(view, &pool, &err) == 0);
+    src->ops->resume(src);
+    kill_child(pid); /* from now on only the copy answers */
+    char got[64], want[64];
+    snprintf(want, sizeof want, "written by the child %d", pid);
+    CHECK(pyspy_memsrc_read(view, (uint64_t)(uintptr_t)secret, got, sizeof got,
+                            &err) == 0);
+    CHECK_STR(got, want);
+    CHECK(pyspy_memsrc_read(view, big + BIG / 2, got, 12, &err) == 0);
+    CHECK_STR(got, "marker page");
+    static uint8_t page[8192], zeros[8192];
+    CHECK(pyspy_memsrc_read(view, big + BIG / 2 - 4096, page, sizeof page,
+                            &err) == 0);
+    CHECK(memcmp(page, zeros, 4096) == 0);
+    CHECK(memcmp(page + 4096, "marker page", 12) == 0);
+    /* code pages come from the file: the same bytes as ours */
+    CHECK(pyspy_memsrc_read(view, (uint64_t)(uintptr_t)fork_big_child, page, 64,
+                            &err) == 0);
+    CHECK(memcmp(page, (void *)fork_big_child, 64) == 0);
+    pyspy_memsrc_close(view);
+    pyspy_memsrc_close(src);
+}
+
+/* The region holding addr in the view. */
+static const pyspy_region *view_region(pyspy_memsrc *v, const void *addr) {
+    return pyspy_memsrc_region_at(v, (uint64_t)(uintptr_t)addr);
+}
+
+TEST(coredump_filter_selects_regions) {
+    int pid = fork_child();
+    pyspy_memsrc *src = NULL, *v = NULL;
+    pyspy_error err = {0};
+    CHECK(pyspy_memsrc_open_pid(pid, PYSPY_LOCK, &src, &err) == 0);
+    if (!src) {
+        kill_child(pid);
+        return;
+    }
+    CHECK(src->ops->suspend(src, &err) == 0);
+    /* ELF headers only: our data is absent, the header page present */
+    CHECK(pyspy_memsrc_view_open(src, PYSPY_FILTER_ELF_HEADERS, &v, &err) == 0);
+    /* (absent file-backed regions may still be read from this host's
+     * copy of the file, so presence is checked, not readability) */
+    const pyspy_region *r = view_region(v, secret);
+    CHECK(r && !r->present);
+    char b[8];
+    CHECK(pyspy_memsrc_read(v, (uint64_t)(uintptr_t)&b, b, 8, &err) == -1);
+    CHECK(err.code == PYSPY_E_UNREADABLE); /* the stack: anonymous */
+    const pyspy_module *exe = NULL;
+    for (size_t i = 0; i < src->nmodules; i++)
+        if (strstr(src->modules[i].path, "test_memsrc_live"))
+            exe = &src->modules[i];
+    CHECK(exe != NULL);
+    if (exe) {
+        uint8_t magic[4];
+        CHECK(pyspy_memsrc_read(v, exe->start, magic, 4, &err) == 0);
+        CHECK(memcmp(magic, ELFMAG, 4) == 0);
+        r = pyspy_memsrc_region_at(v, exe->start);
+        CHECK(r && r->present && r->end == exe->start + 4096);
+        r = pyspy_memsrc_region_at(v, exe->start + 4096);
+        CHECK(r == NULL || !r->present);
+    }
+    pyspy_memsrc_close(v);
+    /* anonymous private only: written data yes, code no */
+    CHECK(pyspy_memsrc_view_open(src, PYSPY_FILTER_ANON_PRIVATE, &v, &err) ==
+          0);
+    r = view_region(v, secret);
+    CHECK(r && r->present);
+    r = view_region(v, (void *)fork_child);
+    CHECK(r && !r->present);
+    pyspy_memsrc_close(v);
+    src->ops->resume(src);
     pyspy_memsrc_close(src);
     kill_child(pid);
 }
@@ -244,6 +375,7 @@ TEST(already_locked_stays_stopped) {
     kill_child(pid);
 }
 
-TEST_MAIN(T(reads_a_variable_of_a_child), T(nonexistent_pid),
+TEST_MAIN(T(reads_a_variable_of_a_child), T(ram_copy_outlives_the_process),
+          T(coredump_filter_selects_regions), T(nonexistent_pid),
           T(debian_python_runtime_symbol), T(pyenv_libpython_runtime_symbol),
           T(nonblocking_never_stops), T(already_locked_stays_stopped))
