@@ -7,6 +7,7 @@
 #include "capture/elf_symbols.h"
 
 #include <elf.h>
+#include <fcntl.h>
 #include <gelf.h>
 #include <libelf.h>
 #include <stdlib.h>
@@ -86,6 +87,41 @@ static bool region_has_elf_header(pyspy_memsrc *src, uint64_t start) {
            memcmp(magic, ELFMAG, SELFMAG) == 0;
 }
 
+/* Private file pages the kernel did not dump were never written, so they
+ * equal the file's bytes. Shared mappings are left absent: the file may
+ * have changed since. */
+static void fill_from_file(pyspy_memsrc *src, pyspy_core_layout *lay,
+                           const char *path, uint64_t start, uint64_t end) {
+    if (!lay->host_fd) {
+        lay->host_fd =
+            malloc((src->nregions ? src->nregions : 1) * sizeof *lay->host_fd);
+        if (!lay->host_fd)
+            return;
+        for (size_t k = 0; k < src->nregions; k++)
+            lay->host_fd[k] = -1;
+    }
+    int idx = -1;
+    for (size_t k = 0; k < src->nregions; k++) {
+        pyspy_region *o = &src->regions[k];
+        if (o->present || o->start < start || o->end > end || !o->path ||
+            strcmp(o->path, path) != 0 || (o->perms & PYSPY_PERM_SHARED))
+            continue;
+        if (idx < 0) {
+            int *nf = realloc(lay->fds, (lay->nfds + 1) * sizeof *nf);
+            if (!nf)
+                return;
+            lay->fds = nf;
+            int fd = open(path, O_RDONLY | O_CLOEXEC);
+            if (fd < 0)
+                return;
+            idx = (int)lay->nfds;
+            lay->fds[lay->nfds++] = fd;
+        }
+        o->present = true;
+        lay->host_fd[k] = idx;
+    }
+}
+
 static bool known_module(const pyspy_memsrc *src, const char *path) {
     for (size_t k = 0; k < src->nmodules; k++)
         if (src->modules[k].path && strcmp(src->modules[k].path, path) == 0)
@@ -93,7 +129,7 @@ static bool known_module(const pyspy_memsrc *src, const char *path) {
     return false;
 }
 
-void pyspy_core_add_host_modules(pyspy_memsrc *src) {
+void pyspy_core_add_host_modules(pyspy_memsrc *src, pyspy_core_layout *lay) {
     elf_version(EV_CURRENT);
     size_t cap = src->nmodules;
     for (size_t i = 0; i < src->nregions; i++) {
@@ -134,6 +170,10 @@ void pyspy_core_add_host_modules(pyspy_memsrc *src) {
                  (host.build_id_len == m.build_id_len &&
                   memcmp(host.build_id, m.build_id, m.build_id_len) == 0))) {
                 header_seen = true;
+                /* Same build as the process mapped: its bytes are what the
+                 * kernel left out of the core. */
+                if (m.build_id_len)
+                    fill_from_file(src, lay, r->path, m.start, m.end);
                 m.symbols = host.symbols;
                 m.nsymbols = host.nsymbols;
                 m.load_bias = r->start - first_vaddr;

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <sys/procfs.h>
 
 #define MAX_PHNUM (1u << 20)
@@ -475,6 +476,10 @@ void pyspy_core_free_fields(pyspy_memsrc *src, pyspy_core_layout *lay) {
     }
     free(lay->checks);
     free(lay->file_off);
+    free(lay->host_fd);
+    for (size_t i = 0; i < lay->nfds; i++)
+        close(lay->fds[i]);
+    free(lay->fds);
     src->regions = NULL;
     src->threads = NULL;
     src->modules = NULL;

@@ -33,6 +33,12 @@ typedef struct pyspy_core_layout {
     pyspy_region_check *checks; /* per region; NULL: nothing to check */
     uint32_t block_size;
     bool has_pyspy; /* PYSPY notes were found */
+    /* Kernel cores: file pages the kernel did not dump (never written)
+     * served from this host's copy of the file, when its build-id matches
+     * the one in the core. host_fd[i] indexes fds, -1: not from a file. */
+    int *host_fd;
+    int *fds;
+    size_t nfds;
 } pyspy_core_layout;
 
 /* Fills src's regions, threads, proc, modules, auxv and lay. On error the
@@ -43,8 +49,9 @@ void pyspy_core_free_fields(pyspy_memsrc *src, pyspy_core_layout *lay);
 
 /* For a core without PYSPY notes, after parsing (it reads through src):
  * one module per file mapped at offset 0, build-ids from the dumped ELF
- * headers, symbols from this host's copy when its build-id matches.
+ * headers, symbols from this host's copy when its build-id matches; the
+ * undumped private pages of such a file are then read from it (lay).
  * (capture/core_modules.c) */
-void pyspy_core_add_host_modules(pyspy_memsrc *src);
+void pyspy_core_add_host_modules(pyspy_memsrc *src, pyspy_core_layout *lay);
 
 #endif

@@ -96,6 +96,30 @@ static int verify(pyspy_memsrc *src, core_impl *ci, size_t i, uint64_t in,
     return 0;
 }
 
+/* As the mapping shows it: bytes past the end of the file read as
+ * zeros. */
+static int read_host_file(core_impl *ci, const pyspy_region *r, size_t i,
+                          uint64_t addr, uint8_t *p, size_t k,
+                          pyspy_error *err) {
+    int fd = ci->lay.fds[ci->lay.host_fd[i]];
+    uint64_t off = r->file_offset + (addr - r->start);
+    size_t got = 0;
+    while (got < k) {
+        ssize_t n = pread(fd, p + got, k - got, (off_t)(off + got));
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            return pyspy_error_set(err, PYSPY_E_UNREADABLE,
+                                   "cannot read %s: %s", r->path,
+                                   strerror(errno));
+        if (n == 0)
+            break;
+        got += (size_t)n;
+    }
+    memset(p + got, 0, k - got);
+    return 0;
+}
+
 static int core_read(pyspy_memsrc *src, uint64_t addr, void *buf, size_t len,
                      pyspy_error *err) {
     core_impl *ci = src->impl;
@@ -113,6 +137,14 @@ static int core_read(pyspy_memsrc *src, uint64_t addr, void *buf, size_t len,
                                    (unsigned long long)addr, src->origin);
         size_t i = (size_t)(r - src->regions);
         size_t k = r->end - addr < len ? (size_t)(r->end - addr) : len;
+        if (ci->lay.host_fd && ci->lay.host_fd[i] >= 0) {
+            if (read_host_file(ci, r, i, addr, p, k, err) != 0)
+                return -1;
+            p += k;
+            addr += k;
+            len -= k;
+            continue;
+        }
         if (verify(src, ci, i, addr - r->start, k, err) != 0)
             return -1;
         if (pyspy_bytesrc_read(&ci->bs, ci->lay.file_off[i] + (addr - r->start),
@@ -310,7 +342,7 @@ int pyspy_memsrc_open_fd(int fd, const char *name, pyspy_memsrc **out,
     if (pyspy_core_parse(&ci->bs, src, &ci->lay, err) != 0)
         goto fail;
     if (!ci->lay.has_pyspy) {
-        pyspy_core_add_host_modules(src);
+        pyspy_core_add_host_modules(src, &ci->lay);
         /* a kernel core is written when the process dies */
         src->proc.capture_time_ns =
             (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec;

@@ -188,8 +188,8 @@ def test_live_snapshot_reads_in_gdb_and_eu_stack(capture, sleeper, tmp_path):
     assert "_PyEval_EvalFrameDefault" in stacks or "PyEval" in stacks, stacks
 
 
-def kernel_core(tmp_path):
-    """Crashes a python3 with os.abort() and returns the kernel's core."""
+def kernel_core(tmp_path, python=PY):
+    """Crashes python with os.abort() and returns the kernel's core."""
     with open("/proc/sys/kernel/core_pattern") as f:
         pattern = f.read().strip()
     restore = None
@@ -207,7 +207,7 @@ def kernel_core(tmp_path):
         def unlimited():
             resource.setrlimit(resource.RLIMIT_CORE, (resource.RLIM_INFINITY,
                                                       resource.RLIM_INFINITY))
-        p = subprocess.run([PY, "-c", SLEEPER, "abort"], cwd=crash_dir,
+        p = subprocess.run([python, "-c", SLEEPER, "abort"], cwd=crash_dir,
                            preexec_fn=unlimited, capture_output=True,
                            timeout=60)
         assert p.returncode == -6, p
@@ -375,3 +375,33 @@ def test_core_pattern_pipe(capture, tmp_path):
     assert pid in threads, out  # the main thread's tid is the pid
     stacks = eu_stack(PY_EXE, core)
     assert "abort" in stacks, stacks
+
+
+PYENV_311 = os.path.expanduser("~/.pyenv/versions/3.11.7/bin/python3.11")
+
+
+def test_ingested_kernel_core_analyzes_without_the_files(capture, tmp_path):
+    """A kernel core leaves out the file pages a process never wrote
+    (libpython's text and rodata); the core reader serves them from this
+    host's files when their build-ids match, so the ingested snapshot
+    carries them and dumps the same with every interpreter file hidden."""
+    if not os.path.exists(PYENV_311):
+        pytest.skip(f"{PYENV_311} (an --enable-shared build) is not here")
+    pyspy = find_tool("pyspy")
+    need("unshare")
+    kcore_path = kernel_core(tmp_path, PYENV_311)
+    snap = tmp_path / "shared.core.zst"
+    r = run([capture, "--core", kcore_path, "-o", snap])
+    assert r.returncode == 0, r.stderr
+    plain = run([pyspy, "dump", "--core", kcore_path])
+    assert plain.returncode == 0, plain.stderr
+    assert "idle (<string>:4)" in plain.stdout, plain.stdout
+    pyenv_root = os.path.dirname(os.path.dirname(os.path.dirname(PYENV_311)))
+    script = f"mount -t tmpfs none {pyenv_root} && exec \"$@\""
+    hidden = run(["unshare", "--mount", "--propagation", "private", "sh",
+                  "-c", script, "sh", pyspy, "dump", "--core", snap])
+    if hidden.returncode != 0 and "mount" in hidden.stderr:
+        pytest.skip(f"cannot hide {pyenv_root}: {hidden.stderr.strip()}")
+    assert hidden.returncode == 0, hidden.stderr
+    assert hidden.stdout.count("idle (<string>:4)") == 3, hidden.stdout
+    assert hidden.stdout == plain.stdout

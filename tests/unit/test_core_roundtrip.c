@@ -758,7 +758,8 @@ static void note(uint8_t *buf, size_t *at, const char *owner, uint32_t type,
  * the dumping thread first), a file mapped at offset 0 of which only the
  * ELF header page was dumped (coredump_filter bit 4), an anonymous
  * region, NT_FILE, NT_AUXV, NT_PRPSINFO. */
-static size_t make_kernel_core(uint8_t *img) {
+static size_t make_kernel_core(uint8_t *img, const char *path,
+                               const uint8_t *header) {
     const uint64_t text = 0x555555554000, anon = 0x7ffff7ff0000;
     memset(img, 0, 3 * 4096);
     Elf64_Ehdr *eh = (Elf64_Ehdr *)img;
@@ -794,11 +795,11 @@ static size_t make_kernel_core(uint8_t *img) {
     note(img, &at, "CORE", NT_PRPSINFO, &pi, sizeof pi);
     uint64_t av[6] = {AT_PAGESZ, 4096, AT_ENTRY, text + 0x100, AT_NULL, 0};
     note(img, &at, "CORE", NT_AUXV, av, sizeof av);
-    uint8_t nf[5 * 8 + 32] = {0};
+    uint8_t nf[5 * 8 + 256] = {0};
     uint64_t nfv[5] = {1, 4096, text, text + 3 * 4096, 0};
     memcpy(nf, nfv, sizeof nfv);
-    strcpy((char *)nf + sizeof nfv, "/nonexistent/kapp");
-    note(img, &at, "CORE", NT_FILE, nf, sizeof nfv + 18);
+    snprintf((char *)nf + sizeof nfv, 256, "%s", path);
+    note(img, &at, "CORE", NT_FILE, nf, sizeof nfv + strlen(path) + 1);
     ps.pr_pid = 4240;
     regs[PYSPY_REG_ORIG_RAX] = (uint64_t)-1; /* running user code */
     memcpy(&ps.pr_reg, regs, sizeof regs);
@@ -827,6 +828,8 @@ static size_t make_kernel_core(uint8_t *img) {
     note(page, &fat, "GNU", NT_GNU_BUILD_ID, bid, sizeof bid);
     Elf64_Phdr *fph = (Elf64_Phdr *)(page + sizeof *fe);
     *fph = (Elf64_Phdr){PT_NOTE, PF_R, 0x200, 0x200, 0, fat - 0x200, 0, 4};
+    if (header)
+        memcpy(page, header, 4096);
     ph[1] =
         (Elf64_Phdr){PT_LOAD, PF_R | PF_X, 4096, text, 0, 4096, 3 * 4096, 4096};
     memset(img + 2 * 4096, 0x77, 4096);
@@ -837,7 +840,7 @@ static size_t make_kernel_core(uint8_t *img) {
 
 TEST(kernel_style_core) {
     uint8_t img[3 * 4096];
-    size_t len = make_kernel_core(img);
+    size_t len = make_kernel_core(img, "/nonexistent/kapp", NULL);
     const char *p = tpath("kernel.core");
     spit(p, img, len);
     pyspy_memsrc *s = NULL;
@@ -911,6 +914,65 @@ TEST(kernel_style_core) {
     }
 }
 
+/* When this host has the mapped file with the build-id the core shows,
+ * the pages the kernel left out are read from it. The test binary itself
+ * plays the mapped file. */
+TEST(kernel_core_pages_from_host_file) {
+    char exe[256];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    CHECK(n > 0);
+    if (n <= 0)
+        return;
+    exe[n] = 0;
+    size_t flen = 0;
+    uint8_t *file = slurp(exe, &flen);
+    CHECK(file && flen > 3 * 4096);
+    if (!file || flen <= 3 * 4096)
+        return;
+    uint8_t img[3 * 4096];
+    size_t len = make_kernel_core(img, exe, file);
+    const char *p = tpath("hostfile.core");
+    spit(p, img, len);
+    pyspy_memsrc *s = NULL;
+    pyspy_error err = {0};
+    CHECK(pyspy_memsrc_open_file(p, &s, &err) == 0);
+    if (s) {
+        CHECK(s->nmodules == 1 && s->modules[0].nsymbols > 0);
+        CHECK(s->nregions == 3 && s->regions[1].present);
+        uint8_t x[64];
+        CHECK(pyspy_memsrc_read(s, 0x555555554000 + 4096 + 100, x, 64, &err) ==
+              0);
+        CHECK(memcmp(x, file + 4096 + 100, 64) == 0);
+        /* across the dumped header page into the file's bytes */
+        CHECK(pyspy_memsrc_read(s, 0x555555554000 + 4096 - 32, x, 64, &err) ==
+              0);
+        CHECK(memcmp(x, file + 4096 - 32, 64) == 0);
+        pyspy_memsrc_close(s);
+    }
+    /* another build of the file (its build-id differs from the core's):
+     * no symbols, and the left-out pages stay absent */
+    uint8_t *other = malloc(4096);
+    memcpy(other, file, 4096);
+    /* the build-id note: namesz 4, descsz 20, NT_GNU_BUILD_ID, "GNU" */
+    static const uint8_t hdr[16] = {4, 0, 0, 0, 20,  0,   0,   0,
+                                    3, 0, 0, 0, 'G', 'N', 'U', 0};
+    uint8_t *id = memmem(other, 4096, hdr, sizeof hdr);
+    CHECK(id != NULL);
+    if (id)
+        id[16] ^= 0xff;
+    len = make_kernel_core(img, exe, other);
+    spit(p, img, len);
+    s = NULL;
+    CHECK(pyspy_memsrc_open_file(p, &s, &err) == 0);
+    if (s) {
+        CHECK(s->nmodules == 1 && s->modules[0].symbols == NULL);
+        CHECK(s->nregions == 3 && !s->regions[1].present);
+        pyspy_memsrc_close(s);
+    }
+    free(other);
+    free(file);
+}
+
 static void setup(void) {
     snprintf(dir, sizeof dir, "/tmp/pyspy-core-XXXXXX");
     CHECK(mkdtemp(dir) != NULL);
@@ -930,4 +992,5 @@ TEST_MAIN(T(setup), T(snapshot_round_trip), T(plain_and_whole_stream_cores),
           T(unreadable_region_is_recorded_absent), T(many_regions_use_pn_xnum),
           T(no_space_left), T(ingest_with_filter), T(empty_region_is_dropped),
           T(hostile_snapshots), T(block_digests_check_what_is_read),
-          T(kernel_style_core), T(teardown))
+          T(kernel_style_core), T(kernel_core_pages_from_host_file),
+          T(teardown))
