@@ -8,6 +8,7 @@
 
 #include <elf.h>
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <gelf.h>
 #include <libelf.h>
 #include <stdlib.h>
@@ -101,6 +102,7 @@ static void fill_from_file(pyspy_memsrc *src, pyspy_core_layout *lay,
             lay->host_fd[k] = -1;
     }
     int idx = -1;
+    uint64_t limit = 0; /* pages past the file's end would not read */
     for (size_t k = 0; k < src->nregions; k++) {
         pyspy_region *o = &src->regions[k];
         if (o->present || o->start < start || o->end > end || !o->path ||
@@ -112,11 +114,20 @@ static void fill_from_file(pyspy_memsrc *src, pyspy_core_layout *lay,
                 return;
             lay->fds = nf;
             int fd = open(path, O_RDONLY | O_CLOEXEC);
+            struct stat st;
             if (fd < 0)
                 return;
+            if (fstat(fd, &st) != 0) {
+                close(fd);
+                return;
+            }
+            limit = ((uint64_t)st.st_size + 4095) & ~4095ull;
             idx = (int)lay->nfds;
             lay->fds[lay->nfds++] = fd;
         }
+        if (o->file_offset > limit ||
+            o->end - o->start > limit - o->file_offset)
+            continue;
         o->present = true;
         lay->host_fd[k] = idx;
     }
