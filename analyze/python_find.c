@@ -26,9 +26,24 @@ static bool writable_at(const pyspy_memsrc *src, uint64_t addr) {
     return r && r->present && (r->perms & PYSPY_PERM_W) && !(addr & 7);
 }
 
-/* 2: the interpreter's first thread state points back at it; 1: it has
- * no thread state yet but its dicts are plausible; 0: not an
- * interpreter. */
+/* Whether obj is a dict: its type's tp_name reads "dict". */
+static bool is_dict(pyspy_memsrc *src, const pyspy_py_layout *l, uint64_t obj) {
+    uint64_t type, name;
+    char buf[8];
+    pyspy_error e = {0};
+    if (!obj || !writable_at(src, obj) ||
+        read_ptr(src, obj + (uint64_t)l->ob_type, &type) < 0 || !type ||
+        read_ptr(src, type + (uint64_t)l->type_tp_name, &name) < 0 || !name ||
+        pyspy_memsrc_read_cstr(src, name, buf, sizeof buf, &e) < 0)
+        return false;
+    return strcmp(buf, "dict") == 0;
+}
+
+/* 3: the interpreter's first thread state points back at it and its
+ * sys.modules is a dict; 2: the thread state points back; 1: no thread
+ * state (starting up or finalizing) but sys.modules is a dict; 0: not
+ * an interpreter. Scans demand 3 (two words pointing at each other also
+ * match unrelated doubly linked lists); a symbol's target needs 1. */
 static int interp_score(pyspy_memsrc *src, const pyspy_py_layout *l,
                         uint64_t interp) {
     if (!interp || !writable_at(src, interp))
@@ -45,17 +60,17 @@ static int interp_score(pyspy_memsrc *src, const pyspy_py_layout *l,
             id > 1000000)
             return 0;
     }
-    if (!tstate) {
-        uint64_t modules;
-        if (read_ptr(src, interp + (uint64_t)l->interp_modules, &modules) < 0 ||
-            !modules || !writable_at(src, modules))
-            return 0;
-        return 1;
-    }
+    uint64_t modules;
+    bool dict =
+        read_ptr(src, interp + (uint64_t)l->interp_modules, &modules) == 0 &&
+        is_dict(src, l, modules);
+    if (!tstate)
+        return dict ? 1 : 0;
     if (!writable_at(src, tstate) ||
-        read_ptr(src, tstate + (uint64_t)l->tstate_interp, &back) < 0)
+        read_ptr(src, tstate + (uint64_t)l->tstate_interp, &back) < 0 ||
+        back != interp)
         return 0;
-    return back == interp ? 2 : 0;
+    return dict ? 3 : 2;
 }
 
 typedef struct {
@@ -100,7 +115,7 @@ static int ptr_fn(void *ctx, uint64_t addr, const uint8_t *buf, size_t len) {
         if (++c->checked > 4000000)
             return 1;
         int s = interp_score(c->src, c->l, p);
-        if (s < 2)
+        if (s < 3)
             continue;
         uint64_t at = addr + i;
         if (c->runtime) {
@@ -112,7 +127,7 @@ static int ptr_fn(void *ctx, uint64_t addr, const uint8_t *buf, size_t len) {
             c->best_score = s;
             c->best_addr = at;
             c->best_interp = p;
-            if (s >= (c->runtime ? 2 + (c->l->runtime_gil >= 0 ? 2 : 1) : 2))
+            if (s >= (c->runtime ? 3 + (c->l->runtime_gil >= 0 ? 2 : 1) : 3))
                 return 1;
         }
     }
@@ -127,7 +142,7 @@ static uint64_t scan_for_head(pyspy_memsrc *src, const pyspy_module *m,
     ptr_scan c = {.src = src, .l = l, .runtime = runtime};
     pyspy_scan_module(src, m, PYSPY_PERM_R | PYSPY_PERM_W, 0, 8, MAX_SCAN_BYTES,
                       ptr_fn, &c);
-    return c.best_score >= 2 ? c.best_addr : 0;
+    return c.best_score >= 3 ? c.best_addr : 0;
 }
 
 static int unsupported(const pyspy_pyver *v, const pyspy_module *m,

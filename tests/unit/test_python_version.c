@@ -95,8 +95,134 @@ TEST(debug_maps_cover_313_plus) {
     }
 }
 
-/* Live probe: prints what discovery found; nothing to check here beyond
- * success (tests/test_python_find.py compares it with the target). */
+/* A fake target: one writable region holding whatever the test puts
+ * there, and one module (a libpython) with the symbols it names. */
+#define FAKE_BASE 0x10000000ULL
+#define FAKE_SIZE 0x10000
+typedef struct {
+    pyspy_memsrc src;
+    pyspy_region region;
+    pyspy_module module;
+    pyspy_symbol syms[3];
+    uint8_t mem[FAKE_SIZE];
+} fake;
+
+static int fake_read(pyspy_memsrc *src, uint64_t addr, void *buf, size_t len,
+                     pyspy_error *err) {
+    fake *f = src->impl;
+    if (addr < FAKE_BASE || addr - FAKE_BASE > FAKE_SIZE ||
+        len > FAKE_SIZE - (addr - FAKE_BASE))
+        return pyspy_error_set(err, PYSPY_E_UNREADABLE, "unmapped");
+    memcpy(buf, f->mem + (addr - FAKE_BASE), len);
+    return 0;
+}
+
+static const pyspy_memsrc_ops fake_ops = {.kind = "fake", .read = fake_read};
+
+/* Symbols must be given sorted by name. */
+static fake *fake_new(const char *path, const char *sym0, uint64_t off0,
+                      const char *sym1, uint64_t off1) {
+    fake *f = calloc(1, sizeof *f);
+    f->src.ops = &fake_ops;
+    f->src.impl = f;
+    f->src.origin = "fake target";
+    f->region = (pyspy_region){.start = FAKE_BASE,
+                               .end = FAKE_BASE + FAKE_SIZE,
+                               .perms = PYSPY_PERM_R | PYSPY_PERM_W,
+                               .present = true,
+                               .path = (char *)path};
+    f->src.regions = &f->region;
+    f->src.nregions = 1;
+    f->module = (pyspy_module){.path = (char *)path,
+                               .start = FAKE_BASE,
+                               .end = FAKE_BASE + FAKE_SIZE,
+                               .symbols = f->syms};
+    if (sym0)
+        f->syms[f->module.nsymbols++] =
+            (pyspy_symbol){.name = (char *)sym0, .value = FAKE_BASE + off0};
+    if (sym1)
+        f->syms[f->module.nsymbols++] =
+            (pyspy_symbol){.name = (char *)sym1, .value = FAKE_BASE + off1};
+    f->src.modules = &f->module;
+    f->src.nmodules = 1;
+    return f;
+}
+
+static void put64(fake *f, uint64_t off, uint64_t v) {
+    memcpy(f->mem + off, &v, 8);
+}
+
+TEST(unsupported_versions_are_named) {
+    static const struct {
+        uint64_t hex;
+        const char *text;
+    } cases[] = {{0x030500f0, "Python 3.5.0 "},
+                 {0x031000a1, "Python 3.16.0a1 "}};
+    for (size_t i = 0; i < 2; i++) {
+        fake *f = fake_new("/x/lib/libpython3.so", "Py_Version", 0x100,
+                           "_PyRuntime", 0x1000);
+        put64(f, 0x100, cases[i].hex);
+        pyspy_python py;
+        pyspy_error err = {0};
+        CHECK(pyspy_python_find(&f->src, &py, &err) == -1);
+        CHECK(err.code == PYSPY_E_UNSUPPORTED);
+        CHECK(strstr(err.msg, cases[i].text) != NULL);
+        if (!strstr(err.msg, cases[i].text))
+            fprintf(stderr, "  message: %s\n", err.msg);
+        free(f);
+    }
+}
+
+TEST(no_interpreter_names_origin) {
+    fake *f = fake_new("/usr/lib/libfoo.so", NULL, 0, NULL, 0);
+    pyspy_python py;
+    pyspy_error err = {0};
+    CHECK(pyspy_python_find(&f->src, &py, &err) == -1);
+    CHECK(err.code == PYSPY_E_NOPYTHON);
+    CHECK_STR(err.msg, "no Python interpreter found in fake target");
+    free(f);
+}
+
+/* A 3.11 runtime whose first interpreter's thread state points back at
+ * it is accepted; one that points elsewhere is refused. */
+TEST(interpreter_must_validate) {
+    const pyspy_py_layout *l = pyspy_py_layout_builtin(3, 11, false);
+    CHECK(l != NULL);
+    if (!l)
+        return;
+    for (int good = 0; good < 2; good++) {
+        fake *f = fake_new("/x/lib/libpython3.11.so.1.0", "Py_Version", 0x100,
+                           "_PyRuntime", 0x1000);
+        put64(f, 0x100, 0x030b02f0);
+        uint64_t interp = FAKE_BASE + 0x4000, tstate = FAKE_BASE + 0x8000;
+        put64(f, 0x1000 + (uint64_t)l->runtime_interpreters_head, interp);
+        put64(f, 0x4000 + (uint64_t)l->interp_tstate_head, tstate);
+        put64(f, 0x8000 + (uint64_t)l->tstate_interp,
+              good ? interp : interp + 64);
+        pyspy_python py;
+        pyspy_error err = {0};
+        int rc = pyspy_python_find(&f->src, &py, &err);
+        if (good) {
+            CHECK(rc == 0);
+            if (rc == 0) {
+                CHECK_STR(py.version, "3.11.2");
+                CHECK(py.interp_head == interp);
+                CHECK(py.runtime_addr == FAKE_BASE + 0x1000);
+                CHECK(py.module == &f->module);
+                pyspy_python_free(&py);
+            }
+        } else {
+            CHECK(rc == -1 && err.code == PYSPY_E_NOPYTHON);
+            CHECK(strstr(err.msg, "does not validate") != NULL);
+        }
+        free(f);
+    }
+}
+
+/* Live probe: prints what discovery found; tests/test_python_find.py
+ * compares it with the target. PYSPY_PROBE_NOSYMS=1 hides every module's
+ * symbols first, so discovery must scan for a structure that validates
+ * and read the version from the target's data. */
 TEST(probe_pid) {
     const char *pid = getenv("PYSPY_PROBE_PID");
     if (!pid || !*pid) {
@@ -111,6 +237,13 @@ TEST(probe_pid) {
         CHECK(rc == 0);
         return;
     }
+    const char *nosyms = getenv("PYSPY_PROBE_NOSYMS");
+    size_t *saved = calloc(src->nmodules + 1, sizeof *saved);
+    if (nosyms && *nosyms == '1')
+        for (size_t i = 0; i < src->nmodules; i++) {
+            saved[i] = src->modules[i].nsymbols;
+            src->modules[i].nsymbols = 0;
+        }
     pyspy_python py;
     rc = pyspy_python_find(src, &py, &err);
     if (rc != 0) {
@@ -124,11 +257,21 @@ TEST(probe_pid) {
         printf("interp_head=0x%llx\n", (unsigned long long)py.interp_head);
         printf("tstate_current=0x%llx\n",
                (unsigned long long)py.tstate_current_addr);
+        pyspy_pyver v;
+        pyspy_error e2 = {0};
+        if (pyspy_python_version(src, py.module, py.runtime_addr, &v, &e2) == 0)
+            printf("version_source=%s\n", v.source);
         pyspy_python_free(&py);
     }
+    if (nosyms && *nosyms == '1')
+        for (size_t i = 0; i < src->nmodules; i++)
+            src->modules[i].nsymbols = saved[i];
+    free(saved);
     pyspy_memsrc_close(src);
     CHECK(rc == 0);
 }
 
 TEST_MAIN(T(version_from_hex), T(version_from_text), T(version_from_name),
-          T(debug_maps_cover_313_plus), T(probe_pid))
+          T(debug_maps_cover_313_plus), T(unsupported_versions_are_named),
+          T(no_interpreter_names_origin), T(interpreter_must_validate),
+          T(probe_pid))
