@@ -973,6 +973,37 @@ TEST(kernel_core_pages_from_host_file) {
     free(file);
 }
 
+/* Byte flips over a kernel-style core, its notes and the dumped ELF
+ * header page (parsed for the build-id) included: errors or sane
+ * sources, never a crash. */
+TEST(hostile_kernel_cores) {
+    uint8_t img[3 * 4096], m[3 * 4096];
+    size_t len = make_kernel_core(img, "/nonexistent/kapp", NULL);
+    const char *p = tpath("hostile-k.core");
+    uint32_t x = 11;
+    for (int round = 0; round < 600; round++) {
+        memcpy(m, img, len);
+        for (int k = 0; k < 3; k++) {
+            x = x * 1103515245u + 12345u;
+            /* notes live in the first page, the ELF header page next */
+            size_t at = (x >> 8) % (2 * 4096);
+            m[at] ^= (uint8_t)(1u << (x % 8));
+        }
+        spit(p, m, len);
+        pyspy_memsrc *s = NULL;
+        pyspy_error err = {0};
+        if (pyspy_memsrc_open_file(p, &s, &err) == 0) {
+            uint8_t buf[64];
+            for (size_t i = 0; i < s->nregions; i++)
+                pyspy_memsrc_read(s, s->regions[i].start, buf, sizeof buf,
+                                  &err);
+            pyspy_memsrc_close(s);
+        } else {
+            CHECK(err.msg[0] && !strchr(err.msg, '\n'));
+        }
+    }
+}
+
 static void setup(void) {
     snprintf(dir, sizeof dir, "/tmp/pyspy-core-XXXXXX");
     CHECK(mkdtemp(dir) != NULL);
@@ -993,4 +1024,4 @@ TEST_MAIN(T(setup), T(snapshot_round_trip), T(plain_and_whole_stream_cores),
           T(no_space_left), T(ingest_with_filter), T(empty_region_is_dropped),
           T(hostile_snapshots), T(block_digests_check_what_is_read),
           T(kernel_style_core), T(kernel_core_pages_from_host_file),
-          T(teardown))
+          T(hostile_kernel_cores), T(teardown))
