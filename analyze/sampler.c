@@ -3,6 +3,7 @@
  * second, targets dropped when they exit. */
 #include "analyze/sampler.h"
 #include "analyze/python.h"
+#include "analyze/sample_cache.h"
 #include "capture/proc.h"
 
 #include <errno.h>
@@ -21,7 +22,8 @@ typedef struct target {
     int pid;
     pyspy_memsrc *src;
     pyspy_python py;
-    int fails; /* consecutive failed ticks */
+    pyspy_sample_cache *cache; /* NULL: read the source directly */
+    int fails;                 /* consecutive failed ticks */
 } target;
 
 typedef struct tried {
@@ -96,6 +98,8 @@ static int attach(sampler *s, int pid, pyspy_error *err) {
         return -1;
     }
     t->pid = pid;
+    /* Without the cache a sample still works, only slower. */
+    t->cache = pyspy_sample_cache_new();
     s->ntargets++;
     s->st->nprocs = s->ntargets;
     s->st->nprocs_seen++;
@@ -109,6 +113,7 @@ static void detach(sampler *s, int i) {
     target *t = &s->targets[i];
     pyspy_python_free(&t->py);
     pyspy_memsrc_close(t->src);
+    pyspy_sample_cache_free(t->cache);
     s->targets[i] = s->targets[--s->ntargets];
     s->st->nprocs = s->ntargets;
 }
@@ -187,7 +192,9 @@ static int sample_target(sampler *s, target *t, int64_t ts, pyspy_error *err) {
         return -1;
     if (ops->suspend && ops->suspend(t->src, err))
         return -1;
-    int rc = pyspy_stack_traces(t->src, &t->py, &s->o->walk, &traces, err);
+    pyspy_memsrc *view =
+        t->cache ? pyspy_sample_cache_begin(t->cache, t->src) : t->src;
+    int rc = pyspy_stack_traces(view, &t->py, &s->o->walk, &traces, err);
     if (ops->resume)
         ops->resume(t->src);
     if (rc)

@@ -1,0 +1,74 @@
+/* The per-sample page cache: same bytes as the source, fewer source
+ * reads, nothing kept from one sample to the next, unreadable pages and
+ * large reads passed through. */
+#include "analyze/sample_cache.h"
+#include "testlib.h"
+
+#include <stdlib.h>
+
+#define BASE 0x10000u
+#define SIZE (3 * 4096u)
+
+static uint8_t mem[SIZE];
+static int source_reads;
+
+static int fake_read(pyspy_memsrc *src, uint64_t addr, void *buf, size_t len,
+                     pyspy_error *err) {
+    (void)src;
+    source_reads++;
+    /* The last page is "unmapped". */
+    if (addr < BASE || addr + len > BASE + 2 * 4096u)
+        return pyspy_error_set(err, PYSPY_E_UNREADABLE, "unreadable");
+    memcpy(buf, mem + (addr - BASE), len);
+    return 0;
+}
+
+static const pyspy_memsrc_ops fake_ops = {.kind = "fake", .read = fake_read};
+
+TEST(same_bytes_fewer_reads) {
+    for (size_t i = 0; i < SIZE; i++)
+        mem[i] = (uint8_t)(i * 7);
+    pyspy_memsrc src = {.ops = &fake_ops};
+    src.nthreads = 3; /* mirrored fields */
+    pyspy_sample_cache *c = pyspy_sample_cache_new();
+    CHECK(c != NULL);
+    pyspy_memsrc *v = pyspy_sample_cache_begin(c, &src);
+    CHECK(v->nthreads == 3);
+    source_reads = 0;
+    uint8_t buf[64];
+    for (int i = 0; i < 100; i++) {
+        uint64_t a = BASE + (uint64_t)(i * 37) % (2 * 4096u - 64);
+        CHECK(pyspy_memsrc_read(v, a, buf, sizeof buf, NULL) == 0);
+        CHECK(memcmp(buf, mem + (a - BASE), sizeof buf) == 0);
+    }
+    CHECK(source_reads <= 2); /* two pages filled */
+    /* A read across the two pages. */
+    CHECK(pyspy_memsrc_read(v, BASE + 4090, buf, 12, NULL) == 0);
+    CHECK(memcmp(buf, mem + 4090, 12) == 0);
+    /* Unreadable page: an error, like the source. */
+    pyspy_error e = {0};
+    CHECK(pyspy_memsrc_read(v, BASE + 2 * 4096u + 8, buf, 8, &e) != 0);
+    CHECK(e.code == PYSPY_E_UNREADABLE);
+    /* Next sample: memory changed, the cache must not serve old bytes. */
+    mem[100] ^= 0xff;
+    v = pyspy_sample_cache_begin(c, &src);
+    CHECK(pyspy_memsrc_read(v, BASE + 100, buf, 1, NULL) == 0);
+    CHECK(buf[0] == mem[100]);
+    pyspy_sample_cache_free(c);
+}
+
+TEST(large_reads_pass_through) {
+    pyspy_memsrc src = {.ops = &fake_ops};
+    pyspy_sample_cache *c = pyspy_sample_cache_new();
+    pyspy_memsrc *v = pyspy_sample_cache_begin(c, &src);
+    uint8_t *big = malloc(2 * 4096u);
+    source_reads = 0;
+    CHECK(pyspy_memsrc_read(v, BASE, big, 2 * 4096u, NULL) == 0);
+    CHECK(memcmp(big, mem, 2 * 4096u) == 0);
+    /* Near the top of the address space: no wrap-around. */
+    CHECK(pyspy_memsrc_read(v, UINT64_MAX - 4, big, 16, NULL) != 0);
+    free(big);
+    pyspy_sample_cache_free(c);
+}
+
+TEST_MAIN(T(same_bytes_fewer_reads), T(large_reads_pass_through))
