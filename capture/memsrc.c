@@ -1,7 +1,6 @@
 /* Operations shared by every memory source: dispatch through ops, region
  * lookup, and symbol lookup over the modules a source exposes. */
 #include <pyspy.h>
-#include "capture/memsrc_hostfile.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -16,16 +15,7 @@ int pyspy_memsrc_read(pyspy_memsrc *src, uint64_t addr, void *buf, size_t len,
         return pyspy_error_set(err, PYSPY_E_UNREADABLE,
                                "read at 0x%llx wraps around",
                                (unsigned long long)addr);
-    if (src->ops->read(src, addr, buf, len, err) == 0)
-        return 0;
-    /* Cores leave read-only file mappings out; a host file with the same
-     * build-id holds those bytes. */
-    if (err && err->code != PYSPY_E_UNREADABLE)
-        return -1;
-    if (pyspy_memsrc_read_hostfile(src, addr, buf, len) != 0)
-        return -1;
-    pyspy_error_clear(err);
-    return 0;
+    return src->ops->read(src, addr, buf, len, err);
 }
 
 int pyspy_memsrc_read_cstr(pyspy_memsrc *src, uint64_t addr, char *buf,
