@@ -1,0 +1,265 @@
+/* Native unwinding with libdw's unwinder driven entirely by the memory
+ * source: our own Dwfl_Thread_Callbacks give it registers from
+ * src->threads and memory from pyspy_memsrc_read, so live processes,
+ * snapshots and cores unwind the same way and libdw never ptraces. */
+#include "analyze/native_unwind.h"
+
+#include <elfutils/libdwelf.h>
+#include <elfutils/libdwfl.h>
+#include <fcntl.h>
+#include <gelf.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+typedef struct unwind_ctx {
+    pyspy_memsrc *src;
+    const pyspy_thread *thread;
+    uint64_t pcs[PYSPY_MAX_NATIVE_FRAMES];
+    bool activation[PYSPY_MAX_NATIVE_FRAMES];
+    size_t n;
+} unwind_ctx;
+
+static const pyspy_thread *thread_by_tid(const pyspy_memsrc *src, int tid) {
+    for (size_t i = 0; i < src->nthreads; i++)
+        if (src->threads[i].tid == tid)
+            return &src->threads[i];
+    return NULL;
+}
+
+static pid_t next_thread(Dwfl *dwfl, void *arg, void **thread_argp) {
+    (void)dwfl;
+    unwind_ctx *c = arg;
+    /* Only the requested thread is ever unwound. */
+    if (*thread_argp)
+        return 0;
+    *thread_argp = (void *)c->thread;
+    return c->thread->tid;
+}
+
+static bool get_thread(Dwfl *dwfl, pid_t tid, void *arg, void **thread_argp) {
+    (void)dwfl;
+    unwind_ctx *c = arg;
+    if (tid != c->thread->tid)
+        return false;
+    *thread_argp = (void *)c->thread;
+    return true;
+}
+
+static bool memory_read(Dwfl *dwfl, Dwarf_Addr addr, Dwarf_Word *result,
+                        void *arg) {
+    (void)dwfl;
+    unwind_ctx *c = arg;
+    uint64_t v;
+    if (pyspy_memsrc_read(c->src, addr, &v, sizeof v, NULL) < 0)
+        return false;
+    *result = v;
+    return true;
+}
+
+/* DWARF numbering for x86_64 (rax rdx rcx rbx rsi rdi rbp rsp r8..r15
+ * rip) as indexes into user_regs_struct. */
+static const int dwarf_to_user[17] = {10, 12, 11, 5, 13, 14, 4, 19, 9,
+                                      8,  7,  6,  3, 2,  1,  0, 16};
+
+static bool set_initial_registers(Dwfl_Thread *thread, void *thread_arg) {
+    const pyspy_thread *t = thread_arg;
+    Dwarf_Word regs[17];
+    for (int i = 0; i < 17; i++)
+        regs[i] = t->regs[dwarf_to_user[i]];
+    return dwfl_thread_state_registers(thread, 0, 17, regs);
+}
+
+static const Dwfl_Thread_Callbacks thread_callbacks = {
+    .next_thread = next_thread,
+    .get_thread = get_thread,
+    .memory_read = memory_read,
+    .set_initial_registers = set_initial_registers,
+};
+
+static char *debuginfo_path;
+static const Dwfl_Callbacks dwfl_callbacks = {
+    .find_elf = dwfl_build_id_find_elf,
+    .find_debuginfo = dwfl_standard_find_debuginfo,
+    .section_address = dwfl_offline_section_address,
+    .debuginfo_path = &debuginfo_path,
+};
+
+/* Opens the host's copy of m when it is the same build as the target's
+ * (a different build would give wrong unwind tables and names). */
+static int open_module_file(const pyspy_memsrc *src, const pyspy_module *m,
+                            char *path, size_t pathlen) {
+    if (!m->path || m->path[0] != '/')
+        return -1;
+    bool live = src->ops && src->ops->kind &&
+                strcmp(src->ops->kind, "live") == 0 && src->proc.pid > 0;
+    int w = live ? snprintf(path, pathlen, "/proc/%d/root%s", src->proc.pid,
+                            m->path)
+                 : snprintf(path, pathlen, "%s", m->path);
+    if (w < 0 || (size_t)w >= pathlen)
+        return -1;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return -1;
+    if (m->build_id_len == 0)
+        return fd;
+    bool same = false;
+    Elf *elf = elf_begin(fd, ELF_C_READ_MMAP, NULL);
+    if (elf) {
+        const void *id = NULL;
+        ssize_t len = dwelf_elf_gnu_build_id(elf, &id);
+        same = len == m->build_id_len && memcmp(id, m->build_id, len) == 0;
+        elf_end(elf);
+    }
+    if (!same) {
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+static void report_modules(Dwfl *dwfl, pyspy_memsrc *src) {
+    char path[4096 + 64];
+    for (size_t i = 0; i < src->nmodules; i++) {
+        const pyspy_module *m = &src->modules[i];
+        int fd = open_module_file(src, m, path, sizeof path);
+        if (fd < 0)
+            continue;
+        /* On success libdw owns fd. */
+        if (!dwfl_report_elf(dwfl, m->path, path, fd, m->load_bias, false))
+            close(fd);
+    }
+}
+
+static int frame_cb(Dwfl_Frame *state, void *arg) {
+    unwind_ctx *c = arg;
+    Dwarf_Addr pc;
+    bool activation = false;
+    if (!dwfl_frame_pc(state, &pc, &activation))
+        return DWARF_CB_ABORT;
+    /* A zero or repeated pc is the end of a chain libdw cannot see. */
+    if (pc == 0 || (c->n > 0 && c->pcs[c->n - 1] == pc && c->n >= 2 &&
+                    c->pcs[c->n - 2] == pc))
+        return DWARF_CB_ABORT;
+    c->pcs[c->n] = pc;
+    c->activation[c->n] = activation;
+    c->n++;
+    return c->n >= PYSPY_MAX_NATIVE_FRAMES ? DWARF_CB_ABORT : DWARF_CB_OK;
+}
+
+/* Names from the embedded symbol tables when libdw has no module. */
+static const char *symbol_from_modules(const pyspy_memsrc *src, uint64_t pc,
+                                       const char **module) {
+    for (size_t i = 0; i < src->nmodules; i++) {
+        const pyspy_module *m = &src->modules[i];
+        if (pc < m->start || pc >= m->end)
+            continue;
+        *module = m->path;
+        const pyspy_symbol *best = NULL;
+        for (size_t k = 0; k < m->nsymbols; k++) {
+            const pyspy_symbol *s = &m->symbols[k];
+            if (s->type != STT_FUNC && s->type != STT_GNU_IFUNC)
+                continue;
+            uint64_t lo = s->value + m->load_bias;
+            if (pc >= lo && (pc < lo + s->size || (s->size == 0 && pc == lo)))
+                if (!best || s->value > best->value)
+                    best = s;
+        }
+        return best ? best->name : NULL;
+    }
+    return NULL;
+}
+
+static int resolve(Dwfl *dwfl, pyspy_memsrc *src, uint64_t pc, bool activation,
+                   pyspy_native_frame *f) {
+    /* A return address may point past the call's last byte, into the
+     * next function: look up the call itself. */
+    uint64_t at = activation || pc == 0 ? pc : pc - 1;
+    const char *name = NULL, *module = NULL;
+    Dwfl_Module *mod = dwfl_addrmodule(dwfl, at);
+    if (mod) {
+        GElf_Off off;
+        GElf_Sym sym;
+        name = dwfl_module_addrinfo(mod, at, &off, &sym, NULL, NULL, NULL);
+        module =
+            dwfl_module_info(mod, NULL, NULL, NULL, NULL, NULL, NULL, NULL);
+    }
+    if (!name) {
+        const char *mod_path = NULL;
+        name = symbol_from_modules(src, at, &mod_path);
+        if (!module)
+            module = mod_path;
+    }
+    f->pc = pc;
+    if (name && !(f->name = strdup(name)))
+        return -1;
+    if (module && !(f->module = strdup(module)))
+        return -1;
+    return 0;
+}
+
+void pyspy_native_frames_free(pyspy_native_frame *f, size_t n) {
+    for (size_t i = 0; f && i < n; i++) {
+        free(f[i].name);
+        free(f[i].module);
+    }
+    free(f);
+}
+
+int pyspy_native_unwind(pyspy_memsrc *src, int tid, pyspy_native_frame **out,
+                        size_t *n, pyspy_error *err) {
+    *out = NULL;
+    *n = 0;
+    const pyspy_thread *t = thread_by_tid(src, tid);
+    if (!t || !t->has_regs)
+        return pyspy_error_set(err, PYSPY_E_UNREADABLE,
+                               "no registers for thread %d", tid);
+    unwind_ctx *c = calloc(1, sizeof *c);
+    if (!c)
+        return pyspy_error_set(err, PYSPY_E_GENERIC, "out of memory");
+    c->src = src;
+    c->thread = t;
+    Dwfl *dwfl = dwfl_begin(&dwfl_callbacks);
+    if (!dwfl) {
+        free(c);
+        return pyspy_error_set(err, PYSPY_E_GENERIC, "libdw: %s",
+                               dwfl_errmsg(-1));
+    }
+    dwfl_report_begin(dwfl);
+    report_modules(dwfl, src);
+    dwfl_report_end(dwfl, NULL, NULL);
+    int rc = 0;
+    pid_t pid = src->proc.pid > 0 ? src->proc.pid : tid;
+    if (!dwfl_attach_state(dwfl, NULL, pid, &thread_callbacks, c)) {
+        /* No module to tell libdw the architecture: the innermost frame
+         * is all that can be named. */
+        c->pcs[0] = t->regs[PYSPY_REG_RIP];
+        c->activation[0] = true;
+        c->n = 1;
+    } else {
+        /* Stopping early (end of stack, no unwind data) is expected. */
+        (void)dwfl_getthread_frames(dwfl, tid, frame_cb, c);
+        if (c->n == 0) {
+            c->pcs[0] = t->regs[PYSPY_REG_RIP];
+            c->activation[0] = true;
+            c->n = 1;
+        }
+    }
+    pyspy_native_frame *v = calloc(c->n, sizeof *v);
+    if (!v)
+        rc = pyspy_error_set(err, PYSPY_E_GENERIC, "out of memory");
+    for (size_t i = 0; rc == 0 && i < c->n; i++)
+        if (resolve(dwfl, src, c->pcs[i], c->activation[i], &v[i]) < 0) {
+            pyspy_native_frames_free(v, c->n);
+            v = NULL;
+            rc = pyspy_error_set(err, PYSPY_E_GENERIC, "out of memory");
+        }
+    if (rc == 0) {
+        *out = v;
+        *n = c->n;
+    }
+    dwfl_end(dwfl);
+    free(c);
+    return rc;
+}
