@@ -172,6 +172,20 @@ static int walk_interpreter(walk *w, uint64_t interp, pyspy_error *err) {
                                "interpreter at 0x%" PRIx64,
                                interp);
     uint64_t holder = gil_holder(w->src, w->py, interp);
+    /* Each interpreter has its own threading module; the names come from
+     * the one whose threads these are. */
+    pyspy_python *here = malloc(sizeof *here);
+    if (!here) {
+        w->oom = true;
+        return pyspy_error_set(err, PYSPY_E_GENERIC, "out of memory");
+    }
+    *here = *w->py;
+    here->interp_head = interp;
+    if (pyspy_py_thread_names(w->src, here, &w->names, &w->nnames, NULL) < 0) {
+        w->names = NULL;
+        w->nnames = 0;
+    }
+    free(here);
     pyspy_sys_path sp;
     pyspy_sys_path_read(w->src, w->py, interp, &sp);
     pyspy_addr_set seen = {0};
@@ -194,6 +208,9 @@ static int walk_interpreter(walk *w, uint64_t interp, pyspy_error *err) {
     }
     pyspy_addr_set_free(&seen);
     pyspy_sys_path_free(&sp);
+    pyspy_py_thread_names_free(w->names, w->nnames);
+    w->names = NULL;
+    w->nnames = 0;
     if (rc < 0) {
         w->oom = true;
         return pyspy_error_set(err, PYSPY_E_GENERIC, "out of memory");
@@ -213,11 +230,6 @@ int pyspy_stack_traces(pyspy_memsrc *src, const pyspy_python *py,
     if (!py->interp_head)
         return pyspy_error_set(err, PYSPY_E_NOPYTHON,
                                "no interpreter state found");
-    /* Names are a nicety: a target without threading has none. */
-    if (pyspy_py_thread_names(src, py, &w.names, &w.nnames, NULL) < 0) {
-        w.names = NULL;
-        w.nnames = 0;
-    }
     pyspy_addr_set interps = {0};
     uint64_t interp = py->interp_head;
     int rc = 0;
@@ -246,7 +258,6 @@ int pyspy_stack_traces(pyspy_memsrc *src, const pyspy_python *py,
     }
     pyspy_addr_set_free(&interps);
     pyspy_code_cache_free(&w.cache);
-    pyspy_py_thread_names_free(w.names, w.nnames);
     if (rc == 0)
         finish(&w);
     out->traces = w.tl.v;

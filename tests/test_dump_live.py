@@ -431,3 +431,52 @@ def test_kernel_core_of_crashed_interpreter(mode, tmp_path):
     for t in doc[1:]:
         assert not t['active'] or t['thread_name'] == 'busy', t['thread_name']
     assert len(doc) == len(oracle['threads'])
+
+
+SUBINTERPRETER_PROGRAM = '''
+import threading, time
+try:
+    import _xxsubinterpreters as interpreters
+except ImportError:
+    import _interpreters as interpreters
+def in_sub():
+    iid = interpreters.create()
+    interpreters.run_string(iid, "import time\\ndef sub_sleeper():\\n    time.sleep(1000)\\nsub_sleeper()\\n")
+t = threading.Thread(target=in_sub, name="host")
+t.daemon = True
+t.start()
+def main_sleeper():
+    time.sleep(1000)
+main_sleeper()
+'''
+
+
+@pytest.mark.parametrize('version', ['3.12.1', '3.13.0'])
+def test_subinterpreters(version, tmp_path):
+    exe = os.path.join(PYENV, 'versions', version, 'bin', 'python3')
+    if not os.access(exe, os.X_OK):
+        pytest.skip('interpreter %s is not installed' % exe)
+    prog = tmp_path / 'sub.py'
+    prog.write_text(SUBINTERPRETER_PROGRAM)
+    p = subprocess.Popen([exe, str(prog)])
+    try:
+        doc = []
+        deadline = time.time() + 30
+        while time.time() < deadline:
+            doc = dump_json(['--pid', p.pid])
+            names = [f['name'] for t in doc for f in t['frames']]
+            if 'sub_sleeper' in names and 'main_sleeper' in names:
+                break
+            time.sleep(0.2)
+        stacks = [[f['name'] for f in t['frames']] for t in doc]
+        assert ['sub_sleeper', '<module>'] in stacks, stacks
+        assert ['main_sleeper', '<module>'] in stacks, stacks
+        named = dict((t['thread_name'], t) for t in doc)
+        assert named['MainThread']['frames'][0]['name'] == 'main_sleeper'
+        assert named['host']['frames'][0]['name'] == 'in_sub'
+        # The sub-interpreter's thread is the host thread's OS thread.
+        sub = [t for t in doc if t['frames'][0]['name'] == 'sub_sleeper'][0]
+        assert sub['os_thread_id'] == named['host']['os_thread_id']
+    finally:
+        p.kill()
+        p.wait()
