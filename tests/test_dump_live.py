@@ -463,7 +463,13 @@ def test_subinterpreters(version, tmp_path):
         doc = []
         deadline = time.time() + 30
         while time.time() < deadline:
-            doc = dump_json(['--pid', p.pid])
+            # Until the program has set up its interpreters, there may be
+            # nothing to validate yet.
+            r = run([pyspy(), 'dump', '--pid', p.pid, '--json'])
+            if r.returncode != 0:
+                time.sleep(0.2)
+                continue
+            doc = json.loads(r.stdout.decode('utf-8'))
             names = [f['name'] for t in doc for f in t['frames']]
             if 'sub_sleeper' in names and 'main_sleeper' in names:
                 break
