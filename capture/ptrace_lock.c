@@ -107,32 +107,75 @@ void pyspy_ptrace_release(pyspy_ptrace_set *set) {
     set->n = set->cap = 0;
 }
 
-/* Waits until tid reports a stop. 1 = stopped, 0 = the thread is gone,
- * -1 = timed out. */
-static int wait_stop(int tid, int *resig, int64_t deadline) {
-    for (unsigned spins = 0;; spins++) {
-        int st = 0;
-        pid_t r = waitpid(tid, &st, __WALL | WNOHANG);
-        if (r < 0) {
-            if (errno == EINTR)
+static bool thread_gone(int pid, int tid) {
+    pyspy_thread t;
+    return pyspy_proc_thread_state(pid, tid, &t) != 0 || t.state == 'Z' ||
+           t.state == 'X';
+}
+
+/* One non-blocking look at tid: 1 = stopped, 0 = gone, 2 = nothing yet. */
+static int poll_stop(int pid, int tid, int *resig) {
+    int st = 0;
+    pid_t r;
+    while ((r = waitpid(tid, &st, __WALL | WNOHANG)) < 0 && errno == EINTR)
+        ;
+    if (r < 0)
+        return 0; /* ECHILD: gone and reaped */
+    if (r == tid) {
+        if (WIFEXITED(st) || WIFSIGNALED(st))
+            return 0;
+        if (WIFSTOPPED(st)) {
+            int event = (unsigned)st >> 16;
+            /* A signal-delivery-stop instead of our interrupt: keep the
+             * signal to deliver it on detach. */
+            if (event == 0 && WSTOPSIG(st) != SIGTRAP)
+                *resig = WSTOPSIG(st);
+            return 1;
+        }
+        return 2;
+    }
+    /* A thread killed meanwhile may never report to us before the
+     * others are reaped (a dying leader waits for its group). */
+    if (!thread_gone(pid, tid))
+        return 2;
+    waitpid(tid, &st, __WALL | WNOHANG);
+    return 0;
+}
+
+/* Waits for the stops of set->tids[first..]; the ones that turn out to be
+ * gone are dropped. All are polled in turn so that dead threads are
+ * reaped and cannot hold up the report of their leader. */
+static int wait_stops(pyspy_ptrace_set *set, size_t first, int64_t deadline,
+                      int *stuck) {
+    size_t pending = set->n - first;
+    bool *done = calloc(pending ? pending : 1, sizeof *done);
+    if (!done)
+        return -1;
+    size_t left = pending;
+    for (unsigned spins = 0; left > 0; spins++) {
+        bool progress = false;
+        for (size_t k = 0; k < pending; k++) {
+            if (done[k])
                 continue;
-            return 0; /* ECHILD: gone and reaped */
+            size_t i = first + k;
+            int r = poll_stop(set->pid, set->tids[i], &set->resig[i]);
+            if (r == 2)
+                continue;
+            done[k] = true;
+            left--;
+            progress = true;
+            if (r == 0)
+                set->tids[i] = -set->tids[i]; /* dropped below */
         }
-        if (r == tid) {
-            if (WIFEXITED(st) || WIFSIGNALED(st))
-                return 0;
-            if (WIFSTOPPED(st)) {
-                int event = (unsigned)st >> 16;
-                /* A signal-delivery-stop instead of our interrupt: keep
-                 * the signal to deliver it on detach. */
-                if (event == 0 && WSTOPSIG(st) != SIGTRAP)
-                    *resig = WSTOPSIG(st);
-                return 1;
-            }
+        if (left == 0 || progress)
             continue;
-        }
-        if (now_ns() > deadline)
+        if (now_ns() > deadline) {
+            for (size_t k = 0; k < pending; k++)
+                if (!done[k])
+                    *stuck = set->tids[first + k];
+            free(done);
             return -1;
+        }
         if (spins < 200) {
             sched_yield();
         } else {
@@ -140,6 +183,16 @@ static int wait_stop(int tid, int *resig, int64_t deadline) {
             nanosleep(&ts, NULL);
         }
     }
+    free(done);
+    for (size_t i = first; i < set->n;) {
+        if (set->tids[i] < 0) {
+            set->tids[i] = -set->tids[i];
+            set_drop(set, i);
+        } else {
+            i++;
+        }
+    }
+    return 0;
 }
 
 static int tracer_message(int pid, int tid, pyspy_error *err) {
@@ -210,20 +263,15 @@ int pyspy_ptrace_stop_all(int pid, pyspy_ptrace_set *set,
         free(tids);
         if (set->n == first_new)
             break; /* no new thread: the list is stable */
-        for (size_t i = first_new; i < set->n;) {
-            int r = wait_stop(set->tids[i], &set->resig[i], deadline);
-            if (r == 1) {
-                i++;
-            } else if (r == 0) {
-                set_drop(set, i);
-            } else {
-                int tid = set->tids[i];
-                pyspy_ptrace_release(set);
-                return pyspy_error_set(err, PYSPY_E_GENERIC,
-                                       "thread %d of process %d did not stop "
-                                       "within 10 s (uninterruptible sleep?)",
-                                       tid, pid);
-            }
+        int stuck = 0;
+        if (wait_stops(set, first_new, deadline, &stuck) != 0) {
+            pyspy_ptrace_release(set);
+            if (!stuck)
+                return pyspy_error_set(err, PYSPY_E_GENERIC, "out of memory");
+            return pyspy_error_set(err, PYSPY_E_GENERIC,
+                                   "thread %d of process %d did not stop "
+                                   "within 10 s (uninterruptible sleep?)",
+                                   stuck, pid);
         }
     }
     if (set->n == 0) {
