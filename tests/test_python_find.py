@@ -137,3 +137,41 @@ def test_without_symbols(name, exe):
     assert kv["interp_head"] == with_syms["interp_head"], (kv, with_syms)
     assert kv["runtime"] == with_syms["runtime"], (kv, with_syms)
     assert kv["version_source"] in ("_Py_DebugOffsets", "version string"), kv
+
+
+def capture_binary():
+    path = get_bin_dir() / "pyspy-capture"
+    if not path.exists():
+        pytest.skip(f"{path} is not built")
+    return path
+
+
+def probe_file(path):
+    env = dict(os.environ, PYSPY_PROBE_FILE=str(path))
+    env.pop("PYSPY_PROBE_PID", None)
+    res = subprocess.run([str(probe_binary())], env=env, capture_output=True,
+                         text=True, timeout=300)
+    assert res.returncode == 0, res.stdout + res.stderr
+    return dict(line.split("=", 1) for line in res.stdout.splitlines()
+                if "=" in line and not line.startswith(("ok", "not ok", "#")))
+
+
+@pytest.mark.parametrize("name,exe", INTERPRETERS, ids=[n for n, _ in INTERPRETERS])
+def test_snapshot_without_readonly_file_mappings(name, exe, tmp_path):
+    """coredump_filter 0x33 leaves out file-backed mappings the process never
+    wrote to (.text, .rodata: Py_Version among them); the version must then
+    come from the target's data."""
+    need(exe)
+    version, free_threaded = facts(exe)
+    snap = tmp_path / "s.core.zst"
+    with sleeping(exe) as pid:
+        live = probe(pid)
+        subprocess.run([str(capture_binary()), "--pid", str(pid), "--filter", "33",
+                        "--hideprogress", "-o", str(snap)],
+                       check=True, capture_output=True, timeout=300)
+    kv = probe_file(snap)
+    assert kv.get("version") == version, kv
+    assert kv.get("free_threaded") == ("1" if free_threaded else "0"), kv
+    assert kv["interp_head"] == live["interp_head"]
+    assert kv["runtime"] == live["runtime"]
+    assert kv["version_source"] in ("_Py_DebugOffsets", "version string"), kv

@@ -219,19 +219,23 @@ TEST(interpreter_must_validate) {
     }
 }
 
-/* Live probe: prints what discovery found; tests/test_python_find.py
+/* Probe (a live pid, or a snapshot/core with PYSPY_PROBE_FILE): prints
+ * what discovery found; tests/test_python_find.py
  * compares it with the target. PYSPY_PROBE_NOSYMS=1 hides every module's
  * symbols first, so discovery must scan for a structure that validates
  * and read the version from the target's data. */
 TEST(probe_pid) {
     const char *pid = getenv("PYSPY_PROBE_PID");
-    if (!pid || !*pid) {
-        printf("# PYSPY_PROBE_PID not set: no live probe\n");
+    const char *file = getenv("PYSPY_PROBE_FILE");
+    if ((!pid || !*pid) && (!file || !*file)) {
+        printf("# PYSPY_PROBE_PID/PYSPY_PROBE_FILE not set: no probe\n");
         return;
     }
     pyspy_memsrc *src = NULL;
     pyspy_error err = {0};
-    int rc = pyspy_memsrc_open_pid(atoi(pid), PYSPY_NONBLOCKING, &src, &err);
+    int rc = file && *file ? pyspy_memsrc_open_file(file, &src, &err)
+                           : pyspy_memsrc_open_pid(atoi(pid), PYSPY_NONBLOCKING,
+                                                   &src, &err);
     if (rc != 0) {
         printf("error=%d %s\n", err.code, err.msg);
         CHECK(rc == 0);
