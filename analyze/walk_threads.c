@@ -2,6 +2,7 @@
  * thread ids, the OS thread, thread name, GIL and idle state, frames and
  * short filenames. Both linked lists are remote and hostile: bounded and
  * checked for cycles. */
+#include "analyze/native_unwind.h"
 #include "analyze/py_objects.h"
 #include "analyze/walk_internal.h"
 
@@ -260,6 +261,12 @@ int pyspy_stack_traces(pyspy_memsrc *src, const pyspy_python *py,
     pyspy_code_cache_free(&w.cache);
     if (rc == 0)
         finish(&w);
+    if (rc == 0 && opts->native) {
+        /* After finish: idle detection looks at the Python frames. */
+        /* A thread that cannot be unwound keeps its Python frames. */
+        for (size_t i = 0; i < w.tl.n; i++)
+            pyspy_native_merge(src, py, &w.tl.v[i], NULL);
+    }
     out->traces = w.tl.v;
     out->ntraces = w.tl.n;
     out->pid = src->proc.pid;
