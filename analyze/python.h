@@ -9,13 +9,20 @@
 
 typedef struct pyspy_python {
     int major, minor, micro;
-    char version[32];        /* "3.11.2" (with a suffix such as "rc1") */
-    pyspy_py_layout layout;  /* built-in table, patched by _Py_DebugOffsets */
-    uint64_t runtime_addr;   /* _PyRuntime; 0 for 2.7/3.6 */
-    uint64_t interp_head;    /* first PyInterpreterState */
+    char version[32];       /* "3.11.2" (with a suffix such as "rc1") */
+    pyspy_py_layout layout; /* built-in table, patched by _Py_DebugOffsets */
+    uint64_t runtime_addr;  /* _PyRuntime; 0 for 2.7/3.6 */
+    uint64_t interp_head;   /* first PyInterpreterState */
     uint64_t tstate_current_addr; /* 2.7/3.6: &_PyThreadState_Current */
     const pyspy_module *module;   /* object holding the interpreter */
-    char *executable;        /* path shown as "Python vX (path)" */
+    char *executable;             /* path shown as "Python vX (path)" */
+    /* Where the version came from (static text): "Py_Version",
+     * "_Py_DebugOffsets", "version string" (data), "read-only data" or
+     * "file name" (then micro is -1 and version is "X.Y"). */
+    const char *version_source;
+    /* 3.13+: the layout was patched from the target's _Py_DebugOffsets
+     * (false: they were absent or implausible; built-in table used). */
+    bool debug_offsets;
 } pyspy_python;
 
 int pyspy_python_find(pyspy_memsrc *src, pyspy_python *py, pyspy_error *err);

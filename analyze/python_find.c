@@ -172,8 +172,9 @@ static int try_module(pyspy_memsrc *src, const pyspy_module *m,
         /* An implausible or foreign _Py_DebugOffsets keeps the built-in
          * table, which validation below still has to accept. */
         pyspy_error e = {0};
-        (void)pyspy_debug_offsets_apply(
-            src, runtime + (uint64_t)l.runtime_debug_offsets, &l, &e);
+        py->debug_offsets =
+            pyspy_debug_offsets_apply(
+                src, runtime + (uint64_t)l.runtime_debug_offsets, &l, &e) == 0;
     }
 
     uint64_t head_addr = 0, tstate_current = 0;
@@ -216,6 +217,7 @@ static int try_module(pyspy_memsrc *src, const pyspy_module *m,
     py->interp_head = interp;
     py->tstate_current_addr = tstate_current;
     py->module = m;
+    py->version_source = v.source;
     const char *exe =
         src->proc.exe && src->proc.exe[0] ? src->proc.exe : m->path;
     py->executable = strdup(exe);

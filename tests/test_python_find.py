@@ -121,6 +121,9 @@ def test_exact_version(name, exe):
         assert module.startswith("libpython"), kv
     if (major, minor) >= (3, 11):
         assert kv["version_source"] == "Py_Version", kv
+    # 3.13+ publish their offsets; the generated map of where each sits in
+    # _Py_DebugOffsets must read them back as plausible.
+    assert kv["debug_offsets"] == ("1" if (major, minor) >= (3, 13) else "0"), kv
 
 
 @pytest.mark.parametrize("name,exe", INTERPRETERS, ids=[n for n, _ in INTERPRETERS])

@@ -261,10 +261,8 @@ TEST(probe_pid) {
         printf("interp_head=0x%llx\n", (unsigned long long)py.interp_head);
         printf("tstate_current=0x%llx\n",
                (unsigned long long)py.tstate_current_addr);
-        pyspy_pyver v;
-        pyspy_error e2 = {0};
-        if (pyspy_python_version(src, py.module, py.runtime_addr, &v, &e2) == 0)
-            printf("version_source=%s\n", v.source);
+        printf("version_source=%s\n", py.version_source);
+        printf("debug_offsets=%d\n", py.debug_offsets ? 1 : 0);
         pyspy_python_free(&py);
     }
     if (nosyms && *nosyms == '1')
