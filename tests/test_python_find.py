@@ -35,6 +35,14 @@ def interpreters():
 INTERPRETERS = interpreters()
 
 
+def table_versions():
+    """Releases whose headers generated a built-in table."""
+    import re
+    text = (pathlib.Path(__file__).resolve().parent.parent / "analyze" /
+            "py_layouts_gen.c").read_text()
+    return set(re.findall(r"/\* (\d\.\d+t?): (\d+\.\d+\.\d+\S*), headers", text))
+
+
 def probe_binary():
     path = get_bin_dir().parent / "tests" / "test_python_version"
     if not path.exists():
@@ -124,6 +132,11 @@ def test_exact_version(name, exe):
     # 3.13+ publish their offsets; the generated map of where each sits in
     # _Py_DebugOffsets must read them back as plausible.
     assert kv["debug_offsets"] == ("1" if (major, minor) >= (3, 13) else "0"), kv
+    # A target of exactly the release whose headers made the built-in table
+    # publishes exactly the table's offsets.
+    family = f"{major}.{minor}" + ("t" if free_threaded else "")
+    if (family, version) in table_versions():
+        assert kv["layout_diff"] == "", kv
 
 
 @pytest.mark.parametrize("name,exe", INTERPRETERS, ids=[n for n, _ in INTERPRETERS])

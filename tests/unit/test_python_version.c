@@ -263,6 +263,36 @@ TEST(probe_pid) {
                (unsigned long long)py.tstate_current_addr);
         printf("version_source=%s\n", py.version_source);
         printf("debug_offsets=%d\n", py.debug_offsets ? 1 : 0);
+        /* Which int32 offsets the target's _Py_DebugOffsets changed
+         * relative to the built-in table, by position in the struct. */
+        const pyspy_py_layout *b = pyspy_py_layout_builtin(
+            py.major, py.minor, py.layout.free_threaded);
+        printf("layout_diff=");
+        for (size_t k = 0; b && k < PYSPY_DEBUG_MAP_MAX; k++) {
+            const pyspy_py_debug_map *d = NULL;
+            for (size_t j = 0; j < pyspy_py_debug_maps_count; j++)
+                if (pyspy_py_debug_maps[j].major == py.major &&
+                    pyspy_py_debug_maps[j].minor == py.minor &&
+                    pyspy_py_debug_maps[j].free_threaded ==
+                        py.layout.free_threaded)
+                    d = &pyspy_py_debug_maps[j];
+            if (!d || !d->fields[k].layout_off)
+                break;
+            int32_t x, y;
+            memcpy(&x, (const char *)&py.layout + d->fields[k].layout_off, 4);
+            memcpy(&y, (const char *)b + d->fields[k].layout_off, 4);
+            /* Struct sizes may differ by build options the installed
+             * headers do not show (3.15's interp by 8 bytes); every
+             * offset must agree. */
+            if (d->fields[k].layout_off ==
+                    offsetof(pyspy_py_layout, interp_size) ||
+                d->fields[k].layout_off ==
+                    offsetof(pyspy_py_layout, tstate_size))
+                continue;
+            if (x != y)
+                printf("%u:%d!=%d,", d->fields[k].layout_off, x, y);
+        }
+        printf("\n");
         pyspy_python_free(&py);
     }
     if (nosyms && *nosyms == '1')
