@@ -219,6 +219,100 @@ TEST(interpreter_must_validate) {
     }
 }
 
+static const pyspy_py_debug_map *map_of(int major, int minor, bool ft) {
+    for (size_t j = 0; j < pyspy_py_debug_maps_count; j++)
+        if (pyspy_py_debug_maps[j].major == major &&
+            pyspy_py_debug_maps[j].minor == minor &&
+            pyspy_py_debug_maps[j].free_threaded == ft)
+            return &pyspy_py_debug_maps[j];
+    return NULL;
+}
+
+/* Writes the _Py_DebugOffsets a target of layout l would publish. */
+static void put_debug_offsets(fake *f, uint64_t off, const pyspy_py_layout *l,
+                              const pyspy_py_debug_map *d, uint64_t hex) {
+    memcpy(f->mem + off, "xdebugpy", 8);
+    put64(f, off + (uint64_t)d->version, hex);
+    put64(f, off + (uint64_t)d->free_threaded_flag, l->free_threaded);
+    for (size_t k = 0; k < PYSPY_DEBUG_MAP_MAX && d->fields[k].layout_off;
+         k++) {
+        int32_t v;
+        memcpy(&v, (const char *)l + d->fields[k].layout_off, 4);
+        put64(f, off + d->fields[k].debug_off, (uint64_t)v);
+    }
+    put64(f, off + (uint64_t)d->gil_base, 5000);
+    put64(f, off + (uint64_t)d->gil_locked, 5000 + (uint64_t)l->gil_locked);
+    put64(f, off + (uint64_t)d->gil_holder,
+          5000 + (uint64_t)l->gil_last_holder);
+}
+
+/* The target's offsets win over the built-in table when plausible; a
+ * hostile value leaves the table untouched. */
+TEST(debug_offsets_patch_layout) {
+    const pyspy_py_layout *b = pyspy_py_layout_builtin(3, 14, false);
+    const pyspy_py_debug_map *d = map_of(3, 14, false);
+    CHECK(b && d);
+    if (!b || !d)
+        return;
+    pyspy_py_layout moved = *b;
+    moved.tstate_thread_id += 8;
+    moved.code_qualname += 16;
+    fake *f = fake_new("/x/python3.14", NULL, 0, NULL, 0);
+    put_debug_offsets(f, 0x1000, &moved, d, 0x030e0af0);
+    pyspy_py_layout l = *b;
+    pyspy_error err = {0};
+    CHECK(pyspy_debug_offsets_apply(&f->src, FAKE_BASE + 0x1000, &l, &err) ==
+          0);
+    CHECK(l.tstate_thread_id == b->tstate_thread_id + 8);
+    CHECK(l.code_qualname == b->code_qualname + 16);
+    CHECK(l.gil_locked == b->gil_locked);
+    CHECK(l.tuple_item == b->tuple_item);
+
+    uint64_t version;
+    bool ft = true;
+    CHECK(pyspy_debug_offsets_header(&f->src, FAKE_BASE + 0x1000, &version,
+                                     &ft) == 0);
+    CHECK(version == 0x030e0af0 && !ft);
+    CHECK(pyspy_debug_offsets_header(&f->src, FAKE_BASE + 0x1008, &version,
+                                     &ft) < 0);
+
+    /* An offset beyond any struct, and one outside its struct. */
+    for (int bad = 0; bad < 2; bad++) {
+        pyspy_py_layout hostile = *b;
+        if (bad == 0)
+            hostile.interp_tstate_head = 1 << 30;
+        else
+            hostile.tstate_next = hostile.tstate_size + 64;
+        put_debug_offsets(f, 0x1000, &hostile, d, 0x030e0af0);
+        l = *b;
+        CHECK(pyspy_debug_offsets_apply(&f->src, FAKE_BASE + 0x1000, &l, &err) <
+              0);
+        CHECK(err.code == PYSPY_E_FORMAT);
+        CHECK(memcmp(&l, b, sizeof l) == 0);
+    }
+    /* A 3.15 header does not patch a 3.14 table. */
+    put_debug_offsets(f, 0x1000, b, d, 0x030f02f0);
+    l = *b;
+    CHECK(pyspy_debug_offsets_apply(&f->src, FAKE_BASE + 0x1000, &l, &err) < 0);
+    free(f);
+}
+
+/* Without symbols, the cookie is found in the module's writable data. */
+TEST(debug_offsets_scan_finds_cookie) {
+    const pyspy_py_layout *b = pyspy_py_layout_builtin(3, 13, false);
+    const pyspy_py_debug_map *d = map_of(3, 13, false);
+    CHECK(b && d);
+    if (!b || !d)
+        return;
+    fake *f = fake_new("/x/python3.13", NULL, 0, NULL, 0);
+    /* A stray cookie with a bad version comes first and is skipped. */
+    memcpy(f->mem + 0x800, "xdebugpy", 8);
+    put64(f, 0x808, 0x12345678);
+    put_debug_offsets(f, 0x3000, b, d, 0x030d00f0);
+    CHECK(pyspy_debug_offsets_scan(&f->src, &f->module) == FAKE_BASE + 0x3000);
+    free(f);
+}
+
 /* Probe (a live pid, or a snapshot/core with PYSPY_PROBE_FILE): prints
  * what discovery found; tests/test_python_find.py
  * compares it with the target. PYSPY_PROBE_NOSYMS=1 hides every module's
@@ -306,4 +400,5 @@ TEST(probe_pid) {
 TEST_MAIN(T(version_from_hex), T(version_from_text), T(version_from_name),
           T(debug_maps_cover_313_plus), T(unsupported_versions_are_named),
           T(no_interpreter_names_origin), T(interpreter_must_validate),
+          T(debug_offsets_patch_layout), T(debug_offsets_scan_finds_cookie),
           T(probe_pid))
