@@ -60,7 +60,9 @@ int pyspy_capture_pid(int pid, const pyspy_capture_config *cfg,
     if (live->ops->suspend(live, err) != 0)
         goto out;
     bool ours = pyspy_live_is_stopped(live);
-    if (pyspy_memsrc_view_open(live, filter, &view, err) != 0)
+    /* the map may have changed since open; the copy must match the stop */
+    if (pyspy_live_reread_maps(live, err) != 0 ||
+        pyspy_memsrc_view_open(live, filter, &view, err) != 0)
         goto out;
     uint64_t need = pyspy_memsrc_view_bytes(view);
     if (budget && need > budget) {

@@ -278,14 +278,18 @@ static int live_suspend(pyspy_memsrc *src, pyspy_error *err) {
     li->stopped = true;
     li->stop_t0 = t0;
     src->proc.capture_time_ns = clock_ns(CLOCK_REALTIME);
-    /* The map may have changed since open; what is read now must match
-     * the stopped process. */
-    if (threads_from_set(src, li, err) != 0 || reread_maps(src, li, err)) {
+    /* The map is the one of the last refresh (or open): a sampler
+     * refreshes just before; a snapshot calls pyspy_live_reread_maps. */
+    if (threads_from_set(src, li, err) != 0) {
         pyspy_ptrace_release(&li->set);
         li->stopped = false;
         return -1;
     }
     return 0;
+}
+
+int pyspy_live_reread_maps(pyspy_memsrc *src, pyspy_error *err) {
+    return reread_maps(src, src->impl, err);
 }
 
 static void live_resume(pyspy_memsrc *src) {

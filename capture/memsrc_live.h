@@ -12,6 +12,9 @@ int pyspy_live_pid(const pyspy_memsrc *src);
  * ok[i] tells which pairs were read in full; returns how many were. */
 size_t pyspy_live_readv(pyspy_memsrc *src, const struct iovec *local,
                         const struct iovec *remote, size_t n, bool *ok);
+/* Re-reads the regions (and modules when files moved): for a snapshot,
+ * once the process is stopped. */
+int pyspy_live_reread_maps(pyspy_memsrc *src, pyspy_error *err);
 /* True while suspend holds the threads stopped (Lock mode). */
 bool pyspy_live_is_stopped(const pyspy_memsrc *src);
 
