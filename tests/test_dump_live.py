@@ -38,7 +38,20 @@ def interpreters():
                 exe = os.path.join(d, name)
                 break
         out.append(pytest.param(exe or os.path.join(d, 'python'), id=v))
+    # Debian sid's 3.14 and 3.15 made runnable by fixtures/get-sid-pythons,
+    # and the static / free-threaded builds of fixtures/build-pythons.
+    sid = os.environ.get('PYSPY_SID_PYTHONS', '/var/cache/pyspy-pythons/sid')
+    for v in ('3.14', '3.15'):
+        out.append(pytest.param(os.path.join(sid, 'python' + v), id='sid-' + v))
+    built = os.environ.get('PYSPY_PYTHONS', '/opt/pyspy-pythons')
+    for label in ('3.9-static', '3.13-static', '3.13t-static'):
+        out.append(pytest.param(os.path.join(built, label, 'bin', 'python3'), id=label))
     return out
+
+
+def cmdline_of(pid):
+    with open('/proc/%d/cmdline' % pid, 'rb') as f:
+        return f.read().rstrip(b'\0').replace(b'\0', b' ').decode('utf-8')
 
 
 def markers(path):
@@ -99,6 +112,7 @@ class Scenario(object):
         time.sleep(0.5)
         self.pid = self.proc.pid
         self.marks = markers(self.program)
+        self.free_threaded = 'free-threading' in self.oracle['version']
 
     def stop(self):
         if self.proc.poll() is None:
@@ -165,7 +179,8 @@ def test_live_json_matches_interpreter(scenario):
         if t['thread_name'] == 'MainThread':
             assert t['os_thread_id'] == scenario.pid
         if t['thread_name'] == 'busy':
-            assert t['active'] and t['owns_gil'], t
+            assert t['active'], t
+            assert t['owns_gil'] == (not scenario.free_threaded), t
         else:
             assert not t['active'], t['thread_name']
             assert not t['owns_gil'], t['thread_name']
@@ -188,8 +203,8 @@ def test_live_text_shape(scenario):
     text = dump(['--pid', scenario.pid])
     doc = dump_json(['--pid', scenario.pid])
     lines = text.split('\n')
-    assert lines[0] == 'Process %d: %s %s %s' % (
-        scenario.pid, scenario.exe, scenario.program, scenario.oracle_path)
+    assert lines[0] == 'Process %d: %s' % (scenario.pid, cmdline_of(scenario.pid))
+    assert lines[0].endswith('%s %s' % (scenario.program, scenario.oracle_path))
     version = scenario.oracle['version'].split()[0]
     m = re.match(r'^Python v(\S+) \((\S+)\)$', lines[1])
     assert m, lines[1]
@@ -256,8 +271,9 @@ def test_snapshot_and_decompressed_snapshot_give_the_same_stacks(scenario, tmp_p
     assert diff is None, 'decompressed: ' + diff
     # Flags and names survive capture too.
     for t in from_snapshot:
-        assert t['active'] == (t['thread_name'] == 'busy'), t['thread_name']
-        assert t['owns_gil'] == (t['thread_name'] == 'busy'), t['thread_name']
+        busy = t['thread_name'] == 'busy'
+        assert t['active'] == busy, t['thread_name']
+        assert t['owns_gil'] == (busy and not scenario.free_threaded), t['thread_name']
 
 
 def test_snapshot_after_interpreter_renamed_away(tmp_path):
