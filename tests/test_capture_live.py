@@ -393,3 +393,19 @@ def test_series_into_directory(capture, busy, tmp_path):
                             r"\.core\.zst", n), n
     assert len(r.stdout.strip().splitlines()) == len(names)
     assert not stopped_threads(busy.pid)
+
+
+def test_nonblocking_never_stops_it(capture, busy, tmp_path):
+    out = tmp_path / "n.core.zst"
+    c = subprocess.Popen([str(capture), "-p", str(busy.pid), "--nonblocking",
+                          "-o", str(out), "--hideprogress"],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                         text=True)
+    seen = set()
+    while c.poll() is None:
+        seen.update(stopped_threads(busy.pid).values())
+    so, se = c.communicate()
+    assert c.returncode == 0, se
+    assert seen == set(), seen
+    assert "paused 0.0 ms" in so, so
+    assert out.stat().st_size > 0

@@ -2,6 +2,7 @@
  * (known variables at known addresses), and Python interpreters (the
  * _PyRuntime symbol through the module tables, threads stopped and let
  * go). */
+#include "capture/capture_run.h"
 #include "capture/memsrc_live.h"
 #include "capture/memsrc_ram.h"
 #include "capture/proc.h"
@@ -10,6 +11,7 @@
 
 #include <elf.h>
 #include <signal.h>
+#include <sys/syscall.h>
 #include <stdlib.h>
 #include <sys/mman.h>
 #include <sys/wait.h>
@@ -375,7 +377,55 @@ TEST(already_locked_stays_stopped) {
     kill_child(pid);
 }
 
+/* The kernel state written to a snapshot is the one from before the
+ * stop (every thread is 't' during it): the main thread sleeps in
+ * clock_nanosleep, the workers run. */
+TEST(snapshot_keeps_state_from_before_the_stop) {
+    int pid = spawn_python("/usr/bin/python3");
+    if (pid < 0)
+        return;
+    char path[] = "/tmp/pyspy-test-state-XXXXXX";
+    int fd = mkstemp(path);
+    CHECK(fd >= 0);
+    close(fd);
+    pyspy_capture_config cfg = pyspy_capture_config_default();
+    cfg.hide_progress = true;
+    pyspy_capture_result res;
+    pyspy_error err = {0};
+    CHECK(pyspy_capture_pid(pid, &cfg, path, NULL, &res, &err) == 0);
+    CHECK(res.nthreads == 4 && res.pid == pid && res.file_bytes > 0);
+    CHECK(!any_thread_stopped(pid));
+    kill_child(pid);
+    pyspy_memsrc *snap = NULL;
+    CHECK(pyspy_memsrc_open_file(path, &snap, &err) == 0);
+    if (snap) {
+        CHECK(snap->nthreads == 4);
+        bool main_sleeps = false;
+        int stopped = 0;
+        for (size_t i = 0; i < snap->nthreads; i++) {
+            const pyspy_thread *t = &snap->threads[i];
+            stopped += t->state == 't' || t->state == 'T';
+            if (t->tid == pid)
+                main_sleeps =
+                    t->state == 'S' && (t->syscall == SYS_clock_nanosleep ||
+                                        t->syscall == SYS_select);
+            CHECK(t->has_regs);
+        }
+        CHECK(main_sleeps);
+        CHECK(stopped == 0);
+        CHECK(snap->proc.pid == pid && snap->proc.lock == PYSPY_LOCK);
+        uint64_t rt = pyspy_memsrc_symbol(snap, NULL, "_PyRuntime", NULL);
+        int flags[5] = {0};
+        CHECK(rt &&
+              pyspy_memsrc_read(snap, rt, flags, sizeof flags, &err) == 0);
+        CHECK(flags[0] == 1 && flags[4] == 1);
+        pyspy_memsrc_close(snap);
+    }
+    unlink(path);
+}
+
 TEST_MAIN(T(reads_a_variable_of_a_child), T(ram_copy_outlives_the_process),
           T(coredump_filter_selects_regions), T(nonexistent_pid),
           T(debian_python_runtime_symbol), T(pyenv_libpython_runtime_symbol),
-          T(nonblocking_never_stops), T(already_locked_stays_stopped))
+          T(nonblocking_never_stops), T(already_locked_stays_stopped),
+          T(snapshot_keeps_state_from_before_the_stop))
