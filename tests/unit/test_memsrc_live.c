@@ -10,6 +10,8 @@
 #include "testlib.h"
 
 #include <elf.h>
+#include <fcntl.h>
+#include <sys/stat.h>
 #include <signal.h>
 #include <sys/syscall.h>
 #include <stdlib.h>
@@ -329,6 +331,46 @@ TEST(pyenv_libpython_runtime_symbol) {
                  "libpython3.11.so");
 }
 
+/* A deleted executable is read through /proc/PID/map_files, as a
+ * container's files are. */
+TEST(symbols_of_a_deleted_executable) {
+    char exe[] = "/tmp/pyspy-test-python-XXXXXX";
+    int out = mkstemp(exe);
+    int in = open("/usr/bin/python3.11", O_RDONLY);
+    if (out < 0 || in < 0) {
+        fprintf(stderr, "  (skipped: no /usr/bin/python3.11)\n");
+        if (out >= 0) {
+            close(out);
+            unlink(exe);
+        }
+        return;
+    }
+    char buf[1 << 16];
+    ssize_t n;
+    while ((n = read(in, buf, sizeof buf)) > 0)
+        CHECK(write(out, buf, (size_t)n) == n);
+    close(in);
+    fchmod(out, 0700);
+    close(out);
+    int pid = spawn_python(exe);
+    unlink(exe);
+    CHECK(pid > 0);
+    if (pid < 0)
+        return;
+    pyspy_memsrc *src = NULL;
+    pyspy_error err = {0};
+    CHECK(pyspy_memsrc_open_pid(pid, PYSPY_NONBLOCKING, &src, &err) == 0);
+    if (src) {
+        uint64_t rt = pyspy_memsrc_symbol(src, "(deleted)", "_PyRuntime", NULL);
+        CHECK(rt != 0);
+        int flags[5] = {0};
+        CHECK(pyspy_memsrc_read(src, rt, flags, sizeof flags, &err) == 0);
+        CHECK(flags[0] == 1 && flags[4] == 1);
+        pyspy_memsrc_close(src);
+    }
+    kill_child(pid);
+}
+
 TEST(nonblocking_never_stops) {
     int pid = spawn_python("/usr/bin/python3");
     if (pid < 0)
@@ -428,4 +470,5 @@ TEST_MAIN(T(reads_a_variable_of_a_child), T(ram_copy_outlives_the_process),
           T(coredump_filter_selects_regions), T(nonexistent_pid),
           T(debian_python_runtime_symbol), T(pyenv_libpython_runtime_symbol),
           T(nonblocking_never_stops), T(already_locked_stays_stopped),
-          T(snapshot_keeps_state_from_before_the_stop))
+          T(snapshot_keeps_state_from_before_the_stop),
+          T(symbols_of_a_deleted_executable))
