@@ -1,7 +1,9 @@
 /* Native unwinding with libdw's unwinder driven entirely by the memory
  * source: our own Dwfl_Thread_Callbacks give it registers from
  * src->threads and memory from pyspy_memsrc_read, so live processes,
- * snapshots and cores unwind the same way and libdw never ptraces. */
+ * snapshots and cores unwind the same way and libdw never ptraces.
+ * Modules come from this host's files when they are the same build, else
+ * from the ELF image rebuilt out of the target's memory. */
 #include "analyze/native_unwind.h"
 
 #include <elfutils/libdwelf.h>
@@ -78,9 +80,11 @@ static const Dwfl_Thread_Callbacks thread_callbacks = {
     .set_initial_registers = set_initial_registers,
 };
 
+static int find_elf(Dwfl_Module *mod, void **userdata, const char *modname,
+                    Dwarf_Addr base, char **file_name, Elf **elfp);
 static char *debuginfo_path;
 static const Dwfl_Callbacks dwfl_callbacks = {
-    .find_elf = dwfl_build_id_find_elf,
+    .find_elf = find_elf,
     .find_debuginfo = dwfl_standard_find_debuginfo,
     .section_address = dwfl_offline_section_address,
     .debuginfo_path = &debuginfo_path,
@@ -119,16 +123,109 @@ static int open_module_file(const pyspy_memsrc *src, const pyspy_module *m,
     return fd;
 }
 
-static void report_modules(Dwfl *dwfl, pyspy_memsrc *src) {
+/* Largest module image rebuilt from memory: bounds what a hostile
+ * header can make us allocate. */
+#define MAX_IMAGE (512u << 20)
+
+/* A module whose file is not on this host, rebuilt from the target's
+ * memory: its PT_LOAD segments placed at their file offsets (the
+ * snapshot keeps file-backed private mappings), section headers dropped
+ * as they are not mapped. libdw then finds .eh_frame through
+ * PT_GNU_EH_FRAME and symbols through PT_DYNAMIC. */
+typedef struct mem_image {
+    pyspy_memsrc *src;
+    const pyspy_module *m;
+    uint8_t *buf;
+} mem_image;
+
+static void copy_segment(pyspy_memsrc *src, uint64_t addr, uint8_t *dst,
+                         uint64_t len) {
+    /* Page by page: an absent page stays zero instead of failing all. */
+    uint64_t done = 0;
+    while (done < len) {
+        uint64_t chunk = 4096 - ((addr + done) & 4095);
+        if (chunk > len - done)
+            chunk = len - done;
+        (void)pyspy_memsrc_read(src, addr + done, dst + done, chunk, NULL);
+        done += chunk;
+    }
+}
+
+static Elf *image_from_memory(mem_image *im) {
+    const pyspy_module *m = im->m;
+    Elf64_Ehdr eh;
+    if (pyspy_memsrc_read(im->src, m->start, &eh, sizeof eh, NULL) < 0 ||
+        memcmp(eh.e_ident, ELFMAG, SELFMAG) != 0 ||
+        eh.e_ident[EI_CLASS] != ELFCLASS64 ||
+        eh.e_phentsize != sizeof(Elf64_Phdr) || eh.e_phnum == 0 ||
+        eh.e_phnum > 256 || eh.e_phoff > 65536)
+        return NULL;
+    Elf64_Phdr ph[256];
+    if (pyspy_memsrc_read(im->src, m->start + eh.e_phoff, ph,
+                          eh.e_phnum * sizeof ph[0], NULL) < 0)
+        return NULL;
+    uint64_t first_vaddr = UINT64_MAX, size = 0;
+    for (unsigned i = 0; i < eh.e_phnum; i++) {
+        if (ph[i].p_type != PT_LOAD)
+            continue;
+        if (ph[i].p_offset > MAX_IMAGE || ph[i].p_filesz > MAX_IMAGE)
+            return NULL;
+        if ((ph[i].p_vaddr & ~(uint64_t)4095) < first_vaddr)
+            first_vaddr = ph[i].p_vaddr & ~(uint64_t)4095;
+        if (ph[i].p_offset + ph[i].p_filesz > size)
+            size = ph[i].p_offset + ph[i].p_filesz;
+    }
+    if (size == 0 || size > MAX_IMAGE || first_vaddr == UINT64_MAX ||
+        size < sizeof eh + eh.e_phoff + eh.e_phnum * sizeof ph[0])
+        return NULL;
+    /* The header page sits at the module's lowest mapping. */
+    uint64_t bias = m->start - first_vaddr;
+    im->buf = calloc(1, size);
+    if (!im->buf)
+        return NULL;
+    for (unsigned i = 0; i < eh.e_phnum; i++)
+        if (ph[i].p_type == PT_LOAD)
+            copy_segment(im->src, bias + ph[i].p_vaddr,
+                         im->buf + ph[i].p_offset, ph[i].p_filesz);
+    Elf64_Ehdr *h = (Elf64_Ehdr *)im->buf;
+    h->e_shoff = 0;
+    h->e_shnum = 0;
+    h->e_shstrndx = 0;
+    return elf_memory((char *)im->buf, size);
+}
+
+static int find_elf(Dwfl_Module *mod, void **userdata, const char *modname,
+                    Dwarf_Addr base, char **file_name, Elf **elfp) {
+    mem_image *im = *userdata;
+    if (!im)
+        return dwfl_build_id_find_elf(mod, userdata, modname, base, file_name,
+                                      elfp);
+    *elfp = image_from_memory(im);
+    return -1;
+}
+
+/* images has room for src->nmodules entries; their buffers outlive dwfl. */
+static void report_modules(Dwfl *dwfl, pyspy_memsrc *src, mem_image *images) {
     char path[4096 + 64];
     for (size_t i = 0; i < src->nmodules; i++) {
         const pyspy_module *m = &src->modules[i];
         int fd = open_module_file(src, m, path, sizeof path);
-        if (fd < 0)
-            continue;
         /* On success libdw owns fd. */
-        if (!dwfl_report_elf(dwfl, m->path, path, fd, m->load_bias, false))
+        if (fd >= 0 &&
+            dwfl_report_elf(dwfl, m->path, path, fd, m->load_bias, false))
+            continue;
+        if (fd >= 0)
             close(fd);
+        if (m->end <= m->start)
+            continue;
+        Dwfl_Module *mod =
+            dwfl_report_module(dwfl, m->path ? m->path : "?", m->start, m->end);
+        void **userdata = NULL;
+        if (!mod || !dwfl_module_info(mod, &userdata, NULL, NULL, NULL, NULL,
+                                      NULL, NULL))
+            continue;
+        images[i] = (mem_image){.src = src, .m = m};
+        *userdata = &images[i];
     }
 }
 
@@ -192,7 +289,8 @@ static int resolve(Dwfl *dwfl, pyspy_memsrc *src, uint64_t pc, bool activation,
             module = mod_path;
     }
     f->pc = pc;
-    if (name && !(f->name = strdup(name)))
+    /* Symbol versions ("@GLIBC_2.2.5") are not part of the name. */
+    if (name && !(f->name = strndup(name, strcspn(name, "@"))))
         return -1;
     if (module && !(f->module = strdup(module)))
         return -1;
@@ -220,14 +318,16 @@ int pyspy_native_unwind(pyspy_memsrc *src, int tid, pyspy_native_frame **out,
         return pyspy_error_set(err, PYSPY_E_GENERIC, "out of memory");
     c->src = src;
     c->thread = t;
-    Dwfl *dwfl = dwfl_begin(&dwfl_callbacks);
+    mem_image *images = calloc(src->nmodules + 1, sizeof *images);
+    Dwfl *dwfl = images ? dwfl_begin(&dwfl_callbacks) : NULL;
     if (!dwfl) {
+        free(images);
         free(c);
         return pyspy_error_set(err, PYSPY_E_GENERIC, "libdw: %s",
                                dwfl_errmsg(-1));
     }
     dwfl_report_begin(dwfl);
-    report_modules(dwfl, src);
+    report_modules(dwfl, src, images);
     dwfl_report_end(dwfl, NULL, NULL);
     int rc = 0;
     pid_t pid = src->proc.pid > 0 ? src->proc.pid : tid;
@@ -260,6 +360,9 @@ int pyspy_native_unwind(pyspy_memsrc *src, int tid, pyspy_native_frame **out,
         *n = c->n;
     }
     dwfl_end(dwfl);
+    for (size_t i = 0; i < src->nmodules; i++)
+        free(images[i].buf);
+    free(images);
     free(c);
     return rc;
 }

@@ -163,3 +163,35 @@ def test_native_refused_with_nonblocking():
                         '--nonblocking', '--pid', str(os.getpid())],
                        capture_output=True, text=True, timeout=TIMEOUT)
     assert r.returncode != 0
+
+
+def test_native_snapshot_of_a_binary_gone_from_this_host(tmp_path):
+    """The interpreter's file is deleted after the snapshot: its unwind
+    tables and symbols come from the ELF image rebuilt out of the
+    snapshot's memory, and the stacks are the same as with the file."""
+    if not os.access('/usr/bin/python3.11', os.X_OK):
+        pytest.skip('/usr/bin/python3.11 is not installed')
+    exe = tmp_path / 'gone' / 'python3.11'
+    exe.parent.mkdir()
+    exe.write_bytes(open('/usr/bin/python3.11', 'rb').read())
+    exe.chmod(0o755)
+    prog = tmp_path / 'native_prog.py'
+    prog.write_text(PROGRAM)
+    p = subprocess.Popen([str(exe), str(prog)], stdout=subprocess.PIPE,
+                         stderr=subprocess.DEVNULL, text=True)
+    try:
+        assert p.stdout.readline().strip() == 'ready'
+        settled_dump('--pid', p.pid)
+        snap = tmp_path / 's.core.zst'
+        r = subprocess.run([str(find_tool('pyspy-capture')), '--pid',
+                            str(p.pid), '-o', str(snap)],
+                           capture_output=True, text=True, timeout=TIMEOUT)
+        assert r.returncode == 0, r.stderr
+    finally:
+        p.kill()
+        p.wait()
+    with_file = check_stacks(dump_json(snap))
+    exe.unlink()
+    without = check_stacks(dump_json(snap))
+    for tname in ('MainThread', 'sleeper'):
+        assert strip_names(without[tname]) == strip_names(with_file[tname])
