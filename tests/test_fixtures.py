@@ -156,7 +156,13 @@ def test_fixture_expected_outputs_match_sources(label, stem):
     assert r.returncode == 0, r.stdout
 
 
-@pytest.mark.parametrize('label,stem', SETS)
+# Snapshots are self-contained; a kernel's own core is not (it leaves out
+# file pages that were never written, such as .rodata, which the analyzer
+# reads from this host's files), so raw kernel cores are not in this test.
+SNAPSHOT_SETS = [p for p in SETS if not isinstance(p, tuple) or not p[1].startswith('crash-')] or SETS
+
+
+@pytest.mark.parametrize('label,stem', SNAPSHOT_SETS)
 def test_fixture_with_every_interpreter_hidden(label, stem, workdir):
     """Capture here, analyze anywhere: the same outputs with no interpreter,
     libpython or standard library visible to the analyzer."""
