@@ -92,7 +92,13 @@ static int push_native(frame_vec *fv, pyspy_native_frame *nf) {
     f->filename = f->module ? strdup(f->module) : strdup("?");
     f->is_native = true;
     f->is_entry = true;
-    return f->name && f->filename ? 0 : -1;
+    if (!f->name || !f->filename)
+        return -1;
+    /* Shown as the object's file name, as the walker shortens paths that
+     * are not under sys.path. */
+    const char *slash = strrchr(f->filename, '/');
+    f->short_filename = strdup(slash ? slash + 1 : f->filename);
+    return f->short_filename ? 0 : -1;
 }
 
 /* Moves Python frames [*next, entry] into fv; returns -1 out of memory. */

@@ -10,6 +10,7 @@
 #include <elfutils/libdwfl.h>
 #include <fcntl.h>
 #include <gelf.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -305,6 +306,145 @@ void pyspy_native_frames_free(pyspy_native_frame *f, size_t n) {
     free(f);
 }
 
+/* One libdw session, kept between calls: reporting modules and loading
+ * their symbol and unwind tables costs far more than an unwind, and
+ * record/top unwind every thread at every sample. It is reused for any
+ * source whose modules are the same files at the same addresses (the key),
+ * so also across snapshots of one program. */
+typedef struct session {
+    char *key;
+    size_t keylen;
+    Dwfl *dwfl;
+    bool attached;
+    mem_image *images;
+    size_t nimages;
+    unwind_ctx *ctx;
+} session;
+
+static pthread_mutex_t session_lock = PTHREAD_MUTEX_INITIALIZER;
+static session cached;
+
+static void session_free(session *s) {
+    if (s->dwfl)
+        dwfl_end(s->dwfl);
+    for (size_t i = 0; s->images && i < s->nimages; i++)
+        free(s->images[i].buf);
+    free(s->images);
+    free(s->ctx);
+    free(s->key);
+    memset(s, 0, sizeof *s);
+}
+
+/* What identifies the modules libdw was given (malloc'd, *len set). */
+static char *modules_key(const pyspy_memsrc *src, size_t *len) {
+    size_t cap = 64, n = 0;
+    char *k = malloc(cap);
+    if (!k)
+        return NULL;
+    bool live =
+        src->ops && src->ops->kind && strcmp(src->ops->kind, "live") == 0;
+    n = (size_t)snprintf(k, cap, "%d\n", live ? src->proc.pid : 0);
+    for (size_t i = 0; i < src->nmodules; i++) {
+        const pyspy_module *m = &src->modules[i];
+        size_t need = (m->path ? strlen(m->path) : 0) + 128;
+        if (n + need > cap) {
+            cap = (n + need) * 2;
+            char *nk = realloc(k, cap);
+            if (!nk) {
+                free(k);
+                return NULL;
+            }
+            k = nk;
+        }
+        n += (size_t)snprintf(
+            k + n, cap - n, "%s %llx %llx %llx ", m->path ? m->path : "",
+            (unsigned long long)m->start, (unsigned long long)m->end,
+            (unsigned long long)m->load_bias);
+        for (unsigned b = 0; b < m->build_id_len && b < 20; b++)
+            n += (size_t)snprintf(k + n, cap - n, "%02x", m->build_id[b]);
+        k[n++] = '\n';
+    }
+    *len = n;
+    return k;
+}
+
+static int session_open(session *s, pyspy_memsrc *src, char *key, size_t keylen,
+                        pyspy_error *err) {
+    memset(s, 0, sizeof *s);
+    s->key = key;
+    s->keylen = keylen;
+    s->nimages = src->nmodules;
+    s->images = calloc(src->nmodules + 1, sizeof *s->images);
+    s->ctx = calloc(1, sizeof *s->ctx);
+    s->dwfl = s->images && s->ctx ? dwfl_begin(&dwfl_callbacks) : NULL;
+    if (!s->dwfl) {
+        session_free(s);
+        return pyspy_error_set(err, PYSPY_E_GENERIC, "libdw: %s",
+                               dwfl_errmsg(-1));
+    }
+    s->ctx->src = src;
+    dwfl_report_begin(s->dwfl);
+    report_modules(s->dwfl, src, s->images);
+    dwfl_report_end(s->dwfl, NULL, NULL);
+    pid_t pid = src->proc.pid > 0 ? src->proc.pid : 1;
+    s->attached =
+        dwfl_attach_state(s->dwfl, NULL, pid, &thread_callbacks, s->ctx);
+    return 0;
+}
+
+/* Points the session at this call's source (the same modules, maybe a
+ * different snapshot of them). */
+static void session_retarget(session *s, pyspy_memsrc *src) {
+    s->ctx->src = src;
+    for (size_t i = 0; i < s->nimages && i < src->nmodules; i++)
+        if (s->images[i].m) {
+            s->images[i].src = src;
+            s->images[i].m = &src->modules[i];
+        }
+}
+
+static int unwind_locked(pyspy_memsrc *src, const pyspy_thread *t,
+                         pyspy_native_frame **out, size_t *n,
+                         pyspy_error *err) {
+    size_t keylen = 0;
+    char *key = modules_key(src, &keylen);
+    if (!key)
+        return pyspy_error_set(err, PYSPY_E_GENERIC, "out of memory");
+    if (cached.dwfl && cached.keylen == keylen &&
+        memcmp(cached.key, key, keylen) == 0) {
+        free(key);
+        session_retarget(&cached, src);
+    } else {
+        session_free(&cached);
+        if (session_open(&cached, src, key, keylen, err) < 0)
+            return -1;
+    }
+    unwind_ctx *c = cached.ctx;
+    c->thread = t;
+    c->n = 0;
+    if (cached.attached)
+        /* Stopping early (end of stack, no unwind data) is expected. */
+        (void)dwfl_getthread_frames(cached.dwfl, t->tid, frame_cb, c);
+    if (c->n == 0) {
+        /* No unwind at all (no module told libdw the architecture): the
+         * innermost frame is all that can be named. */
+        c->pcs[0] = t->regs[PYSPY_REG_RIP];
+        c->activation[0] = true;
+        c->n = 1;
+    }
+    pyspy_native_frame *v = calloc(c->n, sizeof *v);
+    if (!v)
+        return pyspy_error_set(err, PYSPY_E_GENERIC, "out of memory");
+    for (size_t i = 0; i < c->n; i++)
+        if (resolve(cached.dwfl, src, c->pcs[i], c->activation[i], &v[i]) < 0) {
+            pyspy_native_frames_free(v, c->n);
+            return pyspy_error_set(err, PYSPY_E_GENERIC, "out of memory");
+        }
+    *out = v;
+    *n = c->n;
+    return 0;
+}
+
 int pyspy_native_unwind(pyspy_memsrc *src, int tid, pyspy_native_frame **out,
                         size_t *n, pyspy_error *err) {
     *out = NULL;
@@ -313,56 +453,14 @@ int pyspy_native_unwind(pyspy_memsrc *src, int tid, pyspy_native_frame **out,
     if (!t || !t->has_regs)
         return pyspy_error_set(err, PYSPY_E_UNREADABLE,
                                "no registers for thread %d", tid);
-    unwind_ctx *c = calloc(1, sizeof *c);
-    if (!c)
-        return pyspy_error_set(err, PYSPY_E_GENERIC, "out of memory");
-    c->src = src;
-    c->thread = t;
-    mem_image *images = calloc(src->nmodules + 1, sizeof *images);
-    Dwfl *dwfl = images ? dwfl_begin(&dwfl_callbacks) : NULL;
-    if (!dwfl) {
-        free(images);
-        free(c);
-        return pyspy_error_set(err, PYSPY_E_GENERIC, "libdw: %s",
-                               dwfl_errmsg(-1));
-    }
-    dwfl_report_begin(dwfl);
-    report_modules(dwfl, src, images);
-    dwfl_report_end(dwfl, NULL, NULL);
-    int rc = 0;
-    pid_t pid = src->proc.pid > 0 ? src->proc.pid : tid;
-    if (!dwfl_attach_state(dwfl, NULL, pid, &thread_callbacks, c)) {
-        /* No module to tell libdw the architecture: the innermost frame
-         * is all that can be named. */
-        c->pcs[0] = t->regs[PYSPY_REG_RIP];
-        c->activation[0] = true;
-        c->n = 1;
-    } else {
-        /* Stopping early (end of stack, no unwind data) is expected. */
-        (void)dwfl_getthread_frames(dwfl, tid, frame_cb, c);
-        if (c->n == 0) {
-            c->pcs[0] = t->regs[PYSPY_REG_RIP];
-            c->activation[0] = true;
-            c->n = 1;
-        }
-    }
-    pyspy_native_frame *v = calloc(c->n, sizeof *v);
-    if (!v)
-        rc = pyspy_error_set(err, PYSPY_E_GENERIC, "out of memory");
-    for (size_t i = 0; rc == 0 && i < c->n; i++)
-        if (resolve(dwfl, src, c->pcs[i], c->activation[i], &v[i]) < 0) {
-            pyspy_native_frames_free(v, c->n);
-            v = NULL;
-            rc = pyspy_error_set(err, PYSPY_E_GENERIC, "out of memory");
-        }
-    if (rc == 0) {
-        *out = v;
-        *n = c->n;
-    }
-    dwfl_end(dwfl);
-    for (size_t i = 0; i < src->nmodules; i++)
-        free(images[i].buf);
-    free(images);
-    free(c);
+    pthread_mutex_lock(&session_lock);
+    int rc = unwind_locked(src, t, out, n, err);
+    pthread_mutex_unlock(&session_lock);
     return rc;
+}
+
+void pyspy_native_release(void) {
+    pthread_mutex_lock(&session_lock);
+    session_free(&cached);
+    pthread_mutex_unlock(&session_lock);
 }

@@ -24,6 +24,9 @@ typedef struct pyspy_native_frame {
 int pyspy_native_unwind(pyspy_memsrc *src, int tid, pyspy_native_frame **out,
                         size_t *n, pyspy_error *err);
 void pyspy_native_frames_free(pyspy_native_frame *f, size_t n);
+/* The libdw session (modules, symbol and unwind tables) is kept between
+ * calls and reused while the modules stay the same; this frees it. */
+void pyspy_native_release(void);
 
 /* Replaces trace->frames with the merged native + Python stack of the
  * trace's OS thread. When the unwind fails trace is left as it was. */
