@@ -3,6 +3,7 @@
 recursion, unicode names, --function/--nolineno, offline record of cores.
 """
 import glob
+import json
 import os
 import re
 import shutil
@@ -337,34 +338,48 @@ def test_sigint_writes_output(target, tmp_path):
     assert total(parse_raw(out)) > 0
 
 
-def test_offline_record_of_cores(target, tmp_path):
+def test_offline_record_of_snapshots(target, tmp_path):
     need(SYSTEM_PYTHON)
-    if not shutil.which("gcore"):
-        pytest.skip("gcore (gdb) is not installed")
+    capture = find_tool("pyspy-capture")
     t = target(SYSTEM_PYTHON, SLEEP_PROGRAM)
-    cores = []
+    snaps = []
     for i in range(3):
-        base = tmp_path / f"snap{i}"
-        res = subprocess.run(["gcore", "-o", str(base), str(t.pid)],
+        snap = tmp_path / f"snap{i}.core.zst"
+        res = subprocess.run([str(capture), "--pid", str(t.pid), "-o",
+                              str(snap), "--hideprogress"],
                              capture_output=True, text=True, timeout=120)
-        made = tmp_path / f"snap{i}.{t.pid}"
-        if res.returncode != 0 or not made.exists():
-            pytest.skip("gcore could not write a core: " + res.stderr[-200:])
-        core = tmp_path / f"snap{i}.core"
-        made.rename(core)
-        cores.append(str(core))
+        assert res.returncode == 0, res.stderr
+        snaps.append(str(snap))
+    # A series from pyspy-capture --rate/--duration, into a directory.
+    series = tmp_path / "series"
+    res = subprocess.run([str(capture), "--pid", str(t.pid), "--rate", "4",
+                          "--duration", "1", "-o", str(series),
+                          "--hideprogress"],
+                         capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0, res.stderr
+    snaps += sorted(str(p) for p in series.iterdir())
+    assert len(snaps) >= 4, snaps
     out = tmp_path / "offline.txt"
     res = subprocess.run([str(find_tool("pyspy")), "record", "-f", "raw",
-                          "--idle", "-j", "2", "-o", str(out), *cores],
+                          "--idle", "-j", "2", "-o", str(out), *snaps],
                          capture_output=True, text=True, timeout=300)
     assert res.returncode == 0, res.stderr
-    assert "Samples: 3 Errors: 0" in res.stdout, res.stdout
+    assert f"Samples: {len(snaps)} Errors: 0" in res.stdout, res.stdout
     stacks = parse_raw(out)
-    assert total(stacks) == 3
+    assert total(stacks) == len(snaps)
     want = [("<module>", line_of(SLEEP_PROGRAM, "# CALL")),
             ("sleeper", line_of(SLEEP_PROGRAM, "# SLEEP"))]
     for frames, _ in stacks:
         assert [parse_label(f)[::2] for f in frames] == want, frames
+    # The same inputs in speedscope: one thread, weights adding up.
+    ss = tmp_path / "offline.json"
+    res = subprocess.run([str(find_tool("pyspy")), "record", "-f",
+                          "speedscope", "--idle", "-o", str(ss), *snaps],
+                         capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stderr
+    doc = json.loads(ss.read_text())
+    assert len(doc["profiles"]) == 1
+    assert sum(doc["profiles"][0]["weights"]) == len(snaps)
 
 
 def test_offline_bad_input_is_an_error(tmp_path):
