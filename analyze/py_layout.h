@@ -55,7 +55,10 @@ typedef struct pyspy_py_layout {
      * instr_ptr both point at the executing instruction (CPython's own
      * _PyInterpreterFrame_LASTI uses them as they are). */
     bool instr_ptr_is_next;
-    /* 3.14+: f_executable and locals are _PyStackRef (low bits tag). */
+    /* 3.14+: _PyInterpreterFrame.f_executable and localsplus[] hold
+     * _PyStackRef values: clear stackref_tag_mask bits to get the object
+     * pointer (3.14+ GIL builds also tag small ints with 3; such a value
+     * is not a pointer). */
     bool tagged_stackrefs;
     /* _PyInterpreterFrame.owner values of frames that are not Python
      * function frames and must be skipped (they also mark where one
@@ -68,76 +71,100 @@ typedef struct pyspy_py_layout {
     int owner_cstack;
     int owner_interpreter;
 
-    /* _PyRuntimeState (3.7+) */
+    /* _PyRuntimeState (3.7+; pyspy_python.runtime_addr is &_PyRuntime) */
+    /* interpreters.head: PyInterpreterState* of the newest interpreter
+     * (the main one when there are no subinterpreters). */
     int32_t runtime_interpreters_head;
-    int32_t runtime_gil; /* offset of the _gil_runtime_state (3.7-3.11) */
+    /* ceval.gil: the _gil_runtime_state embedded in the runtime
+     * (3.7-3.11; add gil_locked/gil_last_holder to it). */
+    int32_t runtime_gil;
 
-    /* PyInterpreterState */
-    int32_t interp_next;
-    int32_t interp_tstate_head;
-    int32_t interp_id;
-    int32_t interp_modules; /* sys.modules dict */
-    int32_t interp_sysdict;
-    int32_t interp_gil_ptr; /* 3.12+: struct _gil_runtime_state * */
+    /* PyInterpreterState (pyspy_python.interp_head is the first one) */
+    int32_t interp_next;        /* PyInterpreterState*, NULL ends */
+    int32_t interp_tstate_head; /* PyThreadState* (threads.head in 3.11+) */
+    int32_t interp_id;          /* int64_t, 3.7+ */
+    int32_t interp_modules;     /* PyObject* sys.modules (imports.modules
+                                   in 3.12+) */
+    int32_t interp_sysdict;     /* PyObject* sys.__dict__ */
+    int32_t interp_gil_ptr;     /* 3.12+ ceval.gil: _gil_runtime_state* */
 
-    /* struct _gil_runtime_state */
-    int32_t gil_locked;      /* int / _Py_atomic_int */
-    int32_t gil_last_holder; /* PyThreadState* (atomic address) */
+    /* struct _gil_runtime_state, relative to its start (3.7+; 2.7/3.6
+     * keep these in statics, use _PyThreadState_Current instead) */
+    int32_t gil_locked;      /* int (4 bytes): 1 while some thread holds it;
+                                -1 before the GIL exists */
+    int32_t gil_last_holder; /* PyThreadState*: holder when locked */
 
     /* PyThreadState */
-    int32_t tstate_next;
-    int32_t tstate_interp;
-    int32_t tstate_frame;  /* PYSPY_THREADS_FRAME / _CURRENT_FRAME */
-    int32_t tstate_cframe; /* PYSPY_THREADS_CFRAME */
+    int32_t tstate_next;   /* PyThreadState*, NULL ends */
+    int32_t tstate_interp; /* PyInterpreterState* owning it */
+    /* PYSPY_THREADS_FRAME: PyFrameObject* frame (<= 3.10);
+     * PYSPY_THREADS_CURRENT_FRAME: _PyInterpreterFrame* current_frame
+     * (3.13+); -1 for CFRAME. NULL when the thread runs no Python. */
+    int32_t tstate_frame;
+    int32_t tstate_cframe; /* 3.11-3.12: _PyCFrame* cframe */
+    /* unsigned long thread_id: the pthread_t (threading.get_ident()) */
     int32_t tstate_thread_id;
     int32_t tstate_native_thread_id; /* kernel tid; -1 before 3.11 */
-    int32_t cframe_current_frame;
+    int32_t cframe_current_frame;    /* _PyCFrame: _PyInterpreterFrame* */
 
     /* PyFrameObject (<= 3.10) */
-    int32_t frame_back;
-    int32_t frame_code;
+    int32_t frame_back; /* PyFrameObject* caller, NULL ends */
+    int32_t frame_code; /* PyCodeObject* */
+    /* int f_lasti: last instruction, in bytes (<= 3.9) or code units
+     * (3.10; times code_unit_size for bytes); -1 before the first. */
     int32_t frame_lasti;
+    /* int f_lineno: only valid while tracing (3.10: always 0 unless
+     * tracing); compute lines from the line table instead. */
     int32_t frame_lineno;
-    int32_t frame_localsplus;
+    int32_t frame_localsplus; /* PyObject* f_localsplus[] (inline) */
 
     /* _PyInterpreterFrame (3.11+) */
-    int32_t iframe_previous;
-    int32_t iframe_code;      /* f_code / f_executable */
-    int32_t iframe_instr_ptr; /* prev_instr / instr_ptr */
-    int32_t iframe_localsplus;
-    int32_t iframe_owner;
-    int32_t iframe_stacktop; /* -1 where it is a pointer (3.14) */
+    int32_t iframe_previous; /* _PyInterpreterFrame*, NULL ends */
+    /* f_code (PyCodeObject*, 3.11-3.12) / f_executable (PyObject*, 3.13;
+     * _PyStackRef, 3.14+): check it is a code object before using it. */
+    int32_t iframe_code;
+    /* _Py_CODEUNIT*: prev_instr (3.11-3.12) / instr_ptr (3.13+), into
+     * the code object's co_code_adaptive (or, free-threaded 3.14+, a
+     * thread-local copy: see iframe_tlbc_index). */
+    int32_t iframe_instr_ptr;
+    int32_t iframe_localsplus; /* localsplus[]: PyObject* or _PyStackRef */
+    int32_t iframe_owner;      /* char: FRAME_OWNED_BY_* */
+    int32_t iframe_stacktop;   /* int (3.11-3.13); -1: a pointer (3.14+) */
 
     /* PyCodeObject */
     int32_t code_filename;
     int32_t code_name;
-    int32_t code_qualname; /* -1 before 3.11 */
-    int32_t code_firstlineno;
-    int32_t code_linetable; /* co_lnotab / co_linetable (bytes) */
+    int32_t code_qualname;    /* -1 before 3.11 */
+    int32_t code_firstlineno; /* int */
+    /* PyBytesObject*: co_lnotab (<= 3.9, see lines) / co_linetable */
+    int32_t code_linetable;
+    /* ints; posonly 3.8+, kwonly 3.x */
     int32_t code_argcount;
     int32_t code_posonlyargcount;
     int32_t code_kwonlyargcount;
     int32_t code_nlocals;
     int32_t code_flags;
-    int32_t code_varnames;        /* <= 3.10 */
-    int32_t code_cellvars;        /* <= 3.10 */
-    int32_t code_freevars;        /* <= 3.10 */
-    int32_t code_localsplusnames; /* 3.11+ */
-    int32_t code_localspluskinds; /* 3.11+ (bytes) */
-    int32_t code_code_adaptive;   /* 3.11+: first code unit */
+    int32_t code_varnames;        /* <= 3.10: tuple of str */
+    int32_t code_cellvars;        /* <= 3.10: tuple of str */
+    int32_t code_freevars;        /* <= 3.10: tuple of str */
+    int32_t code_localsplusnames; /* 3.11+: tuple of str */
+    int32_t code_localspluskinds; /* 3.11+: bytes, CO_FAST_* per name */
+    /* 3.11+: co_code_adaptive[], inline in the code object: the
+     * instruction index is (instr_ptr - (code + this)) / code_unit_size */
+    int32_t code_code_adaptive;
 
     /* Objects */
-    int32_t ob_type;
-    int32_t var_ob_size;
-    int32_t type_tp_name;
-    int32_t type_tp_flags;
-    int32_t type_tp_dictoffset;
+    int32_t ob_type;            /* PyTypeObject* (24 in free-threaded builds) */
+    int32_t var_ob_size;        /* Py_ssize_t ob_size of a PyVarObject */
+    int32_t type_tp_name;       /* const char* */
+    int32_t type_tp_flags;      /* unsigned long */
+    int32_t type_tp_dictoffset; /* Py_ssize_t */
 
     /* str (PEP 393) */
-    int32_t unicode_length;
-    int32_t unicode_state;
-    int32_t unicode_ascii_data;    /* sizeof(PyASCIIObject) */
-    int32_t unicode_compact_data;  /* sizeof(PyCompactUnicodeObject) */
+    int32_t unicode_length;       /* Py_ssize_t, in code points */
+    int32_t unicode_state;        /* 32-bit word holding the state bit-fields */
+    int32_t unicode_ascii_data;   /* sizeof(PyASCIIObject) */
+    int32_t unicode_compact_data; /* sizeof(PyCompactUnicodeObject) */
     int32_t unicode_nonstate_data; /* non-compact: data.any pointer */
     /* bit positions in the state word */
     int8_t unicode_state_kind_shift;
@@ -149,26 +176,29 @@ typedef struct pyspy_py_layout {
     int32_t py2_unicode_str;  /* Py_UNICODE* */
     int32_t py2_unicode_size; /* sizeof(Py_UNICODE): 2 or 4 */
 
-    int32_t bytes_sval;
-    int32_t tuple_item;
-    int32_t list_item;
-    int32_t float_fval;
-    int32_t long_digits;  /* ob_digit */
+    int32_t bytes_sval;   /* char ob_sval[] inline (2.7: PyStringObject) */
+    int32_t tuple_item;   /* PyObject* ob_item[] inline */
+    int32_t list_item;    /* PyObject** ob_item: pointer to the array */
+    int32_t float_fval;   /* double */
+    int32_t long_digits;  /* uint32 ob_digit[] (30-bit digits) inline */
     int32_t long_lv_tag;  /* 3.12+: lv_tag; -1 means sign in ob_size */
     int32_t py2_int_ival; /* 2.7 PyIntObject */
 
     /* dict */
-    int32_t dict_ma_used;
-    int32_t dict_ma_keys; /* 3.x; 2.7: ma_table */
-    int32_t dict_ma_values;
-    int32_t dict_py2_ma_mask;
-    int32_t dictkeys_size; /* dk_size (3.6-3.10) or dk_log2_size (3.11+) */
-    int32_t dictkeys_kind; /* 3.11+ dk_kind, -1 otherwise */
-    int32_t dictkeys_nentries;
-    int32_t dictkeys_indices; /* dk_indices */
-    int32_t set_table;        /* PySetObject.table */
-    int32_t set_mask;
-    int32_t set_used;
+    int32_t dict_ma_used;     /* Py_ssize_t items */
+    int32_t dict_ma_keys;     /* PyDictKeysObject* (2.7: ma_table) */
+    int32_t dict_ma_values;   /* PyObject** / PyDictValues*: split table */
+    int32_t dict_py2_ma_mask; /* 2.7 Py_ssize_t: slots - 1 */
+    /* PyDictKeysObject: Py_ssize_t dk_size (3.6-3.10) or uint8
+     * dk_log2_size (3.11+) */
+    int32_t dictkeys_size;
+    int32_t dictkeys_kind;     /* 3.11+ uint8 dk_kind (0 general), -1 */
+    int32_t dictkeys_nentries; /* Py_ssize_t used entries */
+    /* dk_indices[]: size slots of 1/2/4/8 bytes, then the entries */
+    int32_t dictkeys_indices;
+    int32_t set_table; /* PySetObject: setentry* table */
+    int32_t set_mask;  /* Py_ssize_t slots - 1 */
+    int32_t set_used;  /* Py_ssize_t items */
 
     /* Added by the walker (0/false in a table that does not set them). */
     /* 2.7: co_lnotab line deltas are unsigned bytes (3.6+: signed). */
