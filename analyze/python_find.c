@@ -167,6 +167,15 @@ static int try_module(pyspy_memsrc *src, const pyspy_module *m,
         pyspy_py_layout_builtin(v.major, v.minor, v.free_threaded);
     if (!builtin)
         return unsupported(&v, m, err);
+    /* Py_TRACE_REFS (implied by Py_DEBUG up to 3.12) puts two list
+     * pointers in front of every object, which no table describes; the
+     * function exists only in such builds. */
+    if (pyspy_module_symbol(m, "_Py_ForgetReference", NULL) &&
+        builtin->runtime_debug_offsets < 0)
+        return pyspy_error_set(err, PYSPY_E_UNSUPPORTED,
+                               "Python %s in %s is a Py_TRACE_REFS (debug) "
+                               "build, which is not supported",
+                               v.version, m->path);
     pyspy_py_layout l = *builtin;
     if (runtime && l.runtime_debug_offsets >= 0) {
         /* An implausible or foreign _Py_DebugOffsets keeps the built-in

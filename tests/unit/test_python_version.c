@@ -173,6 +173,18 @@ TEST(unsupported_versions_are_named) {
     }
 }
 
+TEST(trace_refs_builds_refused) {
+    fake *f = fake_new("/x/lib/libpython3.9d.so", "Py_GetVersion", 0x100,
+                       "_Py_ForgetReference", 0x200);
+    memcpy(f->mem + 0x300, "3.9.18 (main, Jan  1 2026) [GCC]", 33);
+    pyspy_python py;
+    pyspy_error err = {0};
+    CHECK(pyspy_python_find(&f->src, &py, &err) == -1);
+    CHECK(err.code == PYSPY_E_UNSUPPORTED);
+    CHECK(strstr(err.msg, "Python 3.9.18 ") && strstr(err.msg, "debug"));
+    free(f);
+}
+
 TEST(no_interpreter_names_origin) {
     fake *f = fake_new("/usr/lib/libfoo.so", NULL, 0, NULL, 0);
     pyspy_python py;
@@ -399,6 +411,6 @@ TEST(probe_pid) {
 
 TEST_MAIN(T(version_from_hex), T(version_from_text), T(version_from_name),
           T(debug_maps_cover_313_plus), T(unsupported_versions_are_named),
-          T(no_interpreter_names_origin), T(interpreter_must_validate),
-          T(debug_offsets_patch_layout), T(debug_offsets_scan_finds_cookie),
-          T(probe_pid))
+          T(trace_refs_builds_refused), T(no_interpreter_names_origin),
+          T(interpreter_must_validate), T(debug_offsets_patch_layout),
+          T(debug_offsets_scan_finds_cookie), T(probe_pid))
