@@ -91,8 +91,76 @@ static int add_region(pyspy_core_ctx *c, size_t *cap, uint64_t start,
     return 0;
 }
 
+/* Mappings NT_FILE lists but no segment covers (gdb's gcore leaves out
+ * read-only file mappings) become absent regions with their path, so
+ * they can be served from this host's file like the kernel's left-out
+ * pages. c->loads must be sorted; the result is unsorted. */
+static int add_file_only_loads(pyspy_core_ctx *c, pyspy_error *err) {
+    size_t extra = 0;
+    uint64_t prev_end = 0;
+    pyspy_core_load *pieces = NULL;
+    size_t npieces = 0, cap = 0;
+    for (size_t f = 0; f < c->nfiles; f++) {
+        uint64_t cur = c->files[f].start, end = c->files[f].end;
+        if (cur < prev_end)
+            cur = prev_end; /* overlapping entries: hostile or odd */
+        /* first segment that ends after cur */
+        size_t lo = 0, hi = c->nloads;
+        while (lo < hi) {
+            size_t mid = lo + (hi - lo) / 2;
+            if (c->loads[mid].vaddr + c->loads[mid].memsz <= cur)
+                lo = mid + 1;
+            else
+                hi = mid;
+        }
+        for (size_t l = lo; cur < end; l++) {
+            uint64_t next = l < c->nloads && c->loads[l].vaddr < end
+                                ? c->loads[l].vaddr
+                                : end;
+            if (next > cur) {
+                if (npieces == cap) {
+                    size_t nc = cap ? cap * 2 : 16;
+                    pyspy_core_load *np = realloc(pieces, nc * sizeof *np);
+                    if (!np) {
+                        free(pieces);
+                        return oom(err);
+                    }
+                    pieces = np;
+                    cap = nc;
+                }
+                pieces[npieces++] =
+                    (pyspy_core_load){cur, next - cur, 0, 0, PF_R};
+            }
+            if (l >= c->nloads || c->loads[l].vaddr >= end)
+                break;
+            cur = c->loads[l].vaddr + c->loads[l].memsz;
+        }
+        if (end > prev_end)
+            prev_end = end;
+        extra = npieces;
+    }
+    if (extra) {
+        pyspy_core_load *nl =
+            realloc(c->loads, (c->nloads + extra) * sizeof *nl);
+        if (!nl) {
+            free(pieces);
+            return oom(err);
+        }
+        memcpy(nl + c->nloads, pieces, extra * sizeof *nl);
+        c->loads = nl;
+        c->nloads += extra;
+    }
+    free(pieces);
+    return 0;
+}
+
 static int build_regions(pyspy_core_ctx *c, pyspy_error *err) {
     qsort(c->loads, c->nloads, sizeof *c->loads, cmp_load);
+    if (!c->pyregions && c->nfiles) {
+        if (add_file_only_loads(c, err) != 0)
+            return -1;
+        qsort(c->loads, c->nloads, sizeof *c->loads, cmp_load);
+    }
     size_t cap = 0;
     for (size_t i = 0; i < c->nloads; i++) {
         const pyspy_core_load *l = &c->loads[i];

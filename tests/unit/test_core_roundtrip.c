@@ -949,6 +949,24 @@ TEST(kernel_core_pages_from_host_file) {
         CHECK(memcmp(x, file + 4096 - 32, 64) == 0);
         pyspy_memsrc_close(s);
     }
+    /* as gdb's gcore writes it: no segment at all for the rest of the
+     * file mapping, only its NT_FILE entry */
+    Elf64_Phdr *ph = (Elf64_Phdr *)(img + sizeof(Elf64_Ehdr));
+    ph[1].p_memsz = 4096;
+    spit(p, img, len);
+    s = NULL;
+    CHECK(pyspy_memsrc_open_file(p, &s, &err) == 0);
+    if (s) {
+        CHECK(s->nregions == 3 && s->regions[1].present);
+        CHECK(s->regions[1].start == 0x555555555000 &&
+              s->regions[1].end == 0x555555557000);
+        CHECK(s->regions[1].file_offset == 4096);
+        uint8_t x[64];
+        CHECK(pyspy_memsrc_read(s, 0x555555554000 + 2 * 4096 + 8, x, 64,
+                                &err) == 0);
+        CHECK(memcmp(x, file + 2 * 4096 + 8, 64) == 0);
+        pyspy_memsrc_close(s);
+    }
     /* another build of the file (its build-id differs from the core's):
      * no symbols, and the left-out pages stay absent */
     uint8_t *other = malloc(4096);
