@@ -135,7 +135,8 @@ static int open_module_file(const pyspy_memsrc *src, const pyspy_module *m,
  * PT_GNU_EH_FRAME and symbols through PT_DYNAMIC. */
 typedef struct mem_image {
     pyspy_memsrc *src;
-    const pyspy_module *m;
+    uint64_t start; /* lowest mapping, where the ELF header is */
+    bool used;
     uint8_t *buf;
 } mem_image;
 
@@ -153,16 +154,15 @@ static void copy_segment(pyspy_memsrc *src, uint64_t addr, uint8_t *dst,
 }
 
 static Elf *image_from_memory(mem_image *im) {
-    const pyspy_module *m = im->m;
     Elf64_Ehdr eh;
-    if (pyspy_memsrc_read(im->src, m->start, &eh, sizeof eh, NULL) < 0 ||
+    if (pyspy_memsrc_read(im->src, im->start, &eh, sizeof eh, NULL) < 0 ||
         memcmp(eh.e_ident, ELFMAG, SELFMAG) != 0 ||
         eh.e_ident[EI_CLASS] != ELFCLASS64 ||
         eh.e_phentsize != sizeof(Elf64_Phdr) || eh.e_phnum == 0 ||
         eh.e_phnum > 256 || eh.e_phoff > 65536)
         return NULL;
     Elf64_Phdr ph[256];
-    if (pyspy_memsrc_read(im->src, m->start + eh.e_phoff, ph,
+    if (pyspy_memsrc_read(im->src, im->start + eh.e_phoff, ph,
                           eh.e_phnum * sizeof ph[0], NULL) < 0)
         return NULL;
     uint64_t first_vaddr = UINT64_MAX, size = 0;
@@ -180,7 +180,7 @@ static Elf *image_from_memory(mem_image *im) {
         size < sizeof eh + eh.e_phoff + eh.e_phnum * sizeof ph[0])
         return NULL;
     /* The header page sits at the module's lowest mapping. */
-    uint64_t bias = m->start - first_vaddr;
+    uint64_t bias = im->start - first_vaddr;
     im->buf = calloc(1, size);
     if (!im->buf)
         return NULL;
@@ -205,7 +205,21 @@ static int find_elf(Dwfl_Module *mod, void **userdata, const char *modname,
     return -1;
 }
 
-/* images has room for src->nmodules entries; their buffers outlive dwfl. */
+static void report_from_memory(Dwfl *dwfl, pyspy_memsrc *src, const char *name,
+                               uint64_t start, uint64_t end, mem_image *im) {
+    if (end <= start)
+        return;
+    Dwfl_Module *mod = dwfl_report_module(dwfl, name, start, end);
+    void **userdata = NULL;
+    if (!mod ||
+        !dwfl_module_info(mod, &userdata, NULL, NULL, NULL, NULL, NULL, NULL))
+        return;
+    *im = (mem_image){.src = src, .start = start, .used = true};
+    *userdata = im;
+}
+
+/* images has room for src->nmodules + 1 entries (the last for the vDSO,
+ * which is no file anywhere); their buffers outlive dwfl. */
 static void report_modules(Dwfl *dwfl, pyspy_memsrc *src, mem_image *images) {
     char path[4096 + 64];
     for (size_t i = 0; i < src->nmodules; i++) {
@@ -217,16 +231,16 @@ static void report_modules(Dwfl *dwfl, pyspy_memsrc *src, mem_image *images) {
             continue;
         if (fd >= 0)
             close(fd);
-        if (m->end <= m->start)
-            continue;
-        Dwfl_Module *mod =
-            dwfl_report_module(dwfl, m->path ? m->path : "?", m->start, m->end);
-        void **userdata = NULL;
-        if (!mod || !dwfl_module_info(mod, &userdata, NULL, NULL, NULL, NULL,
-                                      NULL, NULL))
-            continue;
-        images[i] = (mem_image){.src = src, .m = m};
-        *userdata = &images[i];
+        report_from_memory(dwfl, src, m->path ? m->path : "?", m->start, m->end,
+                           &images[i]);
+    }
+    for (size_t i = 0; i < src->nregions; i++) {
+        const pyspy_region *r = &src->regions[i];
+        if (r->path && strcmp(r->path, "[vdso]") == 0 && r->present) {
+            report_from_memory(dwfl, src, "[vdso]", r->start, r->end,
+                               &images[src->nmodules]);
+            break;
+        }
     }
 }
 
@@ -364,6 +378,22 @@ static char *modules_key(const pyspy_memsrc *src, size_t *len) {
             n += (size_t)snprintf(k + n, cap - n, "%02x", m->build_id[b]);
         k[n++] = '\n';
     }
+    for (size_t i = 0; i < src->nregions; i++)
+        if (src->regions[i].path &&
+            strcmp(src->regions[i].path, "[vdso]") == 0) {
+            if (n + 32 > cap) {
+                char *nk = realloc(k, n + 32);
+                if (!nk) {
+                    free(k);
+                    return NULL;
+                }
+                k = nk;
+                cap = n + 32;
+            }
+            n += (size_t)snprintf(k + n, cap - n, "vdso %llx",
+                                  (unsigned long long)src->regions[i].start);
+            break;
+        }
     *len = n;
     return k;
 }
@@ -373,8 +403,8 @@ static int session_open(session *s, pyspy_memsrc *src, char *key, size_t keylen,
     memset(s, 0, sizeof *s);
     s->key = key;
     s->keylen = keylen;
-    s->nimages = src->nmodules;
-    s->images = calloc(src->nmodules + 1, sizeof *s->images);
+    s->nimages = src->nmodules + 1;
+    s->images = calloc(s->nimages, sizeof *s->images);
     s->ctx = calloc(1, sizeof *s->ctx);
     s->dwfl = s->images && s->ctx ? dwfl_begin(&dwfl_callbacks) : NULL;
     if (!s->dwfl) {
@@ -396,11 +426,9 @@ static int session_open(session *s, pyspy_memsrc *src, char *key, size_t keylen,
  * different snapshot of them). */
 static void session_retarget(session *s, pyspy_memsrc *src) {
     s->ctx->src = src;
-    for (size_t i = 0; i < s->nimages && i < src->nmodules; i++)
-        if (s->images[i].m) {
+    for (size_t i = 0; i < s->nimages; i++)
+        if (s->images[i].used)
             s->images[i].src = src;
-            s->images[i].m = &src->modules[i];
-        }
 }
 
 static int unwind_locked(pyspy_memsrc *src, const pyspy_thread *t,

@@ -195,3 +195,50 @@ def test_native_snapshot_of_a_binary_gone_from_this_host(tmp_path):
     without = check_stacks(dump_json(snap))
     for tname in ('MainThread', 'sleeper'):
         assert strip_names(without[tname]) == strip_names(with_file[tname])
+
+
+BUSY = r'''
+import sys, time
+def keyfn(x):
+    t = time.time()
+    while time.time() - t < 0.01:
+        pass
+    return x
+def outer():
+    sys.stdout.write("ready\n")
+    sys.stdout.flush()
+    while True:
+        sorted(range(50), key=keyfn)
+outer()
+'''
+
+
+def test_native_record_raw(tmp_path):
+    """record --native: the C frames of sorted() sit between outer and
+    keyfn in every sample that holds keyfn, outermost first as flamegraph
+    lines are; the eval loop never shows."""
+    exe = os.path.join(PYENV, 'versions', '3.12.1', 'bin', 'python3')
+    if not os.access(exe, os.X_OK):
+        pytest.skip(f'{exe} is not installed')
+    prog = tmp_path / 'busy.py'
+    prog.write_text(BUSY)
+    p = subprocess.Popen([exe, str(prog)], stdout=subprocess.PIPE,
+                         stderr=subprocess.DEVNULL, text=True)
+    out = tmp_path / 'rec.txt'
+    try:
+        assert p.stdout.readline().strip() == 'ready'
+        r = subprocess.run([str(find_tool('pyspy')), 'record', '--native',
+                            '-d', '2', '-r', '20', '-f', 'raw', '-o', str(out),
+                            '--pid', str(p.pid)],
+                           capture_output=True, text=True, timeout=TIMEOUT)
+        assert r.returncode == 0, r.stderr
+    finally:
+        p.kill()
+        p.wait()
+    lines = [l for l in out.read_text().splitlines() if 'keyfn (' in l]
+    assert lines, out.read_text()
+    for line in lines:
+        stack = [f.split(' (')[0] for f in line.rsplit(' ', 1)[0].split(';')]
+        assert not any('EvalFrame' in f for f in stack), stack
+        o, k = stack.index('outer'), stack.index('keyfn')
+        assert 'builtin_sorted' in stack[o + 1:k], stack
