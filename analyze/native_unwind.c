@@ -6,6 +6,7 @@
  * from the ELF image rebuilt out of the target's memory. */
 #include "analyze/native_unwind.h"
 
+#include <dlfcn.h>
 #include <elfutils/libdwelf.h>
 #include <elfutils/libdwfl.h>
 #include <fcntl.h>
@@ -283,6 +284,35 @@ static const char *symbol_from_modules(const pyspy_memsrc *src, uint64_t pc,
     return NULL;
 }
 
+/* C++ names are demangled by the C++ runtime's own demangler, loaded on
+ * first use (libstdc++ is on every Debian system; when it cannot be
+ * loaded, names stay mangled). */
+typedef char *(*demangle_fn)(const char *, char *, size_t *, int *);
+
+static char *demangle(const char *name) {
+    static demangle_fn fn;
+    static bool tried;
+    if (strncmp(name, "_Z", 2) != 0)
+        return NULL;
+    if (!tried) {
+        tried = true;
+        void *h = dlopen("libstdc++.so.6", RTLD_LAZY | RTLD_LOCAL);
+        void *sym = h ? dlsym(h, "__cxa_demangle") : NULL;
+        /* POSIX guarantees object-to-function pointer conversion for
+         * dlsym results. */
+        memcpy(&fn, &sym, sizeof fn);
+    }
+    if (!fn)
+        return NULL;
+    int status = -1;
+    char *out = fn(name, NULL, NULL, &status);
+    if (status != 0) {
+        free(out);
+        return NULL;
+    }
+    return out;
+}
+
 static int resolve(Dwfl *dwfl, pyspy_memsrc *src, uint64_t pc, bool activation,
                    pyspy_native_frame *f) {
     /* A return address may point past the call's last byte, into the
@@ -307,6 +337,11 @@ static int resolve(Dwfl *dwfl, pyspy_memsrc *src, uint64_t pc, bool activation,
     /* Symbol versions ("@GLIBC_2.2.5") are not part of the name. */
     if (name && !(f->name = strndup(name, strcspn(name, "@"))))
         return -1;
+    char *plain = f->name ? demangle(f->name) : NULL;
+    if (plain) {
+        free(f->name);
+        f->name = plain;
+    }
     if (module && !(f->module = strdup(module)))
         return -1;
     return 0;

@@ -5,6 +5,7 @@ callback from sorted() shows the sort's C frames between keyfn and its
 caller, and a snapshot of the same process gives the same stacks."""
 import json
 import os
+import shutil
 import subprocess
 import time
 
@@ -242,3 +243,56 @@ def test_native_record_raw(tmp_path):
         assert not any('EvalFrame' in f for f in stack), stack
         o, k = stack.index('outer'), stack.index('keyfn')
         assert 'builtin_sorted' in stack[o + 1:k], stack
+
+
+CPP = r'''
+namespace pyspy_test {
+struct Runner {
+    __attribute__((noinline)) static void run(void (*cb)()) { cb(); }
+};
+}
+extern "C" void run_cb(void (*cb)()) { pyspy_test::Runner::run(cb); }
+'''
+
+CPP_PROGRAM = r'''
+import ctypes, sys, time
+lib = ctypes.CDLL(sys.argv[1])
+@ctypes.CFUNCTYPE(None)
+def callback():
+    sys.stdout.write("ready\n")
+    sys.stdout.flush()
+    time.sleep(1000)
+def caller():
+    lib.run_cb(callback)
+caller()
+'''
+
+
+def test_native_cpp_frames_are_demangled(tmp_path):
+    """A ctypes callback through a C++ library: its frame is shown
+    demangled, between the callback and the Python code that called in."""
+    if not shutil.which('g++'):
+        pytest.skip('g++ is not installed')
+    src = tmp_path / 'runner.cpp'
+    src.write_text(CPP)
+    lib = tmp_path / 'librunner.so'
+    subprocess.run(['g++', '-O1', '-g', '-fPIC', '-shared', str(src), '-o',
+                    str(lib)], check=True, timeout=TIMEOUT)
+    prog = tmp_path / 'cpp_prog.py'
+    prog.write_text(CPP_PROGRAM)
+    p = subprocess.Popen(['/usr/bin/python3', str(prog), str(lib)],
+                         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                         text=True)
+    try:
+        assert p.stdout.readline().strip() == 'ready'
+        threads = dump_json('--pid', p.pid)
+    finally:
+        p.kill()
+        p.wait()
+    frames = threads[0]['frames']
+    got = names(frames)
+    name = 'pyspy_test::Runner::run(void (*)())'
+    assert name in got, got
+    at = got.index(name)
+    assert got.index('callback') < at < got.index('caller'), got
+    assert frames[at]['module'] == str(lib)
