@@ -312,10 +312,12 @@ int pyspy_memsrc_open_fd(int fd, const char *name, pyspy_memsrc **out,
     ci->bs.name = src->origin ? src->origin : "input";
     src->ops = &core_ops;
     if (m == ZSTD_MAGIC) {
-        if (pyspy_zsk_has_seek_table(fd, size)) {
-            if (pyspy_zsk_reader_open(fd, size, ci->bs.name, &ci->bs.zsk,
-                                      err) != 0)
-                goto fail;
+        /* A damaged seek table does not make the frames unreadable: such a
+         * file is read as one stream, as zstd -d would. */
+        pyspy_error zerr = {0};
+        if (pyspy_zsk_has_seek_table(fd, size) &&
+            pyspy_zsk_reader_open(fd, size, ci->bs.name, &ci->bs.zsk, &zerr) ==
+                0) {
             ci->bs.size = pyspy_zsk_reader_size(ci->bs.zsk);
             src->ops = &snap_ops;
         } else {
