@@ -44,18 +44,20 @@ int pyspy_capture_pid(int pid, const pyspy_capture_config *cfg,
     uint64_t budget =
         cfg->memory_budget ? cfg->memory_budget : pyspy_default_memory_budget();
     /* Size the copy on the running process and fault its memory in now,
-     * so the pause is spent reading the target, not allocating. */
+     * so the pause is spent reading the target, not allocating. Only a
+     * pause of ours is worth that time. */
     pyspy_ram_pool pool = {0};
-    uint64_t estimate = 0;
-    if (pyspy_memsrc_view_open(live, filter, &view, err) != 0)
-        goto out;
-    estimate = pyspy_memsrc_view_bytes(view);
-    pyspy_memsrc_close(view);
-    view = NULL;
-    uint64_t slack = estimate / 8 + (8u << 20);
-    if ((!budget || estimate + slack <= budget) &&
-        pyspy_ram_pool_init(&pool, estimate + slack, err) != 0)
-        goto out;
+    if (cfg->blocking == PYSPY_LOCK) {
+        if (pyspy_memsrc_view_open(live, filter, &view, err) != 0)
+            goto out;
+        uint64_t estimate = pyspy_memsrc_view_bytes(view);
+        pyspy_memsrc_close(view);
+        view = NULL;
+        uint64_t slack = estimate / 8 + (8u << 20);
+        if ((!budget || estimate + slack <= budget) &&
+            pyspy_ram_pool_init(&pool, estimate + slack, err) != 0)
+            goto out;
+    }
     int64_t t0 = mono_ns();
     if (live->ops->suspend(live, err) != 0)
         goto out;
