@@ -65,13 +65,11 @@ typedef struct {
     uint64_t **blocks;
     bool *absent;
     progress prog;
-    uint64_t written; /* bytes of the uncompressed core so far */
 } wstate;
 
 static int put(wstate *w, const void *p, size_t n, pyspy_error *err) {
     if (pyspy_zsk_writer_write(w->zw, p, n, err) != 0)
         return -1;
-    w->written += n;
     return 0;
 }
 
