@@ -23,7 +23,11 @@
  * Digests are 64-bit FNV-1a (our own choice: libzstd does not export its
  * xxhash). The block digests let a reader check only what it reads, so a
  * seekable snapshot stays cheap to open and to sample from; the
- * whole-region digest serves readers that ignore BLOCKS. */
+ * whole-region digest serves readers that ignore BLOCKS.
+ * Compatibility: readers skip note types they do not know and bytes after
+ * the fields they know, so new fields go at the end of a record and new
+ * facts in new note types; PYSPY_FORMAT_VERSION changes only when an
+ * existing field changes meaning (committed fixtures use version 1). */
 #ifndef PYSPY_CAPTURE_CORE_FORMAT_H
 #define PYSPY_CAPTURE_CORE_FORMAT_H
 
