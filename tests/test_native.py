@@ -43,7 +43,8 @@ SLEEPS = ('clock_nanosleep', 'nanosleep', 'select', '__select')
 
 def interpreters():
     out = [pytest.param('/usr/bin/python3', id='system-python3')]
-    for v in ('3.11.7', '3.12.1', '3.10.13', '3.8.18', '2.7.18'):
+    for v in ('3.11.7', '3.12.1', '3.13.0', '3.10.13', '3.9.18', '3.8.18',
+              '3.7.16', '3.6.15', '2.7.18'):
         d = os.path.join(PYENV, 'versions', v, 'bin')
         exe = next((os.path.join(d, n) for n in ('python3', 'python2')
                     if os.access(os.path.join(d, n), os.X_OK)),
