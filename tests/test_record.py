@@ -359,6 +359,15 @@ def test_offline_record_of_snapshots(target, tmp_path):
     assert res.returncode == 0, res.stderr
     snaps += sorted(str(p) for p in series.iterdir())
     assert len(snaps) >= 4, snaps
+    # A plain ELF core from gdb's gcore mixes in with the snapshots.
+    if shutil.which("gcore"):
+        res = subprocess.run(["gcore", "-o", str(tmp_path / "g"),
+                              str(t.pid)], capture_output=True, text=True,
+                             timeout=120)
+        made = tmp_path / f"g.{t.pid}"
+        assert res.returncode == 0 and made.exists(), res.stderr[-300:]
+        made.rename(tmp_path / "g.core")
+        snaps.append(str(tmp_path / "g.core"))
     out = tmp_path / "offline.txt"
     res = subprocess.run([str(find_tool("pyspy")), "record", "-f", "raw",
                           "--idle", "-j", "2", "-o", str(out), *snaps],
