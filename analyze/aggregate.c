@@ -19,8 +19,16 @@ typedef struct map {
     size_t cap, used;
 } map;
 
+/* A process seen in the traces, for --subprocesses' parent chains. */
+typedef struct proc_info {
+    int pid, ppid;
+    char *cmdline;
+} proc_info;
+
 typedef struct agg_index {
     map frames, stacks, threads;
+    proc_info *procs;
+    size_t nprocs, capprocs;
     char *buf; /* scratch key buffer */
     size_t bufcap;
 } agg_index;
@@ -147,6 +155,9 @@ void pyspy_agg_free(pyspy_agg *a) {
         map_free(&ix->frames);
         map_free(&ix->stacks);
         map_free(&ix->threads);
+        for (size_t i = 0; i < ix->nprocs; i++)
+            free(ix->procs[i].cmdline);
+        free(ix->procs);
         free(ix->buf);
         free(ix);
     }
@@ -278,21 +289,80 @@ static int add_run(pyspy_agg *a, uint32_t thread, uint32_t stack, int64_t ts) {
     return 0;
 }
 
+static proc_info *find_proc(agg_index *ix, int pid) {
+    for (size_t i = 0; i < ix->nprocs; i++)
+        if (ix->procs[i].pid == pid)
+            return &ix->procs[i];
+    return NULL;
+}
+
+/* Remembers a process (latest command line wins). -1 on OOM. */
+static int note_proc(pyspy_agg *a, int pid, int ppid, const char *cmd) {
+    agg_index *ix = a->index;
+    proc_info *p = find_proc(ix, pid);
+    if (!p) {
+        if (grow((void **)&ix->procs, &ix->capprocs, ix->nprocs + 1,
+                 sizeof *ix->procs))
+            return -1;
+        p = &ix->procs[ix->nprocs++];
+        *p = (proc_info){pid, ppid, NULL};
+    }
+    p->ppid = ppid;
+    if (cmd && (!p->cmdline || strcmp(p->cmdline, cmd))) {
+        char *c = strdup(cmd);
+        if (!c)
+            return -1;
+        free(p->cmdline);
+        p->cmdline = c;
+    }
+    return 0;
+}
+
+static uint32_t process_frame(pyspy_agg *a, int pid, const char *cmd) {
+    cmd = cmd ? cmd : "";
+    size_t len = strlen(cmd) + 48;
+    char *s = malloc(len);
+    if (!s)
+        return UINT32_MAX;
+    snprintf(s, len, "process %d:\"%s\"", pid, cmd);
+    uint32_t id = intern_frame(a, s, NULL, NULL, 0, false, true);
+    free(s);
+    return id;
+}
+
+#define MAX_PROC_CHAIN 16
+
+/* Root frames: with subprocesses the process and, outermost first, its
+ * ancestors among the processes sampled (as py-spy nests a child under
+ * its parent); with threads the thread. Returns how many were written
+ * to ids (room for MAX_PROC_CHAIN + 1), UINT32_MAX on OOM. */
 static uint32_t meta_frames(pyspy_agg *a, const pyspy_traces *t,
                             const pyspy_trace *tr, uint32_t *ids) {
     uint32_t n = 0;
     char tid[32];
     if (a->opts.subprocesses) {
-        const char *cmd = t->command_line ? t->command_line : "";
-        size_t len = strlen(cmd) + 48;
-        char *s = malloc(len);
-        if (!s)
-            return UINT32_MAX;
-        snprintf(s, len, "process %d:\"%s\"", tr->pid ? tr->pid : t->pid, cmd);
-        ids[n] = intern_frame(a, s, NULL, NULL, 0, false, true);
-        free(s);
-        if (ids[n++] == UINT32_MAX)
-            return UINT32_MAX;
+        agg_index *ix = a->index;
+        int chain[MAX_PROC_CHAIN];
+        size_t nchain = 0;
+        int pid = tr->pid ? tr->pid : t->pid;
+        chain[nchain++] = pid;
+        /* Bounded and cycle-checked: ppids come from the target. */
+        for (proc_info *p = find_proc(ix, pid); p && nchain < MAX_PROC_CHAIN;
+             p = find_proc(ix, p->ppid)) {
+            bool seen = false;
+            for (size_t k = 0; k < nchain && !seen; k++)
+                seen = chain[k] == p->ppid;
+            if (seen || !find_proc(ix, p->ppid))
+                break;
+            chain[nchain++] = p->ppid;
+        }
+        for (size_t k = nchain; k-- > 0;) {
+            proc_info *p = find_proc(ix, chain[k]);
+            ids[n] =
+                process_frame(a, chain[k], p ? p->cmdline : t->command_line);
+            if (ids[n++] == UINT32_MAX)
+                return UINT32_MAX;
+        }
     }
     if (a->opts.include_thread_ids) {
         pyspy_format_thread_id(tr->thread_id, tid, sizeof tid);
@@ -321,13 +391,16 @@ long pyspy_agg_add(pyspy_agg *a, const pyspy_traces *t, int64_t ts_us,
     if (a->total == 0 && a->nthreads == 0)
         a->first_us = ts_us;
     a->last_us = ts_us;
+    if (a->opts.subprocesses && note_proc(a, t->pid, t->ppid, t->command_line))
+        goto oom;
     for (size_t i = 0; i < t->ntraces; i++) {
         const pyspy_trace *tr = &t->traces[i];
         /* A thread with no Python frame (starting, or finishing) says
          * nothing about where time goes. */
         if (!pyspy_agg_keeps(&a->opts, tr) || tr->nframes == 0)
             continue;
-        if (grow((void **)&ids, &capids, tr->nframes + 2, sizeof *ids))
+        if (grow((void **)&ids, &capids, tr->nframes + MAX_PROC_CHAIN + 1,
+                 sizeof *ids))
             goto oom;
         uint32_t n = meta_frames(a, t, tr, ids);
         if (n == UINT32_MAX)

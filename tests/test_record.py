@@ -231,9 +231,11 @@ def test_subprocesses(target, tmp_path):
     out, _ = record(t.pid, tmp_path, "--subprocesses", "--idle", duration=3)
     pids = set()
     for frames, _ in parse_raw(out):
-        m = re.match(r'^process (\d+):"', frames[0])
-        assert m, frames[0]
-        pids.add(int(m.group(1)))
+        # Outermost first: the parent, then the child, as py-spy nests.
+        chain = [re.match(r'^process (\d+):"', f) for f in frames]
+        chain = [int(m.group(1)) for m in chain if m]
+        assert chain and chain[0] == t.pid, frames
+        pids.add(chain[-1])
     children = pids - {t.pid}
     assert len(children) >= 3, pids
 

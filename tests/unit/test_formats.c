@@ -130,6 +130,43 @@ TEST(raw_threads_and_processes_prefix) {
     pyspy_agg_free(a);
 }
 
+TEST(subprocess_chain) {
+    pyspy_agg_opts o = {.subprocesses = true, .show_line_numbers = true};
+    pyspy_agg *a = pyspy_agg_new(&o, NULL);
+    const fr f[] = {{"work", "w.py", 1}};
+    /* parent 42, child 43, grandchild 44 whose ppid loops back to 44's
+     * own child (hostile): the chain stops, bounded. */
+    int pids[] = {42, 43, 44}, ppids[] = {1, 42, 43};
+    const char *cmds[] = {"python p.py", "python c.py", "python g.py"};
+    for (int i = 0; i < 3; i++) {
+        pyspy_trace tr = mk_trace(pids[i], 1, NULL, true, true, f, 1);
+        pyspy_traces ts = {.pid = pids[i],
+                           .ppid = ppids[i],
+                           .command_line = (char *)cmds[i],
+                           .traces = &tr,
+                           .ntraces = 1};
+        CHECK(pyspy_agg_add(a, &ts, i, NULL) == 1);
+        free_trace(&tr);
+    }
+    char *s = write_to_string(pyspy_write_raw, a);
+    CHECK_STR(s, "process 42:\"python p.py\";process 43:\"python c.py\";"
+                 "process 44:\"python g.py\";work (w.py:1) 1\n"
+                 "process 42:\"python p.py\";process 43:\"python c.py\";"
+                 "work (w.py:1) 1\n"
+                 "process 42:\"python p.py\";work (w.py:1) 1\n");
+    free(s);
+    /* A ppid cycle (43 <-> 42) ends the chain instead of looping. */
+    pyspy_trace tr = mk_trace(42, 1, NULL, true, true, f, 1);
+    pyspy_traces ts = {.pid = 42,
+                       .ppid = 43,
+                       .command_line = (char *)"x",
+                       .traces = &tr,
+                       .ntraces = 1};
+    CHECK(pyspy_agg_add(a, &ts, 9, NULL) == 1);
+    free_trace(&tr);
+    pyspy_agg_free(a);
+}
+
 TEST(raw_hostile_names) {
     pyspy_agg_opts o = {.show_line_numbers = true};
     pyspy_agg *a = pyspy_agg_new(&o, NULL);
@@ -329,8 +366,8 @@ TEST(empty_profile) {
 }
 
 TEST_MAIN(T(filters_idle_and_gil), T(raw_exact), T(raw_nolineno_merges),
-          T(raw_threads_and_processes_prefix), T(raw_hostile_names),
-          T(frameless_threads_skipped), T(runs_are_time_ordered),
-          T(speedscope_structure), T(chrometrace_structure),
-          T(flamegraph_basics), T(flamegraph_many_stacks_drops_narrow),
-          T(empty_profile))
+          T(raw_threads_and_processes_prefix), T(subprocess_chain),
+          T(raw_hostile_names), T(frameless_threads_skipped),
+          T(runs_are_time_ordered), T(speedscope_structure),
+          T(chrometrace_structure), T(flamegraph_basics),
+          T(flamegraph_many_stacks_drops_narrow), T(empty_profile))
