@@ -71,6 +71,13 @@ def states(pid):
     return out
 
 
+def cpu_ticks(pid):
+    with open(f"/proc/{pid}/stat") as f:
+        s = f.read()
+    fields = s[s.rindex(")") + 2:].split()
+    return int(fields[11]) + int(fields[12])  # utime + stime
+
+
 def stopped_threads(pid):
     return {t: s for t, s in states(pid).items() if s in "tT"}
 
@@ -121,6 +128,12 @@ def test_never_left_stopped_when_killed(capture, tmp_path):
         assert target.poll() is None, "the target died"
         # the window is wide (a 200k-object copy); most waits hit it
         assert in_stop > 0
+        # and it really runs: its spinning threads still get CPU time
+        before = cpu_ticks(target.pid)
+        deadline = time.monotonic() + 30
+        while cpu_ticks(target.pid) == before:
+            assert time.monotonic() < deadline, "the target makes no progress"
+            time.sleep(0.05)
     finally:
         target.kill()
         target.wait()
