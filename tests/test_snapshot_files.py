@@ -12,6 +12,7 @@ import stat
 import struct
 import subprocess
 import sys
+import tempfile
 import time
 
 import pytest
@@ -328,21 +329,28 @@ def test_truncated_and_corrupted_snapshots(capture, kcore, tmp_path):
     assert not (tmp_path / "o2.zst").exists()
 
 
-def test_core_pattern_pipe(capture, tmp_path):
+def test_core_pattern_pipe(capture, tmp_path, request):
     """kernel.core_pattern = |pyspy-capture --core - -o DIR/%e-%p.core.zst:
     the kernel pipes a crashing python3's core straight into a snapshot.
     The pattern is set for this one crash and restored right after."""
     cp = "/proc/sys/kernel/core_pattern"
     if not os.access(cp, os.W_OK):
         pytest.skip("core_pattern is not writable here (needs root)")
-    tool = pathlib.Path(capture).resolve()
-    out_dir = tmp_path / "crashes"
+    # The kernel cuts core_pattern at 127 bytes, so the pattern uses a short
+    # directory and a short link to the tool rather than pytest's deep paths.
+    short = pathlib.Path(tempfile.mkdtemp(prefix="pyc", dir="/tmp"))
+    request.addfinalizer(lambda: shutil.rmtree(short, ignore_errors=True))
+    tool = short / "cap"
+    tool.symlink_to(pathlib.Path(capture).resolve())
+    out_dir = short / "o"
     out_dir.mkdir()
+    pattern = f"|{tool} --core - -o {out_dir}/%e-%p.core.zst"
+    assert len(pattern) < 128, pattern
     with open(cp) as f:
         old = f.read().strip()
     try:
         with open(cp, "w") as f:
-            f.write(f"|{tool} --core - -o {out_dir}/%e-%p.core.zst")
+            f.write(pattern)
     except OSError as e:
         pytest.skip(f"cannot set core_pattern here: {e}")
     try:
