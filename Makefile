@@ -43,7 +43,13 @@ LIBS := $(BUILDDIR)/lib/libpyspy.a $(BUILDDIR)/lib/libpyspy.so $(BUILDDIR)/lib/p
 .PHONY: all check check-build test demo install uninstall clean format deps fixtures-test
 all: $(TOOLS) $(LIBS)
 
-$(BUILDDIR)/obj/%.o: %.c
+# Objects depend on the flags they were built with, so switching SAN on or
+# off in one BUILDDIR rebuilds everything instead of mixing builds.
+FLAGS_FILE := $(BUILDDIR)/.flags
+FLAGS_NOW  := $(CC) $(CPPFLAGS_ALL) $(CFLAGS_ALL) $(LDFLAGS_ALL)
+$(shell mkdir -p $(BUILDDIR) && echo '$(FLAGS_NOW)' | cmp -s - $(FLAGS_FILE) || echo '$(FLAGS_NOW)' > $(FLAGS_FILE))
+
+$(BUILDDIR)/obj/%.o: %.c $(FLAGS_FILE)
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS_ALL) $(CFLAGS_ALL) -c $< -o $@
 
