@@ -20,12 +20,19 @@
  *   BLOCKS  (5): u32 block size, u32 count, then per present region: u64
  *                start, u32 nblocks, nblocks x u64 digest of each block
  *                of the region (the last one may be short)
- * Digests are 64-bit FNV-1a (our own choice: libzstd does not export its
- * xxhash). The block digests let a reader check only what it reads, so a
- * seekable snapshot stays cheap to open and to sample from; the
- * whole-region digest serves readers that ignore BLOCKS.
- * Compatibility: readers skip note types they do not know and bytes after
- * the fields they know, so new fields go at the end of a record and new
+ *   DIGESTS (6): u32 digest kind (1 = XXH64), then the BLOCKS record
+ *                above. Present: every block digest (here) and region
+ *                digest (REGIONS) is of that kind, and the region digest is
+ *                XXH64 of the region's block digests (little-endian u64s),
+ *                so it costs no second pass. Writers since then emit
+ *                DIGESTS instead of BLOCKS.
+ * Digests are 64-bit FNV-1a when DIGESTS is absent (files written before
+ * it: committed fixtures), else XXH64 (own implementation from the
+ * published spec; libzstd does not export its copy). The block digests let a
+ * reader check only what it reads, so a seekable snapshot stays cheap to open
+ * and to sample from; the whole-region digest serves readers that ignore
+ * BLOCKS. Compatibility: readers skip note types they do not know and bytes
+ * after the fields they know, so new fields go at the end of a record and new
  * facts in new note types; PYSPY_FORMAT_VERSION changes only when an
  * existing field changes meaning (committed fixtures use version 1). */
 #ifndef PYSPY_CAPTURE_CORE_FORMAT_H
@@ -40,12 +47,17 @@ enum {
     PYSPY_NT_THREAD = 2,
     PYSPY_NT_REGIONS = 3,
     PYSPY_NT_MODULE = 4,
-    PYSPY_NT_BLOCKS = 5
+    PYSPY_NT_BLOCKS = 5,
+    PYSPY_NT_DIGESTS = 6
 };
+enum { PYSPY_DIGEST_FNV1A = 0, PYSPY_DIGEST_XXH64 = 1 };
 #define PYSPY_DIGEST_BLOCK (1u << 20)
 
 #define PYSPY_FNV_INIT 0xcbf29ce484222325ull
 uint64_t pyspy_fnv1a(uint64_t h, const void *buf, size_t len);
+uint64_t pyspy_xxh64(const void *buf, size_t len, uint64_t seed);
+/* The region digest of kind XXH64, from its n block digests. */
+uint64_t pyspy_region_digest_from_blocks(const uint64_t *blocks, size_t n);
 
 typedef struct pyspy_buf {
     uint8_t *data;

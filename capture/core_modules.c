@@ -88,9 +88,11 @@ static bool region_has_elf_header(pyspy_memsrc *src, uint64_t start) {
            memcmp(magic, ELFMAG, SELFMAG) == 0;
 }
 
-/* Private file pages the kernel did not dump were never written, so they
- * equal the file's bytes. Shared mappings are left absent: the file may
- * have changed since. */
+/* Private read-only file pages the kernel did not dump equal the file's
+ * bytes. Shared mappings are left absent (the file may have changed
+ * since), and so are writable ones: a coredump_filter without the
+ * file-private bit leaves out a written .data page too, whose bytes are
+ * no longer the file's initial ones. */
 static void fill_from_file(pyspy_memsrc *src, pyspy_core_layout *lay,
                            const char *path, uint64_t start, uint64_t end) {
     if (!lay->host_fd) {
@@ -106,7 +108,8 @@ static void fill_from_file(pyspy_memsrc *src, pyspy_core_layout *lay,
     for (size_t k = 0; k < src->nregions; k++) {
         pyspy_region *o = &src->regions[k];
         if (o->present || o->start < start || o->end > end || !o->path ||
-            strcmp(o->path, path) != 0 || (o->perms & PYSPY_PERM_SHARED))
+            strcmp(o->path, path) != 0 ||
+            (o->perms & (PYSPY_PERM_SHARED | PYSPY_PERM_W)))
             continue;
         if (idx < 0) {
             int *nf = realloc(lay->fds, (lay->nfds + 1) * sizeof *nf);

@@ -182,12 +182,14 @@ static bool has_blocks(const pyspy_memsrc *src, const pyspy_region_digests *dg,
     return r->present && !dg->absent[i] && dg->blocks[i] && r->end > r->start;
 }
 
+/* A DIGESTS note: the writer digests with XXH64 (capture/core_writer.c). */
 static void add_pyspy_blocks(pyspy_buf *b, const pyspy_memsrc *src,
                              const pyspy_region_digests *dg) {
     pyspy_buf d = {0};
     uint32_t n = 0;
     for (size_t i = 0; i < src->nregions; i++)
         n += has_blocks(src, dg, i);
+    pyspy_buf_u32(&d, PYSPY_DIGEST_XXH64);
     pyspy_buf_u32(&d, PYSPY_DIGEST_BLOCK);
     pyspy_buf_u32(&d, n);
     for (size_t i = 0; i < src->nregions; i++) {
@@ -204,7 +206,7 @@ static void add_pyspy_blocks(pyspy_buf *b, const pyspy_memsrc *src,
     if (d.oom || d.len > UINT32_MAX)
         b->oom = true;
     else
-        pyspy_note_add(b, PYSPY_NOTE_OWNER, PYSPY_NT_BLOCKS, d.data, d.len);
+        pyspy_note_add(b, PYSPY_NOTE_OWNER, PYSPY_NT_DIGESTS, d.data, d.len);
     pyspy_buf_free(&d);
 }
 

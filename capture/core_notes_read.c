@@ -262,9 +262,21 @@ int pyspy_core_note(pyspy_core_ctx *c, const char *owner, size_t owner_len,
             c->pyregions_len = n;
             return 0;
         case PYSPY_NT_BLOCKS:
-            c->pyblocks = d;
-            c->pyblocks_len = n;
+            if (c->digest_kind == PYSPY_DIGEST_FNV1A) {
+                c->pyblocks = d;
+                c->pyblocks_len = n;
+            }
             return 0;
+        case PYSPY_NT_DIGESTS: {
+            pyspy_cursor cur = {d, n, false};
+            uint32_t kind = pyspy_cur_u32(&cur);
+            if (cur.bad || kind != PYSPY_DIGEST_XXH64)
+                return pyspy_core_corrupt(c, err, "unknown digest kind");
+            c->digest_kind = kind;
+            c->pyblocks = cur.p;
+            c->pyblocks_len = cur.left;
+            return 0;
+        }
         case PYSPY_NT_MODULE:
             return note_py_module(c, d, n, err);
         default:

@@ -508,6 +508,7 @@ int pyspy_core_parse(pyspy_bytesrc *bs, pyspy_memsrc *src,
             goto out;
         if (c.pyblocks && apply_pyspy_blocks(&c, err) != 0)
             goto out;
+        lay->digest_kind = c.digest_kind;
     }
     if (!lay->has_pyspy) {
         fill_proc_from_kernel(&c);

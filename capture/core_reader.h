@@ -39,6 +39,7 @@ typedef struct pyspy_core_layout {
     int *host_fd;
     int *fds;
     size_t nfds;
+    uint32_t digest_kind; /* PYSPY_DIGEST_* of checks */
 } pyspy_core_layout;
 
 /* Fills src's regions, threads, proc, modules, auxv and lay. On error the

@@ -64,6 +64,8 @@ typedef struct {
     uint64_t *digests;
     uint64_t **blocks;
     bool *absent;
+    uint64_t zero_digest;
+    bool have_zero_digest;
     progress prog;
 } wstate;
 
@@ -84,12 +86,24 @@ static int put_zeros(wstate *w, uint64_t n, pyspy_error *err) {
     return 0;
 }
 
+/* XXH64 of a block; a whole all-zero block (untouched heap, .bss: often
+ * most of a capture) costs only the zero check. */
+static uint64_t block_digest(wstate *w, const uint8_t *p, size_t n) {
+    if (n == CHUNK && p[0] == 0 && memcmp(p, p + 1, n - 1) == 0) {
+        if (!w->have_zero_digest) {
+            w->zero_digest = pyspy_xxh64(p, n, 0);
+            w->have_zero_digest = true;
+        }
+        return w->zero_digest;
+    }
+    return pyspy_xxh64(p, n, 0);
+}
+
 /* Streams one region. An unreadable range is not fatal: the region
  * becomes absent (recorded as such), the rest of its slot zeros. Errors
  * writing the output or reading a damaged input are. */
 static int put_region(wstate *w, size_t i, pyspy_error *err) {
     const pyspy_region *r = &w->src->regions[i];
-    uint64_t h = PYSPY_FNV_INIT;
     uint64_t addr = r->start;
     uint64_t nb = (r->end - r->start + CHUNK - 1) / CHUNK;
     w->blocks[i] = malloc((nb ? nb : 1) * sizeof **w->blocks);
@@ -111,18 +125,17 @@ static int put_region(wstate *w, size_t i, pyspy_error *err) {
             }
             w->absent[i] = true;
         }
-        if (w->absent[i]) {
+        if (w->absent[i])
             memset(w->chunk, 0, n);
-        } else {
-            h = pyspy_fnv1a(h, w->chunk, n);
-            w->blocks[i][k] = pyspy_fnv1a(PYSPY_FNV_INIT, w->chunk, n);
-        }
+        else
+            w->blocks[i][k] = block_digest(w, w->chunk, n);
         if (put(w, w->chunk, n, err) != 0)
             return -1;
         progress_tick(&w->prog, n);
         addr += n;
     }
-    w->digests[i] = h;
+    if (!w->absent[i])
+        w->digests[i] = pyspy_region_digest_from_blocks(w->blocks[i], nb);
     return 0;
 }
 

@@ -34,10 +34,49 @@ int pyspy_bytesrc_read(pyspy_bytesrc *b, uint64_t off, void *buf, size_t len,
     return pyspy_pread_full(b->fd, buf, len, off, b->name, err);
 }
 
+/* Old snapshots (no DIGESTS note) digest with FNV-1a over the range;
+ * newer ones with XXH64 per block, a region being the XXH64 of its block
+ * digests. block is the file's block size (a power of two >= 4096) or, with
+ * no block table, PYSPY_DIGEST_BLOCK. */
 static int digest_range(core_impl *ci, uint64_t off, uint64_t len,
-                        uint64_t *out, pyspy_error *err) {
+                        uint64_t block, uint64_t *out, pyspy_error *err) {
     if (!ci->vbuf && !(ci->vbuf = malloc(VERIFY_CHUNK)))
         return pyspy_error_set(err, PYSPY_E_GENERIC, "out of memory");
+    bool xxh = ci->lay.digest_kind == PYSPY_DIGEST_XXH64;
+    if (xxh && len > block) {
+        /* whole region: XXH64 of its block digests, folded as they come */
+        uint64_t nb = (len + block - 1) / block;
+        uint64_t *d = malloc(nb * sizeof *d);
+        if (!d)
+            return pyspy_error_set(err, PYSPY_E_GENERIC, "out of memory");
+        for (uint64_t b = 0; b < nb; b++) {
+            uint64_t n = len - b * block < block ? len - b * block : block;
+            if (digest_range(ci, off + b * block, n, block, &d[b], err)) {
+                free(d);
+                return -1;
+            }
+        }
+        *out = pyspy_region_digest_from_blocks(d, nb);
+        free(d);
+        return 0;
+    }
+    if (xxh && len > VERIFY_CHUNK) {
+        /* one block larger than the buffer: read it whole */
+        uint8_t *big = malloc(len);
+        if (!big)
+            return pyspy_error_set(err, PYSPY_E_GENERIC, "out of memory");
+        int rc = pyspy_bytesrc_read(&ci->bs, off, big, len, err);
+        if (rc == 0)
+            *out = pyspy_xxh64(big, len, 0);
+        free(big);
+        return rc;
+    }
+    if (xxh) {
+        if (pyspy_bytesrc_read(&ci->bs, off, ci->vbuf, len, err) != 0)
+            return -1;
+        *out = pyspy_xxh64(ci->vbuf, len, 0);
+        return 0;
+    }
     uint64_t h = PYSPY_FNV_INIT, done = 0;
     while (done < len) {
         size_t k =
@@ -78,7 +117,7 @@ static int verify(pyspy_memsrc *src, core_impl *ci, size_t i, uint64_t in,
             if (k->block_ok[b])
                 continue;
             uint64_t n = size - b * bs < bs ? size - b * bs : bs;
-            if (digest_range(ci, ci->lay.file_off[i] + b * bs, n, &h, err))
+            if (digest_range(ci, ci->lay.file_off[i] + b * bs, n, bs, &h, err))
                 return -1;
             if (h != k->blocks[b])
                 return mismatch(ci, r, err);
@@ -88,7 +127,8 @@ static int verify(pyspy_memsrc *src, core_impl *ci, size_t i, uint64_t in,
     }
     if (!k->has_digest || k->verified)
         return 0;
-    if (digest_range(ci, ci->lay.file_off[i], size, &h, err) != 0)
+    uint64_t bs = ci->lay.block_size ? ci->lay.block_size : PYSPY_DIGEST_BLOCK;
+    if (digest_range(ci, ci->lay.file_off[i], size, bs, &h, err) != 0)
         return -1;
     if (h != k->digest)
         return mismatch(ci, r, err);

@@ -1,4 +1,5 @@
-/* Writer and reader of the zstd seekable format (facts from the format
+/* Reader of the zstd seekable format (the writer:
+ * capture/zstd_seekable_writer.c) (facts from the format
  * spec; frames carry zstd content checksums, the seek table does not). */
 #include "capture/zstd_seekable.h"
 #include "capture/file_io.h"
@@ -15,137 +16,9 @@
  * so the frame cache of a hostile file stays bounded. */
 #define MAX_FRAME_DSIZE (32u << 20)
 
-static void put_le32(uint8_t *p, uint32_t v) {
-    for (int i = 0; i < 4; i++)
-        p[i] = (uint8_t)(v >> (8 * i));
-}
-
 static uint32_t get_le32(const uint8_t *p) {
     return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
            (uint32_t)p[3] << 24;
-}
-
-/* ------------------------------------------------------------- writer */
-
-typedef struct {
-    uint32_t csize, dsize;
-} entry;
-
-struct pyspy_zsk_writer {
-    int fd;
-    char *name;
-    ZSTD_CCtx *cctx;
-    uint8_t *in;
-    size_t in_len;
-    uint8_t *out;
-    size_t out_cap;
-    entry *entries;
-    size_t nentries, cap_entries;
-    uint64_t bytes_out;
-};
-
-int pyspy_zsk_writer_new(int fd, const char *name, int level,
-                         pyspy_zsk_writer **out, pyspy_error *err) {
-    pyspy_zsk_writer *w = calloc(1, sizeof *w);
-    if (!w)
-        return pyspy_error_set(err, PYSPY_E_GENERIC, "out of memory");
-    w->fd = fd;
-    w->name = strdup(name ? name : "output");
-    w->cctx = ZSTD_createCCtx();
-    w->in = malloc(PYSPY_ZSK_FRAME_INPUT);
-    w->out_cap = ZSTD_compressBound(PYSPY_ZSK_FRAME_INPUT);
-    w->out = malloc(w->out_cap);
-    if (!w->name || !w->cctx || !w->in || !w->out) {
-        pyspy_zsk_writer_free(w);
-        return pyspy_error_set(err, PYSPY_E_GENERIC, "out of memory");
-    }
-    ZSTD_CCtx_setParameter(w->cctx, ZSTD_c_compressionLevel, level ? level : 3);
-    /* Frame checksums let both zstd -d and our reader detect corruption. */
-    ZSTD_CCtx_setParameter(w->cctx, ZSTD_c_checksumFlag, 1);
-    *out = w;
-    return 0;
-}
-
-static int flush_frame(pyspy_zsk_writer *w, pyspy_error *err) {
-    if (w->in_len == 0)
-        return 0;
-    if (w->nentries >= MAX_FRAMES)
-        return pyspy_error_set(err, PYSPY_E_IO, "%s: too many zstd frames",
-                               w->name);
-    size_t n = ZSTD_compress2(w->cctx, w->out, w->out_cap, w->in, w->in_len);
-    if (ZSTD_isError(n))
-        return pyspy_error_set(err, PYSPY_E_GENERIC, "zstd: %s",
-                               ZSTD_getErrorName(n));
-    if (pyspy_write_full(w->fd, w->out, n, w->name, err) != 0)
-        return -1;
-    if (w->nentries == w->cap_entries) {
-        size_t nc = w->cap_entries ? w->cap_entries * 2 : 64;
-        entry *ne = realloc(w->entries, nc * sizeof *ne);
-        if (!ne)
-            return pyspy_error_set(err, PYSPY_E_GENERIC, "out of memory");
-        w->entries = ne;
-        w->cap_entries = nc;
-    }
-    w->entries[w->nentries++] = (entry){(uint32_t)n, (uint32_t)w->in_len};
-    w->bytes_out += n;
-    w->in_len = 0;
-    return 0;
-}
-
-int pyspy_zsk_writer_write(pyspy_zsk_writer *w, const void *buf, size_t len,
-                           pyspy_error *err) {
-    const uint8_t *p = buf;
-    while (len > 0) {
-        size_t room = PYSPY_ZSK_FRAME_INPUT - w->in_len;
-        size_t n = len < room ? len : room;
-        memcpy(w->in + w->in_len, p, n);
-        w->in_len += n;
-        p += n;
-        len -= n;
-        if (w->in_len == PYSPY_ZSK_FRAME_INPUT && flush_frame(w, err) != 0)
-            return -1;
-    }
-    return 0;
-}
-
-int pyspy_zsk_writer_finish(pyspy_zsk_writer *w, pyspy_error *err) {
-    if (flush_frame(w, err) != 0)
-        return -1;
-    size_t body = w->nentries * 8 + FOOTER_SIZE;
-    size_t total = 8 + body;
-    uint8_t *t = malloc(total);
-    if (!t)
-        return pyspy_error_set(err, PYSPY_E_GENERIC, "out of memory");
-    put_le32(t, SKIPPABLE_MAGIC);
-    put_le32(t + 4, (uint32_t)body);
-    uint8_t *p = t + 8;
-    for (size_t i = 0; i < w->nentries; i++, p += 8) {
-        put_le32(p, w->entries[i].csize);
-        put_le32(p + 4, w->entries[i].dsize);
-    }
-    put_le32(p, (uint32_t)w->nentries);
-    p[4] = 0; /* descriptor: no checksums, reserved bits zero */
-    put_le32(p + 5, SEEKABLE_MAGIC);
-    int rc = pyspy_write_full(w->fd, t, total, w->name, err);
-    free(t);
-    if (rc == 0)
-        w->bytes_out += total;
-    return rc;
-}
-
-uint64_t pyspy_zsk_writer_bytes_out(const pyspy_zsk_writer *w) {
-    return w->bytes_out;
-}
-
-void pyspy_zsk_writer_free(pyspy_zsk_writer *w) {
-    if (!w)
-        return;
-    ZSTD_freeCCtx(w->cctx);
-    free(w->in);
-    free(w->out);
-    free(w->entries);
-    free(w->name);
-    free(w);
 }
 
 /* ------------------------------------------------------------- reader */

@@ -1003,6 +1003,49 @@ TEST(kernel_core_pages_from_host_file) {
     free(file);
 }
 
+/* A writable private file mapping the filter left out (a .data that may
+ * have been written) is not filled from the host's file: its bytes read
+ * as unreadable, not as the file's initial values. */
+TEST(writable_file_pages_not_from_host_file) {
+    char exe[256];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    CHECK(n > 0);
+    if (n <= 0)
+        return;
+    exe[n] = 0;
+    size_t flen = 0;
+    uint8_t *file = slurp(exe, &flen);
+    CHECK(file && flen > 3 * 4096);
+    if (!file || flen <= 3 * 4096) {
+        free(file);
+        return;
+    }
+    uint8_t img[3 * 4096];
+    size_t len = make_kernel_core(img, exe, file);
+    Elf64_Phdr *ph = (Elf64_Phdr *)(img + sizeof(Elf64_Ehdr));
+    ph[1].p_flags = PF_R | PF_W;
+    const char *p = tpath("hostfile-w.core");
+    spit(p, img, len);
+    pyspy_memsrc *s = NULL;
+    pyspy_error err = {0};
+    CHECK(pyspy_memsrc_open_file(p, &s, &err) == 0);
+    if (s) {
+        /* the symbols still come from the matching host file */
+        CHECK(s->nmodules == 1 && s->modules[0].nsymbols > 0);
+        CHECK(s->nregions == 3 && !s->regions[1].present);
+        CHECK(s->regions[1].perms & PYSPY_PERM_W);
+        uint8_t x[64];
+        CHECK(pyspy_memsrc_read(s, 0x555555554000 + 4096 + 100, x, 64, &err) ==
+              -1);
+        CHECK(err.code == PYSPY_E_UNREADABLE);
+        /* the dumped header page still reads */
+        CHECK(pyspy_memsrc_read(s, 0x555555554000, x, 64, &err) == 0);
+        CHECK(memcmp(x, file, 64) == 0);
+        pyspy_memsrc_close(s);
+    }
+    free(file);
+}
+
 /* Byte flips over a kernel-style core, its notes and the dumped ELF
  * header page (parsed for the build-id) included: errors or sane
  * sources, never a crash. */
@@ -1054,4 +1097,5 @@ TEST_MAIN(T(setup), T(snapshot_round_trip), T(plain_and_whole_stream_cores),
           T(no_space_left), T(ingest_with_filter), T(empty_region_is_dropped),
           T(hostile_snapshots), T(block_digests_check_what_is_read),
           T(kernel_style_core), T(kernel_core_pages_from_host_file),
-          T(hostile_kernel_cores), T(teardown))
+          T(writable_file_pages_not_from_host_file), T(hostile_kernel_cores),
+          T(teardown))
