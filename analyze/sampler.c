@@ -4,6 +4,7 @@
 #include "analyze/sampler.h"
 #include "analyze/python.h"
 #include "analyze/sample_cache.h"
+#include "analyze/walk_cache.h"
 #include "capture/proc.h"
 
 #include <errno.h>
@@ -17,12 +18,15 @@
 #define MAX_TARGETS 256
 #define MAX_TRIES 5 /* rescans before a non-Python descendant is ignored */
 #define RESCAN_US 1000000
+/* sys.path and thread names: a rename shows within about a second. */
+#define WALK_REFRESH_US 1000000
 
 typedef struct target {
     int pid;
     pyspy_memsrc *src;
     pyspy_python py;
     pyspy_sample_cache *cache; /* NULL: read the source directly */
+    pyspy_walk_cache *wcache;  /* NULL: sys.path and names read each walk */
     int fails;                 /* consecutive failed ticks */
 } target;
 
@@ -100,6 +104,7 @@ static int attach(sampler *s, int pid, pyspy_error *err) {
     t->pid = pid;
     /* Without the cache a sample still works, only slower. */
     t->cache = pyspy_sample_cache_new();
+    t->wcache = pyspy_walk_cache_new(WALK_REFRESH_US);
     s->ntargets++;
     s->st->nprocs = s->ntargets;
     s->st->nprocs_seen++;
@@ -114,6 +119,7 @@ static void detach(sampler *s, int i) {
     pyspy_python_free(&t->py);
     pyspy_memsrc_close(t->src);
     pyspy_sample_cache_free(t->cache);
+    pyspy_walk_cache_free(t->wcache);
     s->targets[i] = s->targets[--s->ntargets];
     s->st->nprocs = s->ntargets;
 }
@@ -194,7 +200,9 @@ static int sample_target(sampler *s, target *t, int64_t ts, pyspy_error *err) {
         return -1;
     pyspy_memsrc *view =
         t->cache ? pyspy_sample_cache_begin(t->cache, t->src) : t->src;
-    int rc = pyspy_stack_traces(view, &t->py, &s->o->walk, &traces, err);
+    pyspy_walk_opts wo = s->o->walk;
+    wo.cache = t->wcache;
+    int rc = pyspy_stack_traces(view, &t->py, &wo, &traces, err);
     if (ops->resume)
         ops->resume(t->src);
     if (rc)

@@ -5,6 +5,7 @@
 #include "analyze/native_unwind.h"
 #include "analyze/py_objects.h"
 #include "analyze/walk_internal.h"
+#include "analyze/walk_cache.h"
 
 #include <inttypes.h>
 #include <stdlib.h>
@@ -98,8 +99,10 @@ typedef struct walk {
     const pyspy_python *py;
     const pyspy_walk_opts *opts;
     pyspy_code_cache cache;
-    pyspy_thread_name *names;
+    pyspy_thread_name *names; /* owned when read without a cache */
     size_t nnames;
+    const pyspy_thread_name *view; /* the names in use, owned or cached */
+    size_t nview;
     trace_list tl;
     bool oom;
 } walk;
@@ -125,7 +128,7 @@ static int one_thread(walk *w, uint64_t tstate, uint64_t holder,
             t->os_thread_id = (uint64_t)os->tid;
     }
     t->owns_gil = holder && holder == tstate;
-    const char *name = name_of(w->names, w->nnames, t->thread_id);
+    const char *name = name_of(w->view, w->nview, t->thread_id);
     if (name && !(t->thread_name = strdup(name)))
         return -1;
     if (pyspy_walk_frames(w->src, w->py, w->opts, &w->cache, tstate, &t->frames,
@@ -173,22 +176,36 @@ static int walk_interpreter(walk *w, uint64_t interp, pyspy_error *err) {
                                "interpreter at 0x%" PRIx64,
                                interp);
     uint64_t holder = gil_holder(w->src, w->py, interp);
-    /* Each interpreter has its own threading module; the names come from
-     * the one whose threads these are. */
-    pyspy_python *here = malloc(sizeof *here);
-    if (!here) {
-        w->oom = true;
-        return pyspy_error_set(err, PYSPY_E_GENERIC, "out of memory");
+    const pyspy_sys_path *sp = NULL;
+    pyspy_sys_path own_sp = {0};
+    const pyspy_thread_name *cached = NULL;
+    size_t ncached = 0;
+    bool use_cache =
+        pyspy_walk_cache_interp(w->opts->cache, w->src, w->py, interp, &sp,
+                                &cached, &ncached) == 0;
+    if (!use_cache) {
+        /* Each interpreter has its own threading module; the names come
+         * from the one whose threads these are. */
+        pyspy_python *here = malloc(sizeof *here);
+        if (!here) {
+            w->oom = true;
+            return pyspy_error_set(err, PYSPY_E_GENERIC, "out of memory");
+        }
+        *here = *w->py;
+        here->interp_head = interp;
+        if (pyspy_py_thread_names(w->src, here, &w->names, &w->nnames, NULL) <
+            0) {
+            w->names = NULL;
+            w->nnames = 0;
+        }
+        free(here);
+        pyspy_sys_path_read(w->src, w->py, interp, &own_sp);
+        sp = &own_sp;
+        cached = w->names;
+        ncached = w->nnames;
     }
-    *here = *w->py;
-    here->interp_head = interp;
-    if (pyspy_py_thread_names(w->src, here, &w->names, &w->nnames, NULL) < 0) {
-        w->names = NULL;
-        w->nnames = 0;
-    }
-    free(here);
-    pyspy_sys_path sp;
-    pyspy_sys_path_read(w->src, w->py, interp, &sp);
+    w->view = cached;
+    w->nview = ncached;
     pyspy_addr_set seen = {0};
     int rc = 0;
     while (tstate && w->tl.n < PYSPY_MAX_THREADS) {
@@ -199,7 +216,7 @@ static int walk_interpreter(walk *w, uint64_t interp, pyspy_error *err) {
         }
         if (added == 0)
             break; /* a cycle: every thread is already in */
-        if (one_thread(w, tstate, holder, &sp) < 0) {
+        if (one_thread(w, tstate, holder, sp) < 0) {
             rc = -1;
             break;
         }
@@ -208,7 +225,7 @@ static int walk_interpreter(walk *w, uint64_t interp, pyspy_error *err) {
             break;
     }
     pyspy_addr_set_free(&seen);
-    pyspy_sys_path_free(&sp);
+    pyspy_sys_path_free(&own_sp);
     pyspy_py_thread_names_free(w->names, w->nnames);
     w->names = NULL;
     w->nnames = 0;

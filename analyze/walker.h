@@ -12,6 +12,9 @@ typedef struct pyspy_walk_opts {
     uint64_t locals;     /* 0 none, 1 short reprs, 2+ longer reprs */
     bool full_filenames; /* else short_filename is filled as py-spy does */
     bool native;
+    /* Optional, kept by a sampler across walks of one target
+     * (analyze/walk_cache.h); NULL reads everything on every walk. */
+    struct pyspy_walk_cache *cache;
 } pyspy_walk_opts;
 
 /* Fills out with one trace per Python thread of every interpreter. A frame

@@ -1,0 +1,96 @@
+#include "analyze/walk_cache.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+/* Sub-interpreters are rare; a few slots cover real programs and bound
+ * what a hostile target can make us hold. */
+#define SLOTS 8
+
+typedef struct slot {
+    uint64_t interp;
+    int64_t read_us;
+    pyspy_sys_path sp;
+    pyspy_thread_name *names;
+    size_t nnames;
+} slot;
+
+struct pyspy_walk_cache {
+    int64_t refresh_us;
+    slot v[SLOTS];
+    size_t n;
+    size_t next_evict;
+};
+
+static int64_t now_us(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+pyspy_walk_cache *pyspy_walk_cache_new(int64_t refresh_us) {
+    pyspy_walk_cache *c = calloc(1, sizeof *c);
+    if (c)
+        c->refresh_us = refresh_us;
+    return c;
+}
+
+static void slot_clear(slot *s) {
+    pyspy_sys_path_free(&s->sp);
+    pyspy_py_thread_names_free(s->names, s->nnames);
+    memset(s, 0, sizeof *s);
+}
+
+void pyspy_walk_cache_free(pyspy_walk_cache *c) {
+    if (!c)
+        return;
+    for (size_t i = 0; i < c->n; i++)
+        slot_clear(&c->v[i]);
+    free(c);
+}
+
+static void slot_fill(slot *s, pyspy_memsrc *src, const pyspy_python *py,
+                      uint64_t interp, int64_t now) {
+    slot_clear(s);
+    s->interp = interp;
+    s->read_us = now;
+    /* Each interpreter has its own threading module. */
+    pyspy_python *here = malloc(sizeof *here);
+    if (here) {
+        *here = *py;
+        here->interp_head = interp;
+        if (pyspy_py_thread_names(src, here, &s->names, &s->nnames, NULL) < 0) {
+            s->names = NULL;
+            s->nnames = 0;
+        }
+        free(here);
+    }
+    pyspy_sys_path_read(src, py, interp, &s->sp);
+}
+
+int pyspy_walk_cache_interp(pyspy_walk_cache *c, pyspy_memsrc *src,
+                            const pyspy_python *py, uint64_t interp,
+                            const pyspy_sys_path **sp,
+                            const pyspy_thread_name **names, size_t *nnames) {
+    if (!c)
+        return -1;
+    int64_t now = now_us();
+    slot *s = NULL;
+    for (size_t i = 0; i < c->n; i++)
+        if (c->v[i].interp == interp)
+            s = &c->v[i];
+    if (!s) {
+        if (c->n < SLOTS)
+            s = &c->v[c->n++];
+        else
+            s = &c->v[c->next_evict++ % SLOTS];
+        slot_fill(s, src, py, interp, now);
+    } else if (now - s->read_us >= c->refresh_us || now < s->read_us) {
+        slot_fill(s, src, py, interp, now);
+    }
+    *sp = &s->sp;
+    *names = s->names;
+    *nnames = s->nnames;
+    return 0;
+}

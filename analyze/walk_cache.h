@@ -1,0 +1,26 @@
+/* What a sampler keeps across walks of one target: sys.path and thread
+ * names change rarely, yet reading them costs most of a walk's reads. */
+#ifndef PYSPY_ANALYZE_WALK_CACHE_H
+#define PYSPY_ANALYZE_WALK_CACHE_H
+
+#include <stdint.h>
+#include "analyze/py_objects.h"
+#include "analyze/walk_internal.h"
+
+typedef struct pyspy_walk_cache pyspy_walk_cache;
+
+/* refresh_us: how old an entry may get before it is read again. NULL on
+ * out of memory (the walker then reads everything each time). */
+pyspy_walk_cache *pyspy_walk_cache_new(int64_t refresh_us);
+void pyspy_walk_cache_free(pyspy_walk_cache *c);
+
+/* The cached sys.path and thread names of one interpreter, read afresh
+ * when missing or stale. Both stay owned by the cache until the next
+ * call for the same interpreter or pyspy_walk_cache_free. Returns -1 when
+ * the cache cannot hold the interpreter (the caller reads it itself). */
+int pyspy_walk_cache_interp(pyspy_walk_cache *c, pyspy_memsrc *src,
+                            const pyspy_python *py, uint64_t interp,
+                            const pyspy_sys_path **sp,
+                            const pyspy_thread_name **names, size_t *nnames);
+
+#endif
