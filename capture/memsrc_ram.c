@@ -26,6 +26,12 @@
 #define PM_PRESENT (1ULL << 63)
 #define PM_SWAPPED (1ULL << 62)
 #define PM_FILE (1ULL << 61)
+/* Linux 6.15+: a guard page installed with MADV_GUARD_INSTALL (newer glibc
+ * puts thread-stack guards inside the stack mapping this way). It shows as
+ * a swap entry but holds no data and faults on any access, so it must not
+ * be copied: one failed read would drop the whole stack. It reads as the
+ * untouched (zero) page it stands for. */
+#define PM_GUARD (1ULL << 58)
 #define PM_CHUNK 8192u
 /* No real mapping is larger; beyond this a region is left absent rather
  * than scanned. */
@@ -97,6 +103,8 @@ static int scan_pagemap(int fd, uint64_t start, uint64_t npages,
         n = (uint64_t)r / sizeof *buf;
         for (uint64_t k = 0; k < n; k++) {
             uint64_t e = buf[k];
+            if (e & PM_GUARD)
+                e = 0;
             bool own = file_backed ? ((e & PM_PRESENT) && !(e & PM_FILE)) ||
                                          (e & PM_SWAPPED)
                                    : (e & (PM_PRESENT | PM_SWAPPED)) != 0;
