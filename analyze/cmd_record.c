@@ -66,20 +66,12 @@ static int on_tick(void *ctx, const pyspy_sampler_stats *st) {
 
 /* "pyspy record -- prog args" or "pyspy record --pid N": the title. */
 static char *make_title(const pyspy_config *cfg) {
-    size_t len = 64;
-    for (int i = 0; i < cfg->python_program_count; i++)
-        len += strlen(cfg->python_program[i]) + 1;
-    char *s = malloc(len);
-    if (!s)
-        return NULL;
     if (cfg->pid) {
-        snprintf(s, len, "pyspy record --pid %d", cfg->pid);
-        return s;
+        char *s = NULL;
+        return asprintf(&s, "pyspy record --pid %d", cfg->pid) < 0 ? NULL : s;
     }
-    size_t o = (size_t)snprintf(s, len, "pyspy record --");
-    for (int i = 0; i < cfg->python_program_count; i++)
-        o += (size_t)snprintf(s + o, len - o, " %s", cfg->python_program[i]);
-    return s;
+    return pyspy_program_text("pyspy record --", cfg->python_program,
+                              cfg->python_program_count);
 }
 
 static void install_handlers(void) {

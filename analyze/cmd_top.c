@@ -69,22 +69,12 @@ static int on_tick(void *ctx, const pyspy_sampler_stats *st) {
 }
 
 static char *program_text(const pyspy_config *cfg) {
-    size_t len = 32;
-    for (int i = 0; i < cfg->python_program_count; i++)
-        len += strlen(cfg->python_program[i]) + 1;
-    char *s = malloc(len);
-    if (!s)
-        return NULL;
     if (cfg->pid) {
-        snprintf(s, len, "Pid %d", cfg->pid);
-        return s;
+        char *s = NULL;
+        return asprintf(&s, "Pid %d", cfg->pid) < 0 ? NULL : s;
     }
-    size_t o = 0;
-    s[0] = 0;
-    for (int i = 0; i < cfg->python_program_count; i++)
-        o += (size_t)snprintf(s + o, len - o, "%s%s", i ? " " : "",
-                              cfg->python_program[i]);
-    return s;
+    return pyspy_program_text("", cfg->python_program,
+                              cfg->python_program_count);
 }
 
 int pyspy_cmd_top(const pyspy_config *cfg) {

@@ -217,3 +217,16 @@ bool pyspy_spawn_finish(pyspy_spawned *s, int *status, bool show_output) {
     s->reaper_pid = 0;
     return ended;
 }
+
+char *pyspy_program_text(const char *prefix, char *const *argv, int argc) {
+    size_t len = strlen(prefix) + 1;
+    for (int i = 0; i < argc; i++)
+        len += strlen(argv[i]) + 1;
+    char *s = malloc(len);
+    if (!s)
+        return NULL;
+    size_t o = (size_t)snprintf(s, len, "%s", prefix);
+    for (int i = 0; i < argc; i++)
+        o += (size_t)snprintf(s + o, len - o, "%s%s", o ? " " : "", argv[i]);
+    return s;
+}

@@ -37,4 +37,8 @@ bool pyspy_spawn_finish(pyspy_spawned *s, int *status, bool show_output);
 /* "exited with status 3", "was killed by signal 9 (Killed)". */
 void pyspy_describe_status(int status, char *buf, size_t len);
 
+/* prefix followed by the program's arguments, one space between words
+ * (none before the first when prefix is empty); malloc'd, NULL on OOM. */
+char *pyspy_program_text(const char *prefix, char *const *argv, int argc);
+
 #endif
