@@ -1,6 +1,7 @@
 /* Code objects as the walker needs them (name, filename, first line, line
- * table), each read once per walk: a deep recursion repeats one code
- * object a thousand times. */
+ * table), each read once per walk (a deep recursion repeats one code
+ * object a thousand times) and, in a sampler's cache, re-checked rather
+ * than re-read on later walks. */
 #include "analyze/py_objects.h"
 #include "analyze/py_objlayout.h"
 #include "analyze/walk_internal.h"
@@ -46,22 +47,43 @@ static int grow(pyspy_code_cache *cache) {
     return 0;
 }
 
+/* The fields an entry depends on; -1 when unreadable. */
+static int read_sig(pyspy_memsrc *src, const pyspy_python *py, uint64_t addr,
+                    pyspy_code_info *s) {
+    const pyspy_py_layout *l = &py->layout;
+    s->sig_table = 0;
+    if (pyspy_py_read_u64(src, addr + (uint64_t)l->ob_type, &s->sig_type,
+                          NULL) < 0 ||
+        pyspy_py_read_u64(src, addr + (uint64_t)l->code_name, &s->sig_name,
+                          NULL) < 0 ||
+        pyspy_py_read_u64(src, addr + (uint64_t)l->code_filename,
+                          &s->sig_filename, NULL) < 0 ||
+        pyspy_memsrc_read(src, addr + (uint64_t)l->code_firstlineno,
+                          &s->sig_first, sizeof s->sig_first, NULL) < 0)
+        return -1;
+    if (l->code_linetable >= 0 &&
+        pyspy_py_read_u64(src, addr + (uint64_t)l->code_linetable,
+                          &s->sig_table, NULL) < 0)
+        s->sig_table = 0;
+    return 0;
+}
+
+static bool sig_same(const pyspy_code_info *a, const pyspy_code_info *b) {
+    return a->sig_type == b->sig_type && a->sig_name == b->sig_name &&
+           a->sig_filename == b->sig_filename && a->sig_table == b->sig_table &&
+           a->sig_first == b->sig_first;
+}
+
 static void read_code(pyspy_memsrc *src, const pyspy_python *py,
                       pyspy_code_info *c) {
-    const pyspy_py_layout *l = &py->layout;
     pyspy_py_type t;
-    if (pyspy_py_type_of(src, py, c->addr, &t, NULL) < 0 ||
+    if (read_sig(src, py, c->addr, c) < 0 ||
+        pyspy_py_type_of(src, py, c->addr, &t, NULL) < 0 ||
         strcmp(t.name, "code") != 0)
         return;
-    uint64_t name = 0, filename = 0, table = 0;
-    int32_t first = 0;
-    if (pyspy_py_read_u64(src, c->addr + (uint64_t)l->code_name, &name, NULL) <
-            0 ||
-        pyspy_py_read_u64(src, c->addr + (uint64_t)l->code_filename, &filename,
-                          NULL) < 0 ||
-        pyspy_memsrc_read(src, c->addr + (uint64_t)l->code_firstlineno, &first,
-                          sizeof first, NULL) < 0)
-        return;
+    uint64_t name = c->sig_name, filename = c->sig_filename,
+             table = c->sig_table;
+    int32_t first = c->sig_first;
     c->name = pyspy_py_str(src, py, name, MAX_NAME_BYTES, NULL);
     c->filename = pyspy_py_str(src, py, filename, MAX_NAME_BYTES, NULL);
     if (!c->name || !c->filename) {
@@ -72,10 +94,7 @@ static void read_code(pyspy_memsrc *src, const pyspy_python *py,
     }
     c->firstlineno = first;
     /* A missing line table only costs the line number. */
-    if (l->code_linetable >= 0 &&
-        pyspy_py_read_u64(src, c->addr + (uint64_t)l->code_linetable, &table,
-                          NULL) == 0 &&
-        table) {
+    if (table) {
         if (pyspy_py_bytes(src, py, table, &c->linetable, &c->linetable_len,
                            MAX_LINETABLE_BYTES, NULL) < 0) {
             c->linetable = NULL;
@@ -101,15 +120,35 @@ const pyspy_code_info *pyspy_code_get(pyspy_code_cache *cache,
     }
     size_t i = slot_of(addr, cache->cap);
     while (cache->slots[i].addr) {
-        if (cache->slots[i].addr == addr)
-            return &cache->slots[i];
+        pyspy_code_info *c = &cache->slots[i];
+        if (c->addr == addr) {
+            if (c->gen == cache->gen)
+                return c;
+            pyspy_code_info now;
+            if (c->valid && read_sig(src, py, addr, &now) == 0 &&
+                sig_same(c, &now)) {
+                c->gen = cache->gen;
+                return c;
+            }
+            /* Freed and reused, or unreadable before: read afresh. */
+            info_free(c);
+            c->addr = addr;
+            c->gen = cache->gen;
+            read_code(src, py, c);
+            return c;
+        }
         i = (i + 1) & (cache->cap - 1);
     }
     pyspy_code_info *c = &cache->slots[i];
     c->addr = addr;
+    c->gen = cache->gen;
     read_code(src, py, c);
     cache->used++;
     return c;
+}
+
+void pyspy_code_cache_next_walk(pyspy_code_cache *cache) {
+    cache->gen++;
 }
 
 void pyspy_code_cache_free(pyspy_code_cache *cache) {
@@ -119,4 +158,5 @@ void pyspy_code_cache_free(pyspy_code_cache *cache) {
     free(cache->slots);
     cache->slots = NULL;
     cache->cap = cache->used = 0;
+    cache->gen++;
 }

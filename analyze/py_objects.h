@@ -28,8 +28,8 @@ char *pyspy_py_repr(pyspy_memsrc *src, const pyspy_python *py, uint64_t addr,
 
 /* Items of a list or tuple (at most max; *n is how many were read),
  * malloc'd array of object addresses. (analyze/py_list.c) */
-int pyspy_py_seq_items(pyspy_memsrc *src, const pyspy_python *py,
-                       uint64_t obj, uint64_t **items, size_t *n, size_t max,
+int pyspy_py_seq_items(pyspy_memsrc *src, const pyspy_python *py, uint64_t obj,
+                       uint64_t **items, size_t *n, size_t max,
                        pyspy_error *err);
 
 /* Locals of one frame for the walker: arguments first (is_arg), then
@@ -51,8 +51,7 @@ typedef struct pyspy_thread_name {
     char *name;
 } pyspy_thread_name;
 int pyspy_py_thread_names(pyspy_memsrc *src, const pyspy_python *py,
-                          pyspy_thread_name **out, size_t *n,
-                          pyspy_error *err);
+                          pyspy_thread_name **out, size_t *n, pyspy_error *err);
 void pyspy_py_thread_names_free(pyspy_thread_name *v, size_t n);
 
 #endif

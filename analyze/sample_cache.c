@@ -1,5 +1,12 @@
-/* Per-sample page cache over a memory source (see sample_cache.h). */
+/* Per-sample page cache over a memory source (see sample_cache.h).
+ *
+ * Successive samples of a process walk mostly the same pages (the
+ * runtime, the thread states, the frame stack, the code objects of the
+ * hot functions), so a live sample starts by reading every page the last
+ * one touched in a single process_vm_readv: one syscall instead of one
+ * per page, which was most of a sample's cost in NonBlocking mode. */
 #include "analyze/sample_cache.h"
+#include "capture/memsrc_live.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -8,11 +15,13 @@
 #define NSLOTS 512u      /* power of two */
 #define MAX_PAGES 256u   /* 1 MiB per sample at most */
 #define MAX_CACHED 65536 /* larger reads go straight to the source */
+#define MAX_PREFETCH 64u /* pages read ahead at the start of a sample */
 
 typedef struct page {
     uint64_t addr; /* page address; valid when gen matches */
     uint32_t gen;
-    bool bad; /* the whole page is not readable: read exact ranges */
+    bool bad;     /* the whole page is not readable: read exact ranges */
+    bool touched; /* read by this sample's walk (not only prefetched) */
     uint8_t *data;
 } page;
 
@@ -24,6 +33,9 @@ struct pyspy_sample_cache {
     uint8_t *pool; /* MAX_PAGES pages */
     uint32_t used; /* pages of the pool taken in this sample */
     uint64_t reads, fills;
+    /* pages the walk touched, this sample and the one before */
+    uint64_t touched[MAX_PREFETCH], last[MAX_PREFETCH];
+    uint32_t ntouched, nlast;
 };
 
 static int cached_read(pyspy_memsrc *view, uint64_t addr, void *buf, size_t len,
@@ -58,6 +70,9 @@ void pyspy_sample_cache_free(pyspy_sample_cache *c) {
     free(c);
 }
 
+static page *slot_for(pyspy_sample_cache *c, uint64_t pa, bool *hit);
+static void prefetch(pyspy_sample_cache *c);
+
 pyspy_memsrc *pyspy_sample_cache_begin(pyspy_sample_cache *c,
                                        pyspy_memsrc *src) {
     c->src = src;
@@ -72,7 +87,64 @@ pyspy_memsrc *pyspy_sample_cache_begin(pyspy_sample_cache *c,
     }
     c->used = 0;
     c->reads = c->fills = 0;
+    memcpy(c->last, c->touched, c->ntouched * sizeof *c->touched);
+    c->nlast = c->ntouched;
+    c->ntouched = 0;
+    if (pyspy_memsrc_is_live(src))
+        prefetch(c);
     return &c->view;
+}
+
+/* The slot of page pa in this sample, claimed if it was free; NULL when
+ * the probe window or the pool is full. *hit: it already held pa. */
+static page *slot_for(pyspy_sample_cache *c, uint64_t pa, bool *hit) {
+    uint32_t h = (uint32_t)((pa / PAGE) * 2654435761u) & (NSLOTS - 1);
+    for (uint32_t probe = 0; probe < 8; probe++) {
+        page *p = &c->slots[(h + probe) & (NSLOTS - 1)];
+        if (p->gen == c->gen && p->addr == pa) {
+            *hit = true;
+            return p;
+        }
+        if (p->gen != c->gen) {
+            if (c->used >= MAX_PAGES)
+                return NULL;
+            *hit = false;
+            p->gen = c->gen;
+            p->addr = pa;
+            p->bad = false;
+            p->touched = false;
+            p->data = c->pool + (size_t)c->used * PAGE;
+            c->used++;
+            return p;
+        }
+    }
+    return NULL;
+}
+
+static void prefetch(pyspy_sample_cache *c) {
+    struct iovec l[MAX_PREFETCH], r[MAX_PREFETCH];
+    page *slot[MAX_PREFETCH];
+    bool ok[MAX_PREFETCH] = {0};
+    size_t n = 0;
+    for (uint32_t i = 0; i < c->nlast; i++) {
+        bool hit;
+        page *p = slot_for(c, c->last[i], &hit);
+        if (!p || hit)
+            continue;
+        slot[n] = p;
+        l[n] = (struct iovec){p->data, PAGE};
+        r[n] = (struct iovec){(void *)(uintptr_t)p->addr, PAGE};
+        n++;
+    }
+    if (n == 0)
+        return;
+    c->fills++;
+    pyspy_live_readv(c->src, l, r, n, ok);
+    /* A page that failed is read again on demand, in exact ranges if
+     * need be. */
+    for (size_t i = 0; i < n; i++)
+        if (!ok[i])
+            slot[i]->gen = c->gen - 1;
 }
 
 void pyspy_sample_cache_stats(const pyspy_sample_cache *c, uint64_t *reads,
@@ -84,27 +156,23 @@ void pyspy_sample_cache_stats(const pyspy_sample_cache *c, uint64_t *reads,
 /* The slot for a page, filled if needed; NULL when the page cannot be
  * cached (pool full) or read as a whole. */
 static page *get_page(pyspy_sample_cache *c, uint64_t pa) {
-    uint32_t h = (uint32_t)((pa / PAGE) * 2654435761u) & (NSLOTS - 1);
-    for (uint32_t probe = 0; probe < 8; probe++) {
-        page *p = &c->slots[(h + probe) & (NSLOTS - 1)];
-        if (p->gen == c->gen && p->addr == pa)
-            return p->bad ? NULL : p;
-        if (p->gen != c->gen) {
-            if (c->used >= MAX_PAGES)
-                return NULL;
-            p->gen = c->gen;
-            p->addr = pa;
-            p->data = c->pool + (size_t)c->used * PAGE;
-            pyspy_error e = {0};
-            c->fills++;
-            p->bad = c->src->ops->read(c->src, pa, p->data, PAGE, &e) != 0;
-            if (p->bad)
-                return NULL;
-            c->used++;
-            return p;
-        }
+    bool hit;
+    page *p = slot_for(c, pa, &hit);
+    if (!p)
+        return NULL;
+    if (!hit) {
+        pyspy_error e = {0};
+        c->fills++;
+        p->bad = c->src->ops->read(c->src, pa, p->data, PAGE, &e) != 0;
     }
-    return NULL;
+    if (p->bad)
+        return NULL;
+    if (!p->touched) {
+        p->touched = true;
+        if (c->ntouched < MAX_PREFETCH)
+            c->touched[c->ntouched++] = pa;
+    }
+    return p;
 }
 
 static int cached_read(pyspy_memsrc *view, uint64_t addr, void *buf, size_t len,

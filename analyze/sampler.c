@@ -5,7 +5,9 @@
 #include "analyze/python.h"
 #include "analyze/sample_cache.h"
 #include "analyze/walk_cache.h"
+#include "capture/memsrc_live.h"
 #include "capture/proc.h"
+#include "capture/ptrace_lock.h"
 
 #include <errno.h>
 #include <signal.h>
@@ -96,6 +98,7 @@ static int attach(sampler *s, int pid, pyspy_error *err) {
     memset(t, 0, sizeof *t);
     if (pyspy_memsrc_open_pid(pid, s->o->lock, &t->src, err))
         return -1;
+    pyspy_live_sampling(t->src, s->o->walk.native);
     if (pyspy_python_find(t->src, &t->py, err)) {
         pyspy_memsrc_close(t->src);
         t->src = NULL;
@@ -222,6 +225,7 @@ static void cleanup(sampler *s) {
     while (s->ntargets)
         detach(s, s->ntargets - 1);
     free(s->tried);
+    pyspy_ptrace_hold_sigchld(false);
 }
 
 int pyspy_sampler_run(const pyspy_sampler_opts *o, pyspy_sampler_stats *st,
@@ -232,6 +236,8 @@ int pyspy_sampler_run(const pyspy_sampler_opts *o, pyspy_sampler_stats *st,
     int64_t period = 1000000 / (int64_t)(o->rate ? o->rate : 1);
     if (period < 1)
         period = 1;
+    if (o->lock == PYSPY_LOCK)
+        pyspy_ptrace_hold_sigchld(true);
     int r = attach_root(&s, err);
     if (r < 0) {
         cleanup(&s);

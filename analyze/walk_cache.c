@@ -21,6 +21,7 @@ struct pyspy_walk_cache {
     slot v[SLOTS];
     size_t n;
     size_t next_evict;
+    pyspy_code_cache code;
 };
 
 static int64_t now_us(void) {
@@ -47,7 +48,12 @@ void pyspy_walk_cache_free(pyspy_walk_cache *c) {
         return;
     for (size_t i = 0; i < c->n; i++)
         slot_clear(&c->v[i]);
+    pyspy_code_cache_free(&c->code);
     free(c);
+}
+
+pyspy_code_cache *pyspy_walk_cache_code(pyspy_walk_cache *c) {
+    return c ? &c->code : NULL;
 }
 
 static void slot_fill(slot *s, pyspy_memsrc *src, const pyspy_python *py,

@@ -1,5 +1,7 @@
 /* What a sampler keeps across walks of one target: sys.path and thread
- * names change rarely, yet reading them costs most of a walk's reads. */
+ * names change rarely, yet reading them costs most of a walk's reads;
+ * code objects never change, and reading their names, files and line
+ * tables was most of the rest. */
 #ifndef PYSPY_ANALYZE_WALK_CACHE_H
 #define PYSPY_ANALYZE_WALK_CACHE_H
 
@@ -22,5 +24,9 @@ int pyspy_walk_cache_interp(pyspy_walk_cache *c, pyspy_memsrc *src,
                             const pyspy_python *py, uint64_t interp,
                             const pyspy_sys_path **sp,
                             const pyspy_thread_name **names, size_t *nnames);
+
+/* The code objects seen so far (entries are re-checked by each walk; see
+ * pyspy_code_get); NULL without a cache. */
+pyspy_code_cache *pyspy_walk_cache_code(pyspy_walk_cache *c);
 
 #endif

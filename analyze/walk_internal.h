@@ -22,19 +22,32 @@ typedef struct pyspy_code_info {
     int firstlineno;
     uint8_t *linetable;
     size_t linetable_len;
+    /* What the entry was read from: a later walk trusts it only while the
+     * object at addr still has this type and these field values. */
+    uint64_t sig_type, sig_name, sig_filename, sig_table;
+    int32_t sig_first;
+    uint64_t gen; /* the walk that last read or checked it */
 } pyspy_code_info;
 
 typedef struct pyspy_code_cache {
     pyspy_code_info *slots; /* open addressing by address */
     size_t cap, used;
+    uint64_t gen; /* bumped by pyspy_code_cache_next_walk */
 } pyspy_code_cache;
 
-/* The code object at addr, read once per cache; NULL only when out of
- * memory. An unreadable object gives an entry with valid == false. */
+/* The code object at addr, read once per walk; NULL only when out of
+ * memory. An unreadable object gives an entry with valid == false. A
+ * cache kept across walks (a sampler's) re-checks an entry from an
+ * earlier walk with a few word reads instead of reading the object, its
+ * strings and its line table again: code objects are immutable, so the
+ * same fields at the same address mean the same code, and a freed and
+ * reused address shows as different fields. */
 const pyspy_code_info *pyspy_code_get(pyspy_code_cache *cache,
                                       pyspy_memsrc *src, const pyspy_python *py,
                                       uint64_t addr);
 void pyspy_code_cache_free(pyspy_code_cache *cache);
+/* Starts a new walk: entries from earlier ones are re-checked on use. */
+void pyspy_code_cache_next_walk(pyspy_code_cache *cache);
 
 /* ------------------------------------------------------------------ frames */
 

@@ -98,7 +98,8 @@ typedef struct walk {
     pyspy_memsrc *src;
     const pyspy_python *py;
     const pyspy_walk_opts *opts;
-    pyspy_code_cache cache;
+    pyspy_code_cache own; /* when the options bring no cache */
+    pyspy_code_cache *cache;
     pyspy_thread_name *names; /* owned when read without a cache */
     size_t nnames;
     const pyspy_thread_name *view; /* the names in use, owned or cached */
@@ -131,7 +132,7 @@ static int one_thread(walk *w, uint64_t tstate, uint64_t holder,
     const char *name = name_of(w->view, w->nview, t->thread_id);
     if (name && !(t->thread_name = strdup(name)))
         return -1;
-    if (pyspy_walk_frames(w->src, w->py, w->opts, &w->cache, tstate, &t->frames,
+    if (pyspy_walk_frames(w->src, w->py, w->opts, w->cache, tstate, &t->frames,
                           &t->nframes) < 0)
         return -1;
     return shorten(t, sp, w->opts);
@@ -245,6 +246,10 @@ int pyspy_stack_traces(pyspy_memsrc *src, const pyspy_python *py,
                        pyspy_error *err) {
     memset(out, 0, sizeof *out);
     walk w = {.src = src, .py = py, .opts = opts};
+    w.cache = pyspy_walk_cache_code(opts->cache);
+    if (!w.cache)
+        w.cache = &w.own;
+    pyspy_code_cache_next_walk(w.cache);
     if (!py->interp_head)
         return pyspy_error_set(err, PYSPY_E_NOPYTHON,
                                "no interpreter state found");
@@ -275,7 +280,7 @@ int pyspy_stack_traces(pyspy_memsrc *src, const pyspy_python *py,
             break;
     }
     pyspy_addr_set_free(&interps);
-    pyspy_code_cache_free(&w.cache);
+    pyspy_code_cache_free(&w.own);
     if (rc == 0)
         finish(&w);
     if (rc == 0 && opts->native) {

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <time.h>
 
@@ -47,6 +48,8 @@ int pyspy_capture_pid(int pid, const pyspy_capture_config *cfg,
      * so the pause is spent reading the target, not allocating. Only a
      * pause of ours is worth that time. */
     pyspy_ram_pool pool = {0};
+    int old_nice = 0;
+    bool reniced = false;
     if (cfg->blocking == PYSPY_LOCK) {
         if (pyspy_memsrc_view_open(live, filter, &view, err) != 0)
             goto out;
@@ -90,6 +93,12 @@ int pyspy_capture_pid(int pid, const pyspy_capture_config *cfg,
         live->ops->resume(live);
         if (ours)
             res->pause_ns = (uint64_t)(mono_ns() - t0);
+        /* The compression that follows would take every core from a
+         * target that has just been let go; it yields instead (the
+         * workers it starts inherit this). */
+        errno = 0;
+        old_nice = getpriority(PRIO_PROCESS, 0);
+        reniced = errno == 0 && setpriority(PRIO_PROCESS, 0, 10) == 0;
     }
     /* The pause is known only once it is over; streamed, it lasts the
      * whole write and the note stays 0 (unknown). */
@@ -117,6 +126,8 @@ int pyspy_capture_pid(int pid, const pyspy_capture_config *cfg,
     res->memory_bytes = stats.memory_bytes;
     res->file_bytes = stats.file_bytes;
 out:
+    if (reniced)
+        setpriority(PRIO_PROCESS, 0, old_nice);
     pyspy_ram_pool_free(&pool);
     pyspy_memsrc_close(view);
     pyspy_memsrc_close(live); /* resumes if still stopped */

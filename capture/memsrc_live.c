@@ -13,6 +13,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,6 +32,10 @@ typedef struct live_impl {
     /* kernel states recorded just before each thread was stopped */
     pyspy_thread *pre;
     size_t npre, precap;
+    pyspy_proc_tasks tasks;
+    bool sampling;   /* serving a sampler: see pyspy_live_sampling */
+    bool no_regs;    /* a sampler that needs no registers */
+    int64_t maps_ns; /* when the regions were last read */
 } live_impl;
 
 static const pyspy_memsrc_ops live_ops;
@@ -103,9 +108,8 @@ static int live_read(pyspy_memsrc *src, uint64_t addr, void *buf, size_t len,
                            (unsigned long long)addr, li->pid);
 }
 
-size_t pyspy_live_readv(pyspy_memsrc *src, const struct iovec *local,
-                        const struct iovec *remote, size_t n, bool *ok) {
-    live_impl *li = src->impl;
+static size_t readv_serial(live_impl *li, const struct iovec *local,
+                           const struct iovec *remote, size_t n, bool *ok) {
     size_t nok = 0, i = 0;
     while (i < n) {
         size_t batch = n - i > IOV_MAX ? IOV_MAX : n - i;
@@ -135,6 +139,118 @@ size_t pyspy_live_readv(pyspy_memsrc *src, const struct iovec *local,
     return nok;
 }
 
+/* A copy this large is spread over several threads: the kernel copies
+ * page by page, one core cannot saturate memory, and the target's own
+ * cores sit idle while it is stopped -- this halves a 1 GiB pause on two
+ * cores. Pieces are cut small enough to balance one huge region. */
+#define PAR_MIN_BYTES (64ull << 20)
+#define PAR_PIECE (4ull << 20)
+#define PAR_MAX_THREADS 4
+
+typedef struct readv_job {
+    live_impl *li;
+    const struct iovec *l, *r;
+    bool *ok;
+    size_t n;
+} readv_job;
+
+static void *readv_worker(void *arg) {
+    readv_job *j = arg;
+    readv_serial(j->li, j->l, j->r, j->n, j->ok);
+    return NULL;
+}
+
+static int worker_count(uint64_t bytes) {
+    if (bytes < PAR_MIN_BYTES)
+        return 1; /* and no sysconf, which reads a file */
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    if (cpus < 2)
+        return 1;
+    return cpus > PAR_MAX_THREADS ? PAR_MAX_THREADS : (int)cpus;
+}
+
+/* Cuts the pairs into pieces of at most PAR_PIECE bytes, reads them on
+ * nw threads, and folds the pieces' results back into ok. -1 when the
+ * pieces or threads cannot be had (the caller reads serially). */
+static int readv_parallel(live_impl *li, const struct iovec *local,
+                          const struct iovec *remote, size_t n, bool *ok,
+                          uint64_t bytes, int nw) {
+    size_t np = 0;
+    for (size_t i = 0; i < n; i++)
+        np += (local[i].iov_len + PAR_PIECE - 1) / PAR_PIECE;
+    struct iovec *pl = malloc((np ? np : 1) * sizeof *pl);
+    struct iovec *pr = malloc((np ? np : 1) * sizeof *pr);
+    size_t *owner = malloc((np ? np : 1) * sizeof *owner);
+    bool *pok = calloc(np ? np : 1, sizeof *pok);
+    int rc = -1;
+    if (!pl || !pr || !owner || !pok)
+        goto out;
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++)
+        for (size_t off = 0; off < local[i].iov_len; off += PAR_PIECE) {
+            size_t len = local[i].iov_len - off;
+            len = len > PAR_PIECE ? PAR_PIECE : len;
+            pl[k] = (struct iovec){(char *)local[i].iov_base + off, len};
+            pr[k] = (struct iovec){(char *)remote[i].iov_base + off, len};
+            owner[k++] = i;
+        }
+    readv_job jobs[PAR_MAX_THREADS];
+    pthread_t th[PAR_MAX_THREADS];
+    bool started[PAR_MAX_THREADS] = {0};
+    uint64_t share = bytes / (uint64_t)nw + 1, acc = 0;
+    size_t first = 0;
+    for (int w = 0; w < nw; w++) {
+        size_t end = first;
+        while (end < np && (w == nw - 1 || acc < share * (uint64_t)(w + 1)))
+            acc += pl[end++].iov_len;
+        jobs[w] =
+            (readv_job){li, pl + first, pr + first, pok + first, end - first};
+        first = end;
+    }
+    /* Worker 0 is this thread; a thread that cannot start leaves its
+     * share to be read here afterwards. */
+    for (int w = 1; w < nw; w++)
+        started[w] = pthread_create(&th[w], NULL, readv_worker, &jobs[w]) == 0;
+    readv_worker(&jobs[0]);
+    for (int w = 1; w < nw; w++) {
+        if (started[w])
+            pthread_join(th[w], NULL);
+        else
+            readv_worker(&jobs[w]);
+    }
+    for (size_t i = 0; i < n; i++)
+        ok[i] = true;
+    for (size_t p = 0; p < np; p++)
+        if (!pok[p])
+            ok[owner[p]] = false;
+    rc = 0;
+out:
+    free(pl);
+    free(pr);
+    free(owner);
+    free(pok);
+    return rc;
+}
+
+size_t pyspy_live_readv(pyspy_memsrc *src, const struct iovec *local,
+                        const struct iovec *remote, size_t n, bool *ok) {
+    live_impl *li = src->impl;
+    uint64_t bytes = 0;
+    for (size_t i = 0; i < n; i++)
+        bytes += local[i].iov_len;
+    int nw = worker_count(bytes);
+    if (nw > 1) {
+        mem_fd(li); /* opened once here, not raced by the workers */
+        if (readv_parallel(li, local, remote, n, ok, bytes, nw) == 0) {
+            size_t nok = 0;
+            for (size_t i = 0; i < n; i++)
+                nok += ok[i];
+            return nok;
+        }
+    }
+    return readv_serial(li, local, remote, n, ok);
+}
+
 /* ------------------------------------------------------------ threads */
 
 static char record_state(void *ctx, int tid) {
@@ -149,7 +265,7 @@ static char record_state(void *ctx, int tid) {
     }
     pyspy_thread *t = &li->pre[li->npre];
     memset(t, 0, sizeof *t);
-    if (pyspy_proc_thread_state(li->pid, tid, t) != 0)
+    if (pyspy_proc_tasks_state(&li->tasks, tid, t) != 0)
         return 0;
     li->npre++;
     return t->state;
@@ -178,7 +294,8 @@ static int threads_from_set(pyspy_memsrc *src, live_impl *li,
                 *t = li->pre[k];
                 break;
             }
-        pyspy_ptrace_read_regs(tid, t);
+        if (!li->no_regs)
+            pyspy_ptrace_read_regs(tid, t);
     }
     qsort(ts, li->set.n, sizeof *ts, cmp_tid);
     free(src->threads);
@@ -187,15 +304,55 @@ static int threads_from_set(pyspy_memsrc *src, live_impl *li,
     return 0;
 }
 
-static int reread_threads(pyspy_memsrc *src, live_impl *li, pyspy_error *err) {
-    pyspy_thread *ts;
-    size_t n;
-    if (pyspy_proc_read_threads(li->pid, &ts, &n, err) != 0)
+/* For a sampler: the same number of threads as last time is taken to be
+ * the same threads, which a failed state read (a thread gone and another
+ * come) disproves. One fstat and a pread per thread. */
+static int restate_threads(pyspy_memsrc *src, live_impl *li) {
+    if (!li->sampling || src->nthreads == 0 ||
+        pyspy_proc_tasks_count(&li->tasks) != (long)src->nthreads)
         return -1;
+    for (size_t i = 0; i < src->nthreads; i++) {
+        pyspy_thread *t = &src->threads[i];
+        int tid = t->tid;
+        memset(t, 0, sizeof *t);
+        if (pyspy_proc_tasks_state(&li->tasks, tid, t) != 0)
+            return -1;
+    }
+    return 0;
+}
+
+static int reread_threads(pyspy_memsrc *src, live_impl *li, pyspy_error *err) {
+    if (restate_threads(src, li) == 0)
+        return 0;
+    int *tids;
+    size_t n;
+    if (pyspy_proc_tasks_list(&li->tasks, &tids, &n, err) != 0)
+        return -1;
+    pyspy_thread *ts = calloc(n, sizeof *ts);
+    if (!ts) {
+        free(tids);
+        return pyspy_error_set(err, PYSPY_E_GENERIC, "out of memory");
+    }
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++)
+        if (pyspy_proc_tasks_state(&li->tasks, tids[i], &ts[k]) == 0)
+            k++;
+    free(tids);
+    if (k == 0) {
+        free(ts);
+        return pyspy_proc_error(li->pid, ESRCH, "list the threads", err);
+    }
     free(src->threads);
     src->threads = ts;
-    src->nthreads = n;
+    src->nthreads = k;
     return 0;
+}
+
+void pyspy_live_sampling(pyspy_memsrc *src, bool need_regs) {
+    live_impl *li = src->impl;
+    li->sampling = true;
+    li->no_regs = !need_regs;
+    li->tasks.syscalls = false;
 }
 
 /* ------------------------------------------------------------ regions */
@@ -218,6 +375,7 @@ static int reread_maps(pyspy_memsrc *src, live_impl *li, pyspy_error *err) {
     size_t n;
     if (pyspy_proc_read_maps(li->pid, &rs, &n, err) != 0)
         return -1;
+    li->maps_ns = clock_ns(CLOCK_MONOTONIC);
     pyspy_regions_free(src->regions, src->nregions);
     src->regions = rs;
     src->nregions = n;
@@ -263,8 +421,8 @@ static int live_suspend(pyspy_memsrc *src, pyspy_error *err) {
             return 0;
         li->npre = 0;
         pyspy_error e = {0};
-        if (pyspy_ptrace_stop_all(li->pid, &li->set, record_state, li, &e) ==
-            0) {
+        if (pyspy_ptrace_stop_all(li->pid, &li->set, &li->tasks, record_state,
+                                  li, &e) == 0) {
             int rc = threads_from_set(src, li, err);
             pyspy_ptrace_release(&li->set);
             return rc;
@@ -273,7 +431,8 @@ static int live_suspend(pyspy_memsrc *src, pyspy_error *err) {
     }
     li->npre = 0;
     int64_t t0 = clock_ns(CLOCK_MONOTONIC);
-    if (pyspy_ptrace_stop_all(li->pid, &li->set, record_state, li, err) != 0)
+    if (pyspy_ptrace_stop_all(li->pid, &li->set, &li->tasks, record_state, li,
+                              err) != 0)
         return -1;
     li->stopped = true;
     li->stop_t0 = t0;
@@ -301,11 +460,20 @@ static void live_resume(pyspy_memsrc *src) {
     src->proc.pause_ns = (uint64_t)(clock_ns(CLOCK_MONOTONIC) - li->stop_t0);
 }
 
+/* A sampler's reads do not go through the regions, which only native
+ * unwinding and new interpreters need: once a second keeps them fresh
+ * enough without re-reading /proc/PID/maps a thousand times a second. */
+#define SAMPLING_MAPS_NS 1000000000LL
+
 static int live_refresh(pyspy_memsrc *src, pyspy_error *err) {
     live_impl *li = src->impl;
     if (li->stopped)
         return 0;
-    if (reread_threads(src, li, err) != 0 || reread_maps(src, li, err) != 0)
+    if (reread_threads(src, li, err) != 0)
+        return -1;
+    if ((!li->sampling ||
+         clock_ns(CLOCK_MONOTONIC) - li->maps_ns > SAMPLING_MAPS_NS) &&
+        reread_maps(src, li, err) != 0)
         return -1;
     src->proc.capture_time_ns = clock_ns(CLOCK_REALTIME);
     return 0;
@@ -319,6 +487,7 @@ static void live_close(pyspy_memsrc *src) {
         live_resume(src);
         if (li->mem_fd >= 0)
             close(li->mem_fd);
+        pyspy_proc_tasks_close(&li->tasks);
         free(li->pre);
         free(li);
     }
@@ -381,6 +550,7 @@ int pyspy_memsrc_open_pid(int pid, pyspy_lock_mode lock, pyspy_memsrc **out,
     li->pid = pid;
     li->lock = lock;
     li->mem_fd = -1;
+    pyspy_proc_tasks_init(&li->tasks, pid, true);
     li->vm_ok = true;
     char origin[32];
     snprintf(origin, sizeof origin, "pid %d", pid);

@@ -15,6 +15,9 @@ size_t pyspy_live_readv(pyspy_memsrc *src, const struct iovec *local,
 /* Re-reads the regions (and modules when files moved): for a snapshot,
  * once the process is stopped. */
 int pyspy_live_reread_maps(pyspy_memsrc *src, pyspy_error *err);
+/* The source serves a sampler: each thread's current syscall (which only
+ * snapshots record) is not read, nor registers unless need_regs. */
+void pyspy_live_sampling(pyspy_memsrc *src, bool need_regs);
 /* True while suspend holds the threads stopped (Lock mode). */
 bool pyspy_live_is_stopped(const pyspy_memsrc *src);
 

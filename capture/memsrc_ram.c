@@ -9,6 +9,7 @@
  * it, which is most of the pause). */
 #include "capture/memsrc_live.h"
 #include "capture/memsrc_ram.h"
+#include "capture/pagemap.h"
 #include "capture/proc.h"
 #include "capture/snapshot.h"
 
@@ -23,16 +24,6 @@
 #include <unistd.h>
 
 #define PAGE 4096u
-#define PM_PRESENT (1ULL << 63)
-#define PM_SWAPPED (1ULL << 62)
-#define PM_FILE (1ULL << 61)
-/* Linux 6.15+: a guard page installed with MADV_GUARD_INSTALL (newer glibc
- * puts thread-stack guards inside the stack mapping this way). It shows as
- * a swap entry but holds no data and faults on any access, so it must not
- * be copied: one failed read would drop the whole stack. It reads as the
- * untouched (zero) page it stands for. */
-#define PM_GUARD (1ULL << 58)
-#define PM_CHUNK 8192u
 /* No real mapping is larger; beyond this a region is left absent rather
  * than scanned. */
 #define MAX_REGION_BYTES (1ULL << 40)
@@ -71,54 +62,6 @@ static bool ends_with(const char *s, const char *suffix) {
 static bool is_anon_private_path(const char *p) {
     return !p || strcmp(p, "[heap]") == 0 || strncmp(p, "[stack", 6) == 0 ||
            strncmp(p, "[anon:", 6) == 0;
-}
-
-/* Reads the pagemap of [start, start + npages pages): with bits_out, a
- * bitmap of the pages only the process holds (touched anonymous pages;
- * with file_backed, only those not backed by the file); *anon_pages is
- * set when a present page is not a file page (a written private page). */
-static int scan_pagemap(int fd, uint64_t start, uint64_t npages,
-                        bool file_backed, uint64_t **bits_out,
-                        bool *anon_pages) {
-    uint64_t *bits = NULL;
-    if (bits_out) {
-        bits = calloc((npages + 63) / 64, sizeof *bits);
-        if (!bits)
-            return -1;
-    }
-    uint64_t *buf = malloc(PM_CHUNK * sizeof *buf);
-    if (!buf) {
-        free(bits);
-        return -1;
-    }
-    for (uint64_t i = 0; i < npages;) {
-        uint64_t n = npages - i < PM_CHUNK ? npages - i : PM_CHUNK;
-        ssize_t r = pread(fd, buf, n * sizeof *buf,
-                          (off_t)((start / PAGE + i) * sizeof *buf));
-        if (r <= 0 || r % (ssize_t)sizeof *buf) {
-            free(buf);
-            free(bits);
-            return -1;
-        }
-        n = (uint64_t)r / sizeof *buf;
-        for (uint64_t k = 0; k < n; k++) {
-            uint64_t e = buf[k];
-            if (e & PM_GUARD)
-                e = 0;
-            bool own = file_backed ? ((e & PM_PRESENT) && !(e & PM_FILE)) ||
-                                         (e & PM_SWAPPED)
-                                   : (e & (PM_PRESENT | PM_SWAPPED)) != 0;
-            if (bits && own)
-                bits[(i + k) / 64] |= 1ULL << ((i + k) % 64);
-            if ((e & PM_PRESENT) && !(e & PM_FILE) && anon_pages)
-                *anon_pages = true;
-        }
-        i += n;
-    }
-    free(buf);
-    if (bits_out)
-        *bits_out = bits;
-    return 0;
 }
 
 typedef struct builder {
@@ -207,7 +150,8 @@ static int add_region(builder *b, pyspy_memsrc *live, int pm_fd,
     if (!shared && is_anon_private_path(p)) {
         want = filter & PYSPY_FILTER_ANON_PRIVATE;
         if (want && pm_fd >= 0 &&
-            scan_pagemap(pm_fd, r->start, size / PAGE, false, &bits, NULL) != 0)
+            pyspy_pagemap_own_pages(pm_fd, r->start, size / PAGE, false, &bits,
+                                    NULL) != 0)
             bits = NULL;
     } else if (shared) {
         /* Shared memory whose file is gone (or never had a name) is what
@@ -218,8 +162,8 @@ static int add_region(builder *b, pyspy_memsrc *live, int pm_fd,
                (anon ? PYSPY_FILTER_ANON_SHARED : PYSPY_FILTER_FILE_SHARED);
     } else {
         bool anon = false;
-        if (pm_fd < 0 || scan_pagemap(pm_fd, r->start, size / PAGE, true, &bits,
-                                      &anon) != 0) {
+        if (pm_fd < 0 || pyspy_pagemap_own_pages(pm_fd, r->start, size / PAGE,
+                                                 true, &bits, &anon) != 0) {
             bits = NULL;
             anon = (r->perms & PYSPY_PERM_W) != 0;
         }
@@ -558,22 +502,43 @@ int pyspy_memsrc_view_copy(pyspy_memsrc *view, pyspy_ram_pool *pool,
     return 0;
 }
 
+#ifndef MADV_POPULATE_WRITE
+#define MADV_POPULATE_WRITE 23
+#endif
+#define HUGE_PAGE (2ull << 20)
+
+/* Backed by transparent huge pages where the kernel allows it (madvise
+ * mode is Debian's default): faulting the pool in then costs 1/512 of the
+ * faults, and the kernel's copy into it touches far fewer TLB entries --
+ * measured on a 1 GiB target, 150 ms of copy instead of 2 s before the
+ * warm-up below, and 80 ms instead of 150 after it. */
 int pyspy_ram_pool_init(pyspy_ram_pool *p, uint64_t size, pyspy_error *err) {
     memset(p, 0, sizeof *p);
     if (size == 0)
         return 0;
-    size = (size + PAGE - 1) / PAGE * PAGE;
-    void *m = mmap(NULL, size, PROT_READ | PROT_WRITE,
-                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
+    size = (size + HUGE_PAGE - 1) / HUGE_PAGE * HUGE_PAGE;
+    size_t map_len = size + HUGE_PAGE;
+    void *m = mmap(NULL, map_len, PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
     if (m == MAP_FAILED)
         return pyspy_error_set(
             err, PYSPY_E_GENERIC, "cannot reserve %llu MiB for the copy: %s",
             (unsigned long long)(size >> 20), strerror(errno));
-    p->base = m;
+    p->map = m;
+    p->map_len = map_len;
+    p->base = (uint8_t *)(((uintptr_t)m + HUGE_PAGE - 1) & ~(HUGE_PAGE - 1));
     p->size = size;
-    /* Some hypervisors make the kernel's first write to a user page far
-     * slower than later ones, even after the process itself wrote it; a
-     * read from /dev/zero pays that before the stop instead of during. */
+    bool huge = madvise(p->base, size, MADV_HUGEPAGE) == 0;
+    if (madvise(p->base, size, MADV_POPULATE_WRITE) != 0) {
+        for (uint64_t off = 0; off < size; off += PAGE)
+            p->base[off] = 0;
+    }
+    if (huge)
+        return 0;
+    /* Without huge pages, some hypervisors make the kernel's first write
+     * to a user page far slower than later ones, even after the process
+     * itself wrote it; a read from /dev/zero pays that before the stop
+     * instead of during. */
     int z = open("/dev/zero", O_RDONLY | O_CLOEXEC);
     for (uint64_t off = 0; z >= 0 && off < size;) {
         size_t chunk = size - off > (64u << 20) ? (64u << 20) : size - off;
@@ -588,8 +553,8 @@ int pyspy_ram_pool_init(pyspy_ram_pool *p, uint64_t size, pyspy_error *err) {
 }
 
 void pyspy_ram_pool_free(pyspy_ram_pool *p) {
-    if (p->base)
-        munmap(p->base, p->size);
+    if (p->map)
+        munmap(p->map, p->map_len);
     memset(p, 0, sizeof *p);
 }
 

@@ -17,8 +17,10 @@ uint64_t pyspy_memsrc_view_bytes(const pyspy_memsrc *view);
 /* Memory for a copy, allocated and faulted in before the target is
  * stopped: first touches of fresh pages are most of the cost of a copy. */
 typedef struct pyspy_ram_pool {
-    uint8_t *base;
+    uint8_t *base; /* huge-page aligned, inside map */
     uint64_t size, used;
+    void *map;
+    size_t map_len;
 } pyspy_ram_pool;
 int pyspy_ram_pool_init(pyspy_ram_pool *p, uint64_t size, pyspy_error *err);
 void pyspy_ram_pool_free(pyspy_ram_pool *p);

@@ -17,6 +17,48 @@ int pyspy_proc_list_tids(int pid, int **out, size_t *n, pyspy_error *err);
  * /proc/PID/task/TID/{stat,syscall}; -1 when the thread is gone. Leaves
  * registers alone. */
 int pyspy_proc_thread_state(int pid, int tid, pyspy_thread *t);
+/* "pid (comm) S rest": comm into name (cut to 16), the state letter;
+ * returns the text after it, NULL when malformed. */
+const char *pyspy_proc_parse_stat(const char *buf, char name[17], char *state);
+/* A decimal pid/tid, -1 if s is not one. */
+int pyspy_proc_numeric(const char *s);
+
+/* The threads of one process kept open between looks: the task directory
+ * and each thread's stat (and syscall) file stay open and are re-read in
+ * place, so a sampler asking a thousand times a second pays a read per
+ * thread instead of an open, a read and a close of each file.
+ * (capture/proc_tasks.c) */
+typedef struct pyspy_task_file {
+    int tid, stat_fd, syscall_fd;
+    unsigned seen; /* listing generation */
+} pyspy_task_file;
+typedef struct pyspy_proc_tasks {
+    int pid;
+    int dir_fd;
+    bool syscalls; /* read each thread's current syscall too */
+    unsigned gen;
+    pyspy_task_file *v;
+    size_t n, cap;
+    int *last; /* the last listing */
+    size_t nlast;
+} pyspy_proc_tasks;
+void pyspy_proc_tasks_init(pyspy_proc_tasks *t, int pid, bool syscalls);
+/* Thread ids, sorted (caller frees); files of threads gone are closed. */
+int pyspy_proc_tasks_list(pyspy_proc_tasks *t, int **out, size_t *n,
+                          pyspy_error *err);
+/* The last listing again when the thread count has not changed since
+ * (a thread gone and another come is caught by the caller: the gone one
+ * cannot be stopped, and the count then differs from what it holds). */
+int pyspy_proc_tasks_list_quick(pyspy_proc_tasks *t, int **out, size_t *n,
+                                pyspy_error *err);
+/* How many threads the process has now (one fstat: the task directory's
+ * link count is 2 + threads); -1 if unknown. */
+long pyspy_proc_tasks_count(pyspy_proc_tasks *t);
+/* As pyspy_proc_thread_state, through the kept files (syscall only when
+ * asked for at init, else -2). */
+int pyspy_proc_tasks_state(pyspy_proc_tasks *t, int tid, pyspy_thread *out);
+void pyspy_proc_tasks_close(pyspy_proc_tasks *t);
+
 /* Every thread with its kernel state (registers not filled). */
 int pyspy_proc_read_threads(int pid, pyspy_thread **out, size_t *n,
                             pyspy_error *err);

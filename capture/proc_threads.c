@@ -78,7 +78,7 @@ static int cmp_int(const void *a, const void *b) {
     return (x > y) - (x < y);
 }
 
-static int numeric(const char *s) {
+int pyspy_proc_numeric(const char *s) {
     if (!*s)
         return -1;
     long v = 0;
@@ -93,45 +93,16 @@ static int numeric(const char *s) {
 }
 
 int pyspy_proc_list_tids(int pid, int **out, size_t *nout, pyspy_error *err) {
-    char path[64];
-    snprintf(path, sizeof path, "/proc/%d/task", pid);
-    DIR *d = opendir(path);
-    if (!d)
-        return pyspy_proc_error(pid, errno, "list the threads", err);
-    int *tids = NULL;
-    size_t n = 0, cap = 0;
-    struct dirent *e;
-    while ((e = readdir(d)) != NULL && n < MAX_TIDS) {
-        int tid = numeric(e->d_name);
-        if (tid <= 0)
-            continue;
-        if (n == cap) {
-            size_t nc = cap ? cap * 2 : 64;
-            int *nt = realloc(tids, nc * sizeof *nt);
-            if (!nt) {
-                free(tids);
-                closedir(d);
-                return pyspy_error_set(err, PYSPY_E_GENERIC, "out of memory");
-            }
-            tids = nt;
-            cap = nc;
-        }
-        tids[n++] = tid;
-    }
-    closedir(d);
-    if (n == 0) {
-        free(tids);
-        return pyspy_proc_error(pid, ESRCH, "list the threads", err);
-    }
-    qsort(tids, n, sizeof *tids, cmp_int);
-    *out = tids;
-    *nout = n;
-    return 0;
+    pyspy_proc_tasks t;
+    pyspy_proc_tasks_init(&t, pid, false);
+    int rc = pyspy_proc_tasks_list(&t, out, nout, err);
+    pyspy_proc_tasks_close(&t);
+    return rc;
 }
 
 /* Splits "pid (comm) S rest" at the last ')' since comm may hold any
  * character; returns the text after the state letter. */
-static const char *parse_stat(const char *buf, char name[17], char *state) {
+const char *pyspy_proc_parse_stat(const char *buf, char name[17], char *state) {
     const char *open = strchr(buf, '(');
     const char *close = strrchr(buf, ')');
     if (!open || !close || close < open || close[1] != ' ' || !close[2])
@@ -148,28 +119,11 @@ static const char *parse_stat(const char *buf, char name[17], char *state) {
 }
 
 int pyspy_proc_thread_state(int pid, int tid, pyspy_thread *t) {
-    char path[96], *buf = NULL;
-    snprintf(path, sizeof path, "/proc/%d/task/%d/stat", pid, tid);
-    if (pyspy_proc_slurp(path, 4096, &buf, NULL) != 0)
-        return -1;
-    char state = 0;
-    const char *rest = parse_stat(buf, t->name, &state);
-    free(buf);
-    if (!rest)
-        return -1;
-    t->tid = tid;
-    t->state = state;
-    t->syscall = -2;
-    snprintf(path, sizeof path, "/proc/%d/task/%d/syscall", pid, tid);
-    if (pyspy_proc_slurp(path, 512, &buf, NULL) == 0) {
-        long nr;
-        if (strncmp(buf, "running", 7) == 0)
-            t->syscall = -1;
-        else if (sscanf(buf, "%ld", &nr) == 1)
-            t->syscall = nr < 0 ? -1 : nr;
-        free(buf);
-    }
-    return 0;
+    pyspy_proc_tasks ts;
+    pyspy_proc_tasks_init(&ts, pid, true);
+    int rc = pyspy_proc_tasks_state(&ts, tid, t);
+    pyspy_proc_tasks_close(&ts);
+    return rc;
 }
 
 int pyspy_proc_read_threads(int pid, pyspy_thread **out, size_t *nout,
@@ -202,7 +156,7 @@ char pyspy_proc_state(int pid) {
     snprintf(path, sizeof path, "/proc/%d/stat", pid);
     if (pyspy_proc_slurp(path, 4096, &buf, NULL) != 0)
         return 0;
-    if (!parse_stat(buf, NULL, &state))
+    if (!pyspy_proc_parse_stat(buf, NULL, &state))
         state = 0;
     free(buf);
     return state;
@@ -213,7 +167,7 @@ static int read_ppid(int pid) {
     snprintf(path, sizeof path, "/proc/%d/stat", pid);
     if (pyspy_proc_slurp(path, 4096, &buf, NULL) != 0)
         return -1;
-    const char *rest = parse_stat(buf, NULL, &state);
+    const char *rest = pyspy_proc_parse_stat(buf, NULL, &state);
     int ppid = -1;
     if (!rest || sscanf(rest, "%d", &ppid) != 1)
         ppid = -1;
@@ -267,7 +221,7 @@ int pyspy_proc_descendants(int pid, int **out, size_t *nout, pyspy_error *err) {
     struct dirent *e;
     int rc = 0;
     while ((e = readdir(d)) != NULL && n < MAX_PROCS) {
-        int p = numeric(e->d_name);
+        int p = pyspy_proc_numeric(e->d_name);
         if (p <= 0)
             continue;
         int pp = read_ppid(p);

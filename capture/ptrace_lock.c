@@ -7,7 +7,7 @@
 
 #include <elf.h>
 #include <errno.h>
-#include <sched.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -107,14 +107,16 @@ void pyspy_ptrace_release(pyspy_ptrace_set *set) {
     set->n = set->cap = 0;
 }
 
-static bool thread_gone(int pid, int tid) {
+static bool thread_gone(pyspy_proc_tasks *tasks, int tid) {
     pyspy_thread t;
-    return pyspy_proc_thread_state(pid, tid, &t) != 0 || t.state == 'Z' ||
+    return pyspy_proc_tasks_state(tasks, tid, &t) != 0 || t.state == 'Z' ||
            t.state == 'X';
 }
 
-/* One non-blocking look at tid: 1 = stopped, 0 = gone, 2 = nothing yet. */
-static int poll_stop(int pid, int tid, int *resig) {
+/* One non-blocking look at tid: 1 = stopped, 0 = gone, 2 = nothing yet.
+ * Only with check_gone is /proc asked whether a silent thread died. */
+static int poll_stop(pyspy_proc_tasks *tasks, int tid, int *resig,
+                     bool check_gone) {
     int st = 0;
     pid_t r;
     while ((r = waitpid(tid, &st, __WALL | WNOHANG)) < 0 && errno == EINTR)
@@ -136,29 +138,41 @@ static int poll_stop(int pid, int tid, int *resig) {
     }
     /* A thread killed meanwhile may never report to us before the
      * others are reaped (a dying leader waits for its group). */
-    if (!thread_gone(pid, tid))
+    if (!check_gone || !thread_gone(tasks, tid))
         return 2;
     waitpid(tid, &st, __WALL | WNOHANG);
     return 0;
 }
 
+/* Sleeps until a tracee reports (SIGCHLD, blocked by the caller) or
+ * 1 ms passes; false on the timeout. Spinning on waitpid instead cost
+ * most of a sample's CPU while a running thread took its time to stop. */
+static bool wait_chld(void) {
+    sigset_t s;
+    sigemptyset(&s);
+    sigaddset(&s, SIGCHLD);
+    struct timespec ts = {0, 1000000};
+    return sigtimedwait(&s, NULL, &ts) == SIGCHLD;
+}
+
 /* Waits for the stops of set->tids[first..]; the ones that turn out to be
  * gone are dropped. All are polled in turn so that dead threads are
  * reaped and cannot hold up the report of their leader. */
-static int wait_stops(pyspy_ptrace_set *set, size_t first, int64_t deadline,
-                      int *stuck) {
+static int wait_stops(pyspy_ptrace_set *set, pyspy_proc_tasks *tasks,
+                      size_t first, int64_t deadline, int *stuck) {
     size_t pending = set->n - first;
     bool *done = calloc(pending ? pending : 1, sizeof *done);
     if (!done)
         return -1;
     size_t left = pending;
-    for (unsigned spins = 0; left > 0; spins++) {
+    bool check_gone = false;
+    while (left > 0) {
         bool progress = false;
         for (size_t k = 0; k < pending; k++) {
             if (done[k])
                 continue;
             size_t i = first + k;
-            int r = poll_stop(set->pid, set->tids[i], &set->resig[i]);
+            int r = poll_stop(tasks, set->tids[i], &set->resig[i], check_gone);
             if (r == 2)
                 continue;
             done[k] = true;
@@ -176,12 +190,7 @@ static int wait_stops(pyspy_ptrace_set *set, size_t first, int64_t deadline,
             free(done);
             return -1;
         }
-        if (spins < 200) {
-            sched_yield();
-        } else {
-            struct timespec ts = {0, 50000};
-            nanosleep(&ts, NULL);
-        }
+        check_gone = !wait_chld();
     }
     free(done);
     for (size_t i = first; i < set->n;) {
@@ -214,16 +223,20 @@ static int tracer_message(int pid, int tid, pyspy_error *err) {
     return pyspy_proc_error(pid, EPERM, "attach to the threads", err);
 }
 
-int pyspy_ptrace_stop_all(int pid, pyspy_ptrace_set *set,
-                          pyspy_ptrace_seen_fn seen, void *ctx,
-                          pyspy_error *err) {
-    memset(set, 0, sizeof *set);
-    set->pid = pid;
+static int stop_all(int pid, pyspy_ptrace_set *set, pyspy_proc_tasks *tasks,
+                    pyspy_ptrace_seen_fn seen, void *ctx, pyspy_error *err) {
     int64_t deadline = now_ns() + STOP_TIMEOUT_NS;
     for (int pass = 0; pass < MAX_PASSES; pass++) {
+        /* Every thread the kernel counts is held: nothing new to list. (A
+         * held thread cannot exit unseen: it is stopped, and one killed
+         * is dropped from the set, making the counts differ.) */
+        if (pass > 0 && pyspy_proc_tasks_count(tasks) == (long)set->n)
+            break;
         int *tids = NULL;
         size_t n = 0;
-        if (pyspy_proc_list_tids(pid, &tids, &n, err) != 0) {
+        int rc = pass == 0 ? pyspy_proc_tasks_list_quick(tasks, &tids, &n, err)
+                           : pyspy_proc_tasks_list(tasks, &tids, &n, err);
+        if (rc != 0) {
             pyspy_ptrace_release(set);
             return -1;
         }
@@ -235,7 +248,7 @@ int pyspy_ptrace_stop_all(int pid, pyspy_ptrace_set *set,
             char st = seen ? seen(ctx, tid) : 0;
             if (!seen) {
                 pyspy_thread t;
-                st = pyspy_proc_thread_state(pid, tid, &t) == 0 ? t.state : 0;
+                st = pyspy_proc_tasks_state(tasks, tid, &t) == 0 ? t.state : 0;
             }
             /* An exited thread (a leader gone with pthread_exit) never
              * reports a stop. */
@@ -264,7 +277,7 @@ int pyspy_ptrace_stop_all(int pid, pyspy_ptrace_set *set,
         if (set->n == first_new)
             break; /* no new thread: the list is stable */
         int stuck = 0;
-        if (wait_stops(set, first_new, deadline, &stuck) != 0) {
+        if (wait_stops(set, tasks, first_new, deadline, &stuck) != 0) {
             pyspy_ptrace_release(set);
             if (!stuck)
                 return pyspy_error_set(err, PYSPY_E_GENERIC, "out of memory");
@@ -279,6 +292,43 @@ int pyspy_ptrace_stop_all(int pid, pyspy_ptrace_set *set,
         return pyspy_proc_error(pid, ESRCH, "stop the threads", err);
     }
     return 0;
+}
+
+static _Thread_local bool chld_held;
+static _Thread_local sigset_t chld_old;
+
+void pyspy_ptrace_hold_sigchld(bool on) {
+    if (on == chld_held)
+        return;
+    if (on) {
+        sigset_t chld;
+        sigemptyset(&chld);
+        sigaddset(&chld, SIGCHLD);
+        pthread_sigmask(SIG_BLOCK, &chld, &chld_old);
+    } else {
+        pthread_sigmask(SIG_SETMASK, &chld_old, NULL);
+    }
+    chld_held = on;
+}
+
+int pyspy_ptrace_stop_all(int pid, pyspy_ptrace_set *set,
+                          pyspy_proc_tasks *tasks, pyspy_ptrace_seen_fn seen,
+                          void *ctx, pyspy_error *err) {
+    memset(set, 0, sizeof *set);
+    set->pid = pid;
+    pyspy_proc_tasks own;
+    if (!tasks) {
+        pyspy_proc_tasks_init(&own, pid, false);
+        tasks = &own;
+    }
+    /* SIGCHLD stays pending for wait_chld instead of being discarded. */
+    bool held = chld_held;
+    pyspy_ptrace_hold_sigchld(true);
+    int rc = stop_all(pid, set, tasks, seen, ctx, err);
+    pyspy_ptrace_hold_sigchld(held);
+    if (tasks == &own)
+        pyspy_proc_tasks_close(&own);
+    return rc;
 }
 
 void pyspy_ptrace_read_regs(int tid, pyspy_thread *t) {

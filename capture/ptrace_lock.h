@@ -4,6 +4,7 @@
 #ifndef PYSPY_CAPTURE_PTRACE_LOCK_H
 #define PYSPY_CAPTURE_PTRACE_LOCK_H
 
+#include "capture/proc.h"
 #include <pyspy.h>
 
 typedef struct pyspy_ptrace_set {
@@ -20,10 +21,17 @@ typedef char (*pyspy_ptrace_seen_fn)(void *ctx, int tid);
 /* Seizes and interrupts every thread of pid and waits for each stop;
  * re-reads the task list until no new thread appears, so threads created
  * during the attach are stopped too. On failure everything attached so
- * far is released. */
+ * far is released. tasks: the process's kept-open thread files (NULL:
+ * opened for this call). */
 int pyspy_ptrace_stop_all(int pid, pyspy_ptrace_set *set,
-                          pyspy_ptrace_seen_fn seen, void *ctx,
-                          pyspy_error *err);
+                          pyspy_proc_tasks *tasks, pyspy_ptrace_seen_fn seen,
+                          void *ctx, pyspy_error *err);
+/* Keeps SIGCHLD blocked in the calling thread (on) or restores its mask
+ * (off). stop_all blocks it while it waits for stops; a sampler stopping
+ * the target a thousand times a second holds it across calls instead of
+ * paying two mask changes per sample. Nothing here relies on a SIGCHLD
+ * handler. */
+void pyspy_ptrace_hold_sigchld(bool on);
 /* Registers (NT_PRSTATUS) and FPU state (NT_FPREGSET) of a stopped
  * thread. */
 void pyspy_ptrace_read_regs(int tid, pyspy_thread *t);

@@ -4,7 +4,11 @@
 #include "analyze/sample_cache.h"
 #include "testlib.h"
 
+#include <signal.h>
 #include <stdlib.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #define BASE 0x10000u
 #define SIZE (3 * 4096u)
@@ -71,4 +75,52 @@ TEST(large_reads_pass_through) {
     pyspy_sample_cache_free(c);
 }
 
-TEST_MAIN(T(same_bytes_fewer_reads), T(large_reads_pass_through))
+/* A live sample starts by reading the pages the last one touched, in one
+ * syscall, and those bytes are the target's memory of now. */
+TEST(live_sample_prefetches_last_pages_fresh) {
+    /* three pages shared with a child that only waits */
+    uint8_t *m = mmap(NULL, 3 * 4096u, PROT_READ | PROT_WRITE,
+                      MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    CHECK(m != MAP_FAILED);
+    for (int i = 0; i < 3; i++)
+        m[i * 4096] = (uint8_t)(10 + i);
+    pid_t pid = fork();
+    if (pid == 0) {
+        for (;;)
+            pause();
+    }
+    pyspy_memsrc *src = NULL;
+    pyspy_error err = {0};
+    CHECK(pyspy_memsrc_open_pid(pid, PYSPY_NONBLOCKING, &src, &err) == 0);
+    pyspy_sample_cache *c = pyspy_sample_cache_new();
+    if (src && c) {
+        uint64_t a = (uint64_t)(uintptr_t)m;
+        uint8_t b = 0;
+        uint64_t reads, fills;
+        pyspy_memsrc *v = pyspy_sample_cache_begin(c, src);
+        for (int i = 0; i < 3; i++) {
+            CHECK(pyspy_memsrc_read(v, a + (uint64_t)i * 4096, &b, 1, NULL) ==
+                  0);
+            CHECK(b == 10 + i);
+        }
+        pyspy_sample_cache_stats(c, &reads, &fills);
+        CHECK(fills == 3);
+        m[4096] = 99; /* the child's memory changes between samples */
+        v = pyspy_sample_cache_begin(c, src);
+        for (int i = 0; i < 3; i++) {
+            CHECK(pyspy_memsrc_read(v, a + (uint64_t)i * 4096, &b, 1, NULL) ==
+                  0);
+            CHECK(b == (i == 1 ? 99 : 10 + i));
+        }
+        pyspy_sample_cache_stats(c, &reads, &fills);
+        CHECK(fills == 1); /* the prefetch, nothing else */
+    }
+    pyspy_sample_cache_free(c);
+    pyspy_memsrc_close(src);
+    kill(pid, SIGKILL);
+    waitpid(pid, NULL, 0);
+    munmap(m, 3 * 4096u);
+}
+
+TEST_MAIN(T(same_bytes_fewer_reads), T(large_reads_pass_through),
+          T(live_sample_prefetches_last_pages_fresh))

@@ -1,0 +1,103 @@
+/* The kept-open view of a process's threads: the count from one fstat,
+ * listings that follow threads coming and going, states read in place,
+ * and the quick listing that trusts an unchanged count. */
+#include "capture/proc.h"
+#include "testlib.h"
+
+#include <pthread.h>
+#include <stdlib.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t cv = PTHREAD_COND_INITIALIZER;
+static int go_home;
+static int tids[2];
+
+static void *sleeper(void *arg) {
+    int *slot = arg;
+    pthread_mutex_lock(&mu);
+    *slot = (int)syscall(SYS_gettid);
+    pthread_cond_broadcast(&cv);
+    while (!go_home)
+        pthread_cond_wait(&cv, &mu);
+    pthread_mutex_unlock(&mu);
+    return NULL;
+}
+
+static bool listed(const int *v, size_t n, int tid) {
+    for (size_t i = 0; i < n; i++)
+        if (v[i] == tid)
+            return true;
+    return false;
+}
+
+TEST(follows_threads_coming_and_going) {
+    pyspy_proc_tasks t;
+    pyspy_proc_tasks_init(&t, getpid(), false);
+    long before = pyspy_proc_tasks_count(&t);
+    CHECK(before >= 1);
+    pthread_t th[2];
+    for (int i = 0; i < 2; i++)
+        pthread_create(&th[i], NULL, sleeper, &tids[i]);
+    pthread_mutex_lock(&mu);
+    while (!tids[0] || !tids[1])
+        pthread_cond_wait(&cv, &mu);
+    pthread_mutex_unlock(&mu);
+    CHECK(pyspy_proc_tasks_count(&t) == before + 2);
+    int *v = NULL;
+    size_t n = 0;
+    pyspy_error err = {0};
+    CHECK(pyspy_proc_tasks_list(&t, &v, &n, &err) == 0);
+    CHECK((long)n == before + 2);
+    CHECK(listed(v, n, getpid()) && listed(v, n, tids[0]) &&
+          listed(v, n, tids[1]));
+    free(v);
+    pyspy_thread st = {0};
+    CHECK(pyspy_proc_tasks_state(&t, tids[0], &st) == 0);
+    CHECK(st.tid == tids[0] && st.state == 'S');
+    CHECK(st.syscall == -2); /* not asked for */
+    /* twice through the same open file */
+    CHECK(pyspy_proc_tasks_state(&t, tids[0], &st) == 0 && st.state == 'S');
+    CHECK(pyspy_proc_tasks_state(&t, getpid(), &st) == 0 && st.state == 'R');
+    /* unchanged count: the quick listing is the last one */
+    CHECK(pyspy_proc_tasks_list_quick(&t, &v, &n, &err) == 0);
+    CHECK((long)n == before + 2 && listed(v, n, tids[1]));
+    free(v);
+    pthread_mutex_lock(&mu);
+    go_home = 1;
+    pthread_cond_broadcast(&cv);
+    pthread_mutex_unlock(&mu);
+    for (int i = 0; i < 2; i++)
+        pthread_join(th[i], NULL);
+    CHECK(pyspy_proc_tasks_count(&t) == before);
+    /* the gone thread's kept file no longer answers */
+    CHECK(pyspy_proc_tasks_state(&t, tids[0], &st) != 0);
+    CHECK(pyspy_proc_tasks_list_quick(&t, &v, &n, &err) == 0);
+    CHECK((long)n == before && !listed(v, n, tids[0]));
+    free(v);
+    CHECK(t.n <= (size_t)before); /* files of gone threads closed */
+    pyspy_proc_tasks_close(&t);
+}
+
+TEST(syscalls_when_asked) {
+    pyspy_thread st = {0};
+    CHECK(pyspy_proc_thread_state(getpid(), getpid(), &st) == 0);
+    /* reading its own file, the thread sits in that read */
+    CHECK(st.state == 'R' && st.syscall >= 0);
+}
+
+TEST(gone_process) {
+    pyspy_proc_tasks t;
+    pyspy_proc_tasks_init(&t, 1 << 30, false);
+    int *v = NULL;
+    size_t n = 0;
+    pyspy_error err = {0};
+    CHECK(pyspy_proc_tasks_list(&t, &v, &n, &err) != 0);
+    CHECK(err.code == PYSPY_E_NOPROC);
+    CHECK(pyspy_proc_tasks_count(&t) == -1);
+    pyspy_proc_tasks_close(&t);
+}
+
+TEST_MAIN(T(follows_threads_coming_and_going), T(syscalls_when_asked),
+          T(gone_process))
