@@ -1,22 +1,18 @@
 /* Bounded scanning of one module's mapped data, and per-module symbol
  * lookup, for interpreter discovery. */
 #include "analyze/python_find.h"
+#include "capture/elf_symbols.h"
 
 #include <stdlib.h>
 #include <string.h>
 
 #define CHUNK (1u << 20)
 
-static int cmp_sym_name(const void *key, const void *elem) {
-    return strcmp((const char *)key, ((const pyspy_symbol *)elem)->name);
-}
-
 uint64_t pyspy_module_symbol(const pyspy_module *m, const char *name,
                              uint64_t *size) {
     if (!m || !m->symbols || !m->nsymbols)
         return 0;
-    const pyspy_symbol *s = bsearch(name, m->symbols, m->nsymbols,
-                                    sizeof *m->symbols, cmp_sym_name);
+    const pyspy_symbol *s = pyspy_module_find_symbol(m, name);
     if (!s || !s->value)
         return 0;
     if (size)

@@ -21,7 +21,11 @@
 #define MAX_TRIES 5 /* rescans before a non-Python descendant is ignored */
 #define RESCAN_US 1000000
 /* sys.path and thread names: a rename shows within about a second. */
-#define WALK_REFRESH_US 1000000
+/* Thread names and sys.path: re-read every 10 s, or after 1 s once a
+ * thread without a known name shows up. Reading them walks dicts of the
+ * target and cost more than the samples in between at 100 Hz. */
+#define WALK_REFRESH_US 10000000
+#define WALK_MISSING_US 1000000
 
 typedef struct target {
     int pid;
@@ -107,7 +111,7 @@ static int attach(sampler *s, int pid, pyspy_error *err) {
     t->pid = pid;
     /* Without the cache a sample still works, only slower. */
     t->cache = pyspy_sample_cache_new();
-    t->wcache = pyspy_walk_cache_new(WALK_REFRESH_US);
+    t->wcache = pyspy_walk_cache_new(WALK_REFRESH_US, WALK_MISSING_US);
     s->ntargets++;
     s->st->nprocs = s->ntargets;
     s->st->nprocs_seen++;

@@ -14,10 +14,11 @@ typedef struct slot {
     pyspy_sys_path sp;
     pyspy_thread_name *names;
     size_t nnames;
+    bool name_missing; /* a walk met a thread the names lack */
 } slot;
 
 struct pyspy_walk_cache {
-    int64_t refresh_us;
+    int64_t refresh_us, missing_us;
     slot v[SLOTS];
     size_t n;
     size_t next_evict;
@@ -30,11 +31,19 @@ static int64_t now_us(void) {
     return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
-pyspy_walk_cache *pyspy_walk_cache_new(int64_t refresh_us) {
+pyspy_walk_cache *pyspy_walk_cache_new(int64_t refresh_us, int64_t missing_us) {
     pyspy_walk_cache *c = calloc(1, sizeof *c);
-    if (c)
+    if (c) {
         c->refresh_us = refresh_us;
+        c->missing_us = missing_us;
+    }
     return c;
+}
+
+void pyspy_walk_cache_name_missing(pyspy_walk_cache *c, uint64_t interp) {
+    for (size_t i = 0; c && i < c->n; i++)
+        if (c->v[i].interp == interp)
+            c->v[i].name_missing = true;
 }
 
 static void slot_clear(slot *s) {
@@ -92,7 +101,8 @@ int pyspy_walk_cache_interp(pyspy_walk_cache *c, pyspy_memsrc *src,
         else
             s = &c->v[c->next_evict++ % SLOTS];
         slot_fill(s, src, py, interp, now);
-    } else if (now - s->read_us >= c->refresh_us || now < s->read_us) {
+    } else if (now - s->read_us >= c->refresh_us || now < s->read_us ||
+               (s->name_missing && now - s->read_us >= c->missing_us)) {
         slot_fill(s, src, py, interp, now);
     }
     *sp = &s->sp;

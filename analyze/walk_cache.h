@@ -11,9 +11,13 @@
 
 typedef struct pyspy_walk_cache pyspy_walk_cache;
 
-/* refresh_us: how old an entry may get before it is read again. NULL on
- * out of memory (the walker then reads everything each time). */
-pyspy_walk_cache *pyspy_walk_cache_new(int64_t refresh_us);
+/* refresh_us: how old an entry may get before it is read again;
+ * missing_us: how old once a walk met a thread without a cached name (a
+ * new thread is named soon, the steady state costs little). NULL on out
+ * of memory (the walker then reads everything each time). */
+pyspy_walk_cache *pyspy_walk_cache_new(int64_t refresh_us, int64_t missing_us);
+/* A walk of interp met a thread the cached names lack (c may be NULL). */
+void pyspy_walk_cache_name_missing(pyspy_walk_cache *c, uint64_t interp);
 void pyspy_walk_cache_free(pyspy_walk_cache *c);
 
 /* The cached sys.path and thread names of one interpreter, read afresh

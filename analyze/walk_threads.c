@@ -104,6 +104,7 @@ typedef struct walk {
     size_t nnames;
     const pyspy_thread_name *view; /* the names in use, owned or cached */
     size_t nview;
+    uint64_t interp; /* the one being walked */
     trace_list tl;
     bool oom;
 } walk;
@@ -132,6 +133,8 @@ static int one_thread(walk *w, uint64_t tstate, uint64_t holder,
     const char *name = name_of(w->view, w->nview, t->thread_id);
     if (name && !(t->thread_name = strdup(name)))
         return -1;
+    if (!name)
+        pyspy_walk_cache_name_missing(w->opts->cache, w->interp);
     if (pyspy_walk_frames(w->src, w->py, w->opts, w->cache, tstate, &t->frames,
                           &t->nframes) < 0)
         return -1;
@@ -177,6 +180,7 @@ static int walk_interpreter(walk *w, uint64_t interp, pyspy_error *err) {
                                "interpreter at 0x%" PRIx64,
                                interp);
     uint64_t holder = gil_holder(w->src, w->py, interp);
+    w->interp = interp;
     const pyspy_sys_path *sp = NULL;
     pyspy_sys_path own_sp = {0};
     const pyspy_thread_name *cached = NULL;

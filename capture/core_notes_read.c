@@ -3,6 +3,7 @@
  * each payload read through a bounds-checked cursor or a length check. */
 #include "capture/core_format.h"
 #include "capture/core_parse.h"
+#include "capture/elf_symbols.h"
 
 #include <elf.h>
 #include <stdio.h>
@@ -174,11 +175,6 @@ static int note_py_thread(pyspy_core_ctx *c, const uint8_t *d, size_t n,
     return 0;
 }
 
-static int cmp_sym(const void *a, const void *b) {
-    return strcmp(((const pyspy_symbol *)a)->name,
-                  ((const pyspy_symbol *)b)->name);
-}
-
 static int note_py_module(pyspy_core_ctx *c, const uint8_t *d, size_t n,
                           pyspy_error *err) {
     pyspy_memsrc *s = c->src;
@@ -223,8 +219,7 @@ static int note_py_module(pyspy_core_ctx *c, const uint8_t *d, size_t n,
             return pyspy_core_corrupt(c, err, "bad PYSPY module note");
         m->nsymbols = i + 1;
     }
-    if (m->nsymbols > 1)
-        qsort(m->symbols, m->nsymbols, sizeof *m->symbols, cmp_sym);
+    pyspy_module_sort_symbols(m);
     return 0;
 }
 

@@ -15,9 +15,25 @@
 #define MAX_SYMBOLS (4u << 20)
 #define MAX_NAME 4096u
 
+/* Symbols are ordered by a hash of the name first: sorting a libc's or
+ * a static python's tens of thousands of names with strcmp was a quarter
+ * of a sampler's start-up, and lookups only need some fixed order. */
+uint32_t pyspy_symbol_hash(const char *name) {
+    uint32_t h = 2166136261u;
+    for (const unsigned char *p = (const unsigned char *)name; *p; p++)
+        h = (h ^ *p) * 16777619u;
+    return h;
+}
+
+static int cmp_key(uint32_t hash, const char *name, const pyspy_symbol *y) {
+    if (hash != y->hash)
+        return hash < y->hash ? -1 : 1;
+    return strcmp(name, y->name);
+}
+
 static int cmp_sym(const void *a, const void *b) {
     const pyspy_symbol *x = a, *y = b;
-    int c = strcmp(x->name, y->name);
+    int c = cmp_key(x->hash, x->name, y);
     if (c)
         return c;
     /* Prefer the entry with a value so lookups do not land on a 0. */
@@ -25,8 +41,29 @@ static int cmp_sym(const void *a, const void *b) {
 }
 
 void pyspy_module_sort_symbols(pyspy_module *m) {
+    for (size_t i = 0; m->symbols && i < m->nsymbols; i++)
+        m->symbols[i].hash = pyspy_symbol_hash(m->symbols[i].name);
     if (m->symbols && m->nsymbols > 1)
         qsort(m->symbols, m->nsymbols, sizeof *m->symbols, cmp_sym);
+}
+
+const pyspy_symbol *pyspy_module_find_symbol(const pyspy_module *m,
+                                             const char *name) {
+    if (!m || !m->symbols)
+        return NULL;
+    uint32_t h = pyspy_symbol_hash(name);
+    size_t lo = 0, hi = m->nsymbols;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        int c = cmp_key(h, name, &m->symbols[mid]);
+        if (c == 0)
+            return &m->symbols[mid];
+        if (c < 0)
+            hi = mid;
+        else
+            lo = mid + 1;
+    }
+    return NULL;
 }
 
 void pyspy_module_free(pyspy_module *m) {
@@ -130,7 +167,8 @@ static void dedupe(pyspy_module *m) {
         return;
     size_t w = 1;
     for (size_t i = 1; i < m->nsymbols; i++) {
-        if (strcmp(m->symbols[i].name, m->symbols[w - 1].name) == 0) {
+        if (m->symbols[i].hash == m->symbols[w - 1].hash &&
+            strcmp(m->symbols[i].name, m->symbols[w - 1].name) == 0) {
             free(m->symbols[i].name);
             continue;
         }

@@ -1,5 +1,6 @@
 /* Operations shared by every memory source: dispatch through ops, region
  * lookup, and symbol lookup over the modules a source exposes. */
+#include "capture/elf_symbols.h"
 #include <pyspy.h>
 
 #include <stdlib.h>
@@ -57,10 +58,6 @@ const pyspy_region *pyspy_memsrc_region_at(const pyspy_memsrc *src,
     return NULL;
 }
 
-static int cmp_sym_name(const void *key, const void *elem) {
-    return strcmp((const char *)key, ((const pyspy_symbol *)elem)->name);
-}
-
 uint64_t pyspy_memsrc_symbol(const pyspy_memsrc *src, const char *module_hint,
                              const char *name, uint64_t *size_out) {
     for (size_t i = 0; i < src->nmodules; i++) {
@@ -69,8 +66,7 @@ uint64_t pyspy_memsrc_symbol(const pyspy_memsrc *src, const char *module_hint,
             continue;
         if (module_hint && (!m->path || !strstr(m->path, module_hint)))
             continue;
-        const pyspy_symbol *s = bsearch(name, m->symbols, m->nsymbols,
-                                        sizeof *m->symbols, cmp_sym_name);
+        const pyspy_symbol *s = pyspy_module_find_symbol(m, name);
         if (s && s->value) {
             if (size_out)
                 *size_out = s->size;

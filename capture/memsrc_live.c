@@ -308,9 +308,9 @@ static int threads_from_set(pyspy_memsrc *src, live_impl *li,
  * the same threads, which a failed state read (a thread gone and another
  * come) disproves. One fstat and a pread per thread. */
 static int restate_threads(pyspy_memsrc *src, live_impl *li) {
-    if (!li->sampling || src->nthreads == 0 ||
-        pyspy_proc_tasks_count(&li->tasks) != (long)src->nthreads)
+    if (!li->sampling || src->nthreads == 0)
         return -1;
+    li->tasks.leader_threads = -1;
     for (size_t i = 0; i < src->nthreads; i++) {
         pyspy_thread *t = &src->threads[i];
         int tid = t->tid;
@@ -318,7 +318,11 @@ static int restate_threads(pyspy_memsrc *src, live_impl *li) {
         if (pyspy_proc_tasks_state(&li->tasks, tid, t) != 0)
             return -1;
     }
-    return 0;
+    /* The leader's stat just read says how many threads there are; only
+     * without it (the leader gone) is the directory asked. */
+    long n = li->tasks.leader_threads >= 0 ? li->tasks.leader_threads
+                                           : pyspy_proc_tasks_count(&li->tasks);
+    return n == (long)src->nthreads ? 0 : -1;
 }
 
 static int reread_threads(pyspy_memsrc *src, live_impl *li, pyspy_error *err) {

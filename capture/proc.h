@@ -41,6 +41,8 @@ typedef struct pyspy_proc_tasks {
     size_t n, cap;
     int *last; /* the last listing */
     size_t nlast;
+    long leader_threads; /* num_threads of the last read of the leader's
+                            stat, -1 if unknown */
 } pyspy_proc_tasks;
 void pyspy_proc_tasks_init(pyspy_proc_tasks *t, int pid, bool syscalls);
 /* Thread ids, sorted (caller frees); files of threads gone are closed. */

@@ -22,6 +22,7 @@ void pyspy_proc_tasks_init(pyspy_proc_tasks *t, int pid, bool syscalls) {
     t->pid = pid;
     t->dir_fd = -1;
     t->syscalls = syscalls;
+    t->leader_threads = -1;
 }
 
 static void file_close(pyspy_task_file *f) {
@@ -202,9 +203,20 @@ int pyspy_proc_tasks_state(pyspy_proc_tasks *t, int tid, pyspy_thread *out) {
         return -1;
     char buf[1024];
     char state = 0;
+    const char *rest;
     if (reread(f->stat_fd, buf, sizeof buf) <= 0 ||
-        !pyspy_proc_parse_stat(buf, out->name, &state))
+        !(rest = pyspy_proc_parse_stat(buf, out->name, &state)))
         return -1;
+    if (tid == t->pid) {
+        /* num_threads is the 17th field after the state */
+        long v = -1;
+        if (sscanf(rest,
+                   "%*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %*u %*u "
+                   "%*d %*d %*d %*d %ld",
+                   &v) != 1)
+            v = -1;
+        t->leader_threads = v;
+    }
     out->tid = tid;
     out->state = state;
     out->syscall = -2;

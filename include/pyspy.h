@@ -107,12 +107,12 @@ typedef struct pyspy_config {
 
     /* CLI fields */
     pyspy_command command;
-    int pid; /* 0 = none */
+    int pid;               /* 0 = none */
     char **python_program; /* NULL-terminated argv, NULL = none */
     int python_program_count;
-    char *filename; /* -o/--output, NULL = default */
+    char *filename;          /* -o/--output, NULL = default */
     char *completions_shell; /* bash | zsh | fish */
-    char **inputs; /* positional snapshot/core paths (dump, record) */
+    char **inputs;           /* positional snapshot/core paths (dump, record) */
     int ninputs;
     int jobs; /* -j for offline record; 0 = number of CPUs */
 } pyspy_config;
@@ -125,8 +125,8 @@ pyspy_config pyspy_config_default(void);
  * should print (malloc'd, may be NULL). On error returns -1 with
  * err->code == PYSPY_E_USAGE and a message naming the offending argument.
  * Validation (contradictions) is part of parsing. */
-int pyspy_config_from_args(int argc, char **argv, pyspy_config *cfg,
-                           char **out, pyspy_error *err);
+int pyspy_config_from_args(int argc, char **argv, pyspy_config *cfg, char **out,
+                           pyspy_error *err);
 int pyspy_config_validate(const pyspy_config *cfg, pyspy_error *err);
 void pyspy_config_free(pyspy_config *cfg);
 
@@ -149,7 +149,7 @@ typedef struct pyspy_capture_config {
     uint64_t rate;   /* --rate for a series; 0 = single snapshot */
     uint64_t duration_secs;
     uint64_t memory_budget; /* 0 = half of available RAM */
-    pyspy_command command; /* NONE, HELP or VERSION */
+    pyspy_command command;  /* NONE, HELP or VERSION */
 } pyspy_capture_config;
 
 pyspy_capture_config pyspy_capture_config_default(void);
@@ -188,29 +188,30 @@ enum {
 
 typedef struct pyspy_thread {
     int tid;
-    char name[17];   /* /proc comm */
-    char state;      /* kernel state before stopping: R S D T t Z ... */
-    long syscall;    /* current syscall number, -1 if running user code,
-                        -2 unknown */
+    char name[17]; /* /proc comm */
+    char state;    /* kernel state before stopping: R S D T t Z ... */
+    long syscall;  /* current syscall number, -1 if running user code,
+                      -2 unknown */
     bool has_regs;
     uint64_t regs[PYSPY_NREGS];
     bool has_fpregs;
     uint8_t fpregs[512]; /* user_fpregs_struct (NT_FPREGSET) */
-    int signal;      /* pending/killing signal from the core, 0 if none */
-    bool crashed;    /* the thread that took the fatal signal */
+    int signal;          /* pending/killing signal from the core, 0 if none */
+    bool crashed;        /* the thread that took the fatal signal */
 } pyspy_thread;
 
 typedef struct pyspy_symbol {
     char *name;
     uint64_t value; /* link-time value (add the module's load bias) */
     uint64_t size;
-    uint8_t type;   /* STT_* */
+    uint8_t type;  /* STT_* */
+    uint32_t hash; /* of name, set by pyspy_module_sort_symbols */
 } pyspy_symbol;
 
 /* One mapped ELF object with what analysis needs from its file. */
 typedef struct pyspy_module {
     char *path;
-    uint64_t load_bias; /* runtime address = value + load_bias */
+    uint64_t load_bias;  /* runtime address = value + load_bias */
     uint64_t start, end; /* address range of all its mappings */
     uint8_t build_id[20];
     uint8_t build_id_len;
@@ -221,7 +222,7 @@ typedef struct pyspy_module {
 typedef struct pyspy_process_info {
     int pid, ppid;
     char *exe;
-    char *cmdline; /* arguments joined with spaces */
+    char *cmdline;           /* arguments joined with spaces */
     int64_t capture_time_ns; /* CLOCK_REALTIME; 0 unknown */
     pyspy_lock_mode lock;
     uint64_t pause_ns;
@@ -298,8 +299,8 @@ typedef struct pyspy_frame {
     char *module;         /* native frames: the shared object; else NULL */
     int line;             /* 0 = none */
     bool is_native;
-    bool is_entry;        /* first frame of an eval-loop invocation */
-    bool unreadable;      /* frame could not be read: chain cut here */
+    bool is_entry;   /* first frame of an eval-loop invocation */
+    bool unreadable; /* frame could not be read: chain cut here */
     pyspy_local *locals;
     size_t nlocals;
 } pyspy_frame;
@@ -311,8 +312,8 @@ typedef struct pyspy_trace {
     char *thread_name;     /* NULL unknown */
     bool active;
     bool owns_gil;
-    bool crashed;          /* thread that took the fatal signal */
-    pyspy_frame *frames;   /* innermost first */
+    bool crashed;        /* thread that took the fatal signal */
+    pyspy_frame *frames; /* innermost first */
     size_t nframes;
 } pyspy_trace;
 

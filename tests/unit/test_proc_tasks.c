@@ -54,12 +54,19 @@ TEST(follows_threads_coming_and_going) {
           listed(v, n, tids[1]));
     free(v);
     pyspy_thread st = {0};
+    /* until the sleeper is inside its wait (it may still be on its way) */
+    for (int i = 0; i < 200; i++) {
+        if (pyspy_proc_tasks_state(&t, tids[0], &st) == 0 && st.state == 'S')
+            break;
+        usleep(10000);
+    }
     CHECK(pyspy_proc_tasks_state(&t, tids[0], &st) == 0);
     CHECK(st.tid == tids[0] && st.state == 'S');
     CHECK(st.syscall == -2); /* not asked for */
     /* twice through the same open file */
     CHECK(pyspy_proc_tasks_state(&t, tids[0], &st) == 0 && st.state == 'S');
     CHECK(pyspy_proc_tasks_state(&t, getpid(), &st) == 0 && st.state == 'R');
+    CHECK(t.leader_threads == before + 2); /* from the leader's stat */
     /* unchanged count: the quick listing is the last one */
     CHECK(pyspy_proc_tasks_list_quick(&t, &v, &n, &err) == 0);
     CHECK((long)n == before + 2 && listed(v, n, tids[1]));

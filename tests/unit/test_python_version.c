@@ -4,6 +4,7 @@
 #include "analyze/py_layout_tables.h"
 #include "analyze/python.h"
 #include "analyze/python_find.h"
+#include "capture/elf_symbols.h"
 #include "tests/unit/testlib.h"
 
 #include <stdlib.h>
@@ -119,7 +120,7 @@ static int fake_read(pyspy_memsrc *src, uint64_t addr, void *buf, size_t len,
 
 static const pyspy_memsrc_ops fake_ops = {.kind = "fake", .read = fake_read};
 
-/* Symbols must be given sorted by name. */
+/* Symbols are sorted here as every symbol table is. */
 static fake *fake_new(const char *path, const char *sym0, uint64_t off0,
                       const char *sym1, uint64_t off1) {
     fake *f = calloc(1, sizeof *f);
@@ -143,6 +144,7 @@ static fake *fake_new(const char *path, const char *sym0, uint64_t off0,
     if (sym1)
         f->syms[f->module.nsymbols++] =
             (pyspy_symbol){.name = (char *)sym1, .value = FAKE_BASE + off1};
+    pyspy_module_sort_symbols(&f->module);
     f->src.modules = &f->module;
     f->src.nmodules = 1;
     return f;
