@@ -162,6 +162,12 @@ static int record_live(const pyspy_config *cfg) {
                "schedule)\n",
                r.lede, (unsigned long long)st.late,
                (unsigned long long)st.ticks, (double)st.max_late_us / 1000);
+    /* What Lock mode cost the target, measured rather than guessed. */
+    if (st.pauses && st.elapsed_us > 0)
+        printf("%sThe process was stopped for %.0f us per sample on average "
+               "(%.2f%% of the time)\n",
+               r.lede, (double)st.paused_ns / 1e3 / (double)st.pauses,
+               100.0 * (double)st.paused_ns / 1e3 / (double)st.elapsed_us);
     rc = pyspy_record_write(cfg, r.agg, filename, title, r.kept, st.errors,
                             r.lede);
 out:

@@ -212,6 +212,10 @@ static int sample_target(sampler *s, target *t, int64_t ts, pyspy_error *err) {
     int rc = pyspy_stack_traces(view, &t->py, &wo, &traces, err);
     if (ops->resume)
         ops->resume(t->src);
+    if (s->o->lock == PYSPY_LOCK && t->src->proc.pause_ns) {
+        s->st->paused_ns += t->src->proc.pause_ns;
+        s->st->pauses++;
+    }
     if (rc)
         return -1;
     if (!traces.pid)

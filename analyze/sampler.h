@@ -26,6 +26,8 @@ typedef struct pyspy_sampler_stats {
     uint64_t late;    /* ticks that started more than half a period late */
     int64_t max_late_us;
     int64_t elapsed_us;
+    /* Lock mode: how long the targets were held stopped, summed */
+    uint64_t paused_ns, pauses;
     int nprocs;              /* processes being sampled now */
     int nprocs_seen;         /* distinct processes sampled so far */
     char python_version[32]; /* of the first interpreter found */

@@ -434,12 +434,13 @@ static int live_suspend(pyspy_memsrc *src, pyspy_error *err) {
         return 0;
     }
     li->npre = 0;
-    int64_t t0 = clock_ns(CLOCK_MONOTONIC);
     if (pyspy_ptrace_stop_all(li->pid, &li->set, &li->tasks, record_state, li,
                               err) != 0)
         return -1;
     li->stopped = true;
-    li->stop_t0 = t0;
+    /* The pause the target lives starts with the first interrupt, not
+     * with the states read and the seizes before it. */
+    li->stop_t0 = li->set.first_stop_ns;
     src->proc.capture_time_ns = clock_ns(CLOCK_REALTIME);
     /* The map is the one of the last refresh (or open): a sampler
      * refreshes just before; a snapshot calls pyspy_live_reread_maps. */

@@ -12,6 +12,7 @@ typedef struct pyspy_ptrace_set {
     int *tids;  /* threads we are attached to and that are stopped */
     int *resig; /* signal to hand back on detach (0 = none) */
     size_t n, cap;
+    int64_t first_stop_ns; /* CLOCK_MONOTONIC of the first interrupt */
 } pyspy_ptrace_set;
 
 /* Called for each thread just before it is stopped, so its kernel state

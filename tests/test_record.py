@@ -212,6 +212,21 @@ def test_gil_sleep_vs_busy(python, target, tmp_path):
     assert sleep_samples <= 0.10 * busy_samples, (sleep_samples, busy_samples)
 
 
+def test_lock_mode_reports_the_pause(target, tmp_path):
+    """Lock mode says how long it held the target stopped; the figure is
+    a real measurement (a positive time, a share of the run below 100 %),
+    and NonBlocking, which never stops it, says nothing."""
+    t = target(SYSTEM_PYTHON, BUSY_PROGRAM, "busy.py")
+    _, res = record(t.pid, tmp_path)
+    m = re.search(r"stopped for (\d+) us per sample on average "
+                  r"\(([0-9.]+)% of the time\)", res.stdout)
+    assert m, res.stdout
+    assert 0 < int(m.group(1)) < 1000000 / RATE, res.stdout
+    assert 0 < float(m.group(2)) < 100, res.stdout
+    _, res = record(t.pid, tmp_path, "--nonblocking")
+    assert "stopped for" not in res.stdout, res.stdout
+
+
 def test_threads_names(target, tmp_path):
     need(SYSTEM_PYTHON)
     t = target(SYSTEM_PYTHON, THREADS_PROGRAM)
