@@ -58,13 +58,23 @@ bool pyspy_live_is_stopped(const pyspy_memsrc *src) {
     return ((const live_impl *)src->impl)->stopped;
 }
 
+/* Opened on first use; the capture reads from several threads, so the
+ * first opener wins and a loser closes its copy. */
 static int mem_fd(live_impl *li) {
-    if (li->mem_fd < 0) {
-        char path[64];
-        snprintf(path, sizeof path, "/proc/%d/mem", li->pid);
-        li->mem_fd = open(path, O_RDONLY | O_CLOEXEC);
-    }
-    return li->mem_fd;
+    int fd = __atomic_load_n(&li->mem_fd, __ATOMIC_ACQUIRE);
+    if (fd >= 0)
+        return fd;
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%d/mem", li->pid);
+    int mine = open(path, O_RDONLY | O_CLOEXEC);
+    if (mine < 0)
+        return -1;
+    int expect = -1;
+    if (__atomic_compare_exchange_n(&li->mem_fd, &expect, mine, false,
+                                    __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
+        return mine;
+    close(mine);
+    return expect;
 }
 
 /* /proc/PID/mem takes addresses above 2^63 as unsigned offsets. */
@@ -240,7 +250,6 @@ size_t pyspy_live_readv(pyspy_memsrc *src, const struct iovec *local,
         bytes += local[i].iov_len;
     int nw = worker_count(bytes);
     if (nw > 1) {
-        mem_fd(li); /* opened once here, not raced by the workers */
         if (readv_parallel(li, local, remote, n, ok, bytes, nw) == 0) {
             size_t nok = 0;
             for (size_t i = 0; i < n; i++)

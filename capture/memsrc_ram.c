@@ -15,6 +15,7 @@
 
 #include <elf.h>
 #include <errno.h>
+#include <pthread.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -199,6 +200,98 @@ static int add_region(builder *b, pyspy_memsrc *live, int pm_fd,
     return push(b, r, r->start, r->end, false, NULL);
 }
 
+typedef struct build_job {
+    builder b;
+    pyspy_memsrc *live;
+    int pm_fd;
+    uint32_t filter;
+    size_t from, to;
+    int rc;
+} build_job;
+
+static void *build_part(void *arg) {
+    build_job *j = arg;
+    for (size_t i = j->from; i < j->to && j->rc == 0; i++)
+        j->rc = add_region(&j->b, j->live, j->pm_fd, &j->live->regions[i],
+                           j->filter);
+    return NULL;
+}
+
+static void builder_free(builder *b) {
+    for (size_t i = 0; i < b->n; i++) {
+        free(b->r[i].path);
+        free(b->v[i].bits);
+        if (b->v[i].fd >= 0)
+            close(b->v[i].fd);
+    }
+    free(b->r);
+    free(b->v);
+    memset(b, 0, sizeof *b);
+}
+
+/* Decides every region. Reading the pagemap of a big heap is ~10 ms per
+ * GiB of the pause, so with much memory and a second CPU the regions are
+ * split in two halves by size, the upper one decided on a thread, and
+ * the two tables joined in order. */
+static int build_regions(builder *b, pyspy_memsrc *live, int pm_fd,
+                         uint32_t filter) {
+    uint64_t total = 0, half = 0;
+    for (size_t i = 0; i < live->nregions; i++)
+        total += live->regions[i].end - live->regions[i].start;
+    size_t split = live->nregions;
+    if (total >= (256ull << 20) && sysconf(_SC_NPROCESSORS_ONLN) > 1)
+        for (size_t i = 0; i < live->nregions; i++) {
+            half += live->regions[i].end - live->regions[i].start;
+            if (half >= total / 2) {
+                split = i + 1;
+                break;
+            }
+        }
+    build_job lo = {
+        .live = live, .pm_fd = pm_fd, .filter = filter, .from = 0, .to = split};
+    build_job hi = {.live = live,
+                    .pm_fd = pm_fd,
+                    .filter = filter,
+                    .from = split,
+                    .to = live->nregions};
+    pthread_t th;
+    bool threaded = split < live->nregions &&
+                    pthread_create(&th, NULL, build_part, &hi) == 0;
+    build_part(&lo);
+    if (threaded)
+        pthread_join(th, NULL);
+    else
+        build_part(&hi);
+    *b = lo.b;
+    int rc = lo.rc ? lo.rc : hi.rc;
+    for (size_t i = 0; i < hi.b.n && rc == 0; i++) {
+        if (b->n == b->cap) {
+            size_t nc = b->cap ? b->cap * 2 : 256;
+            pyspy_region *nr = realloc(b->r, nc * sizeof *nr);
+            if (!nr) {
+                rc = -1;
+                break;
+            }
+            b->r = nr;
+            vreg *nv = realloc(b->v, nc * sizeof *nv);
+            if (!nv) {
+                rc = -1;
+                break;
+            }
+            b->v = nv;
+            b->cap = nc;
+        }
+        b->r[b->n] = hi.b.r[i];
+        b->v[b->n] = hi.b.v[i];
+        b->n++;
+        hi.b.r[i].path = NULL; /* moved */
+        hi.b.v[i].bits = NULL;
+        hi.b.v[i].fd = -1;
+    }
+    builder_free(&hi.b);
+    return rc;
+}
+
 static uint64_t popcount_pages(const vreg *v) {
     uint64_t n = 0;
     for (uint64_t i = 0; i < (v->npages + 63) / 64; i++)
@@ -334,9 +427,7 @@ int pyspy_memsrc_view_open(pyspy_memsrc *live, uint32_t filter,
     snprintf(path, sizeof path, "/proc/%d/pagemap", pyspy_live_pid(live));
     int pm_fd = open(path, O_RDONLY | O_CLOEXEC);
     builder b = {0};
-    int rc = 0;
-    for (size_t i = 0; i < live->nregions && rc == 0; i++)
-        rc = add_region(&b, live, pm_fd, &live->regions[i], filter);
+    int rc = build_regions(&b, live, pm_fd, filter);
     if (pm_fd >= 0)
         close(pm_fd);
     view->ops = &view_ops;

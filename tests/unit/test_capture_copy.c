@@ -2,13 +2,16 @@
  * process holds (guard pages never), and the copy spread over threads
  * (pieces of one big region folded back into one result per pair). */
 #include "capture/memsrc_live.h"
+#include "capture/memsrc_ram.h"
 #include "capture/pagemap.h"
+#include "capture/snapshot.h"
 #include "testlib.h"
 
 #include <fcntl.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/mman.h>
 #include <sys/uio.h>
 #include <sys/wait.h>
@@ -133,6 +136,63 @@ TEST(parallel_copy_of_a_big_region) {
     waitpid(pid, NULL, 0);
 }
 
+#define HUGE_MAP (512ull << 20)
+
+/* A child with a 512 MiB mapping of which three pages were written: the
+ * view of so much address space is decided on two threads (the regions
+ * split by size), and the tables joined must still hold every page. */
+TEST(view_of_much_address_space_keeps_every_page) {
+    int fds[2];
+    CHECK(pipe(fds) == 0);
+    pid_t pid = fork();
+    if (pid == 0) {
+        char *m = mmap(NULL, HUGE_MAP, PROT_READ | PROT_WRITE,
+                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+        if (m == MAP_FAILED)
+            _exit(1);
+        strcpy(m, "first page");
+        strcpy(m + HUGE_MAP / 2 + 8, "middle page");
+        strcpy(m + HUGE_MAP - PG, "last page");
+        uint64_t a = (uint64_t)(uintptr_t)m;
+        if (write(fds[1], &a, sizeof a) != sizeof a)
+            _exit(1);
+        for (;;)
+            pause();
+    }
+    uint64_t a = 0;
+    CHECK(read(fds[0], &a, sizeof a) == sizeof a);
+    pyspy_memsrc *src = NULL, *view = NULL;
+    pyspy_error err = {0};
+    CHECK(pyspy_memsrc_open_pid(pid, PYSPY_LOCK, &src, &err) == 0);
+    if (src && src->ops->suspend(src, &err) == 0 &&
+        pyspy_memsrc_view_open(src, PYSPY_FILTER_DEFAULT, &view, &err) == 0) {
+        CHECK(pyspy_memsrc_view_bytes(view) < (64u << 20));
+        CHECK(pyspy_memsrc_view_copy(view, NULL, &err) == 0);
+        src->ops->resume(src);
+        char got[16];
+        CHECK(pyspy_memsrc_read(view, a, got, 11, &err) == 0);
+        CHECK(memcmp(got, "first page", 11) == 0);
+        CHECK(pyspy_memsrc_read(view, a + HUGE_MAP / 2 + 8, got, 12, &err) ==
+              0);
+        CHECK(memcmp(got, "middle page", 12) == 0);
+        CHECK(pyspy_memsrc_read(view, a + HUGE_MAP - PG, got, 10, &err) == 0);
+        CHECK(memcmp(got, "last page", 10) == 0);
+        /* an untouched page reads as zeros */
+        CHECK(pyspy_memsrc_read(view, a + 3 * PG, got, 8, &err) == 0);
+        CHECK(memcmp(got, "\0\0\0\0\0\0\0\0", 8) == 0);
+        /* the regions are in address order */
+        for (size_t i = 1; i < view->nregions; i++)
+            CHECK(view->regions[i - 1].end <= view->regions[i].start);
+    }
+    pyspy_memsrc_close(view);
+    pyspy_memsrc_close(src);
+    kill(pid, SIGKILL);
+    waitpid(pid, NULL, 0);
+    close(fds[0]);
+    close(fds[1]);
+}
+
 TEST_MAIN(T(pagemap_counts_touched_pages_and_no_guard),
+          T(view_of_much_address_space_keeps_every_page),
           T(pagemap_file_mapping_counts_written_copies_only),
           T(parallel_copy_of_a_big_region))
