@@ -279,11 +279,16 @@ static int stop_all(int pid, pyspy_ptrace_set *set, pyspy_proc_tasks *tasks,
                 return pyspy_error_set(err, PYSPY_E_GENERIC, "out of memory");
             }
             registry_add(tid);
-            if (!set->first_stop_ns)
-                set->first_stop_ns = now_ns();
-            ptrace(PTRACE_INTERRUPT, tid, NULL, NULL);
         }
         free(tids);
+        /* Interrupted together once all are seized: the pause starts with
+         * the first interrupt, and the state reads and seizes of the
+         * other threads are kept out of it. */
+        for (size_t i = first_new; i < set->n; i++) {
+            if (!set->first_stop_ns)
+                set->first_stop_ns = now_ns();
+            ptrace(PTRACE_INTERRUPT, set->tids[i], NULL, NULL);
+        }
         if (set->n == first_new)
             break; /* no new thread: the list is stable */
         int stuck = 0;
