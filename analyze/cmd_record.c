@@ -168,6 +168,12 @@ static int record_live(const pyspy_config *cfg) {
                "(%.2f%% of the time)\n",
                r.lede, (double)st.paused_ns / 1e3 / (double)st.pauses,
                100.0 * (double)st.paused_ns / 1e3 / (double)st.elapsed_us);
+    /* Sleeping threads are left running; one that woke mid-walk made the
+     * sample be taken again with every thread stopped. */
+    if (st.rewalks)
+        printf("%s%llu samples were taken again with every thread stopped "
+               "(a sleeping thread woke during the walk)\n",
+               r.lede, (unsigned long long)st.rewalks);
     rc = pyspy_record_write(cfg, r.agg, filename, title, r.kept, st.errors,
                             r.lede);
 out:

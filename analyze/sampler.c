@@ -212,9 +212,24 @@ static int sample_target(sampler *s, target *t, int64_t ts, pyspy_error *err) {
     int rc = pyspy_stack_traces(view, &t->py, &wo, &traces, err);
     if (ops->resume)
         ops->resume(t->src);
-    if (s->o->lock == PYSPY_LOCK && t->src->proc.pause_ns) {
+    if (s->o->lock == PYSPY_LOCK) {
         s->st->paused_ns += t->src->proc.pause_ns;
         s->st->pauses++;
+        /* Checked after the resume, outside the pause. A thread left
+         * running because it slept woke during the walk: the walk may be
+         * torn, so again with every thread stopped. */
+        if (rc == 0 && !pyspy_live_check_sleepers(t->src)) {
+            pyspy_traces_free(&traces);
+            memset(&traces, 0, sizeof traces);
+            s->st->rewalks++;
+            if (ops->suspend(t->src, err))
+                return -1;
+            view =
+                t->cache ? pyspy_sample_cache_begin(t->cache, t->src) : t->src;
+            rc = pyspy_stack_traces(view, &t->py, &wo, &traces, err);
+            ops->resume(t->src);
+            s->st->paused_ns += t->src->proc.pause_ns;
+        }
     }
     if (rc)
         return -1;

@@ -28,6 +28,7 @@ typedef struct pyspy_sampler_stats {
     int64_t elapsed_us;
     /* Lock mode: how long the targets were held stopped, summed */
     uint64_t paused_ns, pauses;
+    uint64_t rewalks;        /* samples walked again, every thread stopped */
     int nprocs;              /* processes being sampled now */
     int nprocs_seen;         /* distinct processes sampled so far */
     char python_version[32]; /* of the first interpreter found */

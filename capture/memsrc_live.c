@@ -33,7 +33,15 @@ typedef struct live_impl {
     pyspy_thread *pre;
     size_t npre, precap;
     pyspy_proc_tasks tasks;
-    bool sampling;   /* serving a sampler: see pyspy_live_sampling */
+    bool sampling; /* serving a sampler: see pyspy_live_sampling */
+    /* Sleeping threads left running, with what their schedstat said
+     * before the walk (pyspy_live_check_sleepers). */
+    bool leaving, full_next;
+    struct sleeper {
+        int tid;
+        uint64_t run_ns, slices;
+    } * sl;
+    size_t nsl, slcap;
     bool no_regs;    /* a sampler that needs no registers */
     int64_t maps_ns; /* when the regions were last read */
 } live_impl;
@@ -274,10 +282,47 @@ static char record_state(void *ctx, int tid) {
     }
     pyspy_thread *t = &li->pre[li->npre];
     memset(t, 0, sizeof *t);
+    /* schedstat before stat: a thread seen asleep after it has not been
+     * on a CPU again until both numbers move */
+    uint64_t run = 0, slices = 0;
+    bool sched = li->leaving &&
+                 pyspy_proc_tasks_sched(&li->tasks, tid, &run, &slices) == 0;
     if (pyspy_proc_tasks_state(&li->tasks, tid, t) != 0)
         return 0;
     li->npre++;
+    if (!li->leaving || (t->state != 'S' && t->state != 'D'))
+        return t->state;
+    if (!sched)
+        return '?'; /* cannot be proven to sleep on: stopped */
+    if (li->nsl == li->slcap) {
+        size_t nc = li->slcap ? li->slcap * 2 : 16;
+        struct sleeper *n = realloc(li->sl, nc * sizeof *n);
+        if (!n)
+            return '?';
+        li->sl = n;
+        li->slcap = nc;
+    }
+    li->sl[li->nsl++] = (struct sleeper){tid, run, slices};
     return t->state;
+}
+
+bool pyspy_live_check_sleepers(pyspy_memsrc *src) {
+    live_impl *li = src->impl;
+    size_t n = li->nsl;
+    li->nsl = 0; /* each suspend's sleepers are checked once */
+    for (size_t i = 0; i < n; i++) {
+        pyspy_thread t;
+        uint64_t run, slices;
+        if (pyspy_proc_tasks_state(&li->tasks, li->sl[i].tid, &t) != 0 ||
+            (t.state != 'S' && t.state != 'D') ||
+            pyspy_proc_tasks_sched(&li->tasks, li->sl[i].tid, &run, &slices) !=
+                0 ||
+            run != li->sl[i].run_ns || slices != li->sl[i].slices) {
+            li->full_next = true;
+            return false;
+        }
+    }
+    return true;
 }
 
 static int cmp_tid(const void *a, const void *b) {
@@ -289,11 +334,12 @@ static int cmp_tid(const void *a, const void *b) {
  * stop, and their registers. */
 static int threads_from_set(pyspy_memsrc *src, live_impl *li,
                             pyspy_error *err) {
-    pyspy_thread *ts = calloc(li->set.n ? li->set.n : 1, sizeof *ts);
+    size_t n = li->set.n + li->set.nleft;
+    pyspy_thread *ts = calloc(n ? n : 1, sizeof *ts);
     if (!ts)
         return pyspy_error_set(err, PYSPY_E_GENERIC, "out of memory");
-    for (size_t i = 0; i < li->set.n; i++) {
-        int tid = li->set.tids[i];
+    for (size_t i = 0; i < n; i++) {
+        int tid = i < li->set.n ? li->set.tids[i] : li->set.left[i - li->set.n];
         pyspy_thread *t = &ts[i];
         t->tid = tid;
         t->state = '?';
@@ -303,13 +349,13 @@ static int threads_from_set(pyspy_memsrc *src, live_impl *li,
                 *t = li->pre[k];
                 break;
             }
-        if (!li->no_regs)
+        if (!li->no_regs && i < li->set.n)
             pyspy_ptrace_read_regs(tid, t);
     }
-    qsort(ts, li->set.n, sizeof *ts, cmp_tid);
+    qsort(ts, n, sizeof *ts, cmp_tid);
     free(src->threads);
     src->threads = ts;
-    src->nthreads = li->set.n;
+    src->nthreads = n;
     return 0;
 }
 
@@ -433,9 +479,10 @@ static int live_suspend(pyspy_memsrc *src, pyspy_error *err) {
         if (!all_group_stopped(src))
             return 0;
         li->npre = 0;
+        li->leaving = false;
         pyspy_error e = {0};
-        if (pyspy_ptrace_stop_all(li->pid, &li->set, &li->tasks, record_state,
-                                  li, &e) == 0) {
+        if (pyspy_ptrace_stop_all(li->pid, &li->set, &li->tasks, 0,
+                                  record_state, li, &e) == 0) {
             int rc = threads_from_set(src, li, err);
             pyspy_ptrace_release(&li->set);
             return rc;
@@ -443,13 +490,20 @@ static int live_suspend(pyspy_memsrc *src, pyspy_error *err) {
         return 0;
     }
     li->npre = 0;
-    if (pyspy_ptrace_stop_all(li->pid, &li->set, &li->tasks, record_state, li,
-                              err) != 0)
+    li->nsl = 0;
+    /* A sampler without native stacks leaves sleeping threads running
+     * unless the last sample caught one waking up. */
+    li->leaving = li->sampling && li->no_regs && !li->full_next;
+    li->full_next = false;
+    if (pyspy_ptrace_stop_all(li->pid, &li->set, &li->tasks,
+                              li->leaving ? PYSPY_PTRACE_LEAVE_SLEEPERS : 0,
+                              record_state, li, err) != 0)
         return -1;
     li->stopped = true;
     /* The pause the target lives starts with the first interrupt, not
      * with the states read and the seizes before it. */
-    li->stop_t0 = li->set.first_stop_ns;
+    li->stop_t0 = li->set.first_stop_ns ? li->set.first_stop_ns
+                                        : clock_ns(CLOCK_MONOTONIC);
     src->proc.capture_time_ns = clock_ns(CLOCK_REALTIME);
     /* The map is the one of the last refresh (or open): a sampler
      * refreshes just before; a snapshot calls pyspy_live_reread_maps. */
@@ -502,6 +556,7 @@ static void live_close(pyspy_memsrc *src) {
         if (li->mem_fd >= 0)
             close(li->mem_fd);
         pyspy_proc_tasks_close(&li->tasks);
+        free(li->sl);
         free(li->pre);
         free(li);
     }

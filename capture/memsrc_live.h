@@ -18,6 +18,15 @@ int pyspy_live_reread_maps(pyspy_memsrc *src, pyspy_error *err);
 /* The source serves a sampler: each thread's current syscall (which only
  * snapshots record) is not read, nor registers unless need_regs. */
 void pyspy_live_sampling(pyspy_memsrc *src, bool need_regs);
+/* Lock mode for a sampler without native stacks stops only the threads
+ * that run: stopping a sleeping one wakes it, costs it a restarted system
+ * call, and took most of a sample's pause on a multi-threaded target.
+ * What it must prove instead, once the walk is over (before or after
+ * resume): each thread left running still sleeps and neither its run
+ * time nor its count of times on a CPU moved since before the walk -- it
+ * never ran, so its memory is what a stop would have shown. False when
+ * one did (the next suspend then stops every thread: walk again). */
+bool pyspy_live_check_sleepers(pyspy_memsrc *src);
 /* True while suspend holds the threads stopped (Lock mode). */
 bool pyspy_live_is_stopped(const pyspy_memsrc *src);
 

@@ -29,7 +29,7 @@ int pyspy_proc_numeric(const char *s);
  * thread instead of an open, a read and a close of each file.
  * (capture/proc_tasks.c) */
 typedef struct pyspy_task_file {
-    int tid, stat_fd, syscall_fd;
+    int tid, stat_fd, syscall_fd, sched_fd;
     unsigned seen; /* listing generation */
 } pyspy_task_file;
 typedef struct pyspy_proc_tasks {
@@ -60,6 +60,10 @@ long pyspy_proc_tasks_count(pyspy_proc_tasks *t);
  * asked for at init, else -2). */
 int pyspy_proc_tasks_state(pyspy_proc_tasks *t, int tid, pyspy_thread *out);
 void pyspy_proc_tasks_close(pyspy_proc_tasks *t);
+/* From /proc/PID/task/TID/schedstat: nanoseconds run so far and how many
+ * times the thread was put on a CPU. Either changes once it runs. */
+int pyspy_proc_tasks_sched(pyspy_proc_tasks *t, int tid, uint64_t *run_ns,
+                           uint64_t *slices);
 
 /* Every thread with its kernel state (registers not filled). */
 int pyspy_proc_read_threads(int pid, pyspy_thread **out, size_t *n,

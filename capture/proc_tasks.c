@@ -30,6 +30,8 @@ static void file_close(pyspy_task_file *f) {
         close(f->stat_fd);
     if (f->syscall_fd >= 0)
         close(f->syscall_fd);
+    if (f->sched_fd >= 0)
+        close(f->sched_fd);
 }
 
 void pyspy_proc_tasks_close(pyspy_proc_tasks *t) {
@@ -179,6 +181,7 @@ static pyspy_task_file *file_of(pyspy_proc_tasks *t, int tid) {
     f->seen = t->gen;
     f->stat_fd = open_task_file(t->pid, tid, "stat");
     f->syscall_fd = t->syscalls ? open_task_file(t->pid, tid, "syscall") : -1;
+    f->sched_fd = -1;
     if (f->stat_fd < 0) {
         file_close(f);
         return NULL;
@@ -228,5 +231,22 @@ int pyspy_proc_tasks_state(pyspy_proc_tasks *t, int tid, pyspy_thread *out) {
         else if (sscanf(buf, "%ld", &nr) == 1)
             out->syscall = nr < 0 ? -1 : nr;
     }
+    return 0;
+}
+
+int pyspy_proc_tasks_sched(pyspy_proc_tasks *t, int tid, uint64_t *run_ns,
+                           uint64_t *slices) {
+    pyspy_task_file *f = file_of(t, tid);
+    if (!f)
+        return -1;
+    if (f->sched_fd < 0)
+        f->sched_fd = open_task_file(t->pid, tid, "schedstat");
+    char buf[128];
+    unsigned long long run, wait, n;
+    if (f->sched_fd < 0 || reread(f->sched_fd, buf, sizeof buf) <= 0 ||
+        sscanf(buf, "%llu %llu %llu", &run, &wait, &n) != 3)
+        return -1;
+    *run_ns = run;
+    *slices = n;
     return 0;
 }

@@ -103,9 +103,31 @@ void pyspy_ptrace_release(pyspy_ptrace_set *set) {
     }
     free(set->tids);
     free(set->resig);
+    free(set->left);
     set->tids = NULL;
     set->resig = NULL;
-    set->n = set->cap = 0;
+    set->left = NULL;
+    set->n = set->cap = set->nleft = set->leftcap = 0;
+}
+
+static bool leaves(const pyspy_ptrace_set *set, int tid) {
+    for (size_t i = 0; i < set->nleft; i++)
+        if (set->left[i] == tid)
+            return true;
+    return false;
+}
+
+static int leave(pyspy_ptrace_set *set, int tid) {
+    if (set->nleft == set->leftcap) {
+        size_t nc = set->leftcap ? set->leftcap * 2 : 16;
+        int *l = realloc(set->left, nc * sizeof *l);
+        if (!l)
+            return -1;
+        set->left = l;
+        set->leftcap = nc;
+    }
+    set->left[set->nleft++] = tid;
+    return 0;
 }
 
 static bool thread_gone(pyspy_proc_tasks *tasks, int tid) {
@@ -232,13 +254,15 @@ static int tracer_message(int pid, int tid, pyspy_error *err) {
 }
 
 static int stop_all(int pid, pyspy_ptrace_set *set, pyspy_proc_tasks *tasks,
-                    pyspy_ptrace_seen_fn seen, void *ctx, pyspy_error *err) {
+                    unsigned flags, pyspy_ptrace_seen_fn seen, void *ctx,
+                    pyspy_error *err) {
     int64_t deadline = now_ns() + STOP_TIMEOUT_NS;
     for (int pass = 0; pass < MAX_PASSES; pass++) {
         /* Every thread the kernel counts is held: nothing new to list. (A
          * held thread cannot exit unseen: it is stopped, and one killed
          * is dropped from the set, making the counts differ.) */
-        if (pass > 0 && pyspy_proc_tasks_count(tasks) == (long)set->n)
+        if (pass > 0 &&
+            pyspy_proc_tasks_count(tasks) == (long)(set->n + set->nleft))
             break;
         int *tids = NULL;
         size_t n = 0;
@@ -251,7 +275,7 @@ static int stop_all(int pid, pyspy_ptrace_set *set, pyspy_proc_tasks *tasks,
         size_t first_new = set->n;
         for (size_t i = 0; i < n; i++) {
             int tid = tids[i];
-            if (pyspy_ptrace_holds(set, tid))
+            if (pyspy_ptrace_holds(set, tid) || leaves(set, tid))
                 continue;
             char st = seen ? seen(ctx, tid) : 0;
             if (!seen) {
@@ -262,6 +286,16 @@ static int stop_all(int pid, pyspy_ptrace_set *set, pyspy_proc_tasks *tasks,
              * reports a stop. */
             if (st == 'Z' || st == 'X')
                 continue;
+            if ((flags & PYSPY_PTRACE_LEAVE_SLEEPERS) &&
+                (st == 'S' || st == 'D')) {
+                if (leave(set, tid) != 0) {
+                    free(tids);
+                    pyspy_ptrace_release(set);
+                    return pyspy_error_set(err, PYSPY_E_GENERIC,
+                                           "out of memory");
+                }
+                continue;
+            }
             if (ptrace(PTRACE_SEIZE, tid, NULL, NULL) != 0) {
                 int e = errno;
                 if (e == ESRCH)
@@ -289,7 +323,7 @@ static int stop_all(int pid, pyspy_ptrace_set *set, pyspy_proc_tasks *tasks,
                 set->first_stop_ns = now_ns();
             ptrace(PTRACE_INTERRUPT, set->tids[i], NULL, NULL);
         }
-        if (set->n == first_new)
+        if (set->n == first_new && (pass > 0 || set->n > 0))
             break; /* no new thread: the list is stable */
         int stuck = 0;
         if (wait_stops(set, tasks, first_new, deadline, &stuck) != 0) {
@@ -302,7 +336,7 @@ static int stop_all(int pid, pyspy_ptrace_set *set, pyspy_proc_tasks *tasks,
                                    stuck, pid);
         }
     }
-    if (set->n == 0) {
+    if (set->n + set->nleft == 0) {
         pyspy_ptrace_release(set);
         return pyspy_proc_error(pid, ESRCH, "stop the threads", err);
     }
@@ -327,8 +361,9 @@ void pyspy_ptrace_hold_sigchld(bool on) {
 }
 
 int pyspy_ptrace_stop_all(int pid, pyspy_ptrace_set *set,
-                          pyspy_proc_tasks *tasks, pyspy_ptrace_seen_fn seen,
-                          void *ctx, pyspy_error *err) {
+                          pyspy_proc_tasks *tasks, unsigned flags,
+                          pyspy_ptrace_seen_fn seen, void *ctx,
+                          pyspy_error *err) {
     memset(set, 0, sizeof *set);
     set->pid = pid;
     pyspy_proc_tasks own;
@@ -339,7 +374,7 @@ int pyspy_ptrace_stop_all(int pid, pyspy_ptrace_set *set,
     /* SIGCHLD stays pending for wait_chld instead of being discarded. */
     bool held = chld_held;
     pyspy_ptrace_hold_sigchld(true);
-    int rc = stop_all(pid, set, tasks, seen, ctx, err);
+    int rc = stop_all(pid, set, tasks, flags, seen, ctx, err);
     pyspy_ptrace_hold_sigchld(held);
     if (tasks == &own)
         pyspy_proc_tasks_close(&own);

@@ -13,7 +13,15 @@ typedef struct pyspy_ptrace_set {
     int *resig; /* signal to hand back on detach (0 = none) */
     size_t n, cap;
     int64_t first_stop_ns; /* CLOCK_MONOTONIC of the first interrupt */
+    /* threads left running because they slept (PYSPY_PTRACE_LEAVE_SLEEPERS) */
+    int *left;
+    size_t nleft, leftcap;
 } pyspy_ptrace_set;
+
+/* Threads the seen callback reports asleep ('S', 'D') are not stopped:
+ * stopping one wakes it, and a sampler can prove instead that it did not
+ * run (see pyspy_live_check_sleepers). */
+#define PYSPY_PTRACE_LEAVE_SLEEPERS 1u
 
 /* Called for each thread just before it is stopped, so its kernel state
  * is read while it still runs; returns that state letter (0: unknown). */
@@ -25,8 +33,9 @@ typedef char (*pyspy_ptrace_seen_fn)(void *ctx, int tid);
  * far is released. tasks: the process's kept-open thread files (NULL:
  * opened for this call). */
 int pyspy_ptrace_stop_all(int pid, pyspy_ptrace_set *set,
-                          pyspy_proc_tasks *tasks, pyspy_ptrace_seen_fn seen,
-                          void *ctx, pyspy_error *err);
+                          pyspy_proc_tasks *tasks, unsigned flags,
+                          pyspy_ptrace_seen_fn seen, void *ctx,
+                          pyspy_error *err);
 /* Keeps SIGCHLD blocked in the calling thread (on) or restores its mask
  * (off). stop_all blocks it while it waits for stops; a sampler stopping
  * the target a thousand times a second holds it across calls instead of

@@ -227,6 +227,50 @@ def test_lock_mode_reports_the_pause(target, tmp_path):
     assert "stopped for" not in res.stdout, res.stdout
 
 
+SLEEPER_AND_BUSY = """\
+import threading, time
+def parked(ev):
+    ev.wait()  # PARKED
+ev = threading.Event()
+th = threading.Thread(target=parked, args=(ev,), name="parked")
+th.start()
+print("ready", flush=True)
+print(th.native_id, flush=True)
+def spin():
+    while True:
+        sum(range(1000))  # SPIN
+spin()
+"""
+
+
+def slices(pid, tid):
+    with open(f"/proc/{pid}/task/{tid}/schedstat") as f:
+        return int(f.read().split()[2])
+
+
+def test_lock_mode_leaves_sleeping_threads_asleep(target, tmp_path):
+    """Lock mode stops the running thread but never wakes a thread that
+    sleeps (stopping it would put it on a CPU once per sample): the parked
+    thread's count of times on a CPU does not move while 200 samples are
+    taken, and its stack is still reported, from the right line."""
+    t = target(SYSTEM_PYTHON, SLEEPER_AND_BUSY, "parked.py")
+    tid = int(t.proc.stdout.readline())
+    time.sleep(0.3)
+    before = slices(t.pid, tid)
+    out, res = record(t.pid, tmp_path, "--idle", "--threads")
+    after = slices(t.pid, tid)
+    assert after - before <= 2, (before, after, res.stdout)
+    stacks = parse_raw(out)
+    parked = [(f, c) for f, c in stacks
+              if any("parked (parked.py:%d)" % line_of(SLEEPER_AND_BUSY,
+                                                         "# PARKED") in x
+                     for x in f)]
+    assert total(parked) >= 0.9 * DURATION * RATE, stacks
+    spinning = [(f, c) for f, c in stacks
+                if any("spin (parked.py:" in x for x in f)]
+    assert total(spinning) >= 0.5 * DURATION * RATE, stacks
+
+
 def test_threads_names(target, tmp_path):
     need(SYSTEM_PYTHON)
     t = target(SYSTEM_PYTHON, THREADS_PROGRAM)
