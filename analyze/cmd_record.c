@@ -171,9 +171,10 @@ static int record_live(const pyspy_config *cfg) {
     /* Sleeping threads are left running; one that woke mid-walk made the
      * sample be taken again with every thread stopped. */
     if (st.rewalks)
-        printf("%s%llu samples were taken again with every thread stopped "
+        printf("%s%llu sample%s taken again with every thread stopped "
                "(a sleeping thread woke during the walk)\n",
-               r.lede, (unsigned long long)st.rewalks);
+               r.lede, (unsigned long long)st.rewalks,
+               st.rewalks == 1 ? " was" : "s were");
     rc = pyspy_record_write(cfg, r.agg, filename, title, r.kept, st.errors,
                             r.lede);
 out:
