@@ -200,6 +200,28 @@ static ssize_t reread(int fd, char *buf, size_t size) {
     return r;
 }
 
+/* The n-th space-separated number after the state letter of a stat line
+ * (num_threads is the 17th), -1 if there is none. sscanf with sixteen
+ * skipped fields was 3 % of a sampler's CPU. */
+static long nth_field(const char *p, int n) {
+    for (int i = 1; i < n; i++) {
+        while (*p == ' ')
+            p++;
+        while (*p && *p != ' ')
+            p++;
+        if (!*p)
+            return -1;
+    }
+    while (*p == ' ')
+        p++;
+    if (*p < '0' || *p > '9')
+        return -1;
+    long v = 0;
+    for (; *p >= '0' && *p <= '9' && v < (1L << 40); p++)
+        v = v * 10 + (*p - '0');
+    return v;
+}
+
 int pyspy_proc_tasks_state(pyspy_proc_tasks *t, int tid, pyspy_thread *out) {
     pyspy_task_file *f = file_of(t, tid);
     if (!f)
@@ -210,16 +232,8 @@ int pyspy_proc_tasks_state(pyspy_proc_tasks *t, int tid, pyspy_thread *out) {
     if (reread(f->stat_fd, buf, sizeof buf) <= 0 ||
         !(rest = pyspy_proc_parse_stat(buf, out->name, &state)))
         return -1;
-    if (tid == t->pid) {
-        /* num_threads is the 17th field after the state */
-        long v = -1;
-        if (sscanf(rest,
-                   "%*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %*u %*u "
-                   "%*d %*d %*d %*d %ld",
-                   &v) != 1)
-            v = -1;
-        t->leader_threads = v;
-    }
+    if (tid == t->pid)
+        t->leader_threads = nth_field(rest, 17);
     out->tid = tid;
     out->state = state;
     out->syscall = -2;
