@@ -360,6 +360,16 @@ void pyspy_native_frames_free(pyspy_native_frame *f, size_t n) {
  * record/top unwind every thread at every sample. It is reused for any
  * source whose modules are the same files at the same addresses (the key),
  * so also across snapshots of one program. */
+/* A resolved address: libdw looks a symbol up by scanning the module's
+ * table, which was most of a --native sample's time (the target stopped
+ * all along); samples meet the same few hundred addresses again and
+ * again. Valid for the session's modules. */
+typedef struct resolved {
+    uint64_t at; /* 0: free slot */
+    char *name, *module;
+} resolved;
+#define RESOLVED_MAX 16384u /* slots; the table starts over when full */
+
 typedef struct session {
     char *key;
     size_t keylen;
@@ -368,12 +378,73 @@ typedef struct session {
     mem_image *images;
     size_t nimages;
     unwind_ctx *ctx;
+    resolved *seen;
+    size_t nseen;
 } session;
 
 static pthread_mutex_t session_lock = PTHREAD_MUTEX_INITIALIZER;
 static session cached;
 
+static void seen_clear(session *s) {
+    for (size_t i = 0; s->seen && i < RESOLVED_MAX; i++) {
+        free(s->seen[i].name);
+        free(s->seen[i].module);
+    }
+    free(s->seen);
+    s->seen = NULL;
+    s->nseen = 0;
+}
+
+static char *dup_or_null(const char *s, bool *oom) {
+    char *d = s ? strdup(s) : NULL;
+    if (s && !d)
+        *oom = true;
+    return d;
+}
+
+/* resolve() through the session's table of addresses seen before. */
+static int resolve_seen(session *s, pyspy_memsrc *src, uint64_t pc,
+                        bool activation, pyspy_native_frame *f) {
+    uint64_t at = activation || pc == 0 ? pc : pc - 1;
+    if (!s->seen || s->nseen >= RESOLVED_MAX / 2) {
+        seen_clear(s);
+        s->seen = calloc(RESOLVED_MAX, sizeof *s->seen);
+    }
+    resolved *slot = NULL;
+    if (s->seen && at) {
+        size_t i =
+            (size_t)((at * 0x9E3779B97F4A7C15ull) >> 50) & (RESOLVED_MAX - 1);
+        while (s->seen[i].at && s->seen[i].at != at)
+            i = (i + 1) & (RESOLVED_MAX - 1);
+        slot = &s->seen[i];
+        if (slot->at == at) {
+            bool oom = false;
+            f->pc = pc;
+            f->name = dup_or_null(slot->name, &oom);
+            f->module = dup_or_null(slot->module, &oom);
+            return oom ? -1 : 0;
+        }
+    }
+    if (resolve(s->dwfl, src, pc, activation, f) < 0)
+        return -1;
+    if (slot) {
+        bool oom = false;
+        slot->name = dup_or_null(f->name, &oom);
+        slot->module = dup_or_null(f->module, &oom);
+        if (oom) {
+            free(slot->name);
+            free(slot->module);
+            slot->name = slot->module = NULL;
+        } else {
+            slot->at = at;
+            s->nseen++;
+        }
+    }
+    return 0;
+}
+
 static void session_free(session *s) {
+    seen_clear(s);
     if (s->dwfl)
         dwfl_end(s->dwfl);
     for (size_t i = 0; s->images && i < s->nimages; i++)
@@ -499,7 +570,8 @@ static int unwind_locked(pyspy_memsrc *src, const pyspy_thread *t,
     if (!v)
         return pyspy_error_set(err, PYSPY_E_GENERIC, "out of memory");
     for (size_t i = 0; i < c->n; i++)
-        if (resolve(cached.dwfl, src, c->pcs[i], c->activation[i], &v[i]) < 0) {
+        if (resolve_seen(&cached, src, c->pcs[i], c->activation[i], &v[i]) <
+            0) {
             pyspy_native_frames_free(v, c->n);
             return pyspy_error_set(err, PYSPY_E_GENERIC, "out of memory");
         }
