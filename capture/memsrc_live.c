@@ -383,24 +383,10 @@ static int restate_threads(pyspy_memsrc *src, live_impl *li) {
 static int reread_threads(pyspy_memsrc *src, live_impl *li, pyspy_error *err) {
     if (restate_threads(src, li) == 0)
         return 0;
-    int *tids;
-    size_t n;
-    if (pyspy_proc_tasks_list(&li->tasks, &tids, &n, err) != 0)
+    pyspy_thread *ts;
+    size_t k;
+    if (pyspy_proc_tasks_read(&li->tasks, &ts, &k, err) != 0)
         return -1;
-    pyspy_thread *ts = calloc(n, sizeof *ts);
-    if (!ts) {
-        free(tids);
-        return pyspy_error_set(err, PYSPY_E_GENERIC, "out of memory");
-    }
-    size_t k = 0;
-    for (size_t i = 0; i < n; i++)
-        if (pyspy_proc_tasks_state(&li->tasks, tids[i], &ts[k]) == 0)
-            k++;
-    free(tids);
-    if (k == 0) {
-        free(ts);
-        return pyspy_proc_error(li->pid, ESRCH, "list the threads", err);
-    }
     free(src->threads);
     src->threads = ts;
     src->nthreads = k;

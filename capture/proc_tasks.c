@@ -264,3 +264,28 @@ int pyspy_proc_tasks_sched(pyspy_proc_tasks *t, int tid, uint64_t *run_ns,
     *slices = n;
     return 0;
 }
+
+int pyspy_proc_tasks_read(pyspy_proc_tasks *t, pyspy_thread **out, size_t *nout,
+                          pyspy_error *err) {
+    int *tids;
+    size_t n;
+    if (pyspy_proc_tasks_list(t, &tids, &n, err) != 0)
+        return -1;
+    pyspy_thread *ts = calloc(n, sizeof *ts);
+    if (!ts) {
+        free(tids);
+        return pyspy_error_set(err, PYSPY_E_GENERIC, "out of memory");
+    }
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++)
+        if (pyspy_proc_tasks_state(t, tids[i], &ts[k]) == 0)
+            k++;
+    free(tids);
+    if (k == 0) {
+        free(ts);
+        return pyspy_proc_error(t->pid, ESRCH, "list the threads", err);
+    }
+    *out = ts;
+    *nout = k;
+    return 0;
+}

@@ -128,27 +128,11 @@ int pyspy_proc_thread_state(int pid, int tid, pyspy_thread *t) {
 
 int pyspy_proc_read_threads(int pid, pyspy_thread **out, size_t *nout,
                             pyspy_error *err) {
-    int *tids;
-    size_t n;
-    if (pyspy_proc_list_tids(pid, &tids, &n, err) != 0)
-        return -1;
-    pyspy_thread *ts = calloc(n, sizeof *ts);
-    if (!ts) {
-        free(tids);
-        return pyspy_error_set(err, PYSPY_E_GENERIC, "out of memory");
-    }
-    size_t k = 0;
-    for (size_t i = 0; i < n; i++)
-        if (pyspy_proc_thread_state(pid, tids[i], &ts[k]) == 0)
-            k++;
-    free(tids);
-    if (k == 0) {
-        free(ts);
-        return pyspy_proc_error(pid, ESRCH, "list the threads", err);
-    }
-    *out = ts;
-    *nout = k;
-    return 0;
+    pyspy_proc_tasks t;
+    pyspy_proc_tasks_init(&t, pid, true);
+    int rc = pyspy_proc_tasks_read(&t, out, nout, err);
+    pyspy_proc_tasks_close(&t);
+    return rc;
 }
 
 char pyspy_proc_state(int pid) {
