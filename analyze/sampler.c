@@ -20,7 +20,6 @@
 #define MAX_TARGETS 256
 #define MAX_TRIES 5 /* rescans before a non-Python descendant is ignored */
 #define RESCAN_US 1000000
-/* sys.path and thread names: a rename shows within about a second. */
 /* Thread names and sys.path: re-read every 10 s, or after 1 s once a
  * thread without a known name shows up. Reading them walks dicts of the
  * target and cost more than the samples in between at 100 Hz. */
@@ -44,8 +43,10 @@ typedef struct tried {
 typedef struct sampler {
     const pyspy_sampler_opts *o;
     pyspy_sampler_stats *st;
-    target targets[MAX_TARGETS];
-    int ntargets;
+    /* grown as processes are found: a fixed array of MAX_TARGETS was a
+     * megabyte to zero at every start */
+    target *targets;
+    int ntargets, captargets;
     tried *tried; /* descendants that had no Python (yet) */
     size_t ntried, captried;
     int64_t start_us, last_scan_us;
@@ -98,6 +99,14 @@ static bool process_gone(sampler *s, int pid) {
 static int attach(sampler *s, int pid, pyspy_error *err) {
     if (s->ntargets >= MAX_TARGETS)
         return pyspy_error_set(err, PYSPY_E_GENERIC, "too many processes");
+    if (s->ntargets == s->captargets) {
+        int nc = s->captargets ? s->captargets * 2 : 4;
+        target *nt = realloc(s->targets, (size_t)nc * sizeof *nt);
+        if (!nt)
+            return pyspy_error_set(err, PYSPY_E_GENERIC, "out of memory");
+        s->targets = nt;
+        s->captargets = nc;
+    }
     target *t = &s->targets[s->ntargets];
     memset(t, 0, sizeof *t);
     if (pyspy_memsrc_open_pid(pid, s->o->lock, &t->src, err))
@@ -247,6 +256,8 @@ static int sample_target(sampler *s, target *t, int64_t ts, pyspy_error *err) {
 static void cleanup(sampler *s) {
     while (s->ntargets)
         detach(s, s->ntargets - 1);
+    free(s->targets);
+    s->targets = NULL;
     free(s->tried);
     pyspy_ptrace_hold_sigchld(false);
 }
