@@ -165,8 +165,23 @@ def first_difference(got, want):
     return None
 
 
+def busy_gil_settled(scenario, doc):
+    """Python 2 hands the GIL over every 100 bytecodes whether or not
+    another thread waits, and between its release and re-acquire no thread
+    holds it: a stop that lands there is right to show no holder. A test
+    of the GIL flag then looks again (Python 3 drops the GIL only when
+    asked, so there the first look must do)."""
+    if not scenario.oracle['version'].startswith('2.'):
+        return True
+    return any(t['thread_name'] == 'busy' and t['owns_gil'] for t in doc)
+
+
 def test_live_json_matches_interpreter(scenario):
     doc = dump_json(['--pid', scenario.pid])
+    for attempt in range(5):
+        if busy_gil_settled(scenario, doc):
+            break
+        doc = dump_json(['--pid', scenario.pid])
     got = stacks_of(doc)
     want = scenario.expected()
     diff = first_difference(got, want)
@@ -230,7 +245,11 @@ def test_live_text_shape(scenario):
         t = by_name[name]
         assert tid == t['os_thread_id']
         want_status = 'idle' if not t['active'] else ('active+gil' if t['owns_gil'] else 'active')
-        assert status == want_status
+        if name == 'busy' and scenario.oracle['version'].startswith('2.'):
+            # two separate looks: see busy_gil_settled
+            assert status in ('active', 'active+gil'), status
+        else:
+            assert status == want_status
         assert frames == [(f['name'], f['short_filename'], f['line']) for f in t['frames']]
     # The non-ASCII names come through as UTF-8.
     if not scenario.oracle['version'].startswith('2.'):
@@ -270,6 +289,12 @@ def test_snapshot_and_decompressed_snapshot_give_the_same_stacks(scenario, tmp_p
     diff = first_difference(stacks_of(dump_json([plain])), want)
     assert diff is None, 'decompressed: ' + diff
     # Flags and names survive capture too.
+    for attempt in range(5):
+        if busy_gil_settled(scenario, from_snapshot):
+            break
+        r = run([capture, '--pid', scenario.pid, '-o', snap])
+        assert r.returncode == 0, r.stderr.decode('utf-8', 'replace')
+        from_snapshot = dump_json([snap])
     for t in from_snapshot:
         busy = t['thread_name'] == 'busy'
         assert t['active'] == busy, t['thread_name']
