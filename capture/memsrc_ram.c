@@ -71,20 +71,27 @@ typedef struct builder {
     size_t n, cap;
 } builder;
 
+/* Room for one more entry; -1 when out of memory. */
+static int reserve(builder *b) {
+    if (b->n < b->cap)
+        return 0;
+    size_t nc = b->cap ? b->cap * 2 : 256;
+    pyspy_region *nr = realloc(b->r, nc * sizeof *nr);
+    if (!nr)
+        return -1;
+    b->r = nr;
+    vreg *nv = realloc(b->v, nc * sizeof *nv);
+    if (!nv)
+        return -1;
+    b->v = nv;
+    b->cap = nc;
+    return 0;
+}
+
 static int push(builder *b, const pyspy_region *src, uint64_t start,
                 uint64_t end, bool present, uint64_t *bits) {
-    if (b->n == b->cap) {
-        size_t nc = b->cap ? b->cap * 2 : 256;
-        pyspy_region *nr = realloc(b->r, nc * sizeof *nr);
-        if (!nr)
-            return -1;
-        b->r = nr;
-        vreg *nv = realloc(b->v, nc * sizeof *nv);
-        if (!nv)
-            return -1;
-        b->v = nv;
-        b->cap = nc;
-    }
+    if (reserve(b) != 0)
+        return -1;
     pyspy_region *o = &b->r[b->n];
     *o = *src;
     o->path = src->path ? strdup(src->path) : NULL;
@@ -265,21 +272,9 @@ static int build_regions(builder *b, pyspy_memsrc *live, int pm_fd,
     *b = lo.b;
     int rc = lo.rc ? lo.rc : hi.rc;
     for (size_t i = 0; i < hi.b.n && rc == 0; i++) {
-        if (b->n == b->cap) {
-            size_t nc = b->cap ? b->cap * 2 : 256;
-            pyspy_region *nr = realloc(b->r, nc * sizeof *nr);
-            if (!nr) {
-                rc = -1;
-                break;
-            }
-            b->r = nr;
-            vreg *nv = realloc(b->v, nc * sizeof *nv);
-            if (!nv) {
-                rc = -1;
-                break;
-            }
-            b->v = nv;
-            b->cap = nc;
+        if (reserve(b) != 0) {
+            rc = -1;
+            break;
         }
         b->r[b->n] = hi.b.r[i];
         b->v[b->n] = hi.b.v[i];
