@@ -212,33 +212,30 @@ static int sample_target(sampler *s, target *t, int64_t ts, pyspy_error *err) {
      * process; otherwise the thread states (idle or not) need a refresh. */
     if (s->o->lock != PYSPY_LOCK && ops->refresh && ops->refresh(t->src, err))
         return -1;
-    if (ops->suspend && ops->suspend(t->src, err))
-        return -1;
-    pyspy_memsrc *view =
-        t->cache ? pyspy_sample_cache_begin(t->cache, t->src) : t->src;
     pyspy_walk_opts wo = s->o->walk;
     wo.cache = t->wcache;
-    int rc = pyspy_stack_traces(view, &t->py, &wo, &traces, err);
-    if (ops->resume)
-        ops->resume(t->src);
-    if (s->o->lock == PYSPY_LOCK) {
-        s->st->paused_ns += t->src->proc.pause_ns;
-        s->st->pauses++;
-        /* Checked after the resume, outside the pause. A thread left
-         * running because it slept woke during the walk: the walk may be
-         * torn, so again with every thread stopped. */
-        if (rc == 0 && !pyspy_live_check_sleepers(t->src)) {
-            pyspy_traces_free(&traces);
-            memset(&traces, 0, sizeof traces);
-            s->st->rewalks++;
-            if (ops->suspend(t->src, err))
-                return -1;
-            view =
-                t->cache ? pyspy_sample_cache_begin(t->cache, t->src) : t->src;
-            rc = pyspy_stack_traces(view, &t->py, &wo, &traces, err);
+    int rc = 0;
+    /* At most twice: in Lock mode a thread left running because it slept
+     * may have woken during the walk (checked after the resume, outside
+     * the pause) and torn it; the next suspend stops every thread. */
+    for (int attempt = 0; attempt < 2; attempt++) {
+        if (ops->suspend && ops->suspend(t->src, err))
+            return -1;
+        pyspy_memsrc *view =
+            t->cache ? pyspy_sample_cache_begin(t->cache, t->src) : t->src;
+        rc = pyspy_stack_traces(view, &t->py, &wo, &traces, err);
+        if (ops->resume)
             ops->resume(t->src);
-            s->st->paused_ns += t->src->proc.pause_ns;
-        }
+        if (s->o->lock != PYSPY_LOCK)
+            break;
+        s->st->paused_ns += t->src->proc.pause_ns;
+        if (attempt == 0)
+            s->st->pauses++;
+        if (rc != 0 || attempt == 1 || pyspy_live_check_sleepers(t->src))
+            break;
+        pyspy_traces_free(&traces);
+        memset(&traces, 0, sizeof traces);
+        s->st->rewalks++;
     }
     if (rc)
         return -1;
