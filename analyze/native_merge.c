@@ -55,8 +55,7 @@ static bool is_interpreter_plumbing(const char *name) {
 }
 
 static bool in_interpreter(const pyspy_python *py, const char *module) {
-    return module && py->module && py->module->path &&
-           strcmp(module, py->module->path) == 0;
+    return module && py->module_path && strcmp(module, py->module_path) == 0;
 }
 
 typedef struct frame_vec {

@@ -5,6 +5,7 @@
  * Modules come from this host's files when they are the same build, else
  * from the ELF image rebuilt out of the target's memory. */
 #include "analyze/native_unwind.h"
+#include "capture/elf_symbols.h"
 
 #include <dlfcn.h>
 #include <elfutils/libdwelf.h>
@@ -269,6 +270,7 @@ static const char *symbol_from_modules(const pyspy_memsrc *src, uint64_t pc,
         if (pc < m->start || pc >= m->end)
             continue;
         *module = m->path;
+        pyspy_module_ensure_symbols(m);
         const pyspy_symbol *best = NULL;
         for (size_t k = 0; k < m->nsymbols; k++) {
             const pyspy_symbol *s = &m->symbols[k];

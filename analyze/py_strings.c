@@ -39,15 +39,10 @@ static int read_units(pyspy_memsrc *src, uint64_t data, int width, size_t count,
     return 0;
 }
 
-/* 2.7's Py_UNICODE width: the build exports its API under a UCS2 or
- * UCS4 name. */
-static int py2_unicode_width(pyspy_memsrc *src, const pyspy_python *py) {
-    if (pyspy_memsrc_symbol(src, NULL, "PyUnicodeUCS4_FromString", NULL))
-        return 4;
-    if (pyspy_memsrc_symbol(src, NULL, "PyUnicodeUCS2_FromString", NULL))
-        return 2;
-    int w = py->layout.py2_unicode_size;
-    return w == 2 ? 2 : 4;
+/* 2.7's Py_UNICODE width (python_find reads it from the exported API's
+ * name). */
+static int py2_unicode_width(const pyspy_python *py) {
+    return py->layout.py2_unicode_size == 2 ? 2 : 4;
 }
 
 /* Narrow 2.7 builds store non-BMP characters as surrogate pairs. */
@@ -122,7 +117,7 @@ static int py2_unicode(pyspy_memsrc *src, const pyspy_python *py, uint64_t addr,
     if (length < 0 || length > (int64_t)1 << 40)
         return pyspy_error_set(err, PYSPY_E_FORMAT,
                                "unicode at 0x%" PRIx64 ": bad length", addr);
-    int width = py2_unicode_width(src, py);
+    int width = py2_unicode_width(py);
     /* One more unit so a pair cut at the bound still joins. */
     size_t count =
         (size_t)length < max_chars + 1 ? (size_t)length : max_chars + 1;

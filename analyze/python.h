@@ -14,8 +14,12 @@ typedef struct pyspy_python {
     uint64_t runtime_addr;  /* _PyRuntime; 0 for 2.7/3.6 */
     uint64_t interp_head;   /* first PyInterpreterState */
     uint64_t tstate_current_addr; /* 2.7/3.6: &_PyThreadState_Current */
-    const pyspy_module *module;   /* object holding the interpreter */
-    char *executable;             /* path shown as "Python vX (path)" */
+    /* The object holding the interpreter: valid while the source's
+     * module table stays as it was found (a live source reloads it when
+     * the target maps new files); module_path stays. */
+    const pyspy_module *module;
+    char *module_path;
+    char *executable; /* path shown as "Python vX (path)" */
     /* Where the version came from (static text): "Py_Version",
      * "_Py_DebugOffsets", "version string" (data), "read-only data" or
      * "file name" (then micro is -1 and version is "X.Y"). */

@@ -170,7 +170,7 @@ static int try_module(pyspy_memsrc *src, const pyspy_module *m,
     /* Py_TRACE_REFS (implied by Py_DEBUG up to 3.12) puts two list
      * pointers in front of every object, which no table describes; the
      * function exists only in such builds. */
-    if (pyspy_module_symbol(m, "_Py_ForgetReference", NULL) &&
+    if (pyspy_module_api_symbol(m, "_Py_ForgetReference", NULL) &&
         builtin->runtime_debug_offsets < 0)
         return pyspy_error_set(err, PYSPY_E_UNSUPPORTED,
                                "Python %s in %s is a Py_TRACE_REFS (debug) "
@@ -226,6 +226,15 @@ static int try_module(pyspy_memsrc *src, const pyspy_module *m,
     py->interp_head = interp;
     py->tstate_current_addr = tstate_current;
     py->module = m;
+    /* 2.7's Py_UNICODE width shows in the name its API is exported
+     * under; the layout's guess stands when neither is there. */
+    if (py->layout.py2_unicode_size > 0) {
+        if (pyspy_module_api_symbol(m, "PyUnicodeUCS4_FromString", NULL))
+            py->layout.py2_unicode_size = 4;
+        else if (pyspy_module_api_symbol(m, "PyUnicodeUCS2_FromString", NULL))
+            py->layout.py2_unicode_size = 2;
+    }
+    py->module_path = m->path ? strdup(m->path) : NULL;
     py->version_source = v.source;
     const char *exe =
         src->proc.exe && src->proc.exe[0] ? src->proc.exe : m->path;
@@ -259,24 +268,42 @@ static int module_rank(const pyspy_module *m) {
     return 0;
 }
 
+/* The program itself and anything named like Python's own files: where
+ * the interpreter nearly always is. Looking there first leaves the
+ * symbol tables of every other library unread (a live source reads them
+ * on first use). */
+static bool likely_home(const pyspy_memsrc *src, const pyspy_module *m) {
+    if (!m->path)
+        return false;
+    if (src->proc.exe && strcmp(src->proc.exe, m->path) == 0)
+        return true;
+    const char *base = strrchr(m->path, '/');
+    base = base ? base + 1 : m->path;
+    return strncmp(base, "python", 6) == 0 ||
+           strncmp(base, "libpython", 9) == 0;
+}
+
 int pyspy_python_find(pyspy_memsrc *src, pyspy_python *py, pyspy_error *err) {
     memset(py, 0, sizeof *py);
     pyspy_error best = {0};
-    for (int rank = 4; rank >= 1; rank--) {
-        for (size_t i = 0; i < src->nmodules; i++) {
-            const pyspy_module *m = &src->modules[i];
-            if (module_rank(m) != rank)
-                continue;
-            pyspy_error e = {0};
-            if (try_module(src, m, py, &e) == 0)
-                return 0;
-            pyspy_python_free(py);
-            memset(py, 0, sizeof *py);
-            /* The most specific failure wins: an unsupported version
-             * beats "no interpreter here". */
-            if (!best.code || (e.code == PYSPY_E_UNSUPPORTED &&
-                               best.code != PYSPY_E_UNSUPPORTED))
-                best = e;
+    for (int pass = 0; pass < 2; pass++) {
+        for (int rank = 4; rank >= 1; rank--) {
+            for (size_t i = 0; i < src->nmodules; i++) {
+                const pyspy_module *m = &src->modules[i];
+                if (likely_home(src, m) != (pass == 0) ||
+                    module_rank(m) != rank)
+                    continue;
+                pyspy_error e = {0};
+                if (try_module(src, m, py, &e) == 0)
+                    return 0;
+                pyspy_python_free(py);
+                memset(py, 0, sizeof *py);
+                /* The most specific failure wins: an unsupported version
+                 * beats "no interpreter here". */
+                if (!best.code || (e.code == PYSPY_E_UNSUPPORTED &&
+                                   best.code != PYSPY_E_UNSUPPORTED))
+                    best = e;
+            }
         }
     }
     if (best.code) {
@@ -294,4 +321,6 @@ void pyspy_python_free(pyspy_python *py) {
         return;
     free(py->executable);
     py->executable = NULL;
+    free(py->module_path);
+    py->module_path = NULL;
 }

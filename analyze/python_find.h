@@ -62,5 +62,10 @@ uint64_t pyspy_debug_offsets_scan(pyspy_memsrc *src, const pyspy_module *m);
 /* Symbol lookup in one module (exact name); 0 if absent. */
 uint64_t pyspy_module_symbol(const pyspy_module *m, const char *name,
                              uint64_t *size);
+/* The same for a name of Python's C API, which every build exports: a
+ * live module's .symtab is not read for it (a miss is common: probes
+ * for other versions or build kinds). */
+uint64_t pyspy_module_api_symbol(const pyspy_module *m, const char *name,
+                                 uint64_t *size);
 
 #endif

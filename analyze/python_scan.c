@@ -8,16 +8,23 @@
 
 #define CHUNK (1u << 20)
 
-uint64_t pyspy_module_symbol(const pyspy_module *m, const char *name,
-                             uint64_t *size) {
-    if (!m || !m->symbols || !m->nsymbols)
-        return 0;
-    const pyspy_symbol *s = pyspy_module_find_symbol(m, name);
+static uint64_t address_of(const pyspy_module *m, const pyspy_symbol *s,
+                           uint64_t *size) {
     if (!s || !s->value)
         return 0;
     if (size)
         *size = s->size;
     return s->value + m->load_bias;
+}
+
+uint64_t pyspy_module_symbol(const pyspy_module *m, const char *name,
+                             uint64_t *size) {
+    return m ? address_of(m, pyspy_module_find_symbol(m, name), size) : 0;
+}
+
+uint64_t pyspy_module_api_symbol(const pyspy_module *m, const char *name,
+                                 uint64_t *size) {
+    return m ? address_of(m, pyspy_module_find_dynamic(m, name), size) : 0;
 }
 
 static bool belongs(const pyspy_region *r, const pyspy_region *prev,

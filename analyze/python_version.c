@@ -177,7 +177,7 @@ int pyspy_python_version(pyspy_memsrc *src, const pyspy_module *m,
     bool have_dbg = runtime && pyspy_debug_offsets_header(
                                    src, runtime, &dbg_version, &dbg_ft) == 0;
 
-    uint64_t addr = pyspy_module_symbol(m, "Py_Version", NULL);
+    uint64_t addr = pyspy_module_api_symbol(m, "Py_Version", NULL);
     uint64_t hex = 0;
     pyspy_error e = {0};
     if (addr && pyspy_memsrc_read(src, addr, &hex, sizeof hex, &e) == 0 &&

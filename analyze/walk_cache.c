@@ -66,12 +66,12 @@ pyspy_code_cache *pyspy_walk_cache_code(pyspy_walk_cache *c) {
 }
 
 static void slot_fill(slot *s, pyspy_memsrc *src, const pyspy_python *py,
-                      uint64_t interp, int64_t now) {
+                      uint64_t interp, bool names, int64_t now) {
     slot_clear(s);
     s->interp = interp;
     s->read_us = now;
     /* Each interpreter has its own threading module. */
-    pyspy_python *here = malloc(sizeof *here);
+    pyspy_python *here = names ? malloc(sizeof *here) : NULL;
     if (here) {
         *here = *py;
         here->interp_head = interp;
@@ -86,7 +86,7 @@ static void slot_fill(slot *s, pyspy_memsrc *src, const pyspy_python *py,
 
 int pyspy_walk_cache_interp(pyspy_walk_cache *c, pyspy_memsrc *src,
                             const pyspy_python *py, uint64_t interp,
-                            const pyspy_sys_path **sp,
+                            bool want_names, const pyspy_sys_path **sp,
                             const pyspy_thread_name **names, size_t *nnames) {
     if (!c)
         return -1;
@@ -100,10 +100,10 @@ int pyspy_walk_cache_interp(pyspy_walk_cache *c, pyspy_memsrc *src,
             s = &c->v[c->n++];
         else
             s = &c->v[c->next_evict++ % SLOTS];
-        slot_fill(s, src, py, interp, now);
+        slot_fill(s, src, py, interp, want_names, now);
     } else if (now - s->read_us >= c->refresh_us || now < s->read_us ||
                (s->name_missing && now - s->read_us >= c->missing_us)) {
-        slot_fill(s, src, py, interp, now);
+        slot_fill(s, src, py, interp, want_names, now);
     }
     *sp = &s->sp;
     *names = s->names;

@@ -20,13 +20,14 @@ pyspy_walk_cache *pyspy_walk_cache_new(int64_t refresh_us, int64_t missing_us);
 void pyspy_walk_cache_name_missing(pyspy_walk_cache *c, uint64_t interp);
 void pyspy_walk_cache_free(pyspy_walk_cache *c);
 
-/* The cached sys.path and thread names of one interpreter, read afresh
+/* The cached sys.path and thread names (when want_names) of one
+ * interpreter, read afresh
  * when missing or stale. Both stay owned by the cache until the next
  * call for the same interpreter or pyspy_walk_cache_free. Returns -1 when
  * the cache cannot hold the interpreter (the caller reads it itself). */
 int pyspy_walk_cache_interp(pyspy_walk_cache *c, pyspy_memsrc *src,
                             const pyspy_python *py, uint64_t interp,
-                            const pyspy_sys_path **sp,
+                            bool want_names, const pyspy_sys_path **sp,
                             const pyspy_thread_name **names, size_t *nnames);
 
 /* The code objects seen so far (entries are re-checked by each walk; see

@@ -133,7 +133,7 @@ static int one_thread(walk *w, uint64_t tstate, uint64_t holder,
     const char *name = name_of(w->view, w->nview, t->thread_id);
     if (name && !(t->thread_name = strdup(name)))
         return -1;
-    if (!name)
+    if (!name && !w->opts->skip_thread_names)
         pyspy_walk_cache_name_missing(w->opts->cache, w->interp);
     if (pyspy_walk_frames(w->src, w->py, w->opts, w->cache, tstate, &t->frames,
                           &t->nframes) < 0)
@@ -186,8 +186,9 @@ static int walk_interpreter(walk *w, uint64_t interp, pyspy_error *err) {
     const pyspy_thread_name *cached = NULL;
     size_t ncached = 0;
     bool use_cache =
-        pyspy_walk_cache_interp(w->opts->cache, w->src, w->py, interp, &sp,
-                                &cached, &ncached) == 0;
+        pyspy_walk_cache_interp(w->opts->cache, w->src, w->py, interp,
+                                !w->opts->skip_thread_names, &sp, &cached,
+                                &ncached) == 0;
     if (!use_cache) {
         /* Each interpreter has its own threading module; the names come
          * from the one whose threads these are. */
@@ -198,8 +199,9 @@ static int walk_interpreter(walk *w, uint64_t interp, pyspy_error *err) {
         }
         *here = *w->py;
         here->interp_head = interp;
-        if (pyspy_py_thread_names(w->src, here, &w->names, &w->nnames, NULL) <
-            0) {
+        if (w->opts->skip_thread_names ||
+            pyspy_py_thread_names(w->src, here, &w->names, &w->nnames, NULL) <
+                0) {
             w->names = NULL;
             w->nnames = 0;
         }

@@ -15,6 +15,9 @@ typedef struct pyspy_walk_opts {
     /* Optional, kept by a sampler across walks of one target
      * (analyze/walk_cache.h); NULL reads everything on every walk. */
     struct pyspy_walk_cache *cache;
+    /* Nothing will show thread names: leave the threading module unread
+     * (a walk of its dicts was a tenth of a sampler's start-up). */
+    bool skip_thread_names;
 } pyspy_walk_opts;
 
 /* Fills out with one trace per Python thread of every interpreter. A frame

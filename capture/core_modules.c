@@ -190,17 +190,18 @@ void pyspy_core_add_host_modules(pyspy_memsrc *src, pyspy_core_layout *lay) {
                     fill_from_file(src, lay, r->path, m.start, m.end);
                 m.symbols = host.symbols;
                 m.nsymbols = host.nsymbols;
+                m.symbol_names = host.symbol_names;
+                m.symbol_index = host.symbol_index;
+                m.symbol_index_size = host.symbol_index_size;
                 m.load_bias = r->start - first_vaddr;
                 if (!m.build_id_len) {
                     memcpy(m.build_id, host.build_id, sizeof m.build_id);
                     m.build_id_len = host.build_id_len;
                 }
+                free(host.path);
             } else {
-                for (size_t k = 0; k < host.nsymbols; k++)
-                    free(host.symbols[k].name);
-                free(host.symbols);
+                pyspy_module_free(&host);
             }
-            free(host.path);
         }
         /* Neither the core nor this host shows it is an ELF object. */
         if (!header_seen && !m.symbols) {
@@ -211,10 +212,7 @@ void pyspy_core_add_host_modules(pyspy_memsrc *src, pyspy_core_layout *lay) {
             size_t nc = cap ? cap * 2 : 16;
             pyspy_module *nm = realloc(src->modules, nc * sizeof *nm);
             if (!nm) {
-                for (size_t k = 0; k < m.nsymbols; k++)
-                    free(m.symbols[k].name);
-                free(m.symbols);
-                free(m.path);
+                pyspy_module_free(&m);
                 return;
             }
             src->modules = nm;

@@ -2,6 +2,7 @@
  * (NT_PRSTATUS, NT_PRPSINFO, NT_AUXV, NT_FILE, NT_FPREGSET, in the kernel's
  * order) and our PYSPY notes (capture/core_format.h). */
 #include "capture/core_format.h"
+#include "capture/elf_symbols.h"
 
 #include <elf.h>
 #include <stdlib.h>
@@ -159,6 +160,7 @@ static void add_pyspy_module(pyspy_buf *b, const pyspy_module *m) {
     pyspy_buf_u64(&d, m->end);
     pyspy_buf_u8(&d, bid_len);
     pyspy_buf_put(&d, bid, sizeof bid);
+    pyspy_module_ensure_symbols(m);
     uint32_t n = m->symbols ? (uint32_t)m->nsymbols : 0;
     pyspy_buf_u32(&d, n);
     for (uint32_t i = 0; i < n; i++) {

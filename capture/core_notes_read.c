@@ -219,7 +219,8 @@ static int note_py_module(pyspy_core_ctx *c, const uint8_t *d, size_t n,
             return pyspy_core_corrupt(c, err, "bad PYSPY module note");
         m->nsymbols = i + 1;
     }
-    pyspy_module_sort_symbols(m);
+    if (pyspy_module_index_symbols(m) != 0)
+        return oom(err);
     return 0;
 }
 

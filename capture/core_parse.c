@@ -5,6 +5,7 @@
  * payloads are decoded by capture/core_notes_read.c. */
 #include "capture/core_format.h"
 #include "capture/core_parse.h"
+#include "capture/elf_symbols.h"
 
 #include <elf.h>
 #include <gelf.h>
@@ -529,11 +530,7 @@ void pyspy_core_free_fields(pyspy_memsrc *src, pyspy_core_layout *lay) {
     free(src->regions);
     free(src->threads);
     for (size_t i = 0; i < src->nmodules; i++) {
-        pyspy_module *m = &src->modules[i];
-        for (size_t k = 0; k < m->nsymbols; k++)
-            free(m->symbols[k].name);
-        free(m->symbols);
-        free(m->path);
+        pyspy_module_free(&src->modules[i]);
     }
     free(src->modules);
     free(src->proc.exe);

@@ -15,9 +15,9 @@
 #define MAX_SYMBOLS (4u << 20)
 #define MAX_NAME 4096u
 
-/* Symbols are ordered by a hash of the name first: sorting a libc's or
- * a static python's tens of thousands of names with strcmp was a quarter
- * of a sampler's start-up, and lookups only need some fixed order. */
+/* Lookups go through a hash table built in one pass: sorting a
+ * libpython's or a libc's tens of thousands of names (and allocating
+ * each) was more than half of a sampler's start-up. */
 uint32_t pyspy_symbol_hash(const char *name) {
     uint32_t h = 2166136261u;
     for (const unsigned char *p = (const unsigned char *)name; *p; p++)
@@ -25,53 +25,86 @@ uint32_t pyspy_symbol_hash(const char *name) {
     return h;
 }
 
-static int cmp_key(uint32_t hash, const char *name, const pyspy_symbol *y) {
-    if (hash != y->hash)
-        return hash < y->hash ? -1 : 1;
-    return strcmp(name, y->name);
-}
-
-static int cmp_sym(const void *a, const void *b) {
-    const pyspy_symbol *x = a, *y = b;
-    int c = cmp_key(x->hash, x->name, y);
-    if (c)
-        return c;
-    /* Prefer the entry with a value so lookups do not land on a 0. */
-    return (x->value == 0) - (y->value == 0);
-}
-
-void pyspy_module_sort_symbols(pyspy_module *m) {
-    for (size_t i = 0; m->symbols && i < m->nsymbols; i++)
-        m->symbols[i].hash = pyspy_symbol_hash(m->symbols[i].name);
-    if (m->symbols && m->nsymbols > 1)
-        qsort(m->symbols, m->nsymbols, sizeof *m->symbols, cmp_sym);
-}
-
-const pyspy_symbol *pyspy_module_find_symbol(const pyspy_module *m,
-                                             const char *name) {
-    if (!m || !m->symbols)
-        return NULL;
-    uint32_t h = pyspy_symbol_hash(name);
-    size_t lo = 0, hi = m->nsymbols;
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        int c = cmp_key(h, name, &m->symbols[mid]);
-        if (c == 0)
-            return &m->symbols[mid];
-        if (c < 0)
-            hi = mid;
-        else
-            lo = mid + 1;
+static void free_names(pyspy_module *m) {
+    if (m->symbol_names) {
+        free(m->symbol_names);
+        m->symbol_names = NULL;
+    } else {
+        for (size_t i = 0; m->symbols && i < m->nsymbols; i++)
+            free(m->symbols[i].name);
     }
-    return NULL;
+}
+
+/* The slot holding name, or the empty slot where it would go. */
+static uint32_t *slot_for(const pyspy_module *m, uint32_t hash,
+                          const char *name) {
+    size_t mask = m->symbol_index_size - 1;
+    for (size_t i = hash & mask, n = 0; n <= mask; i = (i + 1) & mask, n++) {
+        uint32_t *e = &m->symbol_index[i];
+        if (*e == 0)
+            return e;
+        const pyspy_symbol *y = &m->symbols[*e - 1];
+        if (y->hash == hash && strcmp(y->name, name) == 0)
+            return e;
+    }
+    return NULL; /* full: cannot happen at half load */
+}
+
+int pyspy_module_index_symbols(pyspy_module *m) {
+    free(m->symbol_index);
+    m->symbol_index = NULL;
+    m->symbol_index_size = 0;
+    if (!m->symbols || m->nsymbols == 0)
+        return 0;
+    size_t size = 16;
+    while (size < 2 * m->nsymbols)
+        size *= 2;
+    m->symbol_index = calloc(size, sizeof *m->symbol_index);
+    if (!m->symbol_index)
+        return -1;
+    m->symbol_index_size = size;
+    /* .symtab and .dynsym overlap: keep one entry per name, one with a
+     * value when there is one, and close the gaps as we go. */
+    size_t w = 0;
+    for (size_t i = 0; i < m->nsymbols; i++) {
+        pyspy_symbol s = m->symbols[i];
+        s.hash = pyspy_symbol_hash(s.name);
+        uint32_t *e = slot_for(m, s.hash, s.name);
+        if (e && *e) {
+            pyspy_symbol *old = &m->symbols[*e - 1];
+            if (old->value == 0 && s.value != 0) {
+                char *keep = old->name;
+                *old = s;
+                old->name = keep;
+            }
+            if (!m->symbol_names)
+                free(s.name);
+            continue;
+        }
+        m->symbols[w] = s;
+        if (e)
+            *e = (uint32_t)(w + 1);
+        w++;
+    }
+    m->nsymbols = w;
+    return 0;
+}
+
+static const pyspy_symbol *lookup(const pyspy_module *m, const char *name) {
+    if (!m || !m->symbols || !m->symbol_index)
+        return NULL;
+    const uint32_t *e = slot_for(m, pyspy_symbol_hash(name), name);
+    /* A caller may shorten nsymbols to hide the tail. */
+    return e && *e && *e - 1 < m->nsymbols ? &m->symbols[*e - 1] : NULL;
 }
 
 void pyspy_module_free(pyspy_module *m) {
     if (!m)
         return;
-    for (size_t i = 0; i < m->nsymbols; i++)
-        free(m->symbols[i].name);
+    free_names(m);
     free(m->symbols);
+    free(m->symbol_index);
+    free(m->symbol_file);
     free(m->path);
     memset(m, 0, sizeof *m);
 }
@@ -119,9 +152,44 @@ static int first_load_vaddr(Elf *elf, uint64_t *out) {
     return found ? 0 : -1;
 }
 
-/* Appends the defined FUNC/OBJECT symbols of one symbol table. */
-static int add_symtab(Elf *elf, Elf_Scn *scn, const GElf_Shdr *sh,
-                      pyspy_module *m, size_t *cap) {
+/* The string tables the symbol tables name, copied into one block (each
+ * followed by a NUL, so no name runs past its table). */
+typedef struct strtabs {
+    size_t link[2], base[2], size[2];
+    size_t n;
+} strtabs;
+
+static int copy_strtabs(Elf *elf, pyspy_module *m, strtabs *t) {
+    size_t total = 0;
+    const Elf_Data *ds[2] = {0};
+    for (size_t i = 0; i < t->n; i++) {
+        Elf_Scn *scn = elf_getscn(elf, t->link[i]);
+        ds[i] = scn ? elf_getdata(scn, NULL) : NULL;
+        if (ds[i] && ds[i]->d_buf)
+            total += ds[i]->d_size + 1;
+    }
+    m->symbol_names = malloc(total + 1);
+    if (!m->symbol_names)
+        return -1;
+    size_t at = 0;
+    for (size_t i = 0; i < t->n; i++) {
+        t->base[i] = at;
+        t->size[i] = 0;
+        if (!ds[i] || !ds[i]->d_buf)
+            continue;
+        t->size[i] = ds[i]->d_size;
+        memcpy(m->symbol_names + at, ds[i]->d_buf, ds[i]->d_size);
+        at += ds[i]->d_size;
+        m->symbol_names[at++] = 0;
+    }
+    m->symbol_names[at] = 0;
+    return 0;
+}
+
+/* Appends the defined FUNC/OBJECT symbols of one symbol table whose
+ * names start at names (strsize bytes, NUL-terminated after). */
+static int add_symtab(Elf_Scn *scn, const GElf_Shdr *sh, pyspy_module *m,
+                      const char *names, size_t strsize, size_t *cap) {
     Elf_Data *d = elf_getdata(scn, NULL);
     if (!d || sh->sh_entsize == 0)
         return 0;
@@ -134,51 +202,68 @@ static int add_symtab(Elf *elf, Elf_Scn *scn, const GElf_Shdr *sh,
             break;
         int type = GELF_ST_TYPE(s.st_info);
         if ((type != STT_FUNC && type != STT_OBJECT) ||
-            s.st_shndx == SHN_UNDEF || s.st_value == 0)
+            s.st_shndx == SHN_UNDEF || s.st_value == 0 || s.st_name >= strsize)
             continue;
-        const char *name = elf_strptr(elf, sh->sh_link, s.st_name);
-        if (!name || !*name || strnlen(name, MAX_NAME) == MAX_NAME)
+        const char *name = names + s.st_name;
+        if (!*name || strnlen(name, MAX_NAME) == MAX_NAME)
             continue;
         if (m->nsymbols >= MAX_SYMBOLS)
             return 0;
         if (m->nsymbols == *cap) {
             size_t nc = *cap ? *cap * 2 : 1024;
+            if (nc < n)
+                nc = n;
             pyspy_symbol *ns = realloc(m->symbols, nc * sizeof *ns);
             if (!ns)
                 return -1;
             m->symbols = ns;
             *cap = nc;
         }
-        pyspy_symbol *o = &m->symbols[m->nsymbols];
-        o->name = strdup(name);
-        if (!o->name)
-            return -1;
-        o->value = s.st_value;
-        o->size = s.st_size;
-        o->type = (uint8_t)type;
-        m->nsymbols++;
+        m->symbols[m->nsymbols++] = (pyspy_symbol){.name = (char *)name,
+                                                   .value = s.st_value,
+                                                   .size = s.st_size,
+                                                   .type = (uint8_t)type};
     }
     return 0;
 }
 
-/* .symtab and .dynsym overlap; keep one entry per name. */
-static void dedupe(pyspy_module *m) {
-    if (m->nsymbols < 2)
-        return;
-    size_t w = 1;
-    for (size_t i = 1; i < m->nsymbols; i++) {
-        if (m->symbols[i].hash == m->symbols[w - 1].hash &&
-            strcmp(m->symbols[i].name, m->symbols[w - 1].name) == 0) {
-            free(m->symbols[i].name);
+/* Both symbol tables of an ELF file (only .dynsym when dynamic_only),
+ * or -1 when out of memory. *more: a .symtab was left out. */
+static int load_symtabs(Elf *elf, pyspy_module *m, bool dynamic_only,
+                        bool *more) {
+    Elf_Scn *scns[2];
+    GElf_Shdr shs[2];
+    strtabs t = {.n = 0};
+    Elf_Scn *scn = NULL;
+    while (t.n < 2 && (scn = elf_nextscn(elf, scn)) != NULL) {
+        GElf_Shdr sh;
+        if (!gelf_getshdr(scn, &sh) ||
+            (sh.sh_type != SHT_SYMTAB && sh.sh_type != SHT_DYNSYM))
+            continue;
+        if (dynamic_only && sh.sh_type == SHT_SYMTAB) {
+            *more = true;
             continue;
         }
-        m->symbols[w++] = m->symbols[i];
+        scns[t.n] = scn;
+        shs[t.n] = sh;
+        t.link[t.n++] = sh.sh_link;
     }
-    m->nsymbols = w;
+    if (t.n == 0)
+        return 0;
+    if (copy_strtabs(elf, m, &t) != 0)
+        return -1;
+    size_t cap = 0;
+    for (size_t i = 0; i < t.n; i++)
+        if (add_symtab(scns[i], &shs[i], m, m->symbol_names + t.base[i],
+                       t.size[i], &cap) != 0)
+            return -1;
+    return 0;
 }
 
-int pyspy_elf_load_symbols(const char *path, pyspy_module *m,
-                           uint64_t *first_vaddr, pyspy_error *err) {
+/* Opens path as an ELF file and reads its header part into m; *elfp and
+ * *fdp stay open for the caller on success. */
+static int open_header(const char *path, pyspy_module *m, uint64_t *first_vaddr,
+                       Elf **elfp, int *fdp, pyspy_error *err) {
     if (elf_version(EV_CURRENT) == EV_NONE)
         return pyspy_error_set(err, PYSPY_E_GENERIC, "libelf too old");
     int fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -203,29 +288,103 @@ int pyspy_elf_load_symbols(const char *path, pyspy_module *m,
     if (first_vaddr)
         *first_vaddr = fv;
     read_build_id(elf, m);
-    size_t cap = 0, shstrndx = 0;
-    int rc = 0;
-    if (elf_getshdrstrndx(elf, &shstrndx) == 0) {
-        Elf_Scn *scn = NULL;
-        while (rc == 0 && (scn = elf_nextscn(elf, scn)) != NULL) {
-            GElf_Shdr sh;
-            if (!gelf_getshdr(scn, &sh))
-                continue;
-            if (sh.sh_type == SHT_SYMTAB || sh.sh_type == SHT_DYNSYM)
-                rc = add_symtab(elf, scn, &sh, m, &cap);
-        }
-    }
+    *elfp = elf;
+    *fdp = fd;
+    return 0;
+}
+
+int pyspy_elf_load_header(const char *path, pyspy_module *m,
+                          uint64_t *first_vaddr, pyspy_error *err) {
+    Elf *elf;
+    int fd;
+    if (open_header(path, m, first_vaddr, &elf, &fd, err) != 0)
+        return -1;
     elf_end(elf);
     close(fd);
-    if (rc != 0) {
-        for (size_t i = 0; i < m->nsymbols; i++)
-            free(m->symbols[i].name);
-        free(m->symbols);
-        m->symbols = NULL;
-        m->nsymbols = 0;
+    return 0;
+}
+
+static int load_symbols(const char *path, pyspy_module *m,
+                        uint64_t *first_vaddr, bool dynamic_only, bool *more,
+                        pyspy_error *err) {
+    Elf *elf;
+    int fd;
+    if (open_header(path, m, first_vaddr, &elf, &fd, err) != 0)
+        return -1;
+    int rc = load_symtabs(elf, m, dynamic_only, more);
+    elf_end(elf);
+    close(fd);
+    if (rc != 0 || pyspy_module_index_symbols(m) != 0) {
+        pyspy_module_free(m);
         return pyspy_error_set(err, PYSPY_E_GENERIC, "out of memory");
     }
-    pyspy_module_sort_symbols(m);
-    dedupe(m);
     return 0;
+}
+
+int pyspy_elf_load_symbols(const char *path, pyspy_module *m,
+                           uint64_t *first_vaddr, pyspy_error *err) {
+    bool more = false;
+    return load_symbols(path, m, first_vaddr, false, &more, err);
+}
+
+/* Reads m's pending table (only .dynsym when dynamic_only and no table
+ * is there yet), replacing what it holds. */
+static void read_pending(pyspy_module *m, bool dynamic_only) {
+    pyspy_module got;
+    memset(&got, 0, sizeof got);
+    pyspy_error e = {0};
+    bool more = false;
+    if (load_symbols(m->symbol_file, &got, NULL, dynamic_only, &more, &e) ==
+            0 &&
+        (!m->build_id_len ||
+         (got.build_id_len == m->build_id_len &&
+          memcmp(got.build_id, m->build_id, m->build_id_len) == 0))) {
+        free_names(m);
+        free(m->symbols);
+        free(m->symbol_index);
+        m->symbols = got.symbols;
+        m->nsymbols = got.nsymbols;
+        m->symbol_names = got.symbol_names;
+        m->symbol_index = got.symbol_index;
+        m->symbol_index_size = got.symbol_index_size;
+        got.symbols = NULL;
+        got.nsymbols = 0;
+        got.symbol_names = NULL;
+        got.symbol_index = NULL;
+    } else {
+        more = false; /* unreadable now: it will not get better */
+    }
+    pyspy_module_free(&got);
+    m->symbols_partial = more;
+    if (!more) {
+        free(m->symbol_file);
+        m->symbol_file = NULL;
+    }
+}
+
+/* Logically const: the tables were always there, just not read yet. A
+ * module is a heap object, never a const one, and is used by one thread
+ * at a time, so the lazy read takes no lock. */
+void pyspy_module_ensure_symbols(const pyspy_module *cm) {
+    if (cm && cm->symbol_file)
+        read_pending((pyspy_module *)cm, false);
+}
+
+const pyspy_symbol *pyspy_module_find_dynamic(const pyspy_module *cm,
+                                              const char *name) {
+    if (!cm)
+        return NULL;
+    if (cm->symbol_file && !cm->symbols_partial)
+        read_pending((pyspy_module *)cm, true);
+    return lookup(cm, name);
+}
+
+const pyspy_symbol *pyspy_module_find_symbol(const pyspy_module *cm,
+                                             const char *name) {
+    const pyspy_symbol *s = pyspy_module_find_dynamic(cm, name);
+    if (!s && cm && cm->symbol_file) {
+        pyspy_module_ensure_symbols(cm);
+        s = lookup(cm, name);
+    }
+    return s;
 }

@@ -26,19 +26,23 @@ static bool seen_path(const pyspy_module *ms, size_t n, const char *path) {
     return false;
 }
 
+/* The header now, the symbols from the same file when first asked for. */
 static int load_one(int pid, const pyspy_region *r, pyspy_module *m,
                     uint64_t *first_vaddr) {
     char p[4200];
     pyspy_error e = {0};
     snprintf(p, sizeof p, "/proc/%d/map_files/%llx-%llx", pid,
              (unsigned long long)r->start, (unsigned long long)r->end);
-    if (pyspy_elf_load_symbols(p, m, first_vaddr, &e) == 0)
-        return 0;
-    if (e.code == PYSPY_E_FORMAT)
-        return -1; /* a data file, not an ELF object */
-    memset(m, 0, sizeof *m);
-    snprintf(p, sizeof p, "/proc/%d/root%s", pid, r->path);
-    return pyspy_elf_load_symbols(p, m, first_vaddr, &e);
+    if (pyspy_elf_load_header(p, m, first_vaddr, &e) != 0) {
+        if (e.code == PYSPY_E_FORMAT)
+            return -1; /* a data file, not an ELF object */
+        memset(m, 0, sizeof *m);
+        snprintf(p, sizeof p, "/proc/%d/root%s", pid, r->path);
+        if (pyspy_elf_load_header(p, m, first_vaddr, &e) != 0)
+            return -1;
+    }
+    m->symbol_file = strdup(p);
+    return m->symbol_file ? 0 : -1;
 }
 
 int pyspy_live_load_modules(pyspy_memsrc *src, int pid, pyspy_error *err) {

@@ -205,7 +205,7 @@ typedef struct pyspy_symbol {
     uint64_t value; /* link-time value (add the module's load bias) */
     uint64_t size;
     uint8_t type;  /* STT_* */
-    uint32_t hash; /* of name, set by pyspy_module_sort_symbols */
+    uint32_t hash; /* of name, set by pyspy_module_index_symbols */
 } pyspy_symbol;
 
 /* One mapped ELF object with what analysis needs from its file. */
@@ -215,8 +215,21 @@ typedef struct pyspy_module {
     uint64_t start, end; /* address range of all its mappings */
     uint8_t build_id[20];
     uint8_t build_id_len;
-    pyspy_symbol *symbols; /* sorted by name; may be NULL if unknown */
+    pyspy_symbol *symbols; /* any order; may be NULL if unknown */
     size_t nsymbols;
+    /* When set, one block holding every symbol name (names point into
+     * it); when NULL each name is its own allocation. */
+    char *symbol_names;
+    /* Open-addressing table of symbol positions + 1 (0 = empty), by the
+     * name's hash; built by pyspy_module_index_symbols. */
+    uint32_t *symbol_index;
+    size_t symbol_index_size; /* a power of two, or 0 */
+    /* Symbols not read yet: the file to read them from on first use
+     * (pyspy_module_ensure_symbols). A sampler needs the interpreter's
+     * few symbols, not every library's. */
+    char *symbol_file;
+    /* symbols holds .dynsym only; the rest is still in symbol_file. */
+    bool symbols_partial;
 } pyspy_module;
 
 typedef struct pyspy_process_info {

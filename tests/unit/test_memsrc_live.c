@@ -2,7 +2,9 @@
  * (known variables at known addresses), and Python interpreters (the
  * _PyRuntime symbol through the module tables, threads stopped and let
  * go). */
+#include "analyze/python.h"
 #include "capture/capture_run.h"
+#include "capture/elf_symbols.h"
 #include "capture/memsrc_live.h"
 #include "capture/memsrc_ram.h"
 #include "capture/proc.h"
@@ -331,6 +333,60 @@ TEST(pyenv_libpython_runtime_symbol) {
                  "libpython3.11.so");
 }
 
+static const pyspy_module *module_named(const pyspy_memsrc *src,
+                                        const char *part) {
+    for (size_t i = 0; i < src->nmodules; i++)
+        if (src->modules[i].path && strstr(src->modules[i].path, part))
+            return &src->modules[i];
+    return NULL;
+}
+
+/* A live source reads a library's symbol table when something first asks
+ * for it: finding the interpreter leaves libc's unread. */
+TEST(symbols_are_read_on_first_use) {
+    int pid = spawn_python("/root/.pyenv/versions/3.11.7/bin/python3.11");
+    if (pid < 0) {
+        fprintf(stderr, "  (skipped: pyenv's 3.11.7 not runnable)\n");
+        return;
+    }
+    pyspy_memsrc *src = NULL;
+    pyspy_error err = {0};
+    CHECK(pyspy_memsrc_open_pid(pid, PYSPY_NONBLOCKING, &src, &err) == 0);
+    if (!src) {
+        kill_child(pid);
+        return;
+    }
+    const pyspy_module *libc = module_named(src, "/libc.so");
+    CHECK(libc && libc->symbol_file && !libc->symbols);
+    CHECK(libc && libc->build_id_len == 20 && libc->load_bias != 0);
+    pyspy_python py;
+    CHECK(pyspy_python_find(src, &py, &err) == 0);
+    CHECK(py.module && strstr(py.module->path, "libpython3.11.so"));
+    /* Found through the exported table; the big .symtab waits. */
+    const pyspy_module *lp = py.module;
+    CHECK(lp && lp->symbols_partial && lp->symbol_file && lp->nsymbols > 1000);
+    if (lp) {
+        size_t exported = lp->nsymbols;
+        /* A static function is only in .symtab: asking reads it. */
+        CHECK(pyspy_module_find_dynamic(lp, "list_dealloc") == NULL);
+        CHECK(pyspy_module_find_symbol(lp, "list_dealloc") != NULL);
+        CHECK(!lp->symbol_file && !lp->symbols_partial &&
+              lp->nsymbols > exported);
+        CHECK(pyspy_module_find_symbol(lp, "_PyRuntime") != NULL);
+    }
+    CHECK(libc && libc->symbol_file && !libc->symbols);
+    if (libc) {
+        const pyspy_symbol *s = pyspy_module_find_symbol(libc, "malloc");
+        CHECK(s && !libc->symbol_file && libc->nsymbols > 100);
+        CHECK(s && s->value + libc->load_bias >= libc->start &&
+              s->value + libc->load_bias < libc->end);
+        CHECK(!pyspy_module_find_symbol(libc, "no_such_symbol_here"));
+    }
+    pyspy_python_free(&py);
+    pyspy_memsrc_close(src);
+    kill_child(pid);
+}
+
 /* A deleted executable is read through /proc/PID/map_files, as a
  * container's files are. */
 TEST(symbols_of_a_deleted_executable) {
@@ -471,4 +527,4 @@ TEST_MAIN(T(reads_a_variable_of_a_child), T(ram_copy_outlives_the_process),
           T(debian_python_runtime_symbol), T(pyenv_libpython_runtime_symbol),
           T(nonblocking_never_stops), T(already_locked_stays_stopped),
           T(snapshot_keeps_state_from_before_the_stop),
-          T(symbols_of_a_deleted_executable))
+          T(symbols_of_a_deleted_executable), T(symbols_are_read_on_first_use))

@@ -144,10 +144,15 @@ static fake *fake_new(const char *path, const char *sym0, uint64_t off0,
     if (sym1)
         f->syms[f->module.nsymbols++] =
             (pyspy_symbol){.name = (char *)sym1, .value = FAKE_BASE + off1};
-    pyspy_module_sort_symbols(&f->module);
+    pyspy_module_index_symbols(&f->module);
     f->src.modules = &f->module;
     f->src.nmodules = 1;
     return f;
+}
+
+static void fake_free(fake *f) {
+    free(f->module.symbol_index);
+    free(f);
 }
 
 static void put64(fake *f, uint64_t off, uint64_t v) {
@@ -171,7 +176,7 @@ TEST(unsupported_versions_are_named) {
         CHECK(strstr(err.msg, cases[i].text) != NULL);
         if (!strstr(err.msg, cases[i].text))
             fprintf(stderr, "  message: %s\n", err.msg);
-        free(f);
+        fake_free(f);
     }
 }
 
@@ -184,7 +189,7 @@ TEST(trace_refs_builds_refused) {
     CHECK(pyspy_python_find(&f->src, &py, &err) == -1);
     CHECK(err.code == PYSPY_E_UNSUPPORTED);
     CHECK(strstr(err.msg, "Python 3.9.18 ") && strstr(err.msg, "debug"));
-    free(f);
+    fake_free(f);
 }
 
 TEST(no_interpreter_names_origin) {
@@ -194,7 +199,7 @@ TEST(no_interpreter_names_origin) {
     CHECK(pyspy_python_find(&f->src, &py, &err) == -1);
     CHECK(err.code == PYSPY_E_NOPYTHON);
     CHECK_STR(err.msg, "no Python interpreter found in fake target");
-    free(f);
+    fake_free(f);
 }
 
 /* A 3.11 runtime whose first interpreter's thread state points back at
@@ -229,7 +234,7 @@ TEST(interpreter_must_validate) {
             CHECK(rc == -1 && err.code == PYSPY_E_NOPYTHON);
             CHECK(strstr(err.msg, "does not validate") != NULL);
         }
-        free(f);
+        fake_free(f);
     }
 }
 
@@ -308,7 +313,7 @@ TEST(debug_offsets_patch_layout) {
     put_debug_offsets(f, 0x1000, b, d, 0x030f02f0);
     l = *b;
     CHECK(pyspy_debug_offsets_apply(&f->src, FAKE_BASE + 0x1000, &l, &err) < 0);
-    free(f);
+    fake_free(f);
 }
 
 /* Without symbols, the cookie is found in the module's writable data. */
@@ -324,7 +329,7 @@ TEST(debug_offsets_scan_finds_cookie) {
     put64(f, 0x808, 0x12345678);
     put_debug_offsets(f, 0x3000, b, d, 0x030d00f0);
     CHECK(pyspy_debug_offsets_scan(&f->src, &f->module) == FAKE_BASE + 0x3000);
-    free(f);
+    fake_free(f);
 }
 
 /* Probe (a live pid, or a snapshot/core with PYSPY_PROBE_FILE): prints
@@ -353,6 +358,8 @@ TEST(probe_pid) {
     size_t *saved = calloc(src->nmodules + 1, sizeof *saved);
     if (nosyms && *nosyms == '1')
         for (size_t i = 0; i < src->nmodules; i++) {
+            /* Read now, so that no lookup reads them later. */
+            pyspy_module_ensure_symbols(&src->modules[i]);
             saved[i] = src->modules[i].nsymbols;
             src->modules[i].nsymbols = 0;
         }
