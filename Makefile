@@ -23,6 +23,19 @@ LDFLAGS_ALL += $(LDFLAGS) -pthread
 
 CAPTURE_LIBS := -lelf -lzstd
 ANALYZE_LIBS := -ldw -lelf -lzstd -lcjson -lm
+# The tools link elfutils and the compressors statically when their
+# archives are installed (the Debian -dev packages carry them): a
+# sampler's CPU cost includes its start-up, and loading seven shared
+# libraries was ~1.5 ms of it. The shared libpyspy.so keeps them dynamic.
+STATIC_DEPS := dw elf zstd z lzma bz2
+STATIC_FOUND := $(foreach l,$(STATIC_DEPS),$(if $(filter-out lib$(l).a,$(shell $(CC) -print-file-name=lib$(l).a)),$(l)))
+ifeq ($(words $(STATIC_FOUND)),$(words $(STATIC_DEPS)))
+TOOL_CAPTURE_LIBS := -Wl,-Bstatic -lelf -lzstd -lz -Wl,-Bdynamic
+TOOL_ANALYZE_LIBS := -Wl,-Bstatic -ldw -lelf -lzstd -lz -llzma -lbz2 -Wl,-Bdynamic -lcjson -lm
+else
+TOOL_CAPTURE_LIBS := $(CAPTURE_LIBS)
+TOOL_ANALYZE_LIBS := $(ANALYZE_LIBS)
+endif
 
 # Every .c under capture/, analyze/, formats/ is part of the library except
 # each tool's main.c, so new files need no Makefile change.
@@ -46,7 +59,7 @@ all: $(TOOLS) $(LIBS)
 # Objects depend on the flags they were built with, so switching SAN on or
 # off in one BUILDDIR rebuilds everything instead of mixing builds.
 FLAGS_FILE := $(BUILDDIR)/.flags
-FLAGS_NOW  := $(CC) $(CPPFLAGS_ALL) $(CFLAGS_ALL) $(LDFLAGS_ALL)
+FLAGS_NOW  := $(CC) $(CPPFLAGS_ALL) $(CFLAGS_ALL) $(LDFLAGS_ALL) $(TOOL_ANALYZE_LIBS)
 $(shell mkdir -p $(BUILDDIR) && echo '$(FLAGS_NOW)' | cmp -s - $(FLAGS_FILE) || echo '$(FLAGS_NOW)' > $(FLAGS_FILE))
 
 $(BUILDDIR)/obj/%.o: %.c $(FLAGS_FILE)
@@ -57,11 +70,11 @@ $(BUILDDIR)/obj/%.o: %.c $(FLAGS_FILE)
 # pyspy-capture with libelf and libzstd alone proves it needs nothing else.
 $(BIN)/pyspy-capture: $(call obj,capture/main.c) $(BUILDDIR)/lib/libpyspy.a
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS_ALL) $^ -o $@ $(CAPTURE_LIBS)
+	$(CC) $(LDFLAGS_ALL) $^ -o $@ $(TOOL_CAPTURE_LIBS)
 
 $(BIN)/pyspy-analyze: $(call obj,analyze/main.c) $(BUILDDIR)/lib/libpyspy.a
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS_ALL) $^ -o $@ $(ANALYZE_LIBS)
+	$(CC) $(LDFLAGS_ALL) $^ -o $@ $(TOOL_ANALYZE_LIBS)
 
 $(BIN)/pyspy: $(BIN)/pyspy-analyze
 	ln -sf pyspy-analyze $@
@@ -80,7 +93,7 @@ $(BUILDDIR)/lib/pyspy.pc: pyspy.pc.in Makefile
 
 $(BUILDDIR)/tests/%: tests/unit/%.c tests/unit/testlib.h $(BUILDDIR)/lib/libpyspy.a
 	@mkdir -p $(dir $@)
-	$(CC) $(CPPFLAGS_ALL) -MF $@.d $(CFLAGS_ALL) $(LDFLAGS_ALL) $< $(BUILDDIR)/lib/libpyspy.a -o $@ $(ANALYZE_LIBS)
+	$(CC) $(CPPFLAGS_ALL) -MF $@.d $(CFLAGS_ALL) $(LDFLAGS_ALL) $< $(BUILDDIR)/lib/libpyspy.a -o $@ $(TOOL_ANALYZE_LIBS)
 
 deps:
 	@tools/ensure-deps
