@@ -4,6 +4,7 @@
  * checked for cycles. */
 #include "analyze/native_unwind.h"
 #include "analyze/py_objects.h"
+#include "analyze/sample_cache.h"
 #include "analyze/walk_internal.h"
 #include "analyze/walk_cache.h"
 
@@ -186,9 +187,9 @@ static int walk_interpreter(walk *w, uint64_t interp, pyspy_error *err) {
     const pyspy_thread_name *cached = NULL;
     size_t ncached = 0;
     bool use_cache =
-        pyspy_walk_cache_interp(w->opts->cache, w->src, w->py, interp,
-                                !w->opts->skip_thread_names, &sp, &cached,
-                                &ncached) == 0;
+        pyspy_walk_cache_interp(
+            w->opts->cache, pyspy_sample_cache_behind(w->src), w->py, interp,
+            !w->opts->skip_thread_names, &sp, &cached, &ncached) == 0;
     if (!use_cache) {
         /* Each interpreter has its own threading module; the names come
          * from the one whose threads these are. */

@@ -114,6 +114,25 @@ TEST(live_sample_prefetches_last_pages_fresh) {
         }
         pyspy_sample_cache_stats(c, &reads, &fills);
         CHECK(fills == 1); /* the prefetch, nothing else */
+        /* Only the part of each page the last sample read is fetched
+         * ahead: a read beyond it fills that page, with fresh bytes. */
+        m[2 * 4096 + 3000] = 77;
+        v = pyspy_sample_cache_begin(c, src);
+        CHECK(pyspy_memsrc_read(v, a, &b, 1, NULL) == 0 && b == 10);
+        CHECK(pyspy_memsrc_read(v, a + 2 * 4096 + 3000, &b, 1, NULL) == 0 &&
+              b == 77);
+        CHECK(pyspy_memsrc_read(v, a + 2 * 4096, &b, 1, NULL) == 0 && b == 12);
+        pyspy_sample_cache_stats(c, &reads, &fills);
+        CHECK(fills == 2); /* the prefetch and page 2's fill */
+        /* The span grew to cover both reads: the next sample fetches it
+         * all ahead and needs nothing more. */
+        m[2 * 4096 + 3000] = 78;
+        v = pyspy_sample_cache_begin(c, src);
+        CHECK(pyspy_memsrc_read(v, a + 2 * 4096 + 3000, &b, 1, NULL) == 0 &&
+              b == 78);
+        CHECK(pyspy_memsrc_read(v, a + 2 * 4096, &b, 1, NULL) == 0 && b == 12);
+        pyspy_sample_cache_stats(c, &reads, &fills);
+        CHECK(fills == 1);
     }
     pyspy_sample_cache_free(c);
     pyspy_memsrc_close(src);
