@@ -136,6 +136,7 @@ static int record_live(const pyspy_config *cfg) {
         .lock = cfg->blocking,
         .subprocesses = cfg->subprocesses,
         .walk = pyspy_record_walk_opts(cfg),
+        .skip_thread_states = cfg->include_idle,
         .attach_wait_ms = child.pid ? 10000 : 0,
         .stop = &stop_requested,
         .on_traces = on_traces,

@@ -108,7 +108,9 @@ int pyspy_cmd_top(const pyspy_config *cfg) {
         .subprocesses = cfg->subprocesses,
         .walk = {.lineno = cfg->lineno,
                  .full_filenames = cfg->full_filenames,
-                 .native = cfg->native},
+                 .native = cfg->native,
+                 /* top shows no thread names */
+                 .skip_thread_names = true},
         .attach_wait_ms = child.pid ? 10000 : 0,
         .stop = &stop_requested,
         .on_traces = on_traces,

@@ -111,7 +111,7 @@ static int attach(sampler *s, int pid, pyspy_error *err) {
     memset(t, 0, sizeof *t);
     if (pyspy_memsrc_open_pid(pid, s->o->lock, &t->src, err))
         return -1;
-    pyspy_live_sampling(t->src, s->o->walk.native);
+    pyspy_live_sampling(t->src, s->o->walk.native, !s->o->skip_thread_states);
     if (pyspy_python_find(t->src, &t->py, err)) {
         pyspy_memsrc_close(t->src);
         t->src = NULL;

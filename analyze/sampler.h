@@ -43,6 +43,9 @@ typedef struct pyspy_sampler_opts {
     pyspy_lock_mode lock;
     bool subprocesses;
     pyspy_walk_opts walk;
+    /* Nothing shown depends on whether a thread runs (record --idle): a
+     * NonBlocking sampler leaves the kernel's thread states unread. */
+    bool skip_thread_states;
     /* How long to wait for the root to start running Python (a spawned
      * program is still starting up); 0 = try a few times only. */
     uint64_t attach_wait_ms;

@@ -42,8 +42,10 @@ typedef struct live_impl {
         uint64_t run_ns, slices;
     } * sl;
     size_t nsl, slcap;
-    bool no_regs;    /* a sampler that needs no registers */
-    int64_t maps_ns; /* when the regions were last read */
+    bool no_regs;       /* a sampler that needs no registers */
+    bool no_states;     /* a sampler that needs no thread states */
+    int64_t maps_ns;    /* when the regions were last read */
+    int64_t threads_ns; /* when the threads were last counted */
 } live_impl;
 
 static const pyspy_memsrc_ops live_ops;
@@ -362,9 +364,29 @@ static int threads_from_set(pyspy_memsrc *src, live_impl *li,
 /* For a sampler: the same number of threads as last time is taken to be
  * the same threads, which a failed state read (a thread gone and another
  * come) disproves. One fstat and a pread per thread. */
+/* Without states the thread list only has to notice threads coming and
+ * going (a Python thread is found through its interpreter anyway, and
+ * 3.8+ records its kernel id): ten times a second is plenty, and counting
+ * them costs a sample at 100 Hz as much as the rest of its system calls. */
+#define SAMPLING_THREADS_NS 100000000LL
+
 static int restate_threads(pyspy_memsrc *src, live_impl *li) {
     if (!li->sampling || src->nthreads == 0)
         return -1;
+    if (li->no_states) {
+        int64_t now = clock_ns(CLOCK_MONOTONIC);
+        bool recount = now - li->threads_ns >= SAMPLING_THREADS_NS;
+        /* Tids and names stay from the last full read. */
+        for (size_t i = 0; i < src->nthreads; i++) {
+            src->threads[i].state = 0;
+            src->threads[i].syscall = -1;
+        }
+        if (!recount)
+            return 0;
+        li->threads_ns = now;
+        return pyspy_proc_tasks_count(&li->tasks) == (long)src->nthreads ? 0
+                                                                         : -1;
+    }
     li->tasks.leader_threads = -1;
     for (size_t i = 0; i < src->nthreads; i++) {
         pyspy_thread *t = &src->threads[i];
@@ -393,10 +415,12 @@ static int reread_threads(pyspy_memsrc *src, live_impl *li, pyspy_error *err) {
     return 0;
 }
 
-void pyspy_live_sampling(pyspy_memsrc *src, bool need_regs) {
+void pyspy_live_sampling(pyspy_memsrc *src, bool need_regs, bool need_states) {
     live_impl *li = src->impl;
     li->sampling = true;
     li->no_regs = !need_regs;
+    /* Lock mode reads the states to know which threads sleep. */
+    li->no_states = !need_states && li->lock == PYSPY_NONBLOCKING;
     li->tasks.syscalls = false;
 }
 
