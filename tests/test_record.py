@@ -197,6 +197,24 @@ def test_idle_sleep_line(python, target, tmp_path):
     assert on_line >= 0.95 * n, stacks
 
 
+def test_nonblocking_idle_reads_no_states_but_keeps_idle_out(target, tmp_path):
+    # NonBlocking with --idle leaves the kernel's thread states unread (they
+    # change nothing shown): every sample of the sleeper is kept, on its
+    # sleep line. Without --idle the states are read and it is dropped.
+    t = target(SYSTEM_PYTHON, SLEEP_PROGRAM)
+    out, _ = record(t.pid, tmp_path, "--nonblocking", "--idle")
+    stacks = parse_raw(out)
+    n = total(stacks)
+    assert n >= DURATION * RATE * 0.5, stacks
+    sleep_line = line_of(SLEEP_PROGRAM, "# SLEEP")
+    on_line = sum(c for frames, c in stacks
+                  if parse_label(frames[-1])[0] == "sleeper"
+                  and parse_label(frames[-1])[2] == sleep_line)
+    assert on_line >= 0.95 * n, stacks
+    out, _ = record(t.pid, tmp_path, "--nonblocking")
+    assert total(parse_raw(out)) <= 0.10 * n, parse_raw(out)
+
+
 @pytest.mark.parametrize("python", INTERPRETERS, ids=ident)
 def test_gil_sleep_vs_busy(python, target, tmp_path):
     need(python)
