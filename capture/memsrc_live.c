@@ -340,17 +340,21 @@ static int threads_from_set(pyspy_memsrc *src, live_impl *li,
     pyspy_thread *ts = calloc(n ? n : 1, sizeof *ts);
     if (!ts)
         return pyspy_error_set(err, PYSPY_E_GENERIC, "out of memory");
+    /* Sorted, so each thread finds its state without a linear search:
+     * this runs while the target is stopped. */
+    qsort(li->pre, li->npre, sizeof *li->pre, cmp_tid);
     for (size_t i = 0; i < n; i++) {
         int tid = i < li->set.n ? li->set.tids[i] : li->set.left[i - li->set.n];
         pyspy_thread *t = &ts[i];
         t->tid = tid;
         t->state = '?';
         t->syscall = -2;
-        for (size_t k = 0; k < li->npre; k++)
-            if (li->pre[k].tid == tid) {
-                *t = li->pre[k];
-                break;
-            }
+        pyspy_thread key = {.tid = tid};
+        const pyspy_thread *seen = li->npre ? bsearch(&key, li->pre, li->npre,
+                                                      sizeof *li->pre, cmp_tid)
+                                            : NULL;
+        if (seen)
+            *t = *seen;
         if (!li->no_regs && i < li->set.n)
             pyspy_ptrace_read_regs(tid, t);
     }

@@ -125,14 +125,14 @@ int pyspy_proc_tasks_list(pyspy_proc_tasks *t, int **out, size_t *nout,
     for (size_t i = 0; i < t->n; i++)
         if (bsearch(&t->v[i].tid, tids, n, sizeof *tids, cmp_int))
             t->v[i].seen = t->gen;
-    for (size_t i = 0; i < t->n;) {
-        if (t->v[i].seen != t->gen) {
+    size_t w = 0; /* keeps the files sorted by tid */
+    for (size_t i = 0; i < t->n; i++) {
+        if (t->v[i].seen != t->gen)
             file_close(&t->v[i]);
-            t->v[i] = t->v[--t->n];
-        } else {
-            i++;
-        }
+        else
+            t->v[w++] = t->v[i];
     }
+    t->n = w;
     int *keep = malloc(n * sizeof *keep);
     free(t->last);
     t->last = keep;
@@ -164,10 +164,19 @@ static int open_task_file(int pid, int tid, const char *name) {
     return open(path, O_RDONLY | O_CLOEXEC);
 }
 
+/* The open files of a thread, kept sorted by tid: a sample looks up every
+ * thread, and a linear search made that quadratic in the thread count. */
 static pyspy_task_file *file_of(pyspy_proc_tasks *t, int tid) {
-    for (size_t i = 0; i < t->n; i++)
-        if (t->v[i].tid == tid)
-            return &t->v[i];
+    size_t lo = 0, hi = t->n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (t->v[mid].tid == tid)
+            return &t->v[mid];
+        if (t->v[mid].tid < tid)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
     if (t->n == t->cap) {
         size_t nc = t->cap ? t->cap * 2 : 16;
         pyspy_task_file *nv = realloc(t->v, nc * sizeof *nv);
@@ -176,18 +185,17 @@ static pyspy_task_file *file_of(pyspy_proc_tasks *t, int tid) {
         t->v = nv;
         t->cap = nc;
     }
-    pyspy_task_file *f = &t->v[t->n];
-    f->tid = tid;
-    f->seen = t->gen;
-    f->stat_fd = open_task_file(t->pid, tid, "stat");
-    f->syscall_fd = t->syscalls ? open_task_file(t->pid, tid, "syscall") : -1;
-    f->sched_fd = -1;
-    if (f->stat_fd < 0) {
-        file_close(f);
+    pyspy_task_file nf = {.tid = tid, .seen = t->gen, .sched_fd = -1};
+    nf.stat_fd = open_task_file(t->pid, tid, "stat");
+    nf.syscall_fd = t->syscalls ? open_task_file(t->pid, tid, "syscall") : -1;
+    if (nf.stat_fd < 0) {
+        file_close(&nf);
         return NULL;
     }
+    memmove(&t->v[lo + 1], &t->v[lo], (t->n - lo) * sizeof *t->v);
+    t->v[lo] = nf;
     t->n++;
-    return f;
+    return &t->v[lo];
 }
 
 /* The whole (small) file from offset 0, NUL-terminated. */

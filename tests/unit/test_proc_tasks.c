@@ -106,5 +106,52 @@ TEST(gone_process) {
     pyspy_proc_tasks_close(&t);
 }
 
+/* Many threads looked up in an order unlike the listing's, some gone in
+ * between: each answer is for the thread asked about (the files are kept
+ * sorted by tid and searched). */
+#define MANY 48
+static int many_tids[MANY];
+
+TEST(many_threads_in_any_order) {
+    pyspy_proc_tasks t;
+    pyspy_proc_tasks_init(&t, getpid(), false);
+    pthread_t th[MANY];
+    go_home = 0;
+    for (int i = 0; i < MANY; i++)
+        pthread_create(&th[i], NULL, sleeper, &many_tids[i]);
+    pthread_mutex_lock(&mu);
+    for (int i = 0; i < MANY; i++)
+        while (!many_tids[i])
+            pthread_cond_wait(&cv, &mu);
+    pthread_mutex_unlock(&mu);
+    for (int round = 0; round < 2; round++)
+        for (int i = MANY - 1; i >= 0; i -= (round ? 3 : 1)) {
+            pyspy_thread st = {0};
+            CHECK(pyspy_proc_tasks_state(&t, many_tids[i], &st) == 0);
+            CHECK(st.tid == many_tids[i] && st.state != 0);
+        }
+    pyspy_thread st = {0};
+    CHECK(pyspy_proc_tasks_state(&t, getpid(), &st) == 0 &&
+          st.tid == getpid() && st.state == 'R');
+    pthread_mutex_lock(&mu);
+    go_home = 1;
+    pthread_cond_broadcast(&cv);
+    pthread_mutex_unlock(&mu);
+    for (int i = 0; i < MANY; i++)
+        pthread_join(th[i], NULL);
+    /* Gone threads: a listing drops their files, the rest still answer. */
+    int *v = NULL;
+    size_t n = 0;
+    pyspy_error err = {0};
+    CHECK(pyspy_proc_tasks_list(&t, &v, &n, &err) == 0);
+    for (size_t i = 0; i < n; i++) {
+        pyspy_thread s2 = {0};
+        CHECK(pyspy_proc_tasks_state(&t, v[i], &s2) == 0 && s2.tid == v[i]);
+    }
+    CHECK(pyspy_proc_tasks_state(&t, many_tids[0], &st) != 0);
+    free(v);
+    pyspy_proc_tasks_close(&t);
+}
+
 TEST_MAIN(T(follows_threads_coming_and_going), T(syscalls_when_asked),
-          T(gone_process))
+          T(many_threads_in_any_order), T(gone_process))
