@@ -3,6 +3,7 @@
  * copy, not the compression. When the copy would not fit the memory
  * budget the snapshot is written straight from the stopped process. */
 #include "capture/capture_run.h"
+#include "capture/elf_symbols.h"
 #include "capture/memsrc_live.h"
 #include "capture/memsrc_ram.h"
 #include "capture/proc.h"
@@ -61,6 +62,11 @@ int pyspy_capture_pid(int pid, const pyspy_capture_config *cfg,
             pyspy_ram_pool_init(&pool, estimate + slack, err) != 0)
             goto out;
     }
+    /* A snapshot carries every module's symbols, which a live source reads
+     * on first use: read them now, not during a streamed write while the
+     * target waits. */
+    for (size_t i = 0; i < live->nmodules; i++)
+        pyspy_module_ensure_symbols(&live->modules[i]);
     int64_t t0 = mono_ns();
     if (live->ops->suspend(live, err) != 0)
         goto out;
