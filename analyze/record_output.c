@@ -28,6 +28,7 @@ pyspy_walk_opts pyspy_record_walk_opts(const pyspy_config *cfg) {
     w.full_filenames = cfg->full_filenames;
     w.native = cfg->native;
     /* Only --threads frames and the per-thread formats name threads. */
+    w.skip_gil = !cfg->gil_only;
     w.skip_thread_names = !cfg->include_thread_ids &&
                           cfg->format != PYSPY_FORMAT_SPEEDSCOPE &&
                           cfg->format != PYSPY_FORMAT_CHROMETRACE;

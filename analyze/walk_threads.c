@@ -180,7 +180,7 @@ static int walk_interpreter(walk *w, uint64_t interp, pyspy_error *err) {
                                "cannot read the thread list of the "
                                "interpreter at 0x%" PRIx64,
                                interp);
-    uint64_t holder = gil_holder(w->src, w->py, interp);
+    uint64_t holder = w->opts->skip_gil ? 0 : gil_holder(w->src, w->py, interp);
     w->interp = interp;
     const pyspy_sys_path *sp = NULL;
     pyspy_sys_path own_sp = {0};

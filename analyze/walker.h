@@ -18,6 +18,9 @@ typedef struct pyspy_walk_opts {
     /* Nothing will show thread names: leave the threading module unread
      * (a walk of its dicts was a tenth of a sampler's start-up). */
     bool skip_thread_names;
+    /* Nothing will use which thread holds the GIL (record without
+     * --gil): leave the lock unread, one page fewer per sample. */
+    bool skip_gil;
 } pyspy_walk_opts;
 
 /* Fills out with one trace per Python thread of every interpreter. A frame
