@@ -65,23 +65,31 @@ pyspy_code_cache *pyspy_walk_cache_code(pyspy_walk_cache *c) {
     return c ? &c->code : NULL;
 }
 
+void pyspy_interp_context_read(pyspy_memsrc *src, const pyspy_python *py,
+                               uint64_t interp, bool want_names,
+                               pyspy_sys_path *sp, pyspy_thread_name **names,
+                               size_t *nnames) {
+    *names = NULL;
+    *nnames = 0;
+    if (want_names) {
+        /* Each interpreter has its own threading module. */
+        pyspy_python here = *py;
+        here.interp_head = interp;
+        if (pyspy_py_thread_names(src, &here, names, nnames, NULL) < 0) {
+            *names = NULL;
+            *nnames = 0;
+        }
+    }
+    pyspy_sys_path_read(src, py, interp, sp);
+}
+
 static void slot_fill(slot *s, pyspy_memsrc *src, const pyspy_python *py,
                       uint64_t interp, bool names, int64_t now) {
     slot_clear(s);
     s->interp = interp;
     s->read_us = now;
-    /* Each interpreter has its own threading module. */
-    pyspy_python *here = names ? malloc(sizeof *here) : NULL;
-    if (here) {
-        *here = *py;
-        here->interp_head = interp;
-        if (pyspy_py_thread_names(src, here, &s->names, &s->nnames, NULL) < 0) {
-            s->names = NULL;
-            s->nnames = 0;
-        }
-        free(here);
-    }
-    pyspy_sys_path_read(src, py, interp, &s->sp);
+    pyspy_interp_context_read(src, py, interp, names, &s->sp, &s->names,
+                              &s->nnames);
 }
 
 int pyspy_walk_cache_interp(pyspy_walk_cache *c, pyspy_memsrc *src,

@@ -20,6 +20,14 @@ pyspy_walk_cache *pyspy_walk_cache_new(int64_t refresh_us, int64_t missing_us);
 void pyspy_walk_cache_name_missing(pyspy_walk_cache *c, uint64_t interp);
 void pyspy_walk_cache_free(pyspy_walk_cache *c);
 
+/* What a walk of one interpreter reads besides its threads, uncached:
+ * sys.path, and the names from its threading module when want_names. The
+ * caller frees both. */
+void pyspy_interp_context_read(pyspy_memsrc *src, const pyspy_python *py,
+                               uint64_t interp, bool want_names,
+                               pyspy_sys_path *sp, pyspy_thread_name **names,
+                               size_t *nnames);
+
 /* The cached sys.path and thread names (when want_names) of one
  * interpreter, read afresh
  * when missing or stale. Both stay owned by the cache until the next

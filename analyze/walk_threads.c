@@ -191,23 +191,9 @@ static int walk_interpreter(walk *w, uint64_t interp, pyspy_error *err) {
             w->opts->cache, pyspy_sample_cache_behind(w->src), w->py, interp,
             !w->opts->skip_thread_names, &sp, &cached, &ncached) == 0;
     if (!use_cache) {
-        /* Each interpreter has its own threading module; the names come
-         * from the one whose threads these are. */
-        pyspy_python *here = malloc(sizeof *here);
-        if (!here) {
-            w->oom = true;
-            return pyspy_error_set(err, PYSPY_E_GENERIC, "out of memory");
-        }
-        *here = *w->py;
-        here->interp_head = interp;
-        if (w->opts->skip_thread_names ||
-            pyspy_py_thread_names(w->src, here, &w->names, &w->nnames, NULL) <
-                0) {
-            w->names = NULL;
-            w->nnames = 0;
-        }
-        free(here);
-        pyspy_sys_path_read(w->src, w->py, interp, &own_sp);
+        pyspy_interp_context_read(w->src, w->py, interp,
+                                  !w->opts->skip_thread_names, &own_sp,
+                                  &w->names, &w->nnames);
         sp = &own_sp;
         cached = w->names;
         ncached = w->nnames;
