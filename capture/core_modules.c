@@ -188,20 +188,14 @@ void pyspy_core_add_host_modules(pyspy_memsrc *src, pyspy_core_layout *lay) {
                  * kernel left out of the core. */
                 if (m.build_id_len)
                     fill_from_file(src, lay, r->path, m.start, m.end);
-                m.symbols = host.symbols;
-                m.nsymbols = host.nsymbols;
-                m.symbol_names = host.symbol_names;
-                m.symbol_index = host.symbol_index;
-                m.symbol_index_size = host.symbol_index_size;
+                pyspy_module_take_symbols(&m, &host);
                 m.load_bias = r->start - first_vaddr;
                 if (!m.build_id_len) {
                     memcpy(m.build_id, host.build_id, sizeof m.build_id);
                     m.build_id_len = host.build_id_len;
                 }
-                free(host.path);
-            } else {
-                pyspy_module_free(&host);
             }
+            pyspy_module_free(&host);
         }
         /* Neither the core nor this host shows it is an ELF object. */
         if (!header_seen && !m.symbols) {

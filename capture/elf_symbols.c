@@ -98,6 +98,22 @@ static const pyspy_symbol *lookup(const pyspy_module *m, const char *name) {
     return e && *e && *e - 1 < m->nsymbols ? &m->symbols[*e - 1] : NULL;
 }
 
+void pyspy_module_take_symbols(pyspy_module *to, pyspy_module *from) {
+    free_names(to);
+    free(to->symbols);
+    free(to->symbol_index);
+    to->symbols = from->symbols;
+    to->nsymbols = from->nsymbols;
+    to->symbol_names = from->symbol_names;
+    to->symbol_index = from->symbol_index;
+    to->symbol_index_size = from->symbol_index_size;
+    from->symbols = NULL;
+    from->nsymbols = 0;
+    from->symbol_names = NULL;
+    from->symbol_index = NULL;
+    from->symbol_index_size = 0;
+}
+
 void pyspy_module_free(pyspy_module *m) {
     if (!m)
         return;
@@ -339,18 +355,7 @@ static void read_pending(pyspy_module *m, bool dynamic_only) {
         (!m->build_id_len ||
          (got.build_id_len == m->build_id_len &&
           memcmp(got.build_id, m->build_id, m->build_id_len) == 0))) {
-        free_names(m);
-        free(m->symbols);
-        free(m->symbol_index);
-        m->symbols = got.symbols;
-        m->nsymbols = got.nsymbols;
-        m->symbol_names = got.symbol_names;
-        m->symbol_index = got.symbol_index;
-        m->symbol_index_size = got.symbol_index_size;
-        got.symbols = NULL;
-        got.nsymbols = 0;
-        got.symbol_names = NULL;
-        got.symbol_index = NULL;
+        pyspy_module_take_symbols(m, &got);
     } else {
         more = false; /* unreadable now: it will not get better */
     }

@@ -26,6 +26,8 @@ void pyspy_module_ensure_symbols(const pyspy_module *m);
  * answers, without reading a big .symtab. */
 const pyspy_symbol *pyspy_module_find_dynamic(const pyspy_module *m,
                                               const char *name);
+/* Moves from's symbols (names and index too) into to, freeing to's. */
+void pyspy_module_take_symbols(pyspy_module *to, pyspy_module *from);
 /* Frees the path, the symbols (their names too) and the index. */
 void pyspy_module_free(pyspy_module *m);
 /* Drops repeated names (keeping an entry with a value) and builds the
