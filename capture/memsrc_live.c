@@ -365,15 +365,15 @@ static int threads_from_set(pyspy_memsrc *src, live_impl *li,
     return 0;
 }
 
-/* For a sampler: the same number of threads as last time is taken to be
- * the same threads, which a failed state read (a thread gone and another
- * come) disproves. One fstat and a pread per thread. */
 /* Without states the thread list only has to notice threads coming and
  * going (a Python thread is found through its interpreter anyway, and
  * 3.8+ records its kernel id): ten times a second is plenty, and counting
  * them costs a sample at 100 Hz as much as the rest of its system calls. */
 #define SAMPLING_THREADS_NS 100000000LL
 
+/* For a sampler: the same number of threads as last time is taken to be
+ * the same threads, which a failed state read (a thread gone and another
+ * come) disproves. One fstat and a pread per thread. */
 static int restate_threads(pyspy_memsrc *src, live_impl *li) {
     if (!li->sampling || src->nthreads == 0)
         return -1;

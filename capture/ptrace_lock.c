@@ -61,11 +61,17 @@ static int64_t now_ns(void) {
     return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
 }
 
-bool pyspy_ptrace_holds(const pyspy_ptrace_set *set, int tid) {
-    for (size_t i = 0; i < set->n; i++)
-        if (set->tids[i] == tid)
+/* Linear: on a stop's first pass the sets are empty; only a later pass
+ * (threads appeared during the stop) searches them. */
+static bool has_tid(const int *v, size_t n, int tid) {
+    for (size_t i = 0; i < n; i++)
+        if (v[i] == tid)
             return true;
     return false;
+}
+
+bool pyspy_ptrace_holds(const pyspy_ptrace_set *set, int tid) {
+    return has_tid(set->tids, set->n, tid);
 }
 
 static int set_add(pyspy_ptrace_set *set, int tid) {
@@ -111,10 +117,7 @@ void pyspy_ptrace_release(pyspy_ptrace_set *set) {
 }
 
 static bool leaves(const pyspy_ptrace_set *set, int tid) {
-    for (size_t i = 0; i < set->nleft; i++)
-        if (set->left[i] == tid)
-            return true;
-    return false;
+    return has_tid(set->left, set->nleft, tid);
 }
 
 static int leave(pyspy_ptrace_set *set, int tid) {
