@@ -185,13 +185,24 @@ static uint32_t intern_frame(pyspy_agg *a, const char *name,
     fullname = fullname ? fullname : "";
     shortname = shortname ? shortname : fullname;
     size_t ln = strlen(name), lf = strlen(fullname), ls = strlen(shortname);
-    if (key_reserve(ix, ln + lf + ls + 40))
+    /* The key is every field back to back (each string with its NUL);
+     * built with copies, not a printf: this runs for every frame of every
+     * sample. */
+    size_t n = ln + 1 + lf + 1 + ls + 1 + sizeof line + 2;
+    if (key_reserve(ix, n))
         return UINT32_MAX;
-    int n = snprintf(ix->buf, ix->bufcap, "%s%c%s%c%s%c%d%c%d%d", name, 0,
-                     fullname, 0, shortname, 0, line, 0, native, meta);
-    if (n < 0)
-        return UINT32_MAX;
-    uint32_t v = map_lookup(&ix->frames, ix->buf, (size_t)n, UINT32_MAX);
+    char *k = ix->buf;
+    memcpy(k, name, ln + 1);
+    k += ln + 1;
+    memcpy(k, fullname, lf + 1);
+    k += lf + 1;
+    memcpy(k, shortname, ls + 1);
+    k += ls + 1;
+    memcpy(k, &line, sizeof line);
+    k += sizeof line;
+    *k++ = (char)native;
+    *k = (char)meta;
+    uint32_t v = map_lookup(&ix->frames, ix->buf, n, UINT32_MAX);
     if (v < UINT32_MAX - 1)
         return v;
     if (grow((void **)&a->frames, &a->capframes, a->nframes + 1,
@@ -206,7 +217,7 @@ static uint32_t intern_frame(pyspy_agg *a, const char *name,
         free(f->full_filename);
         return UINT32_MAX;
     }
-    v = map_lookup(&ix->frames, ix->buf, (size_t)n, (uint32_t)a->nframes);
+    v = map_lookup(&ix->frames, ix->buf, n, (uint32_t)a->nframes);
     if (v >= UINT32_MAX - 1) {
         free(f->name);
         free(f->filename);

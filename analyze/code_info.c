@@ -4,8 +4,10 @@
  * than re-read on later walks. */
 #include "analyze/py_objects.h"
 #include "analyze/py_objlayout.h"
+#include "analyze/line_table.h"
 #include "analyze/walk_internal.h"
 
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -47,24 +49,40 @@ static int grow(pyspy_code_cache *cache) {
     return 0;
 }
 
-/* The fields an entry depends on; -1 when unreadable. */
+/* The fields an entry depends on; -1 when unreadable. They sit in the
+ * object's first hundred-odd bytes, so one read takes them all: the
+ * re-check runs for every frame of every sample. */
+#define MAX_SIG_SPAN 512
+
 static int read_sig(pyspy_memsrc *src, const pyspy_python *py, uint64_t addr,
                     pyspy_code_info *s) {
     const pyspy_py_layout *l = &py->layout;
-    s->sig_table = 0;
-    if (pyspy_py_read_u64(src, addr + (uint64_t)l->ob_type, &s->sig_type,
-                          NULL) < 0 ||
-        pyspy_py_read_u64(src, addr + (uint64_t)l->code_name, &s->sig_name,
-                          NULL) < 0 ||
-        pyspy_py_read_u64(src, addr + (uint64_t)l->code_filename,
-                          &s->sig_filename, NULL) < 0 ||
-        pyspy_memsrc_read(src, addr + (uint64_t)l->code_firstlineno,
-                          &s->sig_first, sizeof s->sig_first, NULL) < 0)
+    const int32_t offs[] = {l->ob_type, l->code_name, l->code_filename,
+                            l->code_firstlineno, l->code_linetable};
+    const size_t widths[] = {8, 8, 8, 4, 8};
+    size_t lo = SIZE_MAX, hi = 0;
+    for (size_t i = 0; i < 5; i++) {
+        if (offs[i] < 0) {
+            if (i < 4)
+                return -1;
+            continue;
+        }
+        if ((size_t)offs[i] < lo)
+            lo = (size_t)offs[i];
+        if ((size_t)offs[i] + widths[i] > hi)
+            hi = (size_t)offs[i] + widths[i];
+    }
+    uint8_t buf[MAX_SIG_SPAN];
+    if (hi - lo > sizeof buf ||
+        pyspy_memsrc_read(src, addr + lo, buf, hi - lo, NULL) < 0)
         return -1;
-    if (l->code_linetable >= 0 &&
-        pyspy_py_read_u64(src, addr + (uint64_t)l->code_linetable,
-                          &s->sig_table, NULL) < 0)
-        s->sig_table = 0;
+    memcpy(&s->sig_type, buf + (size_t)l->ob_type - lo, 8);
+    memcpy(&s->sig_name, buf + (size_t)l->code_name - lo, 8);
+    memcpy(&s->sig_filename, buf + (size_t)l->code_filename - lo, 8);
+    memcpy(&s->sig_first, buf + (size_t)l->code_firstlineno - lo, 4);
+    s->sig_table = 0;
+    if (l->code_linetable >= 0)
+        memcpy(&s->sig_table, buf + (size_t)l->code_linetable - lo, 8);
     return 0;
 }
 
@@ -104,12 +122,12 @@ static void read_code(pyspy_memsrc *src, const pyspy_python *py,
     c->valid = true;
 }
 
-const pyspy_code_info *pyspy_code_get(pyspy_code_cache *cache,
-                                      pyspy_memsrc *src, const pyspy_python *py,
-                                      uint64_t addr) {
-    static const pyspy_code_info invalid = {0};
-    if (!addr)
-        return &invalid;
+pyspy_code_info *pyspy_code_get(pyspy_code_cache *cache, pyspy_memsrc *src,
+                                const pyspy_python *py, uint64_t addr) {
+    if (!addr) {
+        memset(&cache->none, 0, sizeof cache->none);
+        return &cache->none;
+    }
     if (cache->used * 2 >= cache->cap) {
         if (cache->used >= MAX_CACHED) {
             /* Bound memory on a pathological target: start over. */
@@ -159,4 +177,31 @@ void pyspy_code_cache_free(pyspy_code_cache *cache) {
     cache->slots = NULL;
     cache->cap = cache->used = 0;
     cache->gen++;
+}
+
+int pyspy_code_line(const pyspy_python *py, pyspy_code_info *c, int64_t lasti) {
+    for (uint8_t i = 0; i < c->memo_n; i++)
+        if (c->memo_lasti[i] == lasti)
+            return c->memo_line[i];
+    int line =
+        pyspy_line_for(py->layout.lines, py->layout.lnotab_unsigned_deltas,
+                       c->linetable, c->linetable_len, c->firstlineno, lasti);
+    uint8_t at = c->memo_next;
+    c->memo_next = (uint8_t)((at + 1) % PYSPY_LINE_MEMO);
+    if (c->memo_n < PYSPY_LINE_MEMO)
+        c->memo_n++;
+    c->memo_lasti[at] = lasti;
+    c->memo_line[at] = line;
+    return line;
+}
+
+const char *pyspy_code_short_filename(pyspy_code_info *c,
+                                      const pyspy_sys_path *sp) {
+    uint64_t gen = sp ? sp->gen : 0;
+    if (!gen || c->short_gen != gen) {
+        c->short_off =
+            (size_t)(pyspy_short_filename(sp, c->filename) - c->filename);
+        c->short_gen = gen;
+    }
+    return c->filename + c->short_off;
 }

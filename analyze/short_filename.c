@@ -5,16 +5,22 @@
 #include "analyze/py_objects.h"
 #include "analyze/walk_internal.h"
 
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
 #define MAX_PATH_ENTRIES 512
 #define MAX_ENTRY_BYTES 4096
 
+/* Shared by every walk in the process (offline record walks in
+ * parallel), so that no two reads ever share a gen. */
+static _Atomic uint64_t last_gen;
+
 void pyspy_sys_path_read(pyspy_memsrc *src, const pyspy_python *py,
                          uint64_t interp, pyspy_sys_path *out) {
     out->dirs = NULL;
     out->n = 0;
+    out->gen = atomic_fetch_add(&last_gen, 1) + 1;
     const pyspy_py_layout *l = &py->layout;
     uint64_t sysdict = 0, list = 0;
     if (!interp || l->interp_sysdict < 0 ||
@@ -59,9 +65,11 @@ void pyspy_sys_path_free(pyspy_sys_path *p) {
     free(p->dirs);
     p->dirs = NULL;
     p->n = 0;
+    p->gen = 0;
 }
 
-char *pyspy_short_filename(const pyspy_sys_path *p, const char *filename) {
+const char *pyspy_short_filename(const pyspy_sys_path *p,
+                                 const char *filename) {
     size_t best = 0;
     for (size_t i = 0; p && i < p->n; i++) {
         size_t len = strlen(p->dirs[i]);
@@ -70,9 +78,9 @@ char *pyspy_short_filename(const pyspy_sys_path *p, const char *filename) {
             best = len;
     }
     if (best)
-        return strdup(filename + best + 1);
+        return filename + best + 1;
     const char *slash = strrchr(filename, '/');
     if (slash && slash[1])
-        return strdup(slash + 1);
-    return strdup(filename);
+        return slash + 1;
+    return filename;
 }

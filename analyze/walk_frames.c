@@ -77,9 +77,42 @@ static size_t header_size(const int32_t *offs, size_t n, size_t width) {
     return max;
 }
 
-static int line_of(const pyspy_python *py, const pyspy_walk_opts *opts,
-                   const pyspy_code_info *c, int64_t lasti) {
-    switch (opts->lineno) {
+/* One chain's walk: what both chain kinds share. */
+typedef struct chain {
+    pyspy_memsrc *src;
+    const pyspy_python *py;
+    const pyspy_walk_opts *opts;
+    pyspy_code_cache *cache;
+    const pyspy_sys_path *sp;
+    frame_list fl;
+    pyspy_addr_set seen;
+} chain;
+
+/* Reads the next frame's header into buf; false (with the frame that
+ * says why) when the chain ends here: too deep, a cycle, unreadable. */
+static bool enter(chain *ch, uint64_t frame, bool too_deep, uint8_t *buf,
+                  size_t size) {
+    if (too_deep || ch->fl.n >= PYSPY_MAX_FRAMES) {
+        push_cut(&ch->fl, "<max depth reached>", frame);
+        return false;
+    }
+    int added = pyspy_addr_set_add(&ch->seen, frame);
+    if (added <= 0) {
+        if (added == 0)
+            push_cut(&ch->fl, "<frame cycle>", frame);
+        else
+            ch->fl.oom = true;
+        return false;
+    }
+    if (pyspy_memsrc_read(ch->src, frame, buf, size, NULL) < 0) {
+        push_cut(&ch->fl, "<unreadable frame>", frame);
+        return false;
+    }
+    return true;
+}
+
+static int line_of(const chain *ch, pyspy_code_info *c, int64_t lasti) {
+    switch (ch->opts->lineno) {
     case PYSPY_LINENO_NONE:
         return 0;
     case PYSPY_LINENO_FIRST:
@@ -87,25 +120,31 @@ static int line_of(const pyspy_python *py, const pyspy_walk_opts *opts,
     case PYSPY_LINENO_LAST_INSTRUCTION:
         break;
     }
-    return pyspy_line_for(py->layout.lines, py->layout.lnotab_unsigned_deltas,
-                          c->linetable, c->linetable_len, c->firstlineno,
-                          lasti);
+    return pyspy_code_line(ch->py, c, lasti);
 }
 
-/* Fills a frame from its code object; false when out of memory. */
-static bool fill(pyspy_memsrc *src, const pyspy_python *py,
-                 const pyspy_walk_opts *opts, pyspy_frame *f,
-                 const pyspy_code_info *c, int64_t lasti, uint64_t localsplus) {
+/* Adds the frame of a valid code object; false when out of memory. */
+static bool add(chain *ch, pyspy_code_info *c, int64_t lasti, bool is_entry,
+                uint64_t localsplus) {
+    pyspy_frame *f = push(&ch->fl);
+    if (!f)
+        return false;
+    f->is_entry = is_entry;
     f->name = strdup(c->name);
     f->filename = strdup(c->filename);
-    if (!f->name || !f->filename)
+    f->short_filename =
+        strdup(ch->opts->full_filenames ? c->filename
+                                        : pyspy_code_short_filename(c, ch->sp));
+    if (!f->name || !f->filename || !f->short_filename) {
+        ch->fl.oom = true;
         return false;
-    f->line = line_of(py, opts, c, lasti);
-    if (opts->locals > 0) {
+    }
+    f->line = line_of(ch, c, lasti);
+    if (ch->opts->locals > 0) {
         /* Locals that cannot be read leave the frame without them. */
-        if (pyspy_py_frame_locals(src, py, c->addr, localsplus,
-                                  (int)opts->locals, &f->locals, &f->nlocals,
-                                  NULL) < 0) {
+        if (pyspy_py_frame_locals(ch->src, ch->py, c->addr, localsplus,
+                                  (int)ch->opts->locals, &f->locals,
+                                  &f->nlocals, NULL) < 0) {
             f->locals = NULL;
             f->nlocals = 0;
         }
@@ -113,11 +152,8 @@ static bool fill(pyspy_memsrc *src, const pyspy_python *py,
     return true;
 }
 
-static void walk_frame_objects(pyspy_memsrc *src, const pyspy_python *py,
-                               const pyspy_walk_opts *opts,
-                               pyspy_code_cache *cache, uint64_t frame,
-                               frame_list *fl) {
-    const pyspy_py_layout *l = &py->layout;
+static void walk_frame_objects(chain *ch, uint64_t frame) {
+    const pyspy_py_layout *l = &ch->py->layout;
     const int32_t ptrs[] = {l->frame_back, l->frame_code};
     const int32_t ints[] = {l->frame_lasti};
     size_t size = header_size(ptrs, 2, 8);
@@ -130,56 +166,29 @@ static void walk_frame_objects(pyspy_memsrc *src, const pyspy_python *py,
     /* f_lasti counts bytes up to 3.9 and code units in 3.10. */
     int64_t unit = l->lines == PYSPY_LINES_LINETABLE310 ? 2 : 1;
     uint8_t buf[MAX_FRAME_HEADER];
-    pyspy_addr_set seen = {0};
-    while (frame && !fl->oom) {
-        if (fl->n >= PYSPY_MAX_FRAMES) {
-            push_cut(fl, "<max depth reached>", frame);
-            break;
-        }
-        int added = pyspy_addr_set_add(&seen, frame);
-        if (added <= 0) {
-            if (added == 0)
-                push_cut(fl, "<frame cycle>", frame);
-            else
-                fl->oom = true;
-            break;
-        }
-        if (pyspy_memsrc_read(src, frame, buf, size, NULL) < 0) {
-            push_cut(fl, "<unreadable frame>", frame);
-            break;
-        }
+    while (frame && !ch->fl.oom && enter(ch, frame, false, buf, size)) {
         uint64_t code = u64_at(buf, l->frame_code);
-        const pyspy_code_info *c = pyspy_code_get(cache, src, py, code);
+        pyspy_code_info *c = pyspy_code_get(ch->cache, ch->src, ch->py, code);
         if (!c) {
-            fl->oom = true;
+            ch->fl.oom = true;
             break;
         }
         if (!c->valid) {
-            push_cut(fl, "<unreadable frame>", frame);
+            push_cut(&ch->fl, "<unreadable frame>", frame);
             break;
         }
         int64_t lasti = l->frame_lasti >= 0 ? i32_at(buf, l->frame_lasti) : -1;
         if (lasti >= 0)
             lasti *= unit;
-        pyspy_frame *f = push(fl);
-        if (!f)
+        /* Each PyFrameObject has its own eval call. */
+        if (!add(ch, c, lasti, true, frame + (uint64_t)l->frame_localsplus))
             break;
-        f->is_entry = true; /* each PyFrameObject has its own eval call */
-        if (!fill(src, py, opts, f, c, lasti,
-                  frame + (uint64_t)l->frame_localsplus)) {
-            fl->oom = true;
-            break;
-        }
         frame = u64_at(buf, l->frame_back);
     }
-    pyspy_addr_set_free(&seen);
 }
 
-static void walk_interpreter_frames(pyspy_memsrc *src, const pyspy_python *py,
-                                    const pyspy_walk_opts *opts,
-                                    pyspy_code_cache *cache, uint64_t frame,
-                                    frame_list *fl) {
-    const pyspy_py_layout *l = &py->layout;
+static void walk_interpreter_frames(chain *ch, uint64_t frame) {
+    const pyspy_py_layout *l = &ch->py->layout;
     const int32_t ptrs[] = {l->iframe_previous, l->iframe_code,
                             l->iframe_instr_ptr};
     const int32_t bytes[] = {l->iframe_owner,
@@ -198,41 +207,25 @@ static void walk_interpreter_frames(pyspy_memsrc *src, const pyspy_python *py,
     else if (l->tagged_stackrefs)
         mask = ~(uint64_t)7;
     uint8_t buf[MAX_FRAME_HEADER];
-    pyspy_addr_set seen = {0};
     /* Iterations, not frames: skipped shim frames count too. */
     size_t steps = 0;
-    while (frame && !fl->oom) {
-        if (fl->n >= PYSPY_MAX_FRAMES || ++steps > 2 * PYSPY_MAX_FRAMES) {
-            push_cut(fl, "<max depth reached>", frame);
-            break;
-        }
-        int added = pyspy_addr_set_add(&seen, frame);
-        if (added <= 0) {
-            if (added == 0)
-                push_cut(fl, "<frame cycle>", frame);
-            else
-                fl->oom = true;
-            break;
-        }
-        if (pyspy_memsrc_read(src, frame, buf, size, NULL) < 0) {
-            push_cut(fl, "<unreadable frame>", frame);
-            break;
-        }
+    while (frame && !ch->fl.oom &&
+           enter(ch, frame, ++steps > 2 * PYSPY_MAX_FRAMES, buf, size)) {
         uint64_t previous = u64_at(buf, l->iframe_previous);
         int owner = l->iframe_owner >= 0 ? (int8_t)buf[l->iframe_owner] : -1;
         if ((l->owner_cstack >= 0 && owner == l->owner_cstack) ||
             (l->owner_interpreter >= 0 && owner == l->owner_interpreter)) {
             /* The C stack's shim under an eval-loop call: the frame above
              * it is where that call entered. */
-            if (fl->n > 0 && owner == l->owner_cstack)
-                fl->v[fl->n - 1].is_entry = true;
+            if (ch->fl.n > 0 && owner == l->owner_cstack)
+                ch->fl.v[ch->fl.n - 1].is_entry = true;
             frame = previous;
             continue;
         }
         uint64_t code = u64_at(buf, l->iframe_code) & mask;
-        const pyspy_code_info *c = pyspy_code_get(cache, src, py, code);
+        pyspy_code_info *c = pyspy_code_get(ch->cache, ch->src, ch->py, code);
         if (!c) {
-            fl->oom = true;
+            ch->fl.oom = true;
             break;
         }
         /* Not every frame runs a code object (3.13+ may hold None here):
@@ -251,19 +244,12 @@ static void walk_interpreter_frames(pyspy_memsrc *src, const pyspy_python *py,
                 units -= 1;
             lasti = units * 2;
         }
-        pyspy_frame *f = push(fl);
-        if (!f)
+        bool is_entry = l->iframe_is_entry > 0 && buf[l->iframe_is_entry] != 0;
+        if (!add(ch, c, lasti, is_entry,
+                 frame + (uint64_t)l->iframe_localsplus))
             break;
-        if (l->iframe_is_entry > 0)
-            f->is_entry = buf[l->iframe_is_entry] != 0;
-        if (!fill(src, py, opts, f, c, lasti,
-                  frame + (uint64_t)l->iframe_localsplus)) {
-            fl->oom = true;
-            break;
-        }
         frame = previous;
     }
-    pyspy_addr_set_free(&seen);
 }
 
 static int read_ptr(pyspy_memsrc *src, uint64_t addr, uint64_t *out) {
@@ -272,9 +258,11 @@ static int read_ptr(pyspy_memsrc *src, uint64_t addr, uint64_t *out) {
 
 int pyspy_walk_frames(pyspy_memsrc *src, const pyspy_python *py,
                       const pyspy_walk_opts *opts, pyspy_code_cache *cache,
-                      uint64_t tstate, pyspy_frame **frames, size_t *n) {
+                      const pyspy_sys_path *sp, uint64_t tstate,
+                      pyspy_frame **frames, size_t *n) {
     const pyspy_py_layout *l = &py->layout;
-    frame_list fl = {0};
+    chain ch = {src, py, opts, cache, sp, {0}, {0}};
+    frame_list *fl = &ch.fl;
     uint64_t frame = 0;
     *frames = NULL;
     *n = 0;
@@ -295,18 +283,18 @@ int pyspy_walk_frames(pyspy_memsrc *src, const pyspy_python *py,
         break;
     }
     }
-    if (!ok) {
-        push_cut(&fl, "<unreadable thread state>", tstate);
-    } else if (l->threads == PYSPY_THREADS_FRAME) {
-        walk_frame_objects(src, py, opts, cache, frame, &fl);
-    } else {
-        walk_interpreter_frames(src, py, opts, cache, frame, &fl);
-    }
-    if (fl.oom) {
-        pyspy_frames_free(fl.v, fl.n);
+    if (!ok)
+        push_cut(fl, "<unreadable thread state>", tstate);
+    else if (l->threads == PYSPY_THREADS_FRAME)
+        walk_frame_objects(&ch, frame);
+    else
+        walk_interpreter_frames(&ch, frame);
+    pyspy_addr_set_free(&ch.seen);
+    if (fl->oom) {
+        pyspy_frames_free(fl->v, fl->n);
         return -1;
     }
-    *frames = fl.v;
-    *n = fl.n;
+    *frames = fl->v;
+    *n = fl->n;
     return 0;
 }

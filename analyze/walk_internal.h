@@ -12,7 +12,28 @@
 #define PYSPY_MAX_THREADS 4096
 #define PYSPY_MAX_INTERPRETERS 256
 
+/* ---------------------------------------------------------- short filenames */
+
+typedef struct pyspy_sys_path {
+    char **dirs; /* absolute entries without a trailing '/' */
+    size_t n;
+    uint64_t gen; /* unique to each read (0: never read): code entries
+                     keep their short filename for one gen */
+} pyspy_sys_path;
+
+/* Reads sys.path from an interpreter's sysdict (missing or unreadable:
+ * an empty list, not an error). */
+void pyspy_sys_path_read(pyspy_memsrc *src, const pyspy_python *py,
+                         uint64_t interp, pyspy_sys_path *out);
+void pyspy_sys_path_free(pyspy_sys_path *p);
+/* The filename relative to the longest sys.path entry that holds it;
+ * else its last component for an absolute or relative path; names that
+ * are not paths ("<string>") unchanged. A suffix of filename. */
+const char *pyspy_short_filename(const pyspy_sys_path *p, const char *filename);
+
 /* ---------------------------------------------------- code objects (cached) */
+
+#define PYSPY_LINE_MEMO 4
 
 typedef struct pyspy_code_info {
     uint64_t addr;
@@ -27,12 +48,22 @@ typedef struct pyspy_code_info {
     uint64_t sig_type, sig_name, sig_filename, sig_table;
     int32_t sig_first;
     uint64_t gen; /* the walk that last read or checked it */
+    /* A sampler meets the same few (code, instruction) pairs every
+     * sample: their lines and the short filename are kept, not worked out
+     * again (the line table decode and the sys.path match were a fifth of
+     * a steady sample's instructions). */
+    int64_t memo_lasti[PYSPY_LINE_MEMO];
+    int memo_line[PYSPY_LINE_MEMO];
+    uint8_t memo_n, memo_next;
+    uint64_t short_gen; /* the pyspy_sys_path.gen short_off is for; 0 none */
+    size_t short_off;
 } pyspy_code_info;
 
 typedef struct pyspy_code_cache {
     pyspy_code_info *slots; /* open addressing by address */
     size_t cap, used;
-    uint64_t gen; /* bumped by pyspy_code_cache_next_walk */
+    uint64_t gen;         /* bumped by pyspy_code_cache_next_walk */
+    pyspy_code_info none; /* what address 0 gives: never valid */
 } pyspy_code_cache;
 
 /* The code object at addr, read once per walk; NULL only when out of
@@ -42,19 +73,25 @@ typedef struct pyspy_code_cache {
  * strings and its line table again: code objects are immutable, so the
  * same fields at the same address mean the same code, and a freed and
  * reused address shows as different fields. */
-const pyspy_code_info *pyspy_code_get(pyspy_code_cache *cache,
-                                      pyspy_memsrc *src, const pyspy_python *py,
-                                      uint64_t addr);
+pyspy_code_info *pyspy_code_get(pyspy_code_cache *cache, pyspy_memsrc *src,
+                                const pyspy_python *py, uint64_t addr);
 void pyspy_code_cache_free(pyspy_code_cache *cache);
 /* Starts a new walk: entries from earlier ones are re-checked on use. */
 void pyspy_code_cache_next_walk(pyspy_code_cache *cache);
+/* The line a valid entry's code was at, lasti bytes into its bytecode
+ * (-1 unknown), as its interpreter's line table says. */
+int pyspy_code_line(const pyspy_python *py, pyspy_code_info *c, int64_t lasti);
+/* pyspy_short_filename of a valid entry's filename under sp. */
+const char *pyspy_code_short_filename(pyspy_code_info *c,
+                                      const pyspy_sys_path *sp);
 
 /* ------------------------------------------------------------------ frames */
 
 /* Walks one thread state's frame chain into frames (innermost first). */
 int pyspy_walk_frames(pyspy_memsrc *src, const pyspy_python *py,
                       const pyspy_walk_opts *opts, pyspy_code_cache *cache,
-                      uint64_t tstate, pyspy_frame **frames, size_t *n);
+                      const pyspy_sys_path *sp, uint64_t tstate,
+                      pyspy_frame **frames, size_t *n);
 
 /* A set of addresses for cycle detection (bounded by its users). */
 typedef struct pyspy_addr_set {
@@ -64,23 +101,6 @@ typedef struct pyspy_addr_set {
 /* 1 if newly added, 0 if already present, -1 out of memory. */
 int pyspy_addr_set_add(pyspy_addr_set *s, uint64_t addr);
 void pyspy_addr_set_free(pyspy_addr_set *s);
-
-/* ---------------------------------------------------------- short filenames */
-
-typedef struct pyspy_sys_path {
-    char **dirs; /* absolute entries without a trailing '/' */
-    size_t n;
-} pyspy_sys_path;
-
-/* Reads sys.path from an interpreter's sysdict (missing or unreadable:
- * an empty list, not an error). */
-void pyspy_sys_path_read(pyspy_memsrc *src, const pyspy_python *py,
-                         uint64_t interp, pyspy_sys_path *out);
-void pyspy_sys_path_free(pyspy_sys_path *p);
-/* The filename relative to the longest sys.path entry that holds it;
- * else its last component for an absolute or relative path; names that
- * are not paths ("<string>") unchanged. malloc'd. */
-char *pyspy_short_filename(const pyspy_sys_path *p, const char *filename);
 
 /* ------------------------------------------------------ OS threads, activity
  */

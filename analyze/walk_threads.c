@@ -80,21 +80,6 @@ static const char *name_of(const pyspy_thread_name *names, size_t n,
     return NULL;
 }
 
-static int shorten(pyspy_trace *t, const pyspy_sys_path *sp,
-                   const pyspy_walk_opts *opts) {
-    for (size_t i = 0; i < t->nframes; i++) {
-        pyspy_frame *f = &t->frames[i];
-        if (f->unreadable || !f->filename)
-            continue;
-        f->short_filename = opts->full_filenames
-                                ? strdup(f->filename)
-                                : pyspy_short_filename(sp, f->filename);
-        if (!f->short_filename)
-            return -1;
-    }
-    return 0;
-}
-
 typedef struct walk {
     pyspy_memsrc *src;
     const pyspy_python *py;
@@ -136,10 +121,8 @@ static int one_thread(walk *w, uint64_t tstate, uint64_t holder,
         return -1;
     if (!name && !w->opts->skip_thread_names)
         pyspy_walk_cache_name_missing(w->opts->cache, w->interp);
-    if (pyspy_walk_frames(w->src, w->py, w->opts, w->cache, tstate, &t->frames,
-                          &t->nframes) < 0)
-        return -1;
-    return shorten(t, sp, w->opts);
+    return pyspy_walk_frames(w->src, w->py, w->opts, w->cache, sp, tstate,
+                             &t->frames, &t->nframes);
 }
 
 /* Activity and the crash mark need the OS thread; the main thread's
