@@ -93,10 +93,15 @@ int pyspy_walk_frames(pyspy_memsrc *src, const pyspy_python *py,
                       const pyspy_sys_path *sp, uint64_t tstate,
                       pyspy_frame **frames, size_t *n);
 
-/* A set of addresses for cycle detection (bounded by its users). */
+/* A set of addresses for cycle detection (bounded by its users). The
+ * first few entries sit in the struct, so the short chains of a
+ * sampler's every walk allocate nothing. Zero-initialised is empty. */
+#define PYSPY_ADDR_SET_FEW 16
+
 typedef struct pyspy_addr_set {
-    uint64_t *slots;
+    uint64_t *slots; /* NULL while the entries fit in few */
     size_t cap, used;
+    uint64_t few[PYSPY_ADDR_SET_FEW];
 } pyspy_addr_set;
 /* 1 if newly added, 0 if already present, -1 out of memory. */
 int pyspy_addr_set_add(pyspy_addr_set *s, uint64_t addr);

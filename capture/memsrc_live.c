@@ -542,9 +542,11 @@ static void live_resume(pyspy_memsrc *src) {
     src->proc.pause_ns = (uint64_t)(clock_ns(CLOCK_MONOTONIC) - li->stop_t0);
 }
 
-/* A sampler's reads do not go through the regions, which only native
- * unwinding and new interpreters need: once a second keeps them fresh
- * enough without re-reading /proc/PID/maps a thousand times a second. */
+/* A sampler's reads do not go through the regions; only its native
+ * unwinding does (a sampler finds the interpreter once, at attach). With
+ * it, once a second keeps them fresh enough without re-reading
+ * /proc/PID/maps a thousand times a second; without it, never: each read
+ * takes the target's mmap lock and costs a sample's worth of our CPU. */
 #define SAMPLING_MAPS_NS 1000000000LL
 
 static int live_refresh(pyspy_memsrc *src, pyspy_error *err) {
@@ -553,9 +555,10 @@ static int live_refresh(pyspy_memsrc *src, pyspy_error *err) {
         return 0;
     if (reread_threads(src, li, err) != 0)
         return -1;
-    if ((!li->sampling ||
-         clock_ns(CLOCK_MONOTONIC) - li->maps_ns > SAMPLING_MAPS_NS) &&
-        reread_maps(src, li, err) != 0)
+    bool maps_due = !li->sampling ||
+                    (!li->no_regs && clock_ns(CLOCK_MONOTONIC) - li->maps_ns >
+                                         SAMPLING_MAPS_NS);
+    if (maps_due && reread_maps(src, li, err) != 0)
         return -1;
     src->proc.capture_time_ns = clock_ns(CLOCK_REALTIME);
     return 0;

@@ -308,6 +308,31 @@ TEST(activity_rules) {
     CHECK(!pyspy_frames_look_idle(&f, 1));
 }
 
+/* The set keeps its first entries inline and moves them into a hash
+ * table when they outgrow it: membership must hold across the move and
+ * across each growth of the table. */
+TEST(address_sets_across_growth) {
+    pyspy_addr_set s = {0};
+    CHECK(pyspy_addr_set_add(&s, 0) == 1); /* 0 is never kept */
+    for (uint64_t a = 1; a <= 1000; a++) {
+        CHECK(pyspy_addr_set_add(&s, a * 0x1000) == 1);
+        if (a == PYSPY_ADDR_SET_FEW)
+            CHECK(s.slots == NULL);
+        /* Every earlier entry is still in. */
+        if (a % 97 == 0 || a == PYSPY_ADDR_SET_FEW + 1)
+            for (uint64_t b = 1; b <= a; b++)
+                CHECK(pyspy_addr_set_add(&s, b * 0x1000) == 0);
+    }
+    CHECK(s.slots != NULL);
+    CHECK(s.used == 1000);
+    CHECK(pyspy_addr_set_add(&s, 0x1001) == 1);
+    pyspy_addr_set_free(&s);
+    CHECK(s.slots == NULL && s.used == 0);
+    CHECK(pyspy_addr_set_add(&s, 0x2000) == 1);
+    CHECK(pyspy_addr_set_add(&s, 0x2000) == 0);
+    pyspy_addr_set_free(&s);
+}
+
 TEST_MAIN(T(threads_frames_gil_and_hostile_chains), T(deep_chain_is_bounded),
           T(unreadable_interpreter_is_an_error), T(short_filenames),
-          T(activity_rules))
+          T(activity_rules), T(address_sets_across_growth))
