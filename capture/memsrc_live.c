@@ -425,7 +425,7 @@ void pyspy_live_sampling(pyspy_memsrc *src, bool need_regs, bool need_states) {
     li->no_regs = !need_regs;
     /* Lock mode reads the states to know which threads sleep. */
     li->no_states = !need_states && li->lock == PYSPY_NONBLOCKING;
-    li->tasks.syscalls = false;
+    pyspy_proc_tasks_drop_syscalls(&li->tasks);
 }
 
 /* ------------------------------------------------------------ regions */

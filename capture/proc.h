@@ -60,6 +60,9 @@ long pyspy_proc_tasks_count(pyspy_proc_tasks *t);
  * asked for at init, else -2). */
 int pyspy_proc_tasks_state(pyspy_proc_tasks *t, int tid, pyspy_thread *out);
 void pyspy_proc_tasks_close(pyspy_proc_tasks *t);
+/* Stops reading syscalls and closes the syscall files already open (a
+ * sampler's thousands of threads would otherwise keep them for nothing). */
+void pyspy_proc_tasks_drop_syscalls(pyspy_proc_tasks *t);
 /* Every thread listed with its state (registers not filled). */
 int pyspy_proc_tasks_read(pyspy_proc_tasks *t, pyspy_thread **out, size_t *n,
                           pyspy_error *err);

@@ -44,6 +44,15 @@ void pyspy_proc_tasks_close(pyspy_proc_tasks *t) {
     pyspy_proc_tasks_init(t, t->pid, t->syscalls);
 }
 
+void pyspy_proc_tasks_drop_syscalls(pyspy_proc_tasks *t) {
+    t->syscalls = false;
+    for (size_t i = 0; i < t->n; i++) {
+        if (t->v[i].syscall_fd >= 0)
+            close(t->v[i].syscall_fd);
+        t->v[i].syscall_fd = -1;
+    }
+}
+
 static int cmp_int(const void *a, const void *b) {
     int x = *(const int *)a, y = *(const int *)b;
     return (x > y) - (x < y);

@@ -5,6 +5,7 @@
 #include "testlib.h"
 
 #include <pthread.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -94,6 +95,23 @@ TEST(syscalls_when_asked) {
     CHECK(st.state == 'R' && st.syscall >= 0);
 }
 
+/* A sampler that stops asking for syscalls closes the files it kept. */
+TEST(dropping_syscalls_closes_their_files) {
+    pyspy_proc_tasks t;
+    pyspy_proc_tasks_init(&t, getpid(), true);
+    pyspy_thread st = {0};
+    CHECK(pyspy_proc_tasks_state(&t, getpid(), &st) == 0);
+    CHECK(st.syscall >= 0);
+    CHECK(t.n == 1 && t.v[0].syscall_fd >= 0);
+    int fd = t.v[0].syscall_fd;
+    pyspy_proc_tasks_drop_syscalls(&t);
+    CHECK(t.v[0].syscall_fd == -1);
+    CHECK(fcntl(fd, F_GETFD) == -1); /* closed */
+    CHECK(pyspy_proc_tasks_state(&t, getpid(), &st) == 0);
+    CHECK(st.state == 'R' && st.syscall == -2);
+    pyspy_proc_tasks_close(&t);
+}
+
 TEST(gone_process) {
     pyspy_proc_tasks t;
     pyspy_proc_tasks_init(&t, 1 << 30, false);
@@ -154,4 +172,5 @@ TEST(many_threads_in_any_order) {
 }
 
 TEST_MAIN(T(follows_threads_coming_and_going), T(syscalls_when_asked),
-          T(many_threads_in_any_order), T(gone_process))
+          T(dropping_syscalls_closes_their_files), T(many_threads_in_any_order),
+          T(gone_process))
