@@ -286,7 +286,7 @@ static int open_header(const char *path, pyspy_module *m, uint64_t *first_vaddr,
     if (fd < 0)
         return pyspy_error_set(err, errno == EACCES ? PYSPY_E_PERM : PYSPY_E_IO,
                                "cannot open %s: %s", path, strerror(errno));
-    Elf *elf = elf_begin(fd, ELF_C_READ_MMAP, NULL);
+    Elf *elf = elf_begin(fd, ELF_C_READ, NULL);
     if (!elf || elf_kind(elf) != ELF_K_ELF) {
         if (elf)
             elf_end(elf);
