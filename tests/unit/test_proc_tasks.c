@@ -78,6 +78,10 @@ TEST(follows_threads_coming_and_going) {
     pthread_mutex_unlock(&mu);
     for (int i = 0; i < 2; i++)
         pthread_join(th[i], NULL);
+    /* A joined thread's task can linger a moment in /proc: join returns
+     * when the kernel clears its tid, before the task is released. */
+    for (int i = 0; i < 200 && pyspy_proc_tasks_count(&t) != before; i++)
+        usleep(10000);
     CHECK(pyspy_proc_tasks_count(&t) == before);
     /* the gone thread's kept file no longer answers */
     CHECK(pyspy_proc_tasks_state(&t, tids[0], &st) != 0);
