@@ -134,23 +134,17 @@ static int thread_events(emitter *e, const pyspy_agg_thread *th, size_t index) {
  * Chrome DevTools timeline instead. */
 int pyspy_write_chrometrace(FILE *out, const pyspy_agg *a, pyspy_error *err) {
     emitter e = {a, cJSON_CreateArray(), a->first_us, 0, 0};
-    char *text = NULL;
     int rc = -1;
     if (!e.events)
         goto oom;
     for (size_t i = 0; i < a->nthreads; i++)
         if (thread_events(&e, &a->threads[i], i))
             goto oom;
-    if (!(text = cJSON_PrintUnformatted(e.events)))
-        goto oom;
-    rc = fprintf(out, "%s\n", text) < 0
-             ? pyspy_error_set(err, PYSPY_E_IO, "write failed")
-             : 0;
+    rc = pyspy_write_json(out, e.events, err);
     goto done;
 oom:
     pyspy_error_set(err, PYSPY_E_GENERIC, "out of memory");
 done:
-    free(text);
     cJSON_Delete(e.events);
     return rc;
 }

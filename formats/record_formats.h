@@ -21,6 +21,11 @@ int pyspy_write_chrometrace(FILE *out, const pyspy_agg *a, pyspy_error *err);
 int pyspy_write_record(FILE *out, pyspy_format fmt, const pyspy_agg *a,
                        const char *title, pyspy_error *err);
 
+/* Writes doc as one line of JSON (the speedscope and Chrome trace
+ * writers' last step). */
+struct cJSON;
+int pyspy_write_json(FILE *out, const struct cJSON *doc, pyspy_error *err);
+
 /* A copy of s that is valid UTF-8 without control characters (each bad
  * byte or control becomes '?'), safe in XML, JSON and one-line text.
  * malloc'd; NULL when out of memory. */

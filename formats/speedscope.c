@@ -111,7 +111,6 @@ int pyspy_write_speedscope(FILE *out, const pyspy_agg *a, const char *name,
     cJSON **list = calloc(a->nthreads ? a->nthreads : 1, sizeof *list);
     cJSON *frames = shared_frames(a);
     cJSON *jname = clean_string(name ? name : "pyspy profile");
-    char *text = NULL;
     int rc = -1;
     if (!root || !shared || !profiles || !list || !frames || !jname)
         goto oom;
@@ -139,16 +138,11 @@ int pyspy_write_speedscope(FILE *out, const pyspy_agg *a, const char *name,
     if (!cJSON_AddNumberToObject(root, "activeProfileIndex", 0) ||
         !cJSON_AddStringToObject(root, "exporter", "pyspy@" PYSPY_VERSION))
         goto oom;
-    if (!(text = cJSON_PrintUnformatted(root)))
-        goto oom;
-    rc = fprintf(out, "%s\n", text) < 0
-             ? pyspy_error_set(err, PYSPY_E_IO, "write failed")
-             : 0;
+    rc = pyspy_write_json(out, root, err);
     goto done;
 oom:
     pyspy_error_set(err, PYSPY_E_GENERIC, "out of memory");
 done:
-    free(text);
     if (list)
         for (size_t i = 0; i < a->nthreads; i++)
             cJSON_Delete(list[i]);
