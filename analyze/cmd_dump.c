@@ -5,6 +5,7 @@
 #include "analyze/python.h"
 #include "analyze/sampler.h"
 #include "analyze/walker.h"
+#include "capture/proc.h"
 #include "formats/dump_formats.h"
 
 #include <stdio.h>
@@ -70,57 +71,31 @@ static int dump_file(const char *path, const pyspy_config *cfg,
     return rc;
 }
 
-/* A live process's command line, arguments joined by spaces; malloc'd. */
-static char *proc_cmdline(int pid) {
-    char path[64];
-    snprintf(path, sizeof path, "/proc/%d/cmdline", pid);
-    FILE *f = fopen(path, "r");
-    if (!f)
-        return NULL;
-    char buf[8192];
-    size_t n = fread(buf, 1, sizeof buf - 1, f);
-    fclose(f);
-    while (n > 0 && buf[n - 1] == 0)
-        n--;
-    for (size_t i = 0; i < n; i++)
-        if (buf[i] == 0)
-            buf[i] = ' ';
-    buf[n] = 0;
-    return strdup(buf);
-}
-
 static int dump_pid(int pid, int parent, const pyspy_config *cfg,
                     pyspy_error *err) {
     pyspy_memsrc *src = NULL;
     if (pyspy_memsrc_open_pid(pid, cfg->blocking, &src, err) < 0)
         return -1;
     pyspy_dump_header h = {0};
-    char *pcmd = NULL;
+    pyspy_process_info pinfo = {0};
     if (parent > 0) {
-        pcmd = proc_cmdline(parent);
+        /* Gone meanwhile: the header shows the pid alone. */
+        pyspy_proc_read_info(parent, &pinfo, NULL);
         h.parent_pid = parent;
-        h.parent_cmdline = pcmd;
+        h.parent_cmdline = pinfo.cmdline;
     }
     int rc = dump_source(src, cfg, &h, err);
-    free(pcmd);
+    pyspy_process_info_free(&pinfo);
     pyspy_memsrc_close(src);
     return rc;
 }
 
 static int parent_of(int pid) {
-    char path[64];
-    snprintf(path, sizeof path, "/proc/%d/stat", pid);
-    FILE *f = fopen(path, "r");
-    if (!f)
+    pyspy_process_info info;
+    if (pyspy_proc_read_info(pid, &info, NULL) != 0)
         return 0;
-    char buf[1024];
-    size_t n = fread(buf, 1, sizeof buf - 1, f);
-    fclose(f);
-    buf[n] = 0;
-    const char *p = strrchr(buf, ')');
-    int ppid = 0;
-    if (!p || sscanf(p + 1, " %*c %d", &ppid) != 1)
-        return 0;
+    int ppid = info.ppid;
+    pyspy_process_info_free(&info);
     return ppid;
 }
 

@@ -403,7 +403,9 @@ def test_subprocesses(tmp_path):
         text = dump(['--pid', p.pid, '--subprocesses'])
         assert len(re.findall(r'^Process %d: ' % p.pid, text, re.M)) == 1
         assert len(re.findall(r'^Process %s: ' % kids[0], text, re.M)) == 1
-        assert 'Parent Process %d: ' % p.pid in text
+        # The parent's command line, arguments joined by spaces.
+        assert ('Parent Process %d: /usr/bin/python3 -c import subprocess, '
+                'sys, time' % p.pid) in text
         assert 'child_sleeps (<string>:3)' in text
         assert '-' * 79 in text
     finally:
