@@ -4,6 +4,7 @@
  * call, and hostile chains (frame cycles, wild frame pointers, a cycle in
  * the thread list, a chain deeper than the bound) cut with a marked frame
  * instead of a crash or a hang. */
+#include "analyze/line_table.h"
 #include "analyze/walk_internal.h"
 #include "testlib.h"
 
@@ -333,6 +334,39 @@ TEST(address_sets_across_growth) {
     pyspy_addr_set_free(&s);
 }
 
+/* A code entry's memo answers as its line table does, whether it hits
+ * (the same instruction again) or evicts (more instructions than it
+ * holds), and its short filename follows the sys.path read it was made
+ * under. */
+TEST(code_entries_memo_lines_and_short_names) {
+    static const uint8_t lnotab[] = {0, 1,   2, 1, 2, 255, 4, 2, 6, 1,
+                                     6, 255, 6, 2, 2, 1,   2, 1, 2, 254};
+    pyspy_python py = {0};
+    py.layout.lines = PYSPY_LINES_LNOTAB;
+    char file[] = "/usr/lib/python3.11/json/decoder.py";
+    pyspy_code_info c = {.valid = true,
+                         .firstlineno = 2,
+                         .filename = file,
+                         .linetable = (uint8_t *)lnotab,
+                         .linetable_len = sizeof lnotab};
+    for (int round = 0; round < 2; round++)
+        for (int64_t lasti = -2; lasti <= 40; lasti += 2)
+            for (int again = 0; again < 2; again++)
+                CHECK(pyspy_code_line(&py, &c, lasti) ==
+                      pyspy_line_for(PYSPY_LINES_LNOTAB, false, lnotab,
+                                     sizeof lnotab, 2, lasti));
+    CHECK(pyspy_code_line(&py, &c, 32) == 7);
+    char *near[] = {"/usr/lib/python3.11"},
+         *deep[] = {"/usr/lib/python3.11/json"};
+    pyspy_sys_path a = {near, 1, 7}, b = {deep, 1, 8}, unread = {NULL, 0, 0};
+    CHECK_STR(pyspy_code_short_filename(&c, &a), "json/decoder.py");
+    CHECK_STR(pyspy_code_short_filename(&c, &b), "decoder.py");
+    CHECK_STR(pyspy_code_short_filename(&c, &a), "json/decoder.py");
+    CHECK_STR(pyspy_code_short_filename(&c, &unread), "decoder.py");
+    CHECK_STR(pyspy_code_short_filename(&c, NULL), "decoder.py");
+}
+
 TEST_MAIN(T(threads_frames_gil_and_hostile_chains), T(deep_chain_is_bounded),
           T(unreadable_interpreter_is_an_error), T(short_filenames),
-          T(activity_rules), T(address_sets_across_growth))
+          T(activity_rules), T(address_sets_across_growth),
+          T(code_entries_memo_lines_and_short_names))
