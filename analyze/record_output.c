@@ -27,8 +27,9 @@ pyspy_walk_opts pyspy_record_walk_opts(const pyspy_config *cfg) {
     w.locals = 0;
     w.full_filenames = cfg->full_filenames;
     w.native = cfg->native;
-    /* Only --threads frames and the per-thread formats name threads. */
+    /* Only --gil uses the GIL's holder. */
     w.skip_gil = !cfg->gil_only;
+    /* Only --threads frames and the per-thread formats name threads. */
     w.skip_thread_names = !cfg->include_thread_ids &&
                           cfg->format != PYSPY_FORMAT_SPEEDSCOPE &&
                           cfg->format != PYSPY_FORMAT_CHROMETRACE;

@@ -18,8 +18,8 @@ int pyspy_live_reread_maps(pyspy_memsrc *src, pyspy_error *err);
 /* The source serves a sampler: each thread's current syscall (which only
  * snapshots record) is not read, nor registers unless need_regs. Without
  * need_states a NonBlocking source does not read each thread's kernel
- * state either (a third of a sample's cost): threads are left with
- * state 0 and syscall -1, "unknown", which counts as active. */
+ * state either (2-40 % of a sample's CPU, measured side by side): threads are
+ * left with state 0 and syscall -1, "unknown", which counts as active. */
 void pyspy_live_sampling(pyspy_memsrc *src, bool need_regs, bool need_states);
 /* Lock mode for a sampler without native stacks stops only the threads
  * that run: stopping a sleeping one wakes it, costs it a restarted system
