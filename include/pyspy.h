@@ -314,6 +314,9 @@ typedef struct pyspy_frame {
     bool is_native;
     bool is_entry;   /* first frame of an eval-loop invocation */
     bool unreadable; /* frame could not be read: chain cut here */
+    /* The interpreter whose frame this is (0: the main one); frames of
+     * sub-interpreters on one OS thread belong to that thread. */
+    int64_t interpreter_id;
     pyspy_local *locals;
     size_t nlocals;
 } pyspy_frame;
@@ -326,6 +329,10 @@ typedef struct pyspy_trace {
     bool active;
     bool owns_gil;
     bool crashed;        /* thread that took the fatal signal */
+    /* Some of the stack could not be read (memory absent from a core,
+     * an unreadable frame or code object): frames are what could be
+     * read, never presented as the whole stack. */
+    bool incomplete;
     pyspy_frame *frames; /* innermost first */
     size_t nframes;
 } pyspy_trace;
