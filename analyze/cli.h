@@ -32,7 +32,9 @@ enum pyspy_cli_opt_id {
     PYSPY_O_DELAY,
     PYSPY_O_CORE,
     PYSPY_O_LOCALS,
-    PYSPY_O_JSON
+    PYSPY_O_JSON,
+    PYSPY_O_EXECUTABLE,
+    PYSPY_O_LIB_SEARCH_PATH
 };
 
 /* What a subcommand's positional arguments are. */

@@ -26,9 +26,11 @@ static pyspy_walk_opts walk_opts(const pyspy_config *cfg) {
 }
 
 /* Finds the interpreter, stops the target for the walk when the source is
- * live, and prints. */
+ * live, and prints. *incomplete is set when a stack printed is not the
+ * whole of it. */
 static int dump_source(pyspy_memsrc *src, const pyspy_config *cfg,
-                       pyspy_dump_header *h, pyspy_error *err) {
+                       pyspy_dump_header *h, bool *incomplete,
+                       pyspy_error *err) {
     pyspy_python py;
     memset(&py, 0, sizeof py);
     if (pyspy_python_find(src, &py, err) < 0)
@@ -51,6 +53,8 @@ static int dump_source(pyspy_memsrc *src, const pyspy_config *cfg,
     if (rc < 0)
         return -1;
     h->crash_signal = src->proc.crash_signal;
+    for (size_t i = 0; i < traces.ntraces; i++)
+        *incomplete |= traces.traces[i].incomplete;
     rc = cfg->dump_json ? pyspy_dump_json(stdout, &traces, h)
                         : pyspy_dump_text(stdout, &traces, h);
     fflush(stdout);
@@ -60,19 +64,34 @@ static int dump_source(pyspy_memsrc *src, const pyspy_config *cfg,
     return 0;
 }
 
+/* One line on stderr when reads wanted memory the file lacks: what, why,
+ * and what would bring it back. */
+void pyspy_warn_missed(const pyspy_memsrc *src) {
+    char what[1536];
+    if (pyspy_memsrc_describe_missed(src, what, sizeof what) == 0)
+        return;
+    fprintf(stderr,
+            "Warning: %s lacks memory the stacks need: %s; give "
+            "--executable FILE or --lib-search-path DIR[:DIR] with the same "
+            "build of those files\n",
+            src->origin, what);
+}
+
 static int dump_file(const char *path, const pyspy_config *cfg,
-                     pyspy_error *err) {
+                     bool *incomplete, pyspy_error *err) {
     pyspy_memsrc *src = NULL;
-    if (pyspy_memsrc_open_file(path, &src, err) < 0)
+    pyspy_file_opts fo = {cfg->executable, cfg->lib_search_path};
+    if (pyspy_memsrc_open_file_with(path, &fo, &src, err) < 0)
         return -1;
     pyspy_dump_header h = {0};
-    int rc = dump_source(src, cfg, &h, err);
+    int rc = dump_source(src, cfg, &h, incomplete, err);
+    pyspy_warn_missed(src);
     pyspy_memsrc_close(src);
     return rc;
 }
 
 static int dump_pid(int pid, int parent, const pyspy_config *cfg,
-                    pyspy_error *err) {
+                    bool *incomplete, pyspy_error *err) {
     pyspy_memsrc *src = NULL;
     if (pyspy_memsrc_open_pid(pid, cfg->blocking, &src, err) < 0)
         return -1;
@@ -84,7 +103,7 @@ static int dump_pid(int pid, int parent, const pyspy_config *cfg,
         h.parent_pid = parent;
         h.parent_cmdline = pinfo.cmdline;
     }
-    int rc = dump_source(src, cfg, &h, err);
+    int rc = dump_source(src, cfg, &h, incomplete, err);
     pyspy_process_info_free(&pinfo);
     pyspy_memsrc_close(src);
     return rc;
@@ -102,7 +121,8 @@ static int parent_of(int pid) {
 /* Descendants that run Python, each after a rule; ones that do not (a
  * shell between two interpreters) or that exit meanwhile are passed
  * over. */
-static void dump_descendants(int root, const pyspy_config *cfg) {
+static void dump_descendants(int root, const pyspy_config *cfg,
+                             bool *incomplete) {
     int *kids = malloc(MAX_DESCENDANTS * sizeof *kids);
     if (!kids)
         return;
@@ -126,7 +146,7 @@ static void dump_descendants(int root, const pyspy_config *cfg) {
             rule[RULE_WIDTH] = 0;
             printf("\n%s\n", rule);
         }
-        if (dump_pid(kids[i], parent_of(kids[i]), cfg, &e) < 0)
+        if (dump_pid(kids[i], parent_of(kids[i]), cfg, incomplete, &e) < 0)
             fprintf(stderr, "Error: %s\n", e.msg);
     }
     free(kids);
@@ -134,20 +154,21 @@ static void dump_descendants(int root, const pyspy_config *cfg) {
 
 int pyspy_cmd_dump(const pyspy_config *cfg) {
     int failed = 0, done = 0;
+    bool incomplete = false;
     pyspy_error err = {0};
     if (cfg->pid > 0) {
-        if (dump_pid(cfg->pid, 0, cfg, &err) < 0) {
+        if (dump_pid(cfg->pid, 0, cfg, &incomplete, &err) < 0) {
             fprintf(stderr, "Error: %s\n", err.msg);
             failed++;
         } else {
             done++;
             if (cfg->subprocesses)
-                dump_descendants(cfg->pid, cfg);
+                dump_descendants(cfg->pid, cfg, &incomplete);
         }
     }
     if (cfg->core_filename) {
         pyspy_error_clear(&err);
-        if (dump_file(cfg->core_filename, cfg, &err) < 0) {
+        if (dump_file(cfg->core_filename, cfg, &incomplete, &err) < 0) {
             fprintf(stderr, "Error: %s\n", err.msg);
             failed++;
         } else {
@@ -160,7 +181,7 @@ int pyspy_cmd_dump(const pyspy_config *cfg) {
          * processes of one dump. */
         if (done && !cfg->dump_json)
             putchar('\n');
-        if (dump_file(cfg->inputs[i], cfg, &err) < 0) {
+        if (dump_file(cfg->inputs[i], cfg, &incomplete, &err) < 0) {
             fprintf(stderr, "Error: %s\n", err.msg);
             failed++;
         } else {
@@ -172,5 +193,8 @@ int pyspy_cmd_dump(const pyspy_config *cfg) {
                         "snapshot)\n");
         return 1;
     }
-    return failed ? 1 : 0;
+    if (failed)
+        return 1;
+    /* Printed, but not every stack whole: scripts must be able to tell. */
+    return incomplete ? PYSPY_EXIT_INCOMPLETE : 0;
 }

@@ -96,8 +96,11 @@ static void read_code(pyspy_memsrc *src, const pyspy_python *py,
                       pyspy_code_info *c) {
     pyspy_py_type t;
     if (read_sig(src, py, c->addr, c) < 0 ||
-        pyspy_py_type_of(src, py, c->addr, &t, NULL) < 0 ||
-        strcmp(t.name, "code") != 0)
+        pyspy_py_type_of(src, py, c->addr, &t, NULL) < 0) {
+        c->unreadable = true;
+        return;
+    }
+    if (strcmp(t.name, "code") != 0)
         return;
     uint64_t name = c->sig_name, filename = c->sig_filename,
              table = c->sig_table;
@@ -108,6 +111,7 @@ static void read_code(pyspy_memsrc *src, const pyspy_python *py,
         free(c->name);
         free(c->filename);
         c->name = c->filename = NULL;
+        c->unreadable = true;
         return;
     }
     c->firstlineno = first;

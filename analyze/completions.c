@@ -13,6 +13,8 @@ static value_kind value_of(const pyspy_opt *o) {
     switch (o->id) {
     case PYSPY_O_OUTPUT:
     case PYSPY_O_CORE:
+    case PYSPY_O_EXECUTABLE:
+    case PYSPY_O_LIB_SEARCH_PATH:
         return VAL_FILE;
     case PYSPY_O_PID:
         return VAL_PID;

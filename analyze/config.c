@@ -76,6 +76,13 @@ int pyspy_config_validate(const pyspy_config *cfg, pyspy_error *err) {
         return usage(err, "the argument '--native' cannot be used with "
                           "'--nonblocking' (native stacks need the process "
                           "paused)");
+    if ((cfg->executable || cfg->lib_search_path) && (cfg->pid || program))
+        return usage(err, cfg->executable
+                              ? "the argument '--executable <file>' is for "
+                                "core files and snapshots, not a live process"
+                              : "the argument '--lib-search-path <dir[:dir]>' "
+                                "is for core files and snapshots, not a live "
+                                "process");
     switch (cfg->command) {
     case PYSPY_CMD_RECORD:
     case PYSPY_CMD_TOP: {
@@ -162,6 +169,10 @@ void pyspy_config_free(pyspy_config *cfg) {
     free(cfg->filename);
     free(cfg->completions_shell);
     free_argv(cfg->inputs, cfg->ninputs);
+    free(cfg->executable);
+    free(cfg->lib_search_path);
+    cfg->executable = NULL;
+    cfg->lib_search_path = NULL;
     cfg->core_filename = NULL;
     cfg->python_program = NULL;
     cfg->python_program_count = 0;

@@ -266,6 +266,10 @@ static int apply(parse_state *ps, const pyspy_opt *o, const char *v,
     case PYSPY_O_JSON:
         c->dump_json = true;
         return 0;
+    case PYSPY_O_EXECUTABLE:
+        return dup_into(&c->executable, v, err);
+    case PYSPY_O_LIB_SEARCH_PATH:
+        return dup_into(&c->lib_search_path, v, err);
     }
     return unexpected(v ? v : "?", err);
 }

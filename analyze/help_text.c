@@ -53,6 +53,21 @@
             "package-relative part",                                           \
             NULL, false                                                        \
     }
+#define OPT_EXECUTABLE                                                         \
+    {                                                                          \
+        PYSPY_O_EXECUTABLE, 0, "executable", PYSPY_OPT_VALUE, "file",          \
+            "The interpreter's file, for a core read on another host (it "     \
+            "must be the same build)",                                         \
+            NULL, false                                                        \
+    }
+#define OPT_LIB_SEARCH_PATH                                                    \
+    {                                                                          \
+        PYSPY_O_LIB_SEARCH_PATH, 0, "lib-search-path", PYSPY_OPT_VALUE,        \
+            "dir[:dir]",                                                       \
+            "Folders holding the files a core maps (libraries, the "           \
+            "interpreter), searched before the paths the core names",          \
+            NULL, false                                                        \
+    }
 #define OPT_IDLE                                                               \
     {                                                                          \
         PYSPY_O_IDLE, 'i', "idle", PYSPY_OPT_FLAG, NULL,                       \
@@ -104,6 +119,8 @@ static const pyspy_opt record_opts[] = {
     {PYSPY_O_JOBS, 'j', "jobs", PYSPY_OPT_VALUE, "jobs",
      "Threads reading snapshot/core files at once (offline record only)",
      "number of CPUs", false},
+    OPT_EXECUTABLE,
+    OPT_LIB_SEARCH_PATH,
     OPT_NATIVE,
     OPT_NONBLOCKING,
     OPT_HELP,
@@ -137,6 +154,8 @@ static const pyspy_opt dump_opts[] = {
      NULL, false},
     {PYSPY_O_JSON, 'j', "json", PYSPY_OPT_FLAG, NULL,
      "Print the stacks as JSON", NULL, false},
+    OPT_EXECUTABLE,
+    OPT_LIB_SEARCH_PATH,
     OPT_SUBPROCESSES,
     OPT_NATIVE,
     OPT_NONBLOCKING,

@@ -21,6 +21,7 @@ typedef struct job {
     int64_t capture_us; /* 0 unknown */
     bool done, ok;
     pyspy_error err;
+    char missed[768]; /* what the file lacked that the walk wanted */
 } job;
 
 typedef struct pool {
@@ -37,7 +38,8 @@ static void read_one(pool *p, int i) {
     pyspy_memsrc *src = NULL;
     pyspy_python py;
     memset(&py, 0, sizeof py);
-    if (pyspy_memsrc_open_file(p->cfg->inputs[i], &src, &j->err))
+    pyspy_file_opts fo = {p->cfg->executable, p->cfg->lib_search_path};
+    if (pyspy_memsrc_open_file_with(p->cfg->inputs[i], &fo, &src, &j->err))
         return;
     if (pyspy_python_find(src, &py, &j->err) == 0) {
         j->ok =
@@ -45,6 +47,7 @@ static void read_one(pool *p, int i) {
         pyspy_python_free(&py);
     }
     j->capture_us = src->proc.capture_time_ns / 1000;
+    pyspy_memsrc_describe_missed(src, j->missed, sizeof j->missed);
     if (j->ok && !j->traces.pid)
         j->traces.pid = src->proc.pid;
     pyspy_memsrc_close(src);
@@ -114,7 +117,7 @@ int pyspy_record_offline(const pyspy_config *cfg) {
     pyspy_progress prog;
     pyspy_progress_init(&prog, cfg->hide_progress);
     int64_t t0 = pyspy_monotonic_us(), first_us = 0, last_ts = 0;
-    uint64_t kept = 0, errors = 0;
+    uint64_t kept = 0, errors = 0, incomplete = 0, lacking = 0;
     int rc = 0;
     for (int i = 0; i < p.n; i++) {
         job *j = &p.jobs[i];
@@ -134,6 +137,14 @@ int pyspy_record_offline(const pyspy_config *cfg) {
             }
             errors++;
         } else if (rc == 0) {
+            for (size_t t = 0; t < j->traces.ntraces; t++)
+                incomplete += j->traces.traces[t].incomplete;
+            if (j->missed[0] && lacking++ < MAX_REPORTED_ERRORS) {
+                pyspy_progress_done(&prog);
+                fprintf(stderr,
+                        "warning: %s lacks memory the stacks need: %s\n",
+                        cfg->inputs[i], j->missed);
+            }
             /* Capture times give the time line; files without one (or
              * out of order) are placed 10 ms after the previous. */
             int64_t ts = j->capture_us;
@@ -163,6 +174,14 @@ int pyspy_record_offline(const pyspy_config *cfg) {
     if (errors > MAX_REPORTED_ERRORS)
         fprintf(stderr, "warning: %llu more files could not be read\n",
                 (unsigned long long)(errors - MAX_REPORTED_ERRORS));
+    if (incomplete || lacking)
+        fprintf(stderr,
+                "warning: %llu stack%s could not be read whole (%llu file%s "
+                "lacked memory they need: give --executable FILE or "
+                "--lib-search-path DIR[:DIR] with the same build of the "
+                "files they map)\n",
+                (unsigned long long)incomplete, incomplete == 1 ? "" : "s",
+                (unsigned long long)lacking, lacking == 1 ? "" : "s");
     if (rc) {
         fprintf(stderr, "Error: %s\n", err.msg);
     } else if (kept == 0 && errors == (uint64_t)p.n) {

@@ -232,6 +232,10 @@ static void walk_interpreter_frames(chain *ch, uint64_t frame) {
          * such frames are skipped, as the interpreter's own tracebacks
          * do. */
         if (!c->valid || strcmp(c->filename, "<shim>") == 0) {
+            /* A code object whose memory is missing is not "no code":
+             * the frame is there, and the stack says it lost it. */
+            if (c->unreadable)
+                push_cut(&ch->fl, "<unreadable code object>", code);
             frame = previous;
             continue;
         }

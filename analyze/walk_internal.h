@@ -38,6 +38,9 @@ const char *pyspy_short_filename(const pyspy_sys_path *p, const char *filename);
 typedef struct pyspy_code_info {
     uint64_t addr;
     bool valid; /* a readable code object */
+    /* Not valid because memory it needs could not be read (not because
+     * it is something else, such as None in a 3.13+ frame). */
+    bool unreadable;
     char *name;
     char *filename;
     int firstlineno;

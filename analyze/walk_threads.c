@@ -151,6 +151,8 @@ static void finish(walk *w) {
         if (t->active && pyspy_frames_look_idle(t->frames, t->nframes))
             t->active = false;
         t->crashed = os && os->crashed;
+        for (size_t k = 0; k < t->nframes; k++)
+            t->incomplete |= t->frames[k].unreadable;
     }
 }
 

@@ -94,7 +94,7 @@ int pyspy_core_ingest_filtered(const char *in_path, const char *out_path,
         int fd = spool_stdin(err);
         if (fd < 0)
             return -1;
-        if (pyspy_memsrc_open_fd(fd, "stdin", &src, err) != 0)
+        if (pyspy_memsrc_open_fd(fd, "stdin", NULL, &src, err) != 0)
             return -1;
     } else if (pyspy_memsrc_open_file(in_path, &src, err) != 0) {
         return -1;

@@ -48,11 +48,14 @@ int pyspy_core_parse(pyspy_bytesrc *bs, pyspy_memsrc *src,
                      pyspy_core_layout *lay, pyspy_error *err);
 void pyspy_core_free_fields(pyspy_memsrc *src, pyspy_core_layout *lay);
 
-/* For a core without PYSPY notes, after parsing (it reads through src):
+/* After parsing (it reads through src). For a core without PYSPY notes:
  * one module per file mapped at offset 0, build-ids from the dumped ELF
- * headers, symbols from this host's copy when its build-id matches; the
- * undumped private pages of such a file are then read from it (lay).
+ * headers, symbols from the matching file. For every core: the absent
+ * read-only private pages of a module are then read from its file (lay)
+ * when that file is shown to be the same build, looked for where opts
+ * says and where the core names it; each region left absent says why.
  * (capture/core_modules.c) */
-void pyspy_core_add_host_modules(pyspy_memsrc *src, pyspy_core_layout *lay);
+void pyspy_core_add_host_modules(pyspy_memsrc *src, pyspy_core_layout *lay,
+                                 const pyspy_file_opts *opts);
 
 #endif

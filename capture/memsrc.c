@@ -3,6 +3,8 @@
 #include "capture/elf_symbols.h"
 #include <pyspy.h>
 
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -77,4 +79,78 @@ uint64_t pyspy_memsrc_symbol(const pyspy_memsrc *src, const char *module_hint,
 void pyspy_memsrc_close(pyspy_memsrc *src) {
     if (src && src->ops && src->ops->close)
         src->ops->close(src);
+}
+
+static const char *absent_reason(uint8_t why) {
+    switch (why) {
+    case PYSPY_ABSENT_NO_FILE:
+        return "the file is not on this host";
+    case PYSPY_ABSENT_OTHER_BUILD:
+        return "the file found is another build";
+    case PYSPY_ABSENT_UNVERIFIABLE:
+        return "nothing in the core shows which build the file must be";
+    case PYSPY_ABSENT_MUTABLE:
+        return "a shared or writable mapping cannot be read from its file";
+    default:
+        return NULL;
+    }
+}
+
+static bool missed(const pyspy_region *r) {
+    return r->wanted && !r->present;
+}
+
+static bool same_file(const pyspy_region *a, const pyspy_region *b) {
+    return a->absent_why == b->absent_why &&
+           (a->path && b->path ? strcmp(a->path, b->path) == 0
+                               : a->path == b->path);
+}
+
+static void put(char *buf, size_t len, size_t *at, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static void put(char *buf, size_t len, size_t *at, const char *fmt, ...) {
+    if (*at + 1 >= len)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    int w = vsnprintf(buf + *at, len - *at, fmt, ap);
+    va_end(ap);
+    if (w > 0)
+        *at = *at + (size_t)w < len ? *at + (size_t)w : len - 1;
+}
+
+/* Grouped by file (and reason), in address order: "PATH at 0x..-0x..,
+ * 0x..-0x.. (why)". */
+size_t pyspy_memsrc_describe_missed(const pyspy_memsrc *src, char *buf,
+                                    size_t len) {
+    size_t n = 0, at = 0;
+    if (len)
+        buf[0] = 0;
+    for (size_t i = 0; i < src->nregions; i++) {
+        const pyspy_region *r = &src->regions[i];
+        if (!missed(r))
+            continue;
+        bool seen = false;
+        for (size_t k = 0; k < i && !seen; k++)
+            seen = missed(&src->regions[k]) && same_file(&src->regions[k], r);
+        if (seen)
+            continue;
+        put(buf, len, &at, "%s%s at ", at ? "; " : "",
+            r->path ? r->path : "anonymous memory");
+        bool first = true;
+        for (size_t k = i; k < src->nregions; k++) {
+            const pyspy_region *o = &src->regions[k];
+            if (!missed(o) || !same_file(o, r))
+                continue;
+            n++;
+            put(buf, len, &at, "%s0x%llx-0x%llx", first ? "" : ", ",
+                (unsigned long long)o->start, (unsigned long long)o->end);
+            first = false;
+        }
+        const char *why = absent_reason(r->absent_why);
+        if (why)
+            put(buf, len, &at, " (%s)", why);
+    }
+    return n;
 }

@@ -170,12 +170,14 @@ static int core_read(pyspy_memsrc *src, uint64_t addr, void *buf, size_t len,
             return pyspy_error_set(err, PYSPY_E_UNREADABLE,
                                    "address 0x%llx is not mapped in %s",
                                    (unsigned long long)addr, src->origin);
-        if (!r->present)
+        size_t i = (size_t)(r - src->regions);
+        if (!r->present) {
+            src->regions[i].wanted = true;
             return pyspy_error_set(err, PYSPY_E_UNREADABLE,
                                    "address 0x%llx is in a region absent "
                                    "from %s",
                                    (unsigned long long)addr, src->origin);
-        size_t i = (size_t)(r - src->regions);
+        }
         size_t k = r->end - addr < len ? (size_t)(r->end - addr) : len;
         if (ci->lay.host_fd && ci->lay.host_fd[i] >= 0) {
             if (read_host_file(ci, r, i, addr, p, k, err) != 0)
@@ -313,15 +315,20 @@ static const char *other_compression(const uint8_t m[4]) {
 
 int pyspy_memsrc_open_file(const char *path, pyspy_memsrc **out,
                            pyspy_error *err) {
+    return pyspy_memsrc_open_file_with(path, NULL, out, err);
+}
+
+int pyspy_memsrc_open_file_with(const char *path, const pyspy_file_opts *opts,
+                                pyspy_memsrc **out, pyspy_error *err) {
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
         return pyspy_error_set(err, errno == EACCES ? PYSPY_E_PERM : PYSPY_E_IO,
                                "cannot open %s: %s", path, strerror(errno));
-    return pyspy_memsrc_open_fd(fd, path, out, err);
+    return pyspy_memsrc_open_fd(fd, path, opts, out, err);
 }
 
-int pyspy_memsrc_open_fd(int fd, const char *name, pyspy_memsrc **out,
-                         pyspy_error *err) {
+int pyspy_memsrc_open_fd(int fd, const char *name, const pyspy_file_opts *opts,
+                         pyspy_memsrc **out, pyspy_error *err) {
     struct stat st;
     if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
         close(fd);
@@ -383,8 +390,8 @@ int pyspy_memsrc_open_fd(int fd, const char *name, pyspy_memsrc **out,
     }
     if (pyspy_core_parse(&ci->bs, src, &ci->lay, err) != 0)
         goto fail;
+    pyspy_core_add_host_modules(src, &ci->lay, opts);
     if (!ci->lay.has_pyspy) {
-        pyspy_core_add_host_modules(src, &ci->lay);
         /* a kernel core is written when the process dies */
         src->proc.capture_time_ns =
             (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec;

@@ -44,8 +44,8 @@ int pyspy_snapshot_write(pyspy_memsrc *src, const pyspy_snapshot_opts *opts,
 
 /* Like pyspy_memsrc_open_file on an open descriptor of a regular file
  * (it may be unlinked); takes ownership of fd. name is for messages. */
-int pyspy_memsrc_open_fd(int fd, const char *name, pyspy_memsrc **out,
-                         pyspy_error *err);
+int pyspy_memsrc_open_fd(int fd, const char *name, const pyspy_file_opts *opts,
+                         pyspy_memsrc **out, pyspy_error *err);
 
 /* Reads a plain or zstd-compressed core (or a snapshot) from in_path, or
  * from stdin when in_path is "-" (spooled to an unlinked temporary file

@@ -128,6 +128,9 @@ static cJSON *trace_json(const pyspy_traces *t, const pyspy_trace *tr,
     /* Not in py-spy's shape: only a crashed thread carries it. */
     if (tr->crashed)
         add(o, "crashed", cJSON_CreateTrue(), ok);
+    /* Likewise only a stack that could not be read whole. */
+    if (tr->incomplete)
+        add(o, "incomplete", cJSON_CreateTrue(), ok);
     return o;
 }
 

@@ -49,6 +49,11 @@ static void print_thread_line(FILE *out, const pyspy_trace *tr,
     } else {
         snprintf(status, sizeof status, "%s", status_of(tr));
     }
+    /* Never shown as the whole stack when part of it was lost. */
+    if (tr->incomplete) {
+        size_t n = strlen(status);
+        snprintf(status + n, sizeof status - n, ", incomplete");
+    }
     if (tr->thread_name)
         fprintf(out, "Thread %s (%s): \"%s\"\n", id, status, tr->thread_name);
     else

@@ -115,6 +115,10 @@ typedef struct pyspy_config {
     char **inputs;           /* positional snapshot/core paths (dump, record) */
     int ninputs;
     int jobs; /* -j for offline record; 0 = number of CPUs */
+    /* For cores read on another host (pystack's flags): the interpreter's
+     * file, and colon-separated folders holding the libraries. */
+    char *executable;
+    char *lib_search_path;
 } pyspy_config;
 
 /* py-spy's defaults exactly. */
@@ -175,7 +179,21 @@ typedef struct pyspy_region {
     char *path;     /* NULL for anonymous */
     uint8_t build_id[20];
     uint8_t build_id_len;
+    /* Absent regions: why they could not be served from the file they
+     * map (PYSPY_ABSENT_*), and whether a read wanted them, so that an
+     * analysis can say what it missed and what to do about it. */
+    uint8_t absent_why;
+    bool wanted;
 } pyspy_region;
+
+enum {
+    PYSPY_ABSENT_UNKNOWN = 0,  /* left out of the file; not a file's page */
+    PYSPY_ABSENT_NO_FILE,      /* the file it maps is not on this host */
+    PYSPY_ABSENT_OTHER_BUILD,  /* that file's build-id differs */
+    PYSPY_ABSENT_UNVERIFIABLE, /* the core holds nothing to check it by */
+    PYSPY_ABSENT_MUTABLE       /* shared or writable: the file is no
+                                  proof of what the process held */
+};
 
 /* Registers are the x86_64 user_regs_struct (NT_PRSTATUS pr_reg) order. */
 #define PYSPY_NREGS 27
@@ -283,6 +301,23 @@ int pyspy_memsrc_open_pid(int pid, pyspy_lock_mode lock, pyspy_memsrc **out,
 int pyspy_memsrc_open_file(const char *path, pyspy_memsrc **out,
                            pyspy_error *err);
 void pyspy_memsrc_close(pyspy_memsrc *src);
+
+/* Where the files a core maps are looked for when its pages of them are
+ * absent (kernel cores and gcore leave out read-only file pages). */
+typedef struct pyspy_file_opts {
+    const char *executable; /* the main program's file; NULL: as named */
+    /* Colon-separated folders searched first, for a core analysed on
+     * another host: DIR/<base name> and DIR/<path as named>. */
+    const char *lib_search_path;
+} pyspy_file_opts;
+
+/* pyspy_memsrc_open_file with those places to look; opts may be NULL. */
+int pyspy_memsrc_open_file_with(const char *path, const pyspy_file_opts *opts,
+                                pyspy_memsrc **out, pyspy_error *err);
+/* One line naming the absent regions reads wanted (and why each could
+ * not be filled), or "" when nothing was missed; returns how many. */
+size_t pyspy_memsrc_describe_missed(const pyspy_memsrc *src, char *buf,
+                                    size_t len);
 
 int pyspy_memsrc_read(pyspy_memsrc *src, uint64_t addr, void *buf, size_t len,
                       pyspy_error *err);

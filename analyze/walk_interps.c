@@ -1,0 +1,269 @@
+/* Sub-interpreters: one trace per OS thread, whatever number of
+ * interpreters run on it.
+ *
+ * A thread that enters another interpreter (_interpreters.exec or
+ * run_string, 3.12's _xxsubinterpreters.run_string, Py_NewInterpreter
+ * from C) gets a thread state in that interpreter too, and the walk of
+ * every interpreter's thread list meets the OS thread once per thread
+ * state. Those traces are merged here: the frames of every interpreter,
+ * innermost first, each frame keeping its interpreter_id.
+ *
+ * Which interpreter is innermost. The switch (PyThreadState_Swap) leaves
+ * the outer thread state detached with its frames as they were, and
+ * nothing in either thread state says which one was entered from the
+ * other: the attached/active state (3.12 _status.active, 3.13+ state,
+ * holds_gil) only names the running one, and a parked sub-interpreter
+ * (sleeping, waiting on a lock) has released its interpreter, so both
+ * thread states read as detached. What does say it is the C stack: every
+ * eval-loop invocation keeps a structure in its own C frame and the
+ * thread state points at the innermost one's (tstate->cframe, 3.11-3.12:
+ * the _PyCFrame local of _PyEval_EvalFrameDefault; 3.12+: the entry
+ * frame, a _PyInterpreterFrame local of that function, the first
+ * shim-owned frame of the chain). The outer interpreter's eval loop
+ * called the C function that switched, so its structure sits higher on
+ * the same stack; the stack grows down (x86_64), so the thread state
+ * whose anchor has the lower address is the inner one. This holds while
+ * the sub-interpreter runs and while it is parked, and for any depth of
+ * nesting.
+ *
+ * Where that cannot be used (2.7-3.10 keep PyFrameObjects on the heap;
+ * an anchor that could not be read; anchors that are not on one stack),
+ * the thread state holding a GIL comes first, then the newer interpreter
+ * (the runtime lists interpreters newest first, and an interpreter is
+ * normally entered from one that existed before it).
+ *
+ * Which OS thread. A thread state's native_thread_id is the thread that
+ * created it, which 3.12 gets wrong for run_string on a thread other
+ * than the interpreter's creator (it reuses the interpreter's first
+ * thread state, gh-109860). Where the thread registers are known, a
+ * thread state whose anchor lies in the stack mapping of another thread
+ * (at or above that thread's stack pointer) belongs to that thread. */
+#include "analyze/walk_internal.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define REG_SP 19 /* user_regs_struct.rsp (x86_64) */
+
+int pyspy_tstate_refs_push(pyspy_tstate_refs *r, uint64_t tstate,
+                           uint32_t interp_rank) {
+    if (r->n == r->cap) {
+        size_t ncap = r->cap ? r->cap * 2 : 16;
+        pyspy_tstate_ref *v = realloc(r->v, ncap * sizeof *v);
+        if (!v)
+            return -1;
+        r->v = v;
+        r->cap = ncap;
+    }
+    r->v[r->n++] = (pyspy_tstate_ref){tstate, interp_rank};
+    return 0;
+}
+
+void pyspy_tstate_refs_free(pyspy_tstate_refs *r) {
+    free(r->v);
+    memset(r, 0, sizeof *r);
+}
+
+static int read_u64(pyspy_memsrc *src, uint64_t addr, uint64_t *out) {
+    return pyspy_memsrc_read(src, addr, out, sizeof *out, NULL);
+}
+
+/* The C-stack structure of the thread state's innermost eval loop, 0
+ * when there is none (no frames, a heap-only frame chain, unreadable). */
+static uint64_t cstack_anchor(pyspy_memsrc *src, const pyspy_python *py,
+                              uint64_t tstate) {
+    const pyspy_py_layout *l = &py->layout;
+    uint64_t v = 0;
+    switch (l->threads) {
+    case PYSPY_THREADS_FRAME:
+        return 0;
+    case PYSPY_THREADS_CFRAME:
+        if (l->tstate_cframe < 0 ||
+            read_u64(src, tstate + (uint64_t)l->tstate_cframe, &v) < 0)
+            return 0;
+        return v;
+    case PYSPY_THREADS_CURRENT_FRAME:
+        break;
+    }
+    if (l->tstate_frame < 0 || l->iframe_previous < 0 || l->iframe_owner < 0 ||
+        (l->owner_cstack < 0 && l->owner_interpreter < 0) ||
+        read_u64(src, tstate + (uint64_t)l->tstate_frame, &v) < 0)
+        return 0;
+    /* Bounded like the frame walk (shims count); a cycle ends it there. */
+    for (size_t steps = 0; v && steps < 2 * PYSPY_MAX_FRAMES; steps++) {
+        int8_t owner = 0;
+        if (pyspy_memsrc_read(src, v + (uint64_t)l->iframe_owner, &owner,
+                              sizeof owner, NULL) < 0)
+            return 0;
+        if ((l->owner_cstack >= 0 && owner == l->owner_cstack) ||
+            (l->owner_interpreter >= 0 && owner == l->owner_interpreter))
+            return v;
+        if (read_u64(src, v + (uint64_t)l->iframe_previous, &v) < 0)
+            return 0;
+    }
+    return 0;
+}
+
+/* The thread whose stack holds addr: in the mapping that holds its stack
+ * pointer, at or above it. NULL without registers or when none does. */
+static const pyspy_thread *stack_owner(const pyspy_memsrc *src,
+                                       uint64_t addr) {
+    const pyspy_region *r = pyspy_memsrc_region_at(src, addr);
+    if (!r)
+        return NULL;
+    for (size_t i = 0; i < src->nthreads; i++) {
+        const pyspy_thread *t = &src->threads[i];
+        uint64_t sp = t->has_regs ? t->regs[REG_SP] : 0;
+        if (sp && sp >= r->start && sp < r->end && addr >= sp)
+            return t;
+    }
+    return NULL;
+}
+
+typedef struct member {
+    size_t at;       /* index of the trace */
+    uint64_t anchor; /* 0 unknown */
+    const pyspy_region *region;
+    uint32_t rank;
+} member;
+
+/* Innermost first, by the rule in the file comment. by_stack: every
+ * member with frames has an anchor and they share one mapping. */
+static bool inner_before(const pyspy_trace *tv, const member *a,
+                         const member *b, bool by_stack) {
+    const pyspy_trace *ta = &tv[a->at], *tb = &tv[b->at];
+    /* Thread states without frames add nothing; they go last. */
+    if ((ta->nframes == 0) != (tb->nframes == 0))
+        return tb->nframes == 0;
+    if (by_stack && a->anchor != b->anchor)
+        return a->anchor < b->anchor;
+    if (ta->owns_gil != tb->owns_gil)
+        return ta->owns_gil;
+    if (a->rank != b->rank)
+        return a->rank < b->rank;
+    return a->at < b->at;
+}
+
+/* Moves the group's traces (innermost first) into one, at dst. */
+static int merge_group(pyspy_trace *tv, member *g, size_t ng,
+                       pyspy_trace *dst) {
+    size_t nframes = 0, outer = 0;
+    for (size_t i = 0; i < ng; i++) {
+        nframes += tv[g[i].at].nframes;
+        if (tv[g[i].at].nframes)
+            outer = i;
+    }
+    pyspy_frame *frames = malloc((nframes ? nframes : 1) * sizeof *frames);
+    if (!frames)
+        return -1;
+    pyspy_trace m = tv[g[outer].at];
+    m.frames = frames;
+    m.nframes = 0;
+    m.thread_name = NULL;
+    /* The name the thread was started with: the outermost interpreter's
+     * threading module knows it; a sub-interpreter's does not. */
+    for (size_t k = ng; k-- > 0 && !m.thread_name;)
+        if (tv[g[k].at].thread_name) {
+            m.thread_name = tv[g[k].at].thread_name;
+            tv[g[k].at].thread_name = NULL;
+        }
+    for (size_t i = 0; i < ng; i++) {
+        pyspy_trace *t = &tv[g[i].at];
+        if (t->nframes)
+            memcpy(frames + m.nframes, t->frames, t->nframes * sizeof *frames);
+        m.nframes += t->nframes;
+        m.owns_gil |= t->owns_gil;
+        m.incomplete |= t->incomplete;
+        m.crashed |= t->crashed;
+        free(t->frames);
+        t->frames = NULL;
+        t->nframes = 0;
+        free(t->thread_name);
+        t->thread_name = NULL;
+    }
+    *dst = m;
+    return 0;
+}
+
+int pyspy_merge_interpreters(pyspy_memsrc *src, const pyspy_python *py,
+                             pyspy_trace *tv, size_t *n,
+                             const pyspy_tstate_refs *refs) {
+    if (refs->ninterps < 2 || refs->n != *n || *n < 2)
+        return 0;
+    member *ms = calloc(*n, sizeof *ms);
+    bool *done = calloc(*n, sizeof *done);
+    if (!ms || !done) {
+        free(ms);
+        free(done);
+        return -1;
+    }
+    for (size_t i = 0; i < *n; i++) {
+        ms[i] = (member){.at = i, .rank = refs->v[i].interp_rank};
+        if (tv[i].nframes == 0)
+            continue;
+        ms[i].anchor = cstack_anchor(src, py, refs->v[i].tstate);
+        if (ms[i].anchor)
+            ms[i].region = pyspy_memsrc_region_at(src, ms[i].anchor);
+        const pyspy_thread *os =
+            ms[i].anchor ? stack_owner(src, ms[i].anchor) : NULL;
+        if (os)
+            tv[i].os_thread_id = (uint64_t)os->tid;
+    }
+    /* Groups in the order of their first trace; an unknown OS thread (0)
+     * is nobody's twin. */
+    size_t out = 0;
+    int rc = 0;
+    member *g = calloc(*n, sizeof *g);
+    if (!g)
+        rc = -1;
+    pyspy_trace *merged = rc == 0 ? calloc(*n, sizeof *merged) : NULL;
+    if (!merged)
+        rc = -1;
+    for (size_t i = 0; rc == 0 && i < *n; i++) {
+        if (done[i])
+            continue;
+        size_t ng = 0;
+        for (size_t j = i; j < *n; j++)
+            if (!done[j] && (j == i || (tv[i].os_thread_id &&
+                                        tv[j].os_thread_id ==
+                                            tv[i].os_thread_id))) {
+                done[j] = true;
+                g[ng++] = ms[j];
+            }
+        bool by_stack = true;
+        const pyspy_region *r = NULL;
+        for (size_t k = 0; k < ng; k++) {
+            if (tv[g[k].at].nframes == 0)
+                continue;
+            if (!g[k].anchor || !g[k].region || (r && g[k].region != r))
+                by_stack = false;
+            r = g[k].region;
+        }
+        /* Insertion sort: groups are a handful of thread states. */
+        for (size_t k = 1; k < ng; k++)
+            for (size_t m = k; m > 0 && inner_before(tv, &g[m], &g[m - 1],
+                                                     by_stack);
+                 m--) {
+                member s = g[m];
+                g[m] = g[m - 1];
+                g[m - 1] = s;
+            }
+        if (ng == 1) {
+            merged[out++] = tv[g[0].at];
+            memset(&tv[g[0].at], 0, sizeof tv[g[0].at]);
+        } else if (merge_group(tv, g, ng, &merged[out]) == 0) {
+            out++;
+        } else {
+            rc = -1;
+        }
+    }
+    if (rc == 0) {
+        memcpy(tv, merged, out * sizeof *tv);
+        *n = out;
+    }
+    free(merged);
+    free(g);
+    free(ms);
+    free(done);
+    return rc;
+}
