@@ -127,6 +127,30 @@ bool pyspy_thread_active(const pyspy_thread *t);
  * function is idle whatever the kernel said. */
 bool pyspy_frames_look_idle(const pyspy_frame *frames, size_t n);
 
+/* -------------------------------------------------------- sub-interpreters */
+
+/* The thread state each trace was read from (traces[i] from v[i]). */
+typedef struct pyspy_tstate_ref {
+    uint64_t tstate;
+    uint32_t interp_rank; /* place in the interpreter list: 0 the newest */
+} pyspy_tstate_ref;
+
+typedef struct pyspy_tstate_refs {
+    pyspy_tstate_ref *v;
+    size_t n, cap;
+    uint32_t ninterps; /* interpreters walked */
+} pyspy_tstate_refs;
+
+int pyspy_tstate_refs_push(pyspy_tstate_refs *r, uint64_t tstate,
+                           uint32_t interp_rank);
+void pyspy_tstate_refs_free(pyspy_tstate_refs *r);
+/* Makes the traces one per OS thread (analyze/walk_interps.c says how
+ * a thread's interpreters are ordered and why); *n shrinks. Nothing to
+ * do with one interpreter. -1 out of memory. */
+int pyspy_merge_interpreters(pyspy_memsrc *src, const pyspy_python *py,
+                             pyspy_trace *traces, size_t *n,
+                             const pyspy_tstate_refs *refs);
+
 /* ------------------------------------------------------------------ traces */
 
 void pyspy_frames_free(pyspy_frame *frames, size_t n);

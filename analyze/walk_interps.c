@@ -104,20 +104,31 @@ static uint64_t cstack_anchor(pyspy_memsrc *src, const pyspy_python *py,
     return 0;
 }
 
-/* The thread whose stack holds addr: in the mapping that holds its stack
- * pointer, at or above it. NULL without registers or when none does. */
-static const pyspy_thread *stack_owner(const pyspy_memsrc *src,
-                                       uint64_t addr) {
-    const pyspy_region *r = pyspy_memsrc_region_at(src, addr);
-    if (!r)
-        return NULL;
+/* The OS thread whose stack is the mapping r, which holds addr: the one
+ * whose stack pointer is in r at or below addr; without registers, the
+ * one whose pthread (glibc puts a thread's struct pthread at the top of
+ * the mapping it allocates for the thread's stack; the main thread's is
+ * elsewhere) lies in r, as a thread state's thread_id says. 0 unknown. */
+static uint64_t stack_owner(const pyspy_memsrc *src, const pyspy_region *r,
+                            uint64_t addr, const pyspy_trace *tv,
+                            const pyspy_region *const *pthread_region,
+                            size_t n) {
+    bool regs = false;
     for (size_t i = 0; i < src->nthreads; i++) {
         const pyspy_thread *t = &src->threads[i];
-        uint64_t sp = t->has_regs ? t->regs[REG_SP] : 0;
-        if (sp && sp >= r->start && sp < r->end && addr >= sp)
-            return t;
+        if (!t->has_regs)
+            continue;
+        regs = true;
+        uint64_t sp = t->regs[REG_SP];
+        if (sp >= r->start && sp < r->end && addr >= sp)
+            return (uint64_t)t->tid;
     }
-    return NULL;
+    if (regs)
+        return 0;
+    for (size_t j = 0; j < n; j++)
+        if (pthread_region[j] == r && tv[j].os_thread_id)
+            return tv[j].os_thread_id;
+    return 0;
 }
 
 typedef struct member {
@@ -192,41 +203,55 @@ int pyspy_merge_interpreters(pyspy_memsrc *src, const pyspy_python *py,
         return 0;
     member *ms = calloc(*n, sizeof *ms);
     bool *done = calloc(*n, sizeof *done);
-    if (!ms || !done) {
+    const pyspy_region **pr = calloc(*n, sizeof *pr);
+    if (!ms || !done || !pr) {
         free(ms);
         free(done);
+        free(pr);
         return -1;
     }
     for (size_t i = 0; i < *n; i++) {
         ms[i] = (member){.at = i, .rank = refs->v[i].interp_rank};
+        pr[i] = pyspy_memsrc_region_at(src, tv[i].thread_id);
         if (tv[i].nframes == 0)
             continue;
         ms[i].anchor = cstack_anchor(src, py, refs->v[i].tstate);
         if (ms[i].anchor)
             ms[i].region = pyspy_memsrc_region_at(src, ms[i].anchor);
-        const pyspy_thread *os =
-            ms[i].anchor ? stack_owner(src, ms[i].anchor) : NULL;
-        if (os)
-            tv[i].os_thread_id = (uint64_t)os->tid;
     }
-    /* Groups in the order of their first trace; an unknown OS thread (0)
-     * is nobody's twin. */
+    /* Owners are found from the ids as read, before any is changed. */
+    uint64_t *owner = calloc(*n, sizeof *owner);
+    for (size_t i = 0; owner && i < *n; i++)
+        if (ms[i].region)
+            owner[i] = stack_owner(src, ms[i].region, ms[i].anchor, tv, pr, *n);
+    for (size_t i = 0; owner && i < *n; i++)
+        if (owner[i])
+            tv[i].os_thread_id = owner[i];
+    free(pr);
+    if (!owner) {
+        free(ms);
+        free(done);
+        return -1;
+    }
+    free(owner);
+    /* A group stands where its last trace stood: the main interpreter is
+     * walked last, so threads keep the order they have without
+     * sub-interpreters. Built from the end, then turned round. An
+     * unknown OS thread (0) is nobody's twin. */
     size_t out = 0;
     int rc = 0;
     member *g = calloc(*n, sizeof *g);
-    if (!g)
-        rc = -1;
-    pyspy_trace *merged = rc == 0 ? calloc(*n, sizeof *merged) : NULL;
+    pyspy_trace *merged = g ? calloc(*n, sizeof *merged) : NULL;
     if (!merged)
         rc = -1;
-    for (size_t i = 0; rc == 0 && i < *n; i++) {
+    for (size_t i = *n; rc == 0 && i-- > 0;) {
         if (done[i])
             continue;
         size_t ng = 0;
-        for (size_t j = i; j < *n; j++)
-            if (!done[j] && (j == i || (tv[i].os_thread_id &&
-                                        tv[j].os_thread_id ==
-                                            tv[i].os_thread_id))) {
+        for (size_t j = 0; j <= i; j++)
+            if (!done[j] &&
+                (j == i || (tv[i].os_thread_id &&
+                            tv[j].os_thread_id == tv[i].os_thread_id))) {
                 done[j] = true;
                 g[ng++] = ms[j];
             }
@@ -241,9 +266,8 @@ int pyspy_merge_interpreters(pyspy_memsrc *src, const pyspy_python *py,
         }
         /* Insertion sort: groups are a handful of thread states. */
         for (size_t k = 1; k < ng; k++)
-            for (size_t m = k; m > 0 && inner_before(tv, &g[m], &g[m - 1],
-                                                     by_stack);
-                 m--) {
+            for (size_t m = k;
+                 m > 0 && inner_before(tv, &g[m], &g[m - 1], by_stack); m--) {
                 member s = g[m];
                 g[m] = g[m - 1];
                 g[m - 1] = s;
@@ -257,9 +281,18 @@ int pyspy_merge_interpreters(pyspy_memsrc *src, const pyspy_python *py,
             rc = -1;
         }
     }
+    for (size_t k = 0; rc == 0 && k < out / 2; k++) {
+        pyspy_trace s = merged[k];
+        merged[k] = merged[out - 1 - k];
+        merged[out - 1 - k] = s;
+    }
     if (rc == 0) {
         memcpy(tv, merged, out * sizeof *tv);
         *n = out;
+    } else {
+        /* Out of memory: what was moved goes; the caller frees the rest. */
+        for (size_t k = 0; merged && k < out; k++)
+            pyspy_trace_clear(&merged[k]);
     }
     free(merged);
     free(g);

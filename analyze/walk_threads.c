@@ -91,7 +91,9 @@ typedef struct walk {
     const pyspy_thread_name *view; /* the names in use, owned or cached */
     size_t nview;
     uint64_t interp; /* the one being walked */
+    int64_t interp_id;
     trace_list tl;
+    pyspy_tstate_refs refs; /* refs.v[i]: where tl.v[i] was read */
     bool oom;
 } walk;
 
@@ -99,7 +101,8 @@ static int one_thread(walk *w, uint64_t tstate, uint64_t holder,
                       const pyspy_sys_path *sp) {
     const pyspy_py_layout *l = &w->py->layout;
     pyspy_trace *t = push_trace(&w->tl);
-    if (!t)
+    if (!t ||
+        pyspy_tstate_refs_push(&w->refs, tstate, w->refs.ninterps - 1) < 0)
         return -1;
     t->pid = w->src->proc.pid;
     if (l->tstate_thread_id >= 0)
@@ -121,15 +124,19 @@ static int one_thread(walk *w, uint64_t tstate, uint64_t holder,
         return -1;
     if (!name && !w->opts->skip_thread_names)
         pyspy_walk_cache_name_missing(w->opts->cache, w->interp);
-    return pyspy_walk_frames(w->src, w->py, w->opts, w->cache, sp, tstate,
-                             &t->frames, &t->nframes);
+    if (pyspy_walk_frames(w->src, w->py, w->opts, w->cache, sp, tstate,
+                          &t->frames, &t->nframes) < 0)
+        return -1;
+    for (size_t i = 0; i < t->nframes; i++)
+        t->frames[i].interpreter_id = w->interp_id;
+    return 0;
 }
 
 /* Activity and the crash mark need the OS thread; the main thread's
  * pthread is not always found by registers, so a single Python thread
  * left without an OS thread is the process's main thread, as long as
  * no other Python thread claimed it. */
-static void finish(walk *w) {
+static int finish(walk *w) {
     pyspy_memsrc *src = w->src;
     size_t unknown = 0, at = 0;
     bool main_taken = false;
@@ -144,6 +151,8 @@ static void finish(walk *w) {
     if (unknown == 1 && !main_taken && src->proc.pid > 0 &&
         (src->nthreads == 0 || pyspy_thread_by_tid(src, src->proc.pid)))
         w->tl.v[at].os_thread_id = (uint64_t)src->proc.pid;
+    if (pyspy_merge_interpreters(src, w->py, w->tl.v, &w->tl.n, &w->refs) < 0)
+        return -1;
     for (size_t i = 0; i < w->tl.n; i++) {
         pyspy_trace *t = &w->tl.v[i];
         const pyspy_thread *os = pyspy_thread_by_tid(src, (int)t->os_thread_id);
@@ -154,6 +163,7 @@ static void finish(walk *w) {
         for (size_t k = 0; k < t->nframes; k++)
             t->incomplete |= t->frames[k].unreadable;
     }
+    return 0;
 }
 
 static int walk_interpreter(walk *w, uint64_t interp, pyspy_error *err) {
@@ -167,6 +177,11 @@ static int walk_interpreter(walk *w, uint64_t interp, pyspy_error *err) {
                                interp);
     uint64_t holder = w->opts->skip_gil ? 0 : gil_holder(w->src, w->py, interp);
     w->interp = interp;
+    w->interp_id = 0; /* the main interpreter's, and 2.7/3.6 have no ids */
+    if (l->interp_id >= 0 && read_u64(w->src, interp + (uint64_t)l->interp_id,
+                                      (uint64_t *)&w->interp_id) < 0)
+        w->interp_id = 0;
+    w->refs.ninterps++;
     const pyspy_sys_path *sp = NULL;
     pyspy_sys_path own_sp = {0};
     const pyspy_thread_name *cached = NULL;
@@ -259,8 +274,9 @@ int pyspy_stack_traces(pyspy_memsrc *src, const pyspy_python *py,
     }
     pyspy_addr_set_free(&interps);
     pyspy_code_cache_free(&w.own);
-    if (rc == 0)
-        finish(&w);
+    if (rc == 0 && finish(&w) < 0)
+        rc = pyspy_error_set(err, PYSPY_E_GENERIC, "out of memory");
+    pyspy_tstate_refs_free(&w.refs);
     if (rc == 0 && opts->native) {
         /* After finish: idle detection looks at the Python frames. */
         /* A thread that cannot be unwound keeps its Python frames. */
