@@ -223,6 +223,13 @@ static void walk_interpreter_frames(chain *ch, uint64_t frame) {
             continue;
         }
         uint64_t code = u64_at(buf, l->iframe_code) & mask;
+        /* Every real frame has a code object (or None, 3.13+); one with
+         * none is no frame: memory a core claims to hold and does not
+         * (gdb's gcore writes zeros for stack pages it fails to read). */
+        if (!code) {
+            push_cut(&ch->fl, "<invalid frame>", frame);
+            break;
+        }
         pyspy_code_info *c = pyspy_code_get(ch->cache, ch->src, ch->py, code);
         if (!c) {
             ch->fl.oom = true;

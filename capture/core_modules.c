@@ -170,8 +170,9 @@ static verdict check_file(const char *path, const pyspy_module *m,
         memset(&f, 0, sizeof f);
         uint64_t first = 0;
         pyspy_error e = {0};
+        /* Not an ELF object (an emptied or hidden file): not the file. */
         if (pyspy_elf_load_header(path, &f, &first, &e) != 0)
-            return FILE_OTHER;
+            return FILE_NONE;
         bool same = f.build_id_len == m->build_id_len &&
                     memcmp(f.build_id, m->build_id, m->build_id_len) == 0;
         pyspy_module_free(&f);
