@@ -2,7 +2,14 @@
  * frame of the interpreter's eval loop is replaced by the Python frames
  * that invocation runs (innermost up to and including the frame the
  * walker marked is_entry); the interpreter's own call plumbing between
- * them is dropped, other native frames are kept. */
+ * them is dropped, other native frames are kept.
+ *
+ * Which native frame is an eval-loop invocation: where the walker found
+ * that invocation's entry frame on the C stack (3.12+), the native frame
+ * whose stack holds it, whatever its symbol (a stripped build's eval
+ * loop may run in an unnamed part split off by the compiler, as
+ * Debian's 3.14 and 3.15 do in _PyEval_EvalFrameDefault.cold); without
+ * one, the frame whose symbol is an eval function. */
 #include "analyze/native_unwind.h"
 #include "analyze/walk_internal.h"
 
@@ -29,7 +36,9 @@ static bool is_eval_frame(const char *name) {
 }
 
 /* Functions of the interpreter that only carry a call from one Python
- * frame to the next: shown, they would bury the Python frames. */
+ * frame to the next: shown, they would bury the Python frames. (The
+ * tail-calling interpreter of 3.14+ runs each instruction in its own
+ * _TAIL_CALL_<op> function, called from the eval function.) */
 static bool is_interpreter_plumbing(const char *name) {
     static const char *const prefixes[] = {"_Py",
                                            "Py",
@@ -47,7 +56,8 @@ static bool is_interpreter_plumbing(const char *name) {
                                            "run_mod",
                                            "run_eval_code_obj",
                                            "run_pyc_file",
-                                           "pyrun_"};
+                                           "pyrun_",
+                                           "_TAIL_CALL_"};
     for (size_t i = 0; i < sizeof prefixes / sizeof prefixes[0]; i++)
         if (starts_with(name, prefixes[i]))
             return true;
@@ -100,6 +110,42 @@ static int push_native(frame_vec *fv, pyspy_native_frame *nf) {
     return f->short_filename ? 0 : -1;
 }
 
+/* Whether native frame i's own stack (from its sp up to its caller's)
+ * holds addr. */
+static bool frame_holds(const pyspy_native_frame *nf, size_t nn, size_t i,
+                        uint64_t addr) {
+    return nf[i].sp && i + 1 < nn && nf[i + 1].sp && nf[i].sp <= addr &&
+           addr < nf[i + 1].sp;
+}
+
+/* Where the entry frame of the invocation that runs Python frames
+ * [next, ...] sits (its is_entry frame says), when the stack of a native
+ * frame from the from'th on holds it; else 0 (unknown, or on a stack not
+ * unwound here): that invocation is then found by name. */
+static uint64_t run_anchor(const pyspy_trace *trace, size_t next,
+                           const pyspy_native_frame *nf, size_t nn,
+                           size_t from) {
+    uint64_t addr = 0;
+    for (size_t i = next; i < trace->nframes; i++)
+        if (trace->frames[i].is_entry) {
+            addr = trace->frames[i].entry_frame_addr;
+            break;
+        }
+    for (size_t i = from; addr && i < nn; i++)
+        if (frame_holds(nf, nn, i, addr))
+            return addr;
+    return 0;
+}
+
+/* Whether native frame i is the eval-loop invocation that runs the
+ * Python frames whose entry frame sits at anchor (0: by name). */
+static bool runs_python(const pyspy_native_frame *nf, size_t nn, size_t i,
+                        uint64_t anchor) {
+    if (anchor)
+        return frame_holds(nf, nn, i, anchor);
+    return nf[i].name && is_eval_frame(nf[i].name);
+}
+
 /* Moves Python frames [*next, entry] into fv; returns -1 out of memory. */
 static int push_python_run(frame_vec *fv, pyspy_trace *trace, size_t *next) {
     while (*next < trace->nframes) {
@@ -128,12 +174,18 @@ int pyspy_native_merge(pyspy_memsrc *src, const pyspy_python *py,
     frame_vec fv = {0};
     size_t next = 0;
     int rc = 0;
+    uint64_t anchor = run_anchor(trace, next, nf, nn, 0);
     for (size_t i = 0; rc == 0 && i < nn; i++) {
         const char *name = nf[i].name;
-        if (name && is_eval_frame(name)) {
+        if (next < trace->nframes && runs_python(nf, nn, i, anchor)) {
             rc = push_python_run(&fv, trace, &next);
+            anchor = run_anchor(trace, next, nf, nn, i + 1);
             continue;
         }
+        /* An eval function that runs none of the Python frames left (its
+         * frames were placed by their entry frame, or it shows none). */
+        if (name && is_eval_frame(name))
+            continue;
         if (name && in_interpreter(py, nf[i].module) &&
             is_interpreter_plumbing(name))
             continue;

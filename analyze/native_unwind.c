@@ -22,6 +22,7 @@ typedef struct unwind_ctx {
     pyspy_memsrc *src;
     const pyspy_thread *thread;
     uint64_t pcs[PYSPY_MAX_NATIVE_FRAMES];
+    uint64_t sps[PYSPY_MAX_NATIVE_FRAMES];
     bool activation[PYSPY_MAX_NATIVE_FRAMES];
     size_t n;
 } unwind_ctx;
@@ -256,7 +257,13 @@ static int frame_cb(Dwfl_Frame *state, void *arg) {
     if (pc == 0 || (c->n > 0 && c->pcs[c->n - 1] == pc && c->n >= 2 &&
                     c->pcs[c->n - 2] == pc))
         return DWARF_CB_ABORT;
+    /* DWARF register 7 is rsp: in an unwound frame, the CFA of the
+     * frame inside it. */
+    Dwarf_Word sp = 0;
+    if (dwfl_frame_reg(state, 7, &sp) != 0)
+        sp = 0;
     c->pcs[c->n] = pc;
+    c->sps[c->n] = sp;
     c->activation[c->n] = activation;
     c->n++;
     return c->n >= PYSPY_MAX_NATIVE_FRAMES ? DWARF_CB_ABORT : DWARF_CB_OK;
@@ -565,18 +572,21 @@ static int unwind_locked(pyspy_memsrc *src, const pyspy_thread *t,
         /* No unwind at all (no module told libdw the architecture): the
          * innermost frame is all that can be named. */
         c->pcs[0] = t->regs[PYSPY_REG_RIP];
+        c->sps[0] = t->regs[PYSPY_REG_RSP];
         c->activation[0] = true;
         c->n = 1;
     }
     pyspy_native_frame *v = calloc(c->n, sizeof *v);
     if (!v)
         return pyspy_error_set(err, PYSPY_E_GENERIC, "out of memory");
-    for (size_t i = 0; i < c->n; i++)
+    for (size_t i = 0; i < c->n; i++) {
         if (resolve_seen(&cached, src, c->pcs[i], c->activation[i], &v[i]) <
             0) {
             pyspy_native_frames_free(v, c->n);
             return pyspy_error_set(err, PYSPY_E_GENERIC, "out of memory");
         }
+        v[i].sp = c->sps[i];
+    }
     *out = v;
     *n = c->n;
     return 0;

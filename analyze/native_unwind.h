@@ -14,6 +14,9 @@ typedef struct pyspy_native_frame {
     uint64_t pc;  /* as unwound (a return address except innermost) */
     char *name;   /* symbol, or NULL when unknown */
     char *module; /* path of the mapped object, or NULL */
+    /* The stack pointer in this frame (0 unknown): the frame's own C
+     * stack runs from here up to the next outer frame's sp. */
+    uint64_t sp;
 } pyspy_native_frame;
 
 /* Unwinds the OS thread tid of src (innermost first). Modules come from

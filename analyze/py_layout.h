@@ -61,11 +61,13 @@ typedef struct pyspy_py_layout {
      * is not a pointer). */
     bool tagged_stackrefs;
     /* _PyInterpreterFrame.owner values of frames that are not Python
-     * function frames and must be skipped (they also mark where one
-     * _PyEval_EvalFrameDefault invocation began):
-     *   owner_cstack: FRAME_OWNED_BY_CSTACK, the entry shim (3.12-3.14);
-     *   owner_interpreter: FRAME_OWNED_BY_INTERPRETER (3.14: interpreter
-     *   internal frames; 3.15, which dropped CSTACK: the entry shim).
+     * function frames and must be skipped; such a frame is the entry
+     * frame one _PyEval_EvalFrameDefault invocation keeps on the C stack,
+     * so it also marks where that invocation began:
+     *   owner_cstack: FRAME_OWNED_BY_CSTACK (3 in 3.12-3.13, where the
+     *   entry frame has it; 4 in 3.14, which assigns it to no frame);
+     *   owner_interpreter: FRAME_OWNED_BY_INTERPRETER (3 in 3.14+, the
+     *   entry frame's owner there; 3.15 dropped CSTACK).
      * -1 when the version has no such owner. 3.11 has neither and flags
      * entry frames with iframe_is_entry instead. */
     int owner_cstack;

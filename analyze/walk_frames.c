@@ -215,10 +215,15 @@ static void walk_interpreter_frames(chain *ch, uint64_t frame) {
         int owner = l->iframe_owner >= 0 ? (int8_t)buf[l->iframe_owner] : -1;
         if ((l->owner_cstack >= 0 && owner == l->owner_cstack) ||
             (l->owner_interpreter >= 0 && owner == l->owner_interpreter)) {
-            /* The C stack's shim under an eval-loop call: the frame above
-             * it is where that call entered. */
-            if (ch->fl.n > 0 && owner == l->owner_cstack)
-                ch->fl.v[ch->fl.n - 1].is_entry = true;
+            /* The entry frame an eval-loop call keeps on the C stack (see
+             * py_layout.h for which owner that is): the frame above it is
+             * where that call entered. A frame already marked entered a
+             * call nearer the top: this call showed no frame of its own. */
+            pyspy_frame *above = ch->fl.n > 0 ? &ch->fl.v[ch->fl.n - 1] : NULL;
+            if (above && !above->is_entry) {
+                above->is_entry = true;
+                above->entry_frame_addr = frame;
+            }
             frame = previous;
             continue;
         }

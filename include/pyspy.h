@@ -352,6 +352,10 @@ typedef struct pyspy_frame {
     /* The interpreter whose frame this is (0: the main one); frames of
      * sub-interpreters on one OS thread belong to that thread. */
     int64_t interpreter_id;
+    /* is_entry frames (3.12+): where that eval-loop invocation keeps its
+     * entry frame on the thread's C stack, 0 unknown. --native merges
+     * the invocation's Python frames at the native frame holding it. */
+    uint64_t entry_frame_addr;
     pyspy_local *locals;
     size_t nlocals;
 } pyspy_frame;
