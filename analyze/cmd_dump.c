@@ -53,8 +53,11 @@ static int dump_source(pyspy_memsrc *src, const pyspy_config *cfg,
     if (rc < 0)
         return -1;
     h->crash_signal = src->proc.crash_signal;
+    size_t cut = 0;
     for (size_t i = 0; i < traces.ntraces; i++)
-        *incomplete |= traces.traces[i].incomplete;
+        cut += traces.traces[i].incomplete;
+    *incomplete |= cut > 0;
+    h->incomplete_stacks = cut;
     rc = cfg->dump_json ? pyspy_dump_json(stdout, &traces, h)
                         : pyspy_dump_text(stdout, &traces, h);
     fflush(stdout);
@@ -66,15 +69,16 @@ static int dump_source(pyspy_memsrc *src, const pyspy_config *cfg,
 
 /* One line on stderr when reads wanted memory the file lacks: what, why,
  * and what would bring it back. */
-void pyspy_warn_missed(const pyspy_memsrc *src) {
+bool pyspy_warn_missed(const pyspy_memsrc *src) {
     char what[1536];
     if (pyspy_memsrc_describe_missed(src, what, sizeof what) == 0)
-        return;
+        return false;
     fprintf(stderr,
             "Warning: %s lacks memory the stacks need: %s; give "
             "--executable FILE or --lib-search-path DIR[:DIR] with the same "
             "build of those files\n",
             src->origin, what);
+    return true;
 }
 
 static int dump_file(const char *path, const pyspy_config *cfg,
@@ -85,7 +89,15 @@ static int dump_file(const char *path, const pyspy_config *cfg,
         return -1;
     pyspy_dump_header h = {0};
     int rc = dump_source(src, cfg, &h, incomplete, err);
-    pyspy_warn_missed(src);
+    /* One line either way: what the file lacks, or else that stacks lost
+     * frames to memory it holds wrongly (zeros where frames were). */
+    if (!pyspy_warn_missed(src) && rc == 0 && h.incomplete_stacks)
+        fprintf(stderr,
+                "Warning: %s: %zu stack%s could not be read whole (marked "
+                "incomplete): where they continue the file holds no frames "
+                "(zeros or damage; gdb's gcore writes zeros for pages it "
+                "could not read)\n",
+                src->origin, h.incomplete_stacks, h.incomplete_stacks == 1 ? "" : "s");
     pyspy_memsrc_close(src);
     return rc;
 }

@@ -112,9 +112,10 @@ static uint8_t build_id_of(pyspy_memsrc *src, uint64_t start,
         if (ph.p_type == PT_LOAD && ph.p_vaddr < first)
             first = ph.p_vaddr;
     }
-    if (first == UINT64_MAX)
-        return 0;
-    uint64_t bias = start - (first & ~(uint64_t)(HDR_PAGE - 1));
+    /* Notes outside the page are found through the load address (none
+     * without a PT_LOAD). */
+    bool mapped = first != UINT64_MAX;
+    uint64_t bias = mapped ? start - (first & ~(uint64_t)(HDR_PAGE - 1)) : 0;
     uint8_t note[MAX_NOTE_BYTES];
     for (size_t i = 0; i < eh.e_phnum; i++) {
         Elf64_Phdr ph;
@@ -126,8 +127,8 @@ static uint8_t build_id_of(pyspy_memsrc *src, uint64_t start,
         pyspy_error e = {0};
         if (ph.p_offset < h->len && h->len - ph.p_offset >= ph.p_filesz)
             len = build_id_in_notes(h->bytes + ph.p_offset, ph.p_filesz, out);
-        else if (pyspy_memsrc_read(src, bias + ph.p_vaddr, note, ph.p_filesz,
-                                   &e) == 0)
+        else if (mapped && pyspy_memsrc_read(src, bias + ph.p_vaddr, note,
+                                             ph.p_filesz, &e) == 0)
             len = build_id_in_notes(note, ph.p_filesz, out);
         if (len)
             return len;

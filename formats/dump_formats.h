@@ -13,6 +13,7 @@ typedef struct pyspy_dump_header {
     int parent_pid; /* "Parent Process" line when > 0 */
     const char *parent_cmdline;
     int crash_signal; /* shown on the crashed thread; 0 none */
+    size_t incomplete_stacks; /* set by the dump: stacks not read whole */
 } pyspy_dump_header;
 
 /* "Process N: cmdline", "Python vX (exe)", [parent], blank line, then

@@ -47,7 +47,9 @@ static pyspy_region regions[] = {
      true,
      "/usr/bin/fakepython",
      {0xab, 0xcd, 0xef},
-     3},
+     3,
+     0,
+     false},
     {0x600000,
      0x601000,
      0x2000,
@@ -55,9 +57,29 @@ static pyspy_region regions[] = {
      true,
      "/usr/bin/fakepython",
      {0},
-     0},
-    {0x601000, 0x623000, 0, PYSPY_PERM_R | PYSPY_PERM_W, true, NULL, {0}, 0},
-    {0x700000, 0x710000, 0, PYSPY_PERM_R, false, "/usr/lib/big.so", {0}, 0},
+     0,
+     0,
+     false},
+    {0x601000,
+     0x623000,
+     0,
+     PYSPY_PERM_R | PYSPY_PERM_W,
+     true,
+     NULL,
+     {0},
+     0,
+     0,
+     false},
+    {0x700000,
+     0x710000,
+     0,
+     PYSPY_PERM_R,
+     false,
+     "/usr/lib/big.so",
+     {0},
+     0,
+     0,
+     false},
     {0x7f0000000000,
      0x7f0000003000,
      0x1000,
@@ -65,7 +87,9 @@ static pyspy_region regions[] = {
      true,
      "/dev/shm/seg",
      {0},
-     0},
+     0,
+     0,
+     false},
 };
 #define NREG (sizeof regions / sizeof regions[0])
 
@@ -629,8 +653,8 @@ TEST(empty_region_is_dropped) {
     build_source();
     pyspy_region rs[NREG + 1];
     memcpy(rs, regions, 2 * sizeof *rs);
-    rs[2] =
-        (pyspy_region){0x601000, 0x601000, 0, PYSPY_PERM_R, true, NULL, {0}, 0};
+    rs[2] = (pyspy_region){0x601000, 0x601000, 0, PYSPY_PERM_R, true, NULL,
+                           {0},      0,        0, false};
     memcpy(rs + 3, regions + 2, (NREG - 2) * sizeof *rs);
     /* mem_read indexes data by region: shift it the same way */
     uint8_t *keep[8];
@@ -703,7 +727,8 @@ TEST(block_digests_check_what_is_read) {
     build_source();
     size_t big = 3 * (1u << 20) + 4096;
     pyspy_region r1 = {
-        0x10000000, 0x10000000 + big, 0, PYSPY_PERM_R, true, NULL, {0}, 0};
+        0x10000000, 0x10000000 + big, 0, PYSPY_PERM_R, true, NULL, {0}, 0, 0,
+        false};
     uint8_t *keep[8];
     memcpy(keep, mimpl.data, sizeof keep);
     memset(mimpl.data, 0, sizeof mimpl.data);

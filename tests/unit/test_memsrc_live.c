@@ -44,6 +44,22 @@ static int fork_child(void) {
     return pid;
 }
 
+/* Until the child sleeps in pause(): it has written to the pipe before,
+ * and on a loaded machine may still be running when the parent reads. */
+static void wait_until_asleep(int pid) {
+    for (int i = 0; i < 2000; i++) {
+        pyspy_thread *ts = NULL;
+        size_t n = 0;
+        pyspy_error e = {0};
+        bool asleep = pyspy_proc_read_threads(pid, &ts, &n, &e) == 0 &&
+                      n == 1 && ts[0].state == 'S';
+        free(ts);
+        if (asleep)
+            return;
+        usleep(5000);
+    }
+}
+
 static void kill_child(int pid) {
     kill(pid, SIGKILL);
     waitpid(pid, NULL, 0);
@@ -67,6 +83,7 @@ static bool any_thread_stopped(int pid) {
 TEST(reads_a_variable_of_a_child) {
     int pid = fork_child();
     CHECK(pid > 0);
+    wait_until_asleep(pid);
     pyspy_memsrc *src = NULL;
     pyspy_error err = {0};
     CHECK(pyspy_memsrc_open_pid(pid, PYSPY_LOCK, &src, &err) == 0);
