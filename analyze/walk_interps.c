@@ -104,30 +104,43 @@ static uint64_t cstack_anchor(pyspy_memsrc *src, const pyspy_python *py,
     return 0;
 }
 
-/* The OS thread whose stack is the mapping r, which holds addr: the one
- * whose stack pointer is in r at or below addr; without registers, the
- * one whose pthread (glibc puts a thread's struct pthread at the top of
- * the mapping it allocates for the thread's stack; the main thread's is
- * elsewhere) lies in r, as a thread state's thread_id says. 0 unknown. */
+/* The OS thread whose stack holds addr, in the mapping r. Thread stacks
+ * need not be mappings of their own (a glibc that guards them with
+ * madvise, not mprotect, leaves neighbours in one mapping), so the owner
+ * is the nearest stack bottom: with every thread's registers, the
+ * thread whose stack pointer is the closest at or below addr (a live
+ * part of a stack lies between its pointer and its top); without, the
+ * thread whose pthread is the closest at or above addr (glibc puts a
+ * thread's struct pthread at the top of the block it allocates for the
+ * thread's stack), as a thread state's thread_id says; the main stack,
+ * which holds no pthread, when maps names it. 0 unknown. */
 static uint64_t stack_owner(const pyspy_memsrc *src, const pyspy_region *r,
                             uint64_t addr, const pyspy_trace *tv,
                             const pyspy_region *const *pthread_region,
                             size_t n) {
-    bool regs = false;
-    for (size_t i = 0; i < src->nthreads; i++) {
+    bool regs = src->nthreads > 0;
+    const pyspy_thread *best = NULL;
+    for (size_t i = 0; regs && i < src->nthreads; i++) {
         const pyspy_thread *t = &src->threads[i];
-        if (!t->has_regs)
-            continue;
-        regs = true;
         uint64_t sp = t->regs[REG_SP];
-        if (sp >= r->start && sp < r->end && addr >= sp)
-            return (uint64_t)t->tid;
+        if (!t->has_regs)
+            regs = false;
+        else if (sp >= r->start && sp < r->end && sp <= addr &&
+                 (!best || sp > best->regs[REG_SP]))
+            best = t;
     }
     if (regs)
-        return 0;
+        return best ? (uint64_t)best->tid : 0;
+    size_t at = n;
     for (size_t j = 0; j < n; j++)
-        if (pthread_region[j] == r && tv[j].os_thread_id)
-            return tv[j].os_thread_id;
+        if (pthread_region[j] == r && tv[j].os_thread_id &&
+            tv[j].thread_id >= addr &&
+            (at == n || tv[j].thread_id < tv[at].thread_id))
+            at = j;
+    if (at < n)
+        return tv[at].os_thread_id;
+    if (r->path && strcmp(r->path, "[stack]") == 0 && src->proc.pid > 0)
+        return (uint64_t)src->proc.pid;
     return 0;
 }
 

@@ -12,7 +12,7 @@
 typedef struct pyspy_dump_header {
     int parent_pid; /* "Parent Process" line when > 0 */
     const char *parent_cmdline;
-    int crash_signal; /* shown on the crashed thread; 0 none */
+    int crash_signal;         /* shown on the crashed thread; 0 none */
     size_t incomplete_stacks; /* set by the dump: stacks not read whole */
 } pyspy_dump_header;
 
@@ -25,6 +25,13 @@ int pyspy_dump_text(FILE *out, const pyspy_traces *t,
  * followed by a newline. */
 int pyspy_dump_json(FILE *out, const pyspy_traces *t,
                     const pyspy_dump_header *h);
+
+/* Whether the thread runs a sub-interpreter (a frame's interpreter_id is
+ * not 0): only then do its frames say which interpreter they are of
+ * (text: a note on the first frame of each interpreter's run; JSON: an
+ * interpreter_id key on every Python frame), so that the output of a program
+ * without sub-interpreters keeps py-spy's shape. */
+bool pyspy_trace_has_subinterpreter(const pyspy_trace *tr);
 
 /* The order threads are shown in: indices into t->traces. malloc'd;
  * reversed = text's oldest-first order. */

@@ -48,7 +48,7 @@ static void append(cJSON *arr, cJSON *val, bool *ok) {
     }
 }
 
-static cJSON *frame_json(const pyspy_frame *f, bool *ok) {
+static cJSON *frame_json(const pyspy_frame *f, bool interp, bool *ok) {
     cJSON *o = cJSON_CreateObject();
     if (!o) {
         *ok = false;
@@ -77,6 +77,11 @@ static cJSON *frame_json(const pyspy_frame *f, bool *ok) {
         add(o, "locals", cJSON_CreateNull(), ok);
     }
     add(o, "is_entry", cJSON_CreateBool(f->is_entry), ok);
+    /* Not in py-spy's shape: only a thread that runs a sub-interpreter
+     * says which interpreter each of its Python frames is of (absent: 0,
+     * the main one; native frames belong to none). */
+    if (interp && !f->is_native)
+        add(o, "interpreter_id", i64_raw(f->interpreter_id), ok);
     return o;
 }
 
@@ -121,8 +126,9 @@ static cJSON *trace_json(const pyspy_traces *t, const pyspy_trace *tr,
     add(o, "active", cJSON_CreateBool(tr->active), ok);
     add(o, "owns_gil", cJSON_CreateBool(tr->owns_gil), ok);
     cJSON *frames = cJSON_CreateArray();
+    bool interp = pyspy_trace_has_subinterpreter(tr);
     for (size_t i = 0; frames && i < tr->nframes; i++)
-        append(frames, frame_json(&tr->frames[i], ok), ok);
+        append(frames, frame_json(&tr->frames[i], interp, ok), ok);
     add(o, "frames", frames, ok);
     add(o, "process_info", process_info_json(t, h, ok), ok);
     /* Not in py-spy's shape: only a crashed thread carries it. */

@@ -60,15 +60,27 @@ static void print_thread_line(FILE *out, const pyspy_trace *tr,
         fprintf(out, "Thread %s (%s)\n", id, status);
 }
 
-static void print_frame(FILE *out, const pyspy_frame *f) {
+bool pyspy_trace_has_subinterpreter(const pyspy_trace *tr) {
+    for (size_t i = 0; i < tr->nframes; i++)
+        if (tr->frames[i].interpreter_id != 0 && !tr->frames[i].is_native)
+            return true;
+    return false;
+}
+
+/* note: the frame begins its interpreter's run. */
+static void print_frame(FILE *out, const pyspy_frame *f, bool note_interp) {
     const char *file = f->short_filename ? f->short_filename : f->filename;
     if (!file)
         file = "";
+    char note[48] = "";
+    if (note_interp)
+        snprintf(note, sizeof note, " (interpreter %" PRId64 ")",
+                 f->interpreter_id);
     if (f->line != 0)
-        fprintf(out, "    %s (%s:%d)\n", f->name ? f->name : "?", file,
-                f->line);
+        fprintf(out, "    %s (%s:%d)%s\n", f->name ? f->name : "?", file,
+                f->line, note);
     else
-        fprintf(out, "    %s (%s)\n", f->name ? f->name : "?", file);
+        fprintf(out, "    %s (%s)%s\n", f->name ? f->name : "?", file, note);
     bool shown_args = false, shown_locals = false;
     for (size_t i = 0; f->locals && i < f->nlocals; i++) {
         const pyspy_local *l = &f->locals[i];
@@ -101,8 +113,20 @@ int pyspy_dump_text(FILE *out, const pyspy_traces *t,
     for (size_t k = 0; k < t->ntraces; k++) {
         const pyspy_trace *tr = &t->traces[order[k]];
         print_thread_line(out, tr, h);
-        for (size_t i = 0; i < tr->nframes; i++)
-            print_frame(out, &tr->frames[i]);
+        /* Runs of one interpreter's frames, native frames between them
+         * belonging to none. */
+        bool runs = pyspy_trace_has_subinterpreter(tr), in_run = false;
+        int64_t run = 0;
+        for (size_t i = 0; i < tr->nframes; i++) {
+            const pyspy_frame *f = &tr->frames[i];
+            bool first =
+                runs && !f->is_native && (!in_run || f->interpreter_id != run);
+            if (first) {
+                run = f->interpreter_id;
+                in_run = true;
+            }
+            print_frame(out, f, first);
+        }
     }
     free(order);
     return ferror(out) ? -1 : 0;
