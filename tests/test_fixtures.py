@@ -299,7 +299,7 @@ def test_raw_core_on_another_host(label, stem, stage, tmp_path):
     files = []
     for _ in range(4):
         r = run_dump(cwd, name, ['-ll', '--lib-search-path', libs], hide=True)
-        if b'Warning' not in r.stderr:
+        if b'lacks memory' not in r.stderr:
             break
         more = [f for f in missed_files(r.stderr.decode('utf-8', 'replace')) if f not in files]
         assert more, r.stderr
@@ -313,7 +313,9 @@ def test_raw_core_on_another_host(label, stem, stage, tmp_path):
     r = run_dump(cwd, name, ['-ll', '--lib-search-path', '/nonexistent:' + libs], hide=True)
     assert r.returncode == status, r.stderr.decode('utf-8', 'replace')[-2000:]
     assert r.stdout == want, diff_hint(r.stdout, want)
-    assert b'Warning' not in r.stderr
+    assert b'lacks memory' not in r.stderr
+    if not files:
+        return  # the core holds all it needs (a gcore that dumped them)
     if len(files) == 1 and os.path.basename(files[0]).startswith('python'):
         exe = os.path.join(libs, os.path.basename(files[0]))
         r = run_dump(cwd, name, ['-ll', '--executable', exe], hide=True)
