@@ -17,12 +17,12 @@
  * thread states read as detached. What does say it is the C stack: every
  * eval-loop invocation keeps a structure in its own C frame and the
  * thread state points at the innermost one's (tstate->cframe, 3.11-3.12:
- * the _PyCFrame local of _PyEval_EvalFrameDefault; 3.12+: the entry
- * frame, a _PyInterpreterFrame local of that function, the first
- * shim-owned frame of the chain). The outer interpreter's eval loop
- * called the C function that switched, so its structure sits higher on
- * the same stack; the stack grows down (x86_64), so the thread state
- * whose anchor has the lower address is the inner one. This holds while
+ * the _PyCFrame local of _PyEval_EvalFrameDefault; 3.13+: the entry
+ * frame, a _PyInterpreterFrame local of that function, the first frame
+ * of the chain whose owner marks it so, see py_layout.h). The outer
+ * interpreter's eval loop called the C function that switched, so its structure
+ * sits higher on the same stack; the stack grows down (x86_64), so the thread
+ * state whose anchor has the lower address is the inner one. This holds while
  * the sub-interpreter runs and while it is parked, and for any depth of
  * nesting.
  *
@@ -32,12 +32,12 @@
  * (the runtime lists interpreters newest first, and an interpreter is
  * normally entered from one that existed before it).
  *
- * Which OS thread. A thread state's native_thread_id is the thread that
- * created it, which 3.12 gets wrong for run_string on a thread other
- * than the interpreter's creator (it reuses the interpreter's first
- * thread state, gh-109860). Where the thread registers are known, a
- * thread state whose anchor lies in the stack mapping of another thread
- * (at or above that thread's stack pointer) belongs to that thread. */
+ * Which OS thread. A thread state's ids are those of the thread that
+ * created it, which is not the one running it after run_string on a
+ * thread other than the interpreter's creator up to 3.12 (it reuses the
+ * interpreter's first thread state, gh-109860). So a thread state whose
+ * anchor lies on another thread's stack (stack_owner) belongs to that
+ * thread; without an anchor (before 3.11) it stays where its ids say. */
 #include "analyze/walk_internal.h"
 
 #include <stdlib.h>

@@ -518,14 +518,18 @@ def test_subinterpreters(version, tmp_path):
                 break
             time.sleep(0.2)
         stacks = [[f['name'] for f in t['frames']] for t in doc]
-        assert ['sub_sleeper', '<module>'] in stacks, stacks
+        # The host thread is one thread: the sub-interpreter's frames,
+        # then its own (tests/test_subinterpreters.py has the rest).
+        assert ['sub_sleeper', '<module>', 'in_sub', 'run',
+                '_bootstrap_inner', '_bootstrap'] in stacks, stacks
         assert ['main_sleeper', '<module>'] in stacks, stacks
+        assert len(doc) == 2, stacks
         named = dict((t['thread_name'], t) for t in doc)
         assert named['MainThread']['frames'][0]['name'] == 'main_sleeper'
-        assert named['host']['frames'][0]['name'] == 'in_sub'
-        # The sub-interpreter's thread is the host thread's OS thread.
-        sub = [t for t in doc if t['frames'][0]['name'] == 'sub_sleeper'][0]
-        assert sub['os_thread_id'] == named['host']['os_thread_id']
+        host = named['host']['frames']
+        assert host[0]['name'] == 'sub_sleeper'
+        assert host[0]['interpreter_id'] > 0
+        assert host[2]['name'] == 'in_sub' and host[2]['interpreter_id'] == 0
     finally:
         p.kill()
         p.wait()
