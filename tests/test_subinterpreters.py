@@ -365,3 +365,35 @@ def test_top_counts_os_threads(python, target):
         assert rows["third_park"] == rows["plain_park"], screen
     finally:
         subprocess.run(["tmux", "kill-session", "-t", name], timeout=TIMEOUT)
+
+
+@pytest.mark.parametrize("python", INTERPRETERS)
+def test_record_formats_one_thread_per_os_thread(python, target, tmp_path):
+    """speedscope: one profile per OS thread, each weighing what the plain
+    thread weighs; chrometrace: one track per OS thread."""
+    t = target(python)
+    wait_parked(t.pid)
+    tids = {t.notes[n][0] for n in ("main", "plain", "third")}
+    outs = {}
+    for fmt in ("speedscope", "chrometrace"):
+        outs[fmt] = tmp_path / f"{fmt}.json"
+        r = run([find_tool("pyspy"), "record", "--pid", t.pid, "-r", RATE,
+                 "-d", 1, "-f", fmt, "-o", outs[fmt], "--idle",
+                 "--hideprogress"])
+        assert r.returncode == 0, r.stderr + r.stdout
+    doc = json.loads(outs["speedscope"].read_text())
+    weights = {p["name"]: sum(p["weights"]) for p in doc["profiles"]}
+    assert len(weights) == 3, weights
+    plain = [w for name, w in weights.items() if name.endswith('"plain"')]
+    assert len(plain) == 1 and plain[0] > 0, weights
+    assert set(weights.values()) == {plain[0]}, weights
+    main = [p for p in doc["profiles"] if p["name"].endswith('"MainThread"')]
+    frames = doc["shared"]["frames"]
+    names = {frames[i]["name"] for s in main[0]["samples"] for i in s}
+    assert {"older_park", "newer_enter", "main_enter"} <= names, names
+    events = json.loads(outs["chrometrace"].read_text())
+    if isinstance(events, dict):
+        events = events["traceEvents"]
+    tracks = [e["tid"] for e in events if e.get("ph") == "M"
+              and e.get("name") == "thread_name"]
+    assert sorted(tracks) == sorted(tids), tracks
