@@ -56,8 +56,9 @@ static int dump_source(pyspy_memsrc *src, const pyspy_config *cfg,
     size_t cut = 0;
     for (size_t i = 0; i < traces.ntraces; i++)
         cut += traces.traces[i].incomplete;
-    *incomplete |= cut > 0;
+    *incomplete |= cut > 0 || traces.lists_cut > 0;
     h->incomplete_stacks = cut;
+    h->lists_cut = traces.lists_cut;
     rc = cfg->dump_json ? pyspy_dump_json(stdout, &traces, h)
                         : pyspy_dump_text(stdout, &traces, h);
     fflush(stdout);
@@ -91,13 +92,23 @@ static int dump_file(const char *path, const pyspy_config *cfg,
     int rc = dump_source(src, cfg, &h, incomplete, err);
     /* One line either way: what the file lacks, or else that stacks lost
      * frames to memory it holds wrongly (zeros where frames were). */
-    if (!pyspy_warn_missed(src) && rc == 0 && h.incomplete_stacks)
+    bool warned = pyspy_warn_missed(src);
+    if (!warned && rc == 0 && h.lists_cut) {
+        fprintf(stderr,
+                "Warning: %s: %zu list%s of threads end%s at memory that "
+                "cannot be read: the threads past that point are not shown\n",
+                src->origin, h.lists_cut, h.lists_cut == 1 ? "" : "s",
+                h.lists_cut == 1 ? "s" : "");
+        warned = true;
+    }
+    if (!warned && rc == 0 && h.incomplete_stacks)
         fprintf(stderr,
                 "Warning: %s: %zu stack%s could not be read whole (marked "
                 "incomplete): where they continue the file holds no frames "
                 "(zeros or damage; gdb's gcore writes zeros for pages it "
                 "could not read)\n",
-                src->origin, h.incomplete_stacks, h.incomplete_stacks == 1 ? "" : "s");
+                src->origin, h.incomplete_stacks,
+                h.incomplete_stacks == 1 ? "" : "s");
     pyspy_memsrc_close(src);
     return rc;
 }

@@ -94,6 +94,7 @@ typedef struct walk {
     int64_t interp_id;
     trace_list tl;
     pyspy_tstate_refs refs; /* refs.v[i]: where tl.v[i] was read */
+    size_t lists_cut;
     bool oom;
 } walk;
 
@@ -214,9 +215,12 @@ static int walk_interpreter(walk *w, uint64_t interp, pyspy_error *err) {
             rc = -1;
             break;
         }
-        if (l->tstate_next < 0 ||
-            read_u64(w->src, tstate + (uint64_t)l->tstate_next, &tstate) < 0)
+        if (l->tstate_next < 0)
             break;
+        if (read_u64(w->src, tstate + (uint64_t)l->tstate_next, &tstate) < 0) {
+            w->lists_cut++;
+            break;
+        }
     }
     pyspy_addr_set_free(&seen);
     pyspy_sys_path_free(&own_sp);
@@ -264,13 +268,18 @@ int pyspy_stack_traces(pyspy_memsrc *src, const pyspy_python *py,
                 if (err)
                     *err = e;
                 rc = -1;
+            } else {
+                w.lists_cut++;
             }
             break;
         }
-        if (py->layout.interp_next < 0 ||
-            read_u64(src, interp + (uint64_t)py->layout.interp_next, &interp) <
-                0)
+        if (py->layout.interp_next < 0)
             break;
+        if (read_u64(src, interp + (uint64_t)py->layout.interp_next, &interp) <
+            0) {
+            w.lists_cut++;
+            break;
+        }
     }
     pyspy_addr_set_free(&interps);
     pyspy_code_cache_free(&w.own);
@@ -285,6 +294,7 @@ int pyspy_stack_traces(pyspy_memsrc *src, const pyspy_python *py,
     }
     out->traces = w.tl.v;
     out->ntraces = w.tl.n;
+    out->lists_cut = w.lists_cut;
     out->pid = src->proc.pid;
     out->ppid = src->proc.ppid;
     out->command_line = dup_or_null(src->proc.cmdline ? src->proc.cmdline : "");

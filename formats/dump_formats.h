@@ -14,6 +14,7 @@ typedef struct pyspy_dump_header {
     const char *parent_cmdline;
     int crash_signal;         /* shown on the crashed thread; 0 none */
     size_t incomplete_stacks; /* set by the dump: stacks not read whole */
+    size_t lists_cut;         /* and thread lists cut short */
 } pyspy_dump_header;
 
 /* "Process N: cmdline", "Python vX (exe)", [parent], blank line, then

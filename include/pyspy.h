@@ -367,7 +367,7 @@ typedef struct pyspy_trace {
     char *thread_name;     /* NULL unknown */
     bool active;
     bool owns_gil;
-    bool crashed;        /* thread that took the fatal signal */
+    bool crashed; /* thread that took the fatal signal */
     /* Some of the stack could not be read (memory absent from a core,
      * an unreadable frame or code object): frames are what could be
      * read, never presented as the whole stack. */
@@ -383,6 +383,9 @@ typedef struct pyspy_traces {
     char *python_version; /* "3.11.2" */
     pyspy_trace *traces;
     size_t ntraces;
+    /* Lists of thread states or interpreters that ended at memory that
+     * could not be read: threads past that point are not in traces. */
+    size_t lists_cut;
 } pyspy_traces;
 
 void pyspy_traces_free(pyspy_traces *t);

@@ -267,6 +267,58 @@ TEST(unreadable_interpreter_is_an_error) {
     CHECK(strstr(err.msg, "thread list") != NULL);
 }
 
+/* What a core lacking memory does to a walk: a code object whose type
+ * cannot be read is a marked frame (not skipped), a frame of zeros (gcore
+ * writes zeros for stack pages it cannot read) cuts the chain with a mark,
+ * a thread list that runs into memory that cannot be read is counted as
+ * cut, and each such stack says it is incomplete. */
+TEST(lost_memory_is_never_a_shorter_stack) {
+    setup();
+    const pyspy_py_layout *l = &py.layout;
+    uint64_t interp = alloc(8192);
+    py.interp_head = interp;
+    uint64_t good = code("good", "/app/a.py");
+    /* a code object whose type lies outside readable memory */
+    uint64_t lost = code("lost", "/app/b.py");
+    put64(lost + l->ob_type, 0xdead00000000ull);
+    uint64_t f2 = frame(good, 0, 0, 1);
+    uint64_t f1 = frame(lost, f2, 0, 1);
+    uint64_t f0 = frame(good, f1, 0, 1);
+    uint64_t a = tstate(interp, f0, 0x7000);
+    /* b: a good frame over a frame of zeros */
+    uint64_t zeros = alloc(l->iframe_localsplus + 16);
+    uint64_t g = frame(good, zeros, 0, 1);
+    uint64_t b = tstate(interp, g, 0x8000);
+    put64(interp + l->interp_tstate_head, a);
+    put64(a + l->tstate_next, b);
+    /* the list goes on into memory that cannot be read */
+    put64(b + l->tstate_next, 0xdead00000000ull);
+    pyspy_traces out;
+    pyspy_error err = {0};
+    CHECK(pyspy_stack_traces(&src, &py, &opts, &out, &err) == 0);
+    /* the link to nowhere is shown as a thread state that cannot be
+     * read, and the list counts as cut after it */
+    CHECK(out.ntraces == 3 && out.lists_cut == 1);
+    if (out.ntraces == 3) {
+        CHECK(out.traces[2].incomplete && out.traces[2].nframes == 1);
+        CHECK_STR(out.traces[2].frames[0].name, "<unreadable thread state>");
+        pyspy_trace *ta = &out.traces[0], *tb = &out.traces[1];
+        CHECK(ta->incomplete && ta->nframes == 3);
+        if (ta->nframes == 3) {
+            CHECK_STR(ta->frames[0].name, "good");
+            CHECK_STR(ta->frames[1].name, "<unreadable code object>");
+            CHECK(ta->frames[1].unreadable);
+            CHECK_STR(ta->frames[2].name, "good");
+        }
+        CHECK(tb->incomplete && tb->nframes == 2);
+        if (tb->nframes == 2) {
+            CHECK_STR(tb->frames[0].name, "good");
+            CHECK_STR(tb->frames[1].name, "<invalid frame>");
+        }
+    }
+    pyspy_traces_free(&out);
+}
+
 TEST(short_filenames) {
     char *dirs[] = {"/usr/lib/python3.11", "/usr/lib/python3/dist-packages",
                     "/usr/lib/python3"};
@@ -367,6 +419,7 @@ TEST(code_entries_memo_lines_and_short_names) {
 }
 
 TEST_MAIN(T(threads_frames_gil_and_hostile_chains), T(deep_chain_is_bounded),
-          T(unreadable_interpreter_is_an_error), T(short_filenames),
+          T(unreadable_interpreter_is_an_error),
+          T(lost_memory_is_never_a_shorter_stack), T(short_filenames),
           T(activity_rules), T(address_sets_across_growth),
           T(code_entries_memo_lines_and_short_names))
