@@ -37,10 +37,11 @@ TOOL_CAPTURE_LIBS := $(CAPTURE_LIBS)
 TOOL_ANALYZE_LIBS := $(ANALYZE_LIBS)
 endif
 
-# Every .c under capture/, analyze/, formats/ is part of the library except
-# each tool's main.c, so new files need no Makefile change.
-CAPTURE_SRC := $(filter-out capture/main.c,$(sort $(wildcard capture/*.c)))
-ANALYZE_SRC := $(filter-out analyze/main.c,$(sort $(wildcard analyze/*.c formats/*.c)))
+# Every .c under capture/, analyze/, formats/ (any folder depth) is part of
+# the library except each tool's main.c, so new files and folders need no
+# Makefile change.
+CAPTURE_SRC := $(filter-out capture/tool/main.c,$(sort $(shell find capture -name '*.c')))
+ANALYZE_SRC := $(filter-out analyze/cli/main.c,$(sort $(shell find analyze formats -name '*.c')))
 UNIT_SRC    := $(sort $(wildcard tests/unit/test_*.c))
 
 obj = $(patsubst %.c,$(BUILDDIR)/obj/%.o,$(1))
@@ -68,11 +69,11 @@ $(BUILDDIR)/obj/%.o: %.c $(FLAGS_FILE)
 
 # Linking against the archive pulls in only what each tool uses; linking
 # pyspy-capture with libelf and libzstd alone proves it needs nothing else.
-$(BIN)/pyspy-capture: $(call obj,capture/main.c) $(BUILDDIR)/lib/libpyspy.a
+$(BIN)/pyspy-capture: $(call obj,capture/tool/main.c) $(BUILDDIR)/lib/libpyspy.a
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS_ALL) $^ -o $@ $(TOOL_CAPTURE_LIBS)
 
-$(BIN)/pyspy-analyze: $(call obj,analyze/main.c) $(BUILDDIR)/lib/libpyspy.a
+$(BIN)/pyspy-analyze: $(call obj,analyze/cli/main.c) $(BUILDDIR)/lib/libpyspy.a
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS_ALL) $^ -o $@ $(TOOL_ANALYZE_LIBS)
 
@@ -112,7 +113,7 @@ demo: deps all
 	@tools/demo $(BIN)
 
 format:
-	clang-format -i $(wildcard include/*.h capture/*.[ch] analyze/*.[ch] formats/*.[ch] tests/unit/*.[ch])
+	clang-format -i $(wildcard include/*.h tests/unit/*.[ch]) $(shell find capture analyze formats -name '*.[ch]')
 
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/include

@@ -1,12 +1,12 @@
 /* Writers for record's output formats, all made from one aggregation
- * (analyze/aggregate.h): flamegraph SVG, raw collapsed stacks,
+ * (analyze/sample/aggregate.h): flamegraph SVG, raw collapsed stacks,
  * speedscope JSON and Chrome trace-event JSON. */
 #ifndef PYSPY_FORMATS_RECORD_FORMATS_H
 #define PYSPY_FORMATS_RECORD_FORMATS_H
 
 #include <stdio.h>
 
-#include "analyze/aggregate.h"
+#include "analyze/sample/aggregate.h"
 
 /* title: shown at the top of the flamegraph (py-spy: the command line). */
 int pyspy_write_flamegraph(FILE *out, const pyspy_agg *a, const char *title,

@@ -39,7 +39,7 @@ def table_versions():
     """Releases whose headers generated a built-in table."""
     import re
     text = (pathlib.Path(__file__).resolve().parent.parent / "analyze" /
-            "py_layouts_gen.c").read_text()
+            "cpython" / "layouts_gen.c").read_text()
     return set(re.findall(r"/\* (\d\.\d+t?): (\d+\.\d+\.\d+\S*), headers", text))
 
 

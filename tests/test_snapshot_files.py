@@ -90,7 +90,7 @@ def decompress(src, dst):
 
 def pyspy_modules(core_path):
     """{path: (load_bias, {symbol: value})} from the PYSPY module notes of
-    an uncompressed snapshot (layout: capture/core_format.h)."""
+    an uncompressed snapshot (layout: capture/snapshot/format.h)."""
     data = open(core_path, "rb").read()
     phoff, = struct.unpack_from("<Q", data, 32)
     phnum, = struct.unpack_from("<H", data, 56)

@@ -2,7 +2,7 @@
 #include "testlib.h"
 #include <pyspy.h>
 
-#include "capture/snapshot.h"
+#include "capture/snapshot/snapshot.h"
 
 #include <stdlib.h>
 #include <string.h>

@@ -1,10 +1,10 @@
 /* The parts of a capture's pause: which pages the pagemap says only the
  * process holds (guard pages never), and the copy spread over threads
  * (pieces of one big region folded back into one result per pair). */
-#include "capture/memsrc_live.h"
-#include "capture/memsrc_ram.h"
-#include "capture/pagemap.h"
-#include "capture/snapshot.h"
+#include "capture/memsrc/live.h"
+#include "capture/memsrc/ram.h"
+#include "capture/process/pagemap.h"
+#include "capture/snapshot/snapshot.h"
 #include "testlib.h"
 
 #include <fcntl.h>

@@ -2,7 +2,7 @@
 #include "testlib.h"
 #include <pyspy.h>
 
-#include "analyze/cli.h"
+#include "analyze/cli/cli.h"
 
 #include <stdlib.h>
 #include <string.h>

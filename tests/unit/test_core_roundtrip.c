@@ -1,6 +1,6 @@
 #include "testlib.h"
 
-#include "capture/snapshot.h"
+#include "capture/snapshot/snapshot.h"
 
 #include <elf.h>
 #include <fcntl.h>

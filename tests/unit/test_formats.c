@@ -1,5 +1,5 @@
 /* Aggregation and record's writers on synthetic stack traces. */
-#include "analyze/aggregate.h"
+#include "analyze/sample/aggregate.h"
 #include "formats/record_formats.h"
 #include "testlib.h"
 

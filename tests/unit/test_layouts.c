@@ -1,6 +1,6 @@
 /* Sanity of every built-in layout table: each kind has the fields its
  * readers need, and every supported family is present exactly once. */
-#include "analyze/py_layout_tables.h"
+#include "analyze/cpython/layout_tables.h"
 #include "tests/unit/testlib.h"
 
 #define EACH(l)                                                                \

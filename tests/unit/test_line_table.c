@@ -1,7 +1,7 @@
 /* Line-table decoders against tables compiled by the real interpreters
  * (3.8, 3.10, 3.11, 3.12) from one function whose lines go backwards, with
  * the lines those interpreters' own co_lines()/dis reported per offset. */
-#include "analyze/line_table.h"
+#include "analyze/walk/line_table.h"
 #include "testlib.h"
 
 #define N(a) (sizeof(a) / sizeof((a)[0]))

@@ -2,13 +2,13 @@
  * (known variables at known addresses), and Python interpreters (the
  * _PyRuntime symbol through the module tables, threads stopped and let
  * go). */
-#include "analyze/python.h"
-#include "capture/capture_run.h"
-#include "capture/elf_symbols.h"
-#include "capture/memsrc_live.h"
-#include "capture/memsrc_ram.h"
-#include "capture/proc.h"
-#include "capture/snapshot.h"
+#include "analyze/cpython/python.h"
+#include "capture/tool/run.h"
+#include "capture/elf/symbols.h"
+#include "capture/memsrc/live.h"
+#include "capture/memsrc/ram.h"
+#include "capture/process/proc.h"
+#include "capture/snapshot/snapshot.h"
 #include "testlib.h"
 
 #include <elf.h>

@@ -1,7 +1,7 @@
 /* Native unwinding through the memory-source seam: a forked child of this
  * binary stopped in a known chain of C functions, and hostile sources
  * (garbage registers, forged ELF headers, self-referencing stacks). */
-#include "analyze/native_unwind.h"
+#include "analyze/native/unwind.h"
 #include "testlib.h"
 
 #include <elf.h>

@@ -1,8 +1,8 @@
 /* The object reader on hostile memory: self-referencing containers,
  * absurd sizes, and buffers of random pointers must give bounded reprs
  * (or NULL), never a crash, a hang or an unbounded allocation. */
-#include "analyze/py_layout.h"
-#include "analyze/py_objects.h"
+#include "analyze/cpython/layout.h"
+#include "analyze/objects/objects.h"
 #include "testlib.h"
 
 #include <stdlib.h>

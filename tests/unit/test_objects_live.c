@@ -6,9 +6,9 @@
  * state is replaced by a word holding sys.modules, so this tests the
  * object layer alone; discovery and walking are tested end to end by
  * tests/test_locals_live.py. */
-#include "analyze/py_layout.h"
-#include "analyze/py_objects.h"
-#include "analyze/py_objlayout.h"
+#include "analyze/cpython/layout.h"
+#include "analyze/objects/objects.h"
+#include "analyze/objects/object_layout.h"
 #include "testlib.h"
 
 #include <cjson/cJSON.h>

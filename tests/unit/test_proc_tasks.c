@@ -1,7 +1,7 @@
 /* The kept-open view of a process's threads: the count from one fstat,
  * listings that follow threads coming and going, states read in place,
  * and the quick listing that trusts an unchanged count. */
-#include "capture/proc.h"
+#include "capture/process/proc.h"
 #include "testlib.h"
 
 #include <pthread.h>

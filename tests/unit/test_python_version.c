@@ -1,10 +1,10 @@
 /* Version parsing for interpreter discovery, and (with PYSPY_PROBE_PID
  * set) a live probe used by tests/test_python_find.py: opens the pid,
  * finds the interpreter and prints what it found as key=value lines. */
-#include "analyze/py_layout_tables.h"
-#include "analyze/python.h"
-#include "analyze/python_find.h"
-#include "capture/elf_symbols.h"
+#include "analyze/cpython/layout_tables.h"
+#include "analyze/cpython/python.h"
+#include "analyze/cpython/find.h"
+#include "capture/elf/symbols.h"
 #include "tests/unit/testlib.h"
 
 #include <stdlib.h>

@@ -1,6 +1,6 @@
 /* Pure formatting behind object reprs: Python's float repr, str/bytes
  * quoting, big-int decimal conversion, UTF-8, the bounded builder. */
-#include "analyze/py_format.h"
+#include "analyze/objects/format.h"
 #include "testlib.h"
 
 #include <math.h>

@@ -1,7 +1,7 @@
 /* The per-sample page cache: same bytes as the source, fewer source
  * reads, nothing kept from one sample to the next, unreadable pages and
  * large reads passed through. */
-#include "analyze/sample_cache.h"
+#include "analyze/sample/cache.h"
 #include "testlib.h"
 
 #include <signal.h>

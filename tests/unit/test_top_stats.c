@@ -1,6 +1,6 @@
 /* top's counters: own/total per function and per line, recursion counted
  * once, --idle/--gil filtering, current vs overall, sort orders. */
-#include "analyze/top_stats.h"
+#include "analyze/sample/top_stats.h"
 #include "testlib.h"
 
 #include <stdlib.h>

@@ -4,8 +4,8 @@
  * call, and hostile chains (frame cycles, wild frame pointers, a cycle in
  * the thread list, a chain deeper than the bound) cut with a marked frame
  * instead of a crash or a hang. */
-#include "analyze/line_table.h"
-#include "analyze/walk_internal.h"
+#include "analyze/walk/line_table.h"
+#include "analyze/walk/internal.h"
 #include "testlib.h"
 
 #include <stdlib.h>

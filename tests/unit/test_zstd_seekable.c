@@ -1,6 +1,6 @@
 #include "testlib.h"
 
-#include "capture/zstd_seekable.h"
+#include "capture/snapshot/zstd_seekable.h"
 
 #include <fcntl.h>
 #include <stdlib.h>

@@ -12,8 +12,8 @@ static int tl_failed_checks;
 #define CHECK(cond)                                                            \
     do {                                                                       \
         if (!(cond)) {                                                         \
-            fprintf(stderr, "  %s:%d: CHECK(%s) failed\n", __FILE__,           \
-                    __LINE__, #cond);                                          \
+            fprintf(stderr, "  %s:%d: CHECK(%s) failed\n", __FILE__, __LINE__, \
+                    #cond);                                                    \
             tl_failed_checks++;                                                \
         }                                                                      \
     } while (0)
@@ -22,7 +22,7 @@ static int tl_failed_checks;
     do {                                                                       \
         const char *tl_a = (a), *tl_b = (b);                                   \
         if (!tl_a || !tl_b || strcmp(tl_a, tl_b) != 0) {                       \
-            fprintf(stderr, "  %s:%d: \"%s\" != \"%s\"\n", __FILE__, __LINE__,  \
+            fprintf(stderr, "  %s:%d: \"%s\" != \"%s\"\n", __FILE__, __LINE__, \
                     tl_a ? tl_a : "(null)", tl_b ? tl_b : "(null)");           \
             tl_failed_checks++;                                                \
         }                                                                      \
@@ -35,7 +35,8 @@ typedef struct {
     void (*fn)(void);
 } tl_case;
 
-#define T(name) {#name, name}
+#define T(name)                                                                \
+    { #name, name }
 
 #define TEST_MAIN(...)                                                         \
     int main(void) {                                                           \

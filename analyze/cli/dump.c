@@ -1,0 +1,223 @@
+/* `dump`: the stacks of a live process (and with --subprocesses its
+ * descendants), a core file given with --core, and every snapshot or core
+ * named on the command line, each under its own process header. */
+#include "analyze/cli/commands.h"
+#include "analyze/cpython/python.h"
+#include "analyze/sample/sampler.h"
+#include "analyze/walk/walker.h"
+#include "capture/process/proc.h"
+#include "formats/dump_formats.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MAX_DESCENDANTS 1024
+/* py-spy's separator before a subprocess: a rule as wide as a terminal it
+ * cannot measure (79 columns). */
+#define RULE_WIDTH 79
+
+static pyspy_walk_opts walk_opts(const pyspy_config *cfg) {
+    pyspy_walk_opts o = {.lineno = cfg->lineno,
+                         .locals = cfg->dump_locals,
+                         .full_filenames = cfg->full_filenames,
+                         .native = cfg->native};
+    return o;
+}
+
+/* Finds the interpreter, stops the target for the walk when the source is
+ * live, and prints. *incomplete is set when a stack printed is not the
+ * whole of it. */
+static int dump_source(pyspy_memsrc *src, const pyspy_config *cfg,
+                       pyspy_dump_header *h, bool *incomplete,
+                       pyspy_error *err) {
+    pyspy_python py;
+    memset(&py, 0, sizeof py);
+    if (pyspy_python_find(src, &py, err) < 0)
+        return -1;
+    const pyspy_memsrc_ops *ops = src->ops;
+    pyspy_walk_opts wo = walk_opts(cfg);
+    pyspy_traces traces;
+    memset(&traces, 0, sizeof traces);
+    int rc = 0;
+    if (ops->refresh && ops->refresh(src, err) < 0)
+        rc = -1;
+    if (rc == 0 && ops->suspend && ops->suspend(src, err) < 0)
+        rc = -1;
+    if (rc == 0) {
+        rc = pyspy_stack_traces(src, &py, &wo, &traces, err);
+        if (ops->resume)
+            ops->resume(src);
+    }
+    pyspy_python_free(&py);
+    if (rc < 0)
+        return -1;
+    h->crash_signal = src->proc.crash_signal;
+    size_t cut = 0;
+    for (size_t i = 0; i < traces.ntraces; i++)
+        cut += traces.traces[i].incomplete;
+    *incomplete |= cut > 0 || traces.lists_cut > 0;
+    h->incomplete_stacks = cut;
+    h->lists_cut = traces.lists_cut;
+    rc = cfg->dump_json ? pyspy_dump_json(stdout, &traces, h)
+                        : pyspy_dump_text(stdout, &traces, h);
+    fflush(stdout);
+    pyspy_traces_free(&traces);
+    if (rc < 0)
+        return pyspy_error_set(err, PYSPY_E_IO, "failed to write the dump");
+    return 0;
+}
+
+/* One line on stderr when reads wanted memory the file lacks: what, why,
+ * and what would bring it back. */
+bool pyspy_warn_missed(const pyspy_memsrc *src) {
+    char what[1536];
+    if (pyspy_memsrc_describe_missed(src, what, sizeof what) == 0)
+        return false;
+    fprintf(stderr,
+            "Warning: %s lacks memory the stacks need: %s; give "
+            "--executable FILE or --lib-search-path DIR[:DIR] with the same "
+            "build of those files\n",
+            src->origin, what);
+    return true;
+}
+
+static int dump_file(const char *path, const pyspy_config *cfg,
+                     bool *incomplete, pyspy_error *err) {
+    pyspy_memsrc *src = NULL;
+    pyspy_file_opts fo = {cfg->executable, cfg->lib_search_path};
+    if (pyspy_memsrc_open_file_with(path, &fo, &src, err) < 0)
+        return -1;
+    pyspy_dump_header h = {0};
+    int rc = dump_source(src, cfg, &h, incomplete, err);
+    /* One line either way: what the file lacks, or else that stacks lost
+     * frames to memory it holds wrongly (zeros where frames were). */
+    bool warned = pyspy_warn_missed(src);
+    if (!warned && rc == 0 && h.lists_cut) {
+        fprintf(stderr,
+                "Warning: %s: %zu list%s of threads end%s at memory that "
+                "cannot be read: the threads past that point are not shown\n",
+                src->origin, h.lists_cut, h.lists_cut == 1 ? "" : "s",
+                h.lists_cut == 1 ? "s" : "");
+        warned = true;
+    }
+    if (!warned && rc == 0 && h.incomplete_stacks)
+        fprintf(stderr,
+                "Warning: %s: %zu stack%s could not be read whole (marked "
+                "incomplete): where they continue the file holds no frames "
+                "(zeros or damage; gdb's gcore writes zeros for pages it "
+                "could not read)\n",
+                src->origin, h.incomplete_stacks,
+                h.incomplete_stacks == 1 ? "" : "s");
+    pyspy_memsrc_close(src);
+    return rc;
+}
+
+static int dump_pid(int pid, int parent, const pyspy_config *cfg,
+                    bool *incomplete, pyspy_error *err) {
+    pyspy_memsrc *src = NULL;
+    if (pyspy_memsrc_open_pid(pid, cfg->blocking, &src, err) < 0)
+        return -1;
+    pyspy_dump_header h = {0};
+    pyspy_process_info pinfo = {0};
+    if (parent > 0) {
+        /* Gone meanwhile: the header shows the pid alone. */
+        pyspy_proc_read_info(parent, &pinfo, NULL);
+        h.parent_pid = parent;
+        h.parent_cmdline = pinfo.cmdline;
+    }
+    int rc = dump_source(src, cfg, &h, incomplete, err);
+    pyspy_process_info_free(&pinfo);
+    pyspy_memsrc_close(src);
+    return rc;
+}
+
+static int parent_of(int pid) {
+    pyspy_process_info info;
+    if (pyspy_proc_read_info(pid, &info, NULL) != 0)
+        return 0;
+    int ppid = info.ppid;
+    pyspy_process_info_free(&info);
+    return ppid;
+}
+
+/* Descendants that run Python, each after a rule; ones that do not (a
+ * shell between two interpreters) or that exit meanwhile are passed
+ * over. */
+static void dump_descendants(int root, const pyspy_config *cfg,
+                             bool *incomplete) {
+    int *kids = malloc(MAX_DESCENDANTS * sizeof *kids);
+    if (!kids)
+        return;
+    size_t n = pyspy_descendant_pids(root, kids, MAX_DESCENDANTS);
+    for (size_t i = 0; i < n; i++) {
+        pyspy_memsrc *src = NULL;
+        pyspy_error e = {0};
+        if (pyspy_memsrc_open_pid(kids[i], cfg->blocking, &src, &e) < 0)
+            continue;
+        pyspy_python py;
+        memset(&py, 0, sizeof py);
+        int found = pyspy_python_find(src, &py, &e);
+        if (found == 0)
+            pyspy_python_free(&py);
+        pyspy_memsrc_close(src);
+        if (found < 0)
+            continue;
+        if (!cfg->dump_json) {
+            char rule[RULE_WIDTH + 1];
+            memset(rule, '-', RULE_WIDTH);
+            rule[RULE_WIDTH] = 0;
+            printf("\n%s\n", rule);
+        }
+        if (dump_pid(kids[i], parent_of(kids[i]), cfg, incomplete, &e) < 0)
+            fprintf(stderr, "Error: %s\n", e.msg);
+    }
+    free(kids);
+}
+
+int pyspy_cmd_dump(const pyspy_config *cfg) {
+    int failed = 0, done = 0;
+    bool incomplete = false;
+    pyspy_error err = {0};
+    if (cfg->pid > 0) {
+        if (dump_pid(cfg->pid, 0, cfg, &incomplete, &err) < 0) {
+            fprintf(stderr, "Error: %s\n", err.msg);
+            failed++;
+        } else {
+            done++;
+            if (cfg->subprocesses)
+                dump_descendants(cfg->pid, cfg, &incomplete);
+        }
+    }
+    if (cfg->core_filename) {
+        pyspy_error_clear(&err);
+        if (dump_file(cfg->core_filename, cfg, &incomplete, &err) < 0) {
+            fprintf(stderr, "Error: %s\n", err.msg);
+            failed++;
+        } else {
+            done++;
+        }
+    }
+    for (int i = 0; i < cfg->ninputs; i++) {
+        pyspy_error_clear(&err);
+        /* Several inputs: a blank line between them, as between the
+         * processes of one dump. */
+        if (done && !cfg->dump_json)
+            putchar('\n');
+        if (dump_file(cfg->inputs[i], cfg, &incomplete, &err) < 0) {
+            fprintf(stderr, "Error: %s\n", err.msg);
+            failed++;
+        } else {
+            done++;
+        }
+    }
+    if (!done && !failed) {
+        fprintf(stderr, "Error: nothing to dump (give --pid, --core or a "
+                        "snapshot)\n");
+        return 1;
+    }
+    if (failed)
+        return 1;
+    /* Printed, but not every stack whole: scripts must be able to tell. */
+    return incomplete ? PYSPY_EXIT_INCOMPLETE : 0;
+}

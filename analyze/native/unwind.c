@@ -1,0 +1,613 @@
+/* Native unwinding with libdw's unwinder driven entirely by the memory
+ * source: our own Dwfl_Thread_Callbacks give it registers from
+ * src->threads and memory from pyspy_memsrc_read, so live processes,
+ * snapshots and cores unwind the same way and libdw never ptraces.
+ * Modules come from this host's files when they are the same build, else
+ * from the ELF image rebuilt out of the target's memory. */
+#include "analyze/native/unwind.h"
+#include "capture/elf/symbols.h"
+
+#include <dlfcn.h>
+#include <elfutils/libdwelf.h>
+#include <elfutils/libdwfl.h>
+#include <fcntl.h>
+#include <gelf.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+typedef struct unwind_ctx {
+    pyspy_memsrc *src;
+    const pyspy_thread *thread;
+    uint64_t pcs[PYSPY_MAX_NATIVE_FRAMES];
+    uint64_t sps[PYSPY_MAX_NATIVE_FRAMES];
+    bool activation[PYSPY_MAX_NATIVE_FRAMES];
+    size_t n;
+} unwind_ctx;
+
+static const pyspy_thread *thread_by_tid(const pyspy_memsrc *src, int tid) {
+    for (size_t i = 0; i < src->nthreads; i++)
+        if (src->threads[i].tid == tid)
+            return &src->threads[i];
+    return NULL;
+}
+
+static pid_t next_thread(Dwfl *dwfl, void *arg, void **thread_argp) {
+    (void)dwfl;
+    unwind_ctx *c = arg;
+    /* Only the requested thread is ever unwound. */
+    if (*thread_argp)
+        return 0;
+    *thread_argp = (void *)c->thread;
+    return c->thread->tid;
+}
+
+static bool get_thread(Dwfl *dwfl, pid_t tid, void *arg, void **thread_argp) {
+    (void)dwfl;
+    unwind_ctx *c = arg;
+    if (tid != c->thread->tid)
+        return false;
+    *thread_argp = (void *)c->thread;
+    return true;
+}
+
+static bool memory_read(Dwfl *dwfl, Dwarf_Addr addr, Dwarf_Word *result,
+                        void *arg) {
+    (void)dwfl;
+    unwind_ctx *c = arg;
+    uint64_t v;
+    if (pyspy_memsrc_read(c->src, addr, &v, sizeof v, NULL) < 0)
+        return false;
+    *result = v;
+    return true;
+}
+
+/* DWARF numbering for x86_64 (rax rdx rcx rbx rsi rdi rbp rsp r8..r15
+ * rip) as indexes into user_regs_struct. */
+static const int dwarf_to_user[17] = {10, 12, 11, 5, 13, 14, 4, 19, 9,
+                                      8,  7,  6,  3, 2,  1,  0, 16};
+
+static bool set_initial_registers(Dwfl_Thread *thread, void *thread_arg) {
+    const pyspy_thread *t = thread_arg;
+    Dwarf_Word regs[17];
+    for (int i = 0; i < 17; i++)
+        regs[i] = t->regs[dwarf_to_user[i]];
+    return dwfl_thread_state_registers(thread, 0, 17, regs);
+}
+
+static const Dwfl_Thread_Callbacks thread_callbacks = {
+    .next_thread = next_thread,
+    .get_thread = get_thread,
+    .memory_read = memory_read,
+    .set_initial_registers = set_initial_registers,
+};
+
+static int find_elf(Dwfl_Module *mod, void **userdata, const char *modname,
+                    Dwarf_Addr base, char **file_name, Elf **elfp);
+static char *debuginfo_path;
+static const Dwfl_Callbacks dwfl_callbacks = {
+    .find_elf = find_elf,
+    .find_debuginfo = dwfl_standard_find_debuginfo,
+    .section_address = dwfl_offline_section_address,
+    .debuginfo_path = &debuginfo_path,
+};
+
+/* Opens the host's copy of m when it is the same build as the target's
+ * (a different build would give wrong unwind tables and names). */
+static int open_module_file(const pyspy_memsrc *src, const pyspy_module *m,
+                            char *path, size_t pathlen) {
+    if (!m->path || m->path[0] != '/')
+        return -1;
+    bool live = src->ops && src->ops->kind &&
+                strcmp(src->ops->kind, "live") == 0 && src->proc.pid > 0;
+    int w = live ? snprintf(path, pathlen, "/proc/%d/root%s", src->proc.pid,
+                            m->path)
+                 : snprintf(path, pathlen, "%s", m->path);
+    if (w < 0 || (size_t)w >= pathlen)
+        return -1;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return -1;
+    if (m->build_id_len == 0)
+        return fd;
+    bool same = false;
+    Elf *elf = elf_begin(fd, ELF_C_READ_MMAP, NULL);
+    if (elf) {
+        const void *id = NULL;
+        ssize_t len = dwelf_elf_gnu_build_id(elf, &id);
+        same = len == m->build_id_len && memcmp(id, m->build_id, len) == 0;
+        elf_end(elf);
+    }
+    if (!same) {
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+/* Largest module image rebuilt from memory: bounds what a hostile
+ * header can make us allocate. */
+#define MAX_IMAGE (512u << 20)
+
+/* A module whose file is not on this host, rebuilt from the target's
+ * memory: its PT_LOAD segments placed at their file offsets (the
+ * snapshot keeps file-backed private mappings), section headers dropped
+ * as they are not mapped. libdw then finds .eh_frame through
+ * PT_GNU_EH_FRAME and symbols through PT_DYNAMIC. */
+typedef struct mem_image {
+    pyspy_memsrc *src;
+    uint64_t start; /* lowest mapping, where the ELF header is */
+    bool used;
+    uint8_t *buf;
+} mem_image;
+
+static void copy_segment(pyspy_memsrc *src, uint64_t addr, uint8_t *dst,
+                         uint64_t len) {
+    /* Page by page: an absent page stays zero instead of failing all. */
+    uint64_t done = 0;
+    while (done < len) {
+        uint64_t chunk = 4096 - ((addr + done) & 4095);
+        if (chunk > len - done)
+            chunk = len - done;
+        (void)pyspy_memsrc_read(src, addr + done, dst + done, chunk, NULL);
+        done += chunk;
+    }
+}
+
+static Elf *image_from_memory(mem_image *im) {
+    Elf64_Ehdr eh;
+    if (pyspy_memsrc_read(im->src, im->start, &eh, sizeof eh, NULL) < 0 ||
+        memcmp(eh.e_ident, ELFMAG, SELFMAG) != 0 ||
+        eh.e_ident[EI_CLASS] != ELFCLASS64 ||
+        eh.e_phentsize != sizeof(Elf64_Phdr) || eh.e_phnum == 0 ||
+        eh.e_phnum > 256 || eh.e_phoff > 65536)
+        return NULL;
+    Elf64_Phdr ph[256];
+    if (pyspy_memsrc_read(im->src, im->start + eh.e_phoff, ph,
+                          eh.e_phnum * sizeof ph[0], NULL) < 0)
+        return NULL;
+    uint64_t first_vaddr = UINT64_MAX, size = 0;
+    for (unsigned i = 0; i < eh.e_phnum; i++) {
+        if (ph[i].p_type != PT_LOAD)
+            continue;
+        if (ph[i].p_offset > MAX_IMAGE || ph[i].p_filesz > MAX_IMAGE)
+            return NULL;
+        if ((ph[i].p_vaddr & ~(uint64_t)4095) < first_vaddr)
+            first_vaddr = ph[i].p_vaddr & ~(uint64_t)4095;
+        if (ph[i].p_offset + ph[i].p_filesz > size)
+            size = ph[i].p_offset + ph[i].p_filesz;
+    }
+    if (size == 0 || size > MAX_IMAGE || first_vaddr == UINT64_MAX ||
+        size < sizeof eh + eh.e_phoff + eh.e_phnum * sizeof ph[0])
+        return NULL;
+    /* The header page sits at the module's lowest mapping. */
+    uint64_t bias = im->start - first_vaddr;
+    im->buf = calloc(1, size);
+    if (!im->buf)
+        return NULL;
+    for (unsigned i = 0; i < eh.e_phnum; i++)
+        if (ph[i].p_type == PT_LOAD)
+            copy_segment(im->src, bias + ph[i].p_vaddr,
+                         im->buf + ph[i].p_offset, ph[i].p_filesz);
+    Elf64_Ehdr *h = (Elf64_Ehdr *)im->buf;
+    h->e_shoff = 0;
+    h->e_shnum = 0;
+    h->e_shstrndx = 0;
+    return elf_memory((char *)im->buf, size);
+}
+
+static int find_elf(Dwfl_Module *mod, void **userdata, const char *modname,
+                    Dwarf_Addr base, char **file_name, Elf **elfp) {
+    mem_image *im = *userdata;
+    if (!im)
+        return dwfl_build_id_find_elf(mod, userdata, modname, base, file_name,
+                                      elfp);
+    *elfp = image_from_memory(im);
+    return -1;
+}
+
+static void report_from_memory(Dwfl *dwfl, pyspy_memsrc *src, const char *name,
+                               uint64_t start, uint64_t end, mem_image *im) {
+    if (end <= start)
+        return;
+    Dwfl_Module *mod = dwfl_report_module(dwfl, name, start, end);
+    void **userdata = NULL;
+    if (!mod ||
+        !dwfl_module_info(mod, &userdata, NULL, NULL, NULL, NULL, NULL, NULL))
+        return;
+    *im = (mem_image){.src = src, .start = start, .used = true};
+    *userdata = im;
+}
+
+/* images has room for src->nmodules + 1 entries (the last for the vDSO,
+ * which is no file anywhere); their buffers outlive dwfl. */
+static void report_modules(Dwfl *dwfl, pyspy_memsrc *src, mem_image *images) {
+    char path[4096 + 64];
+    for (size_t i = 0; i < src->nmodules; i++) {
+        const pyspy_module *m = &src->modules[i];
+        int fd = open_module_file(src, m, path, sizeof path);
+        /* On success libdw owns fd. */
+        if (fd >= 0 &&
+            dwfl_report_elf(dwfl, m->path, path, fd, m->load_bias, false))
+            continue;
+        if (fd >= 0)
+            close(fd);
+        report_from_memory(dwfl, src, m->path ? m->path : "?", m->start, m->end,
+                           &images[i]);
+    }
+    for (size_t i = 0; i < src->nregions; i++) {
+        const pyspy_region *r = &src->regions[i];
+        if (r->path && strcmp(r->path, "[vdso]") == 0 && r->present) {
+            report_from_memory(dwfl, src, "[vdso]", r->start, r->end,
+                               &images[src->nmodules]);
+            break;
+        }
+    }
+}
+
+static int frame_cb(Dwfl_Frame *state, void *arg) {
+    unwind_ctx *c = arg;
+    Dwarf_Addr pc;
+    bool activation = false;
+    if (!dwfl_frame_pc(state, &pc, &activation))
+        return DWARF_CB_ABORT;
+    /* A zero or repeated pc is the end of a chain libdw cannot see. */
+    if (pc == 0 || (c->n > 0 && c->pcs[c->n - 1] == pc && c->n >= 2 &&
+                    c->pcs[c->n - 2] == pc))
+        return DWARF_CB_ABORT;
+    /* DWARF register 7 is rsp: in an unwound frame, the CFA of the
+     * frame inside it. */
+    Dwarf_Word sp = 0;
+    if (dwfl_frame_reg(state, 7, &sp) != 0)
+        sp = 0;
+    c->pcs[c->n] = pc;
+    c->sps[c->n] = sp;
+    c->activation[c->n] = activation;
+    c->n++;
+    return c->n >= PYSPY_MAX_NATIVE_FRAMES ? DWARF_CB_ABORT : DWARF_CB_OK;
+}
+
+/* Names from the embedded symbol tables when libdw has no module. */
+static const char *symbol_from_modules(const pyspy_memsrc *src, uint64_t pc,
+                                       const char **module) {
+    for (size_t i = 0; i < src->nmodules; i++) {
+        const pyspy_module *m = &src->modules[i];
+        if (pc < m->start || pc >= m->end)
+            continue;
+        *module = m->path;
+        pyspy_module_ensure_symbols(m);
+        const pyspy_symbol *best = NULL;
+        for (size_t k = 0; k < m->nsymbols; k++) {
+            const pyspy_symbol *s = &m->symbols[k];
+            if (s->type != STT_FUNC && s->type != STT_GNU_IFUNC)
+                continue;
+            uint64_t lo = s->value + m->load_bias;
+            if (pc >= lo && (pc < lo + s->size || (s->size == 0 && pc == lo)))
+                if (!best || s->value > best->value)
+                    best = s;
+        }
+        return best ? best->name : NULL;
+    }
+    return NULL;
+}
+
+/* C++ names are demangled by the C++ runtime's own demangler, loaded on
+ * first use (libstdc++ is on every Debian system; when it cannot be
+ * loaded, names stay mangled). */
+typedef char *(*demangle_fn)(const char *, char *, size_t *, int *);
+
+static char *demangle(const char *name) {
+    static demangle_fn fn;
+    static bool tried;
+    if (strncmp(name, "_Z", 2) != 0)
+        return NULL;
+    if (!tried) {
+        tried = true;
+        void *h = dlopen("libstdc++.so.6", RTLD_LAZY | RTLD_LOCAL);
+        void *sym = h ? dlsym(h, "__cxa_demangle") : NULL;
+        /* POSIX guarantees object-to-function pointer conversion for
+         * dlsym results. */
+        memcpy(&fn, &sym, sizeof fn);
+    }
+    if (!fn)
+        return NULL;
+    int status = -1;
+    char *out = fn(name, NULL, NULL, &status);
+    if (status != 0) {
+        free(out);
+        return NULL;
+    }
+    return out;
+}
+
+static int resolve(Dwfl *dwfl, pyspy_memsrc *src, uint64_t pc, bool activation,
+                   pyspy_native_frame *f) {
+    /* A return address may point past the call's last byte, into the
+     * next function: look up the call itself. */
+    uint64_t at = activation || pc == 0 ? pc : pc - 1;
+    const char *name = NULL, *module = NULL;
+    Dwfl_Module *mod = dwfl_addrmodule(dwfl, at);
+    if (mod) {
+        GElf_Off off;
+        GElf_Sym sym;
+        name = dwfl_module_addrinfo(mod, at, &off, &sym, NULL, NULL, NULL);
+        module =
+            dwfl_module_info(mod, NULL, NULL, NULL, NULL, NULL, NULL, NULL);
+    }
+    if (!name) {
+        const char *mod_path = NULL;
+        name = symbol_from_modules(src, at, &mod_path);
+        if (!module)
+            module = mod_path;
+    }
+    f->pc = pc;
+    /* Symbol versions ("@GLIBC_2.2.5") are not part of the name. */
+    if (name && !(f->name = strndup(name, strcspn(name, "@"))))
+        return -1;
+    char *plain = f->name ? demangle(f->name) : NULL;
+    if (plain) {
+        free(f->name);
+        f->name = plain;
+    }
+    if (module && !(f->module = strdup(module)))
+        return -1;
+    return 0;
+}
+
+void pyspy_native_frames_free(pyspy_native_frame *f, size_t n) {
+    for (size_t i = 0; f && i < n; i++) {
+        free(f[i].name);
+        free(f[i].module);
+    }
+    free(f);
+}
+
+/* One libdw session, kept between calls: reporting modules and loading
+ * their symbol and unwind tables costs far more than an unwind, and
+ * record/top unwind every thread at every sample. It is reused for any
+ * source whose modules are the same files at the same addresses (the key),
+ * so also across snapshots of one program. */
+/* A resolved address: libdw looks a symbol up by scanning the module's
+ * table, which was most of a --native sample's time (the target stopped
+ * all along); samples meet the same few hundred addresses again and
+ * again. Valid for the session's modules. */
+typedef struct resolved {
+    uint64_t at; /* 0: free slot */
+    char *name, *module;
+} resolved;
+#define RESOLVED_MAX 16384u /* slots; the table starts over when full */
+
+typedef struct session {
+    char *key;
+    size_t keylen;
+    Dwfl *dwfl;
+    bool attached;
+    mem_image *images;
+    size_t nimages;
+    unwind_ctx *ctx;
+    resolved *seen;
+    size_t nseen;
+} session;
+
+static pthread_mutex_t session_lock = PTHREAD_MUTEX_INITIALIZER;
+static session cached;
+
+static void seen_clear(session *s) {
+    for (size_t i = 0; s->seen && i < RESOLVED_MAX; i++) {
+        free(s->seen[i].name);
+        free(s->seen[i].module);
+    }
+    free(s->seen);
+    s->seen = NULL;
+    s->nseen = 0;
+}
+
+static char *dup_or_null(const char *s, bool *oom) {
+    char *d = s ? strdup(s) : NULL;
+    if (s && !d)
+        *oom = true;
+    return d;
+}
+
+/* resolve() through the session's table of addresses seen before. */
+static int resolve_seen(session *s, pyspy_memsrc *src, uint64_t pc,
+                        bool activation, pyspy_native_frame *f) {
+    uint64_t at = activation || pc == 0 ? pc : pc - 1;
+    if (!s->seen || s->nseen >= RESOLVED_MAX / 2) {
+        seen_clear(s);
+        s->seen = calloc(RESOLVED_MAX, sizeof *s->seen);
+    }
+    resolved *slot = NULL;
+    if (s->seen && at) {
+        size_t i =
+            (size_t)((at * 0x9E3779B97F4A7C15ull) >> 50) & (RESOLVED_MAX - 1);
+        while (s->seen[i].at && s->seen[i].at != at)
+            i = (i + 1) & (RESOLVED_MAX - 1);
+        slot = &s->seen[i];
+        if (slot->at == at) {
+            bool oom = false;
+            f->pc = pc;
+            f->name = dup_or_null(slot->name, &oom);
+            f->module = dup_or_null(slot->module, &oom);
+            return oom ? -1 : 0;
+        }
+    }
+    if (resolve(s->dwfl, src, pc, activation, f) < 0)
+        return -1;
+    if (slot) {
+        bool oom = false;
+        slot->name = dup_or_null(f->name, &oom);
+        slot->module = dup_or_null(f->module, &oom);
+        if (oom) {
+            free(slot->name);
+            free(slot->module);
+            slot->name = slot->module = NULL;
+        } else {
+            slot->at = at;
+            s->nseen++;
+        }
+    }
+    return 0;
+}
+
+static void session_free(session *s) {
+    seen_clear(s);
+    if (s->dwfl)
+        dwfl_end(s->dwfl);
+    for (size_t i = 0; s->images && i < s->nimages; i++)
+        free(s->images[i].buf);
+    free(s->images);
+    free(s->ctx);
+    free(s->key);
+    memset(s, 0, sizeof *s);
+}
+
+/* What identifies the modules libdw was given (malloc'd, *len set). */
+static char *modules_key(const pyspy_memsrc *src, size_t *len) {
+    size_t cap = 64, n = 0;
+    char *k = malloc(cap);
+    if (!k)
+        return NULL;
+    bool live =
+        src->ops && src->ops->kind && strcmp(src->ops->kind, "live") == 0;
+    n = (size_t)snprintf(k, cap, "%d\n", live ? src->proc.pid : 0);
+    for (size_t i = 0; i < src->nmodules; i++) {
+        const pyspy_module *m = &src->modules[i];
+        size_t need = (m->path ? strlen(m->path) : 0) + 128;
+        if (n + need > cap) {
+            cap = (n + need) * 2;
+            char *nk = realloc(k, cap);
+            if (!nk) {
+                free(k);
+                return NULL;
+            }
+            k = nk;
+        }
+        n += (size_t)snprintf(
+            k + n, cap - n, "%s %llx %llx %llx ", m->path ? m->path : "",
+            (unsigned long long)m->start, (unsigned long long)m->end,
+            (unsigned long long)m->load_bias);
+        for (unsigned b = 0; b < m->build_id_len && b < 20; b++)
+            n += (size_t)snprintf(k + n, cap - n, "%02x", m->build_id[b]);
+        k[n++] = '\n';
+    }
+    for (size_t i = 0; i < src->nregions; i++)
+        if (src->regions[i].path &&
+            strcmp(src->regions[i].path, "[vdso]") == 0) {
+            if (n + 32 > cap) {
+                char *nk = realloc(k, n + 32);
+                if (!nk) {
+                    free(k);
+                    return NULL;
+                }
+                k = nk;
+                cap = n + 32;
+            }
+            n += (size_t)snprintf(k + n, cap - n, "vdso %llx",
+                                  (unsigned long long)src->regions[i].start);
+            break;
+        }
+    *len = n;
+    return k;
+}
+
+static int session_open(session *s, pyspy_memsrc *src, char *key, size_t keylen,
+                        pyspy_error *err) {
+    memset(s, 0, sizeof *s);
+    s->key = key;
+    s->keylen = keylen;
+    s->nimages = src->nmodules + 1;
+    s->images = calloc(s->nimages, sizeof *s->images);
+    s->ctx = calloc(1, sizeof *s->ctx);
+    s->dwfl = s->images && s->ctx ? dwfl_begin(&dwfl_callbacks) : NULL;
+    if (!s->dwfl) {
+        session_free(s);
+        return pyspy_error_set(err, PYSPY_E_GENERIC, "libdw: %s",
+                               dwfl_errmsg(-1));
+    }
+    s->ctx->src = src;
+    dwfl_report_begin(s->dwfl);
+    report_modules(s->dwfl, src, s->images);
+    dwfl_report_end(s->dwfl, NULL, NULL);
+    pid_t pid = src->proc.pid > 0 ? src->proc.pid : 1;
+    s->attached =
+        dwfl_attach_state(s->dwfl, NULL, pid, &thread_callbacks, s->ctx);
+    return 0;
+}
+
+/* Points the session at this call's source (the same modules, maybe a
+ * different snapshot of them). */
+static void session_retarget(session *s, pyspy_memsrc *src) {
+    s->ctx->src = src;
+    for (size_t i = 0; i < s->nimages; i++)
+        if (s->images[i].used)
+            s->images[i].src = src;
+}
+
+static int unwind_locked(pyspy_memsrc *src, const pyspy_thread *t,
+                         pyspy_native_frame **out, size_t *n,
+                         pyspy_error *err) {
+    size_t keylen = 0;
+    char *key = modules_key(src, &keylen);
+    if (!key)
+        return pyspy_error_set(err, PYSPY_E_GENERIC, "out of memory");
+    if (cached.dwfl && cached.keylen == keylen &&
+        memcmp(cached.key, key, keylen) == 0) {
+        free(key);
+        session_retarget(&cached, src);
+    } else {
+        session_free(&cached);
+        if (session_open(&cached, src, key, keylen, err) < 0)
+            return -1;
+    }
+    unwind_ctx *c = cached.ctx;
+    c->thread = t;
+    c->n = 0;
+    if (cached.attached)
+        /* Stopping early (end of stack, no unwind data) is expected. */
+        (void)dwfl_getthread_frames(cached.dwfl, t->tid, frame_cb, c);
+    if (c->n == 0) {
+        /* No unwind at all (no module told libdw the architecture): the
+         * innermost frame is all that can be named. */
+        c->pcs[0] = t->regs[PYSPY_REG_RIP];
+        c->sps[0] = t->regs[PYSPY_REG_RSP];
+        c->activation[0] = true;
+        c->n = 1;
+    }
+    pyspy_native_frame *v = calloc(c->n, sizeof *v);
+    if (!v)
+        return pyspy_error_set(err, PYSPY_E_GENERIC, "out of memory");
+    for (size_t i = 0; i < c->n; i++) {
+        if (resolve_seen(&cached, src, c->pcs[i], c->activation[i], &v[i]) <
+            0) {
+            pyspy_native_frames_free(v, c->n);
+            return pyspy_error_set(err, PYSPY_E_GENERIC, "out of memory");
+        }
+        v[i].sp = c->sps[i];
+    }
+    *out = v;
+    *n = c->n;
+    return 0;
+}
+
+int pyspy_native_unwind(pyspy_memsrc *src, int tid, pyspy_native_frame **out,
+                        size_t *n, pyspy_error *err) {
+    *out = NULL;
+    *n = 0;
+    const pyspy_thread *t = thread_by_tid(src, tid);
+    if (!t || !t->has_regs)
+        return pyspy_error_set(err, PYSPY_E_UNREADABLE,
+                               "no registers for thread %d", tid);
+    pthread_mutex_lock(&session_lock);
+    int rc = unwind_locked(src, t, out, n, err);
+    pthread_mutex_unlock(&session_lock);
+    return rc;
+}
+
+void pyspy_native_release(void) {
+    pthread_mutex_lock(&session_lock);
+    session_free(&cached);
+    pthread_mutex_unlock(&session_lock);
+}

@@ -1,0 +1,339 @@
+/* Python-style reprs of target objects for locals: builtin scalars,
+ * strings and containers as Python prints them, bounded in length, item
+ * count and depth ("..." marks each cut), `<TypeName at 0xADDR>` for
+ * everything else. */
+#include "analyze/objects/format.h"
+#include "analyze/objects/objects.h"
+#include "analyze/objects/object_layout.h"
+
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct {
+    size_t max_total, max_items, max_str;
+    int max_depth;
+} limits;
+
+static limits limits_for(int verbosity) {
+    if (verbosity <= 1)
+        return (limits){128, 10, 100, 3};
+    return (limits){4096, 100, 1000, 6};
+}
+
+#define MAX_DEPTH_STACK 16
+#define SET_SCAN_MAX ((int64_t)1 << 16)
+
+typedef struct {
+    pyspy_memsrc *src;
+    const pyspy_python *py;
+    const pyspy_py_objlayout *ol;
+    limits lim;
+    pyspy_sbuf b;
+    uint64_t stack[MAX_DEPTH_STACK];
+    int depth;
+} rctx;
+
+static void repr_obj(rctx *c, uint64_t addr);
+
+static void other(rctx *c, const char *name, uint64_t addr) {
+    pyspy_sbuf_printf(&c->b, "<%s at 0x%" PRIx64 ">", name, addr);
+}
+
+static void repr_str(rctx *c, uint64_t addr, const pyspy_py_type *t) {
+    uint32_t *cps;
+    size_t n, total;
+    if (pyspy_py_str_codepoints(c->src, c->py, addr, c->lim.max_str, &cps, &n,
+                                &total, NULL) < 0) {
+        other(c, t->name, addr);
+        return;
+    }
+    pyspy_fmt_quoted(&c->b, cps, n, total > n,
+                     c->ol->py2 ? PYSPY_QUOTE_UNICODE2 : PYSPY_QUOTE_STR3);
+    free(cps);
+}
+
+static void repr_bytes(rctx *c, uint64_t addr, const pyspy_py_type *t) {
+    uint8_t *bytes;
+    size_t len;
+    int64_t size = 0;
+    if (pyspy_py_bytes(c->src, c->py, addr, &bytes, &len, c->lim.max_str,
+                       NULL) < 0) {
+        other(c, t->name, addr);
+        return;
+    }
+    pyspy_py_read_i64(c->src, addr + (uint64_t)c->py->layout.var_ob_size, &size,
+                      NULL);
+    uint32_t *cps = malloc((len ? len : 1) * sizeof *cps);
+    if (cps) {
+        for (size_t i = 0; i < len; i++)
+            cps[i] = bytes[i];
+        pyspy_fmt_quoted(&c->b, cps, len, size > (int64_t)len,
+                         c->ol->py2 ? PYSPY_QUOTE_STR2 : PYSPY_QUOTE_BYTES3);
+    }
+    free(cps);
+    free(bytes);
+}
+
+static void repr_int(rctx *c, uint64_t addr, const pyspy_py_type *t) {
+    char *s = pyspy_py_int_text(c->src, c->py, addr, NULL);
+    if (s)
+        pyspy_sbuf_puts(&c->b, s);
+    else
+        other(c, t->name, addr);
+    free(s);
+}
+
+static void repr_float(rctx *c, uint64_t addr) {
+    double v;
+    if (pyspy_memsrc_read(c->src, addr + (uint64_t)c->py->layout.float_fval, &v,
+                          sizeof v, NULL) < 0) {
+        other(c, "float", addr);
+        return;
+    }
+    char buf[40];
+    pyspy_fmt_float(v, buf, sizeof buf);
+    pyspy_sbuf_puts(&c->b, buf);
+}
+
+static void repr_seq(rctx *c, uint64_t addr, const pyspy_py_type *t) {
+    bool tuple = t->kind == PYSPY_OBJ_TUPLE;
+    const char *open = tuple ? "(" : "[", *close = tuple ? ")" : "]";
+    int64_t size;
+    uint64_t *items;
+    size_t n;
+    if (pyspy_py_read_i64(c->src, addr + (uint64_t)c->py->layout.var_ob_size,
+                          &size, NULL) < 0 ||
+        pyspy_py_seq_items(c->src, c->py, addr, &items, &n, c->lim.max_items,
+                           NULL) < 0) {
+        other(c, t->name, addr);
+        return;
+    }
+    pyspy_sbuf_puts(&c->b, open);
+    for (size_t i = 0; i < n && !c->b.truncated; i++) {
+        if (i)
+            pyspy_sbuf_puts(&c->b, ", ");
+        repr_obj(c, items[i]);
+    }
+    if ((int64_t)n < size)
+        pyspy_sbuf_puts(&c->b, n ? ", ..." : "...");
+    else if (tuple && size == 1)
+        pyspy_sbuf_puts(&c->b, ",");
+    pyspy_sbuf_puts(&c->b, close);
+    free(items);
+}
+
+typedef struct {
+    rctx *c;
+    size_t shown;
+} dict_walk;
+
+static int dict_item(void *ctx, uint64_t key, uint64_t value) {
+    dict_walk *w = ctx;
+    if (w->shown)
+        pyspy_sbuf_puts(&w->c->b, ", ");
+    repr_obj(w->c, key);
+    pyspy_sbuf_puts(&w->c->b, ": ");
+    repr_obj(w->c, value);
+    w->shown++;
+    return w->c->b.truncated;
+}
+
+static void repr_dict(rctx *c, uint64_t addr) {
+    uint64_t used;
+    if (pyspy_py_dict_len(c->src, c->py, addr, &used, NULL) < 0) {
+        other(c, "dict", addr);
+        return;
+    }
+    pyspy_sbuf_puts(&c->b, "{");
+    dict_walk w = {c, 0};
+    pyspy_py_dict_each(c->src, c->py, addr, c->lim.max_items, dict_item, &w,
+                       NULL);
+    if (w.shown < used)
+        pyspy_sbuf_puts(&c->b, w.shown ? ", ..." : "...");
+    pyspy_sbuf_puts(&c->b, "}");
+}
+
+/* A set's deleted slots hold a dummy key object. */
+static bool set_dummy(rctx *c, uint64_t key) {
+    pyspy_py_type t;
+    if (pyspy_py_type_of(c->src, c->py, key, &t, NULL) < 0)
+        return true;
+    if (strncmp(t.name, "<dummy", 6) == 0)
+        return true;
+    return c->ol->py2 && t.kind == PYSPY_OBJ_BYTES &&
+           pyspy_py_str_equals(c->src, c->py, key, "<dummy key>");
+}
+
+static void repr_set(rctx *c, uint64_t addr, const pyspy_py_type *t) {
+    const pyspy_py_layout *l = &c->py->layout;
+    int64_t used, mask;
+    uint64_t table;
+    if (pyspy_py_read_i64(c->src, addr + (uint64_t)l->set_used, &used, NULL) <
+            0 ||
+        pyspy_py_read_i64(c->src, addr + (uint64_t)l->set_mask, &mask, NULL) <
+            0 ||
+        pyspy_py_read_u64(c->src, addr + (uint64_t)l->set_table, &table, NULL) <
+            0 ||
+        mask < 0 || mask >= (1 << 24) || used < 0 || used > mask + 1) {
+        other(c, t->name, addr);
+        return;
+    }
+    bool frozen = t->kind == PYSPY_OBJ_FROZENSET;
+    if (c->ol->py2) {
+        pyspy_sbuf_puts(&c->b, frozen ? "frozenset([" : "set([");
+    } else if (used == 0) {
+        pyspy_sbuf_puts(&c->b, frozen ? "frozenset()" : "set()");
+        return;
+    } else {
+        pyspy_sbuf_puts(&c->b, frozen ? "frozenset({" : "{");
+    }
+    size_t shown = 0;
+    size_t esz = (size_t)c->ol->set_entry_size;
+    /* A table left huge by deletions is not scanned to the end. */
+    int64_t scan = mask < SET_SCAN_MAX ? mask : SET_SCAN_MAX;
+    for (int64_t i = 0; i <= scan && shown < c->lim.max_items &&
+                        (int64_t)shown < used && !c->b.truncated;
+         i++) {
+        uint64_t key;
+        if (pyspy_py_read_u64(c->src,
+                              table + (uint64_t)i * esz +
+                                  (uint64_t)c->ol->set_entry_key,
+                              &key, NULL) < 0)
+            break;
+        if (!key || set_dummy(c, key))
+            continue;
+        if (shown)
+            pyspy_sbuf_puts(&c->b, ", ");
+        repr_obj(c, key);
+        shown++;
+    }
+    if ((int64_t)shown < used)
+        pyspy_sbuf_puts(&c->b, shown ? ", ..." : "...");
+    if (c->ol->py2)
+        pyspy_sbuf_puts(&c->b, "])");
+    else
+        pyspy_sbuf_puts(&c->b, frozen ? "})" : "}");
+}
+
+static bool is_container(pyspy_obj_kind k) {
+    return k == PYSPY_OBJ_LIST || k == PYSPY_OBJ_TUPLE || k == PYSPY_OBJ_DICT ||
+           k == PYSPY_OBJ_SET || k == PYSPY_OBJ_FROZENSET;
+}
+
+/* Past the depth bound (or on a cycle) a container is shown as its
+ * brackets around "...", as Python shows a recursive list. */
+static void container_elided(rctx *c, const pyspy_py_type *t) {
+    switch (t->kind) {
+    case PYSPY_OBJ_LIST:
+        pyspy_sbuf_puts(&c->b, "[...]");
+        break;
+    case PYSPY_OBJ_TUPLE:
+        pyspy_sbuf_puts(&c->b, "(...)");
+        break;
+    case PYSPY_OBJ_SET:
+        pyspy_sbuf_puts(&c->b, c->ol->py2 ? "set([...])" : "{...}");
+        break;
+    case PYSPY_OBJ_FROZENSET:
+        pyspy_sbuf_puts(&c->b,
+                        c->ol->py2 ? "frozenset([...])" : "frozenset({...})");
+        break;
+    default:
+        pyspy_sbuf_puts(&c->b, "{...}");
+    }
+}
+
+static void repr_obj(rctx *c, uint64_t addr) {
+    if (c->b.truncated)
+        return;
+    pyspy_py_type t;
+    if (pyspy_py_type_of(c->src, c->py, addr, &t, NULL) < 0) {
+        other(c, "unreadable", addr);
+        return;
+    }
+    if (is_container(t.kind)) {
+        bool cycle = false;
+        for (int i = 0; i < c->depth; i++)
+            cycle |= c->stack[i] == addr;
+        if (cycle || c->depth >= c->lim.max_depth ||
+            c->depth >= MAX_DEPTH_STACK) {
+            container_elided(c, &t);
+            return;
+        }
+        c->stack[c->depth++] = addr;
+    }
+    switch (t.kind) {
+    case PYSPY_OBJ_NONE:
+        pyspy_sbuf_puts(&c->b, "None");
+        break;
+    case PYSPY_OBJ_BOOL:
+    case PYSPY_OBJ_INT:
+    case PYSPY_OBJ_PY2INT:
+        repr_int(c, addr, &t);
+        break;
+    case PYSPY_OBJ_FLOAT:
+        repr_float(c, addr);
+        break;
+    case PYSPY_OBJ_STR:
+        repr_str(c, addr, &t);
+        break;
+    case PYSPY_OBJ_BYTES:
+        repr_bytes(c, addr, &t);
+        break;
+    case PYSPY_OBJ_LIST:
+    case PYSPY_OBJ_TUPLE:
+        repr_seq(c, addr, &t);
+        break;
+    case PYSPY_OBJ_DICT:
+        repr_dict(c, addr);
+        break;
+    case PYSPY_OBJ_SET:
+    case PYSPY_OBJ_FROZENSET:
+        repr_set(c, addr, &t);
+        break;
+    default:
+        other(c, t.name, addr);
+    }
+    if (is_container(t.kind))
+        c->depth--;
+}
+
+char *pyspy_py_repr(pyspy_memsrc *src, const pyspy_python *py, uint64_t addr,
+                    int verbosity) {
+    const pyspy_py_objlayout *ol = pyspy_py_objlayout_get(py);
+    rctx c = {.src = src, .py = py, .ol = ol, .lim = limits_for(verbosity)};
+    pyspy_sbuf_init(&c.b, c.lim.max_total);
+    if (!ol) {
+        pyspy_py_type t;
+        if (pyspy_py_type_of(src, py, addr, &t, NULL) < 0)
+            return NULL;
+        other(&c, t.name, addr);
+        return pyspy_sbuf_take(&c.b);
+    }
+    pyspy_py_type t;
+    if (pyspy_py_type_of(src, py, addr, &t, NULL) < 0)
+        return NULL;
+    repr_obj(&c, addr);
+    if (c.b.truncated) {
+        /* Cut on a character boundary, then mark the cut. */
+        while (c.b.len > 0 && ((uint8_t)c.b.s[c.b.len - 1] & 0xc0) == 0x80)
+            c.b.len--;
+        if (c.b.len > 0 && (uint8_t)c.b.s[c.b.len - 1] >= 0xc0)
+            c.b.len--;
+        c.b.truncated = false;
+        c.b.limit = c.b.len + 3;
+        pyspy_sbuf_puts(&c.b, "...");
+    }
+    return pyspy_sbuf_take(&c.b);
+}
+
+char *pyspy_py_type_name(pyspy_memsrc *src, const pyspy_python *py,
+                         uint64_t addr, pyspy_error *err) {
+    pyspy_py_type t;
+    if (pyspy_py_type_of(src, py, addr, &t, err) < 0)
+        return NULL;
+    char *s = strdup(t.name);
+    if (!s)
+        pyspy_error_set(err, PYSPY_E_GENERIC, "out of memory");
+    return s;
+}

@@ -1,0 +1,466 @@
+/* Stack → count aggregation with interned frames and per-thread runs. */
+#include "analyze/sample/aggregate.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* A byte-string → index map (open addressing, linear probing). */
+typedef struct slot {
+    uint64_t hash;
+    char *key; /* NULL = empty */
+    size_t len;
+    uint32_t value;
+} slot;
+
+typedef struct map {
+    slot *slots;
+    size_t cap, used;
+} map;
+
+/* A process seen in the traces, for --subprocesses' parent chains. */
+typedef struct proc_info {
+    int pid, ppid;
+    char *cmdline;
+} proc_info;
+
+typedef struct agg_index {
+    map frames, stacks, threads;
+    proc_info *procs;
+    size_t nprocs, capprocs;
+    char *buf; /* scratch key buffer */
+    size_t bufcap;
+} agg_index;
+
+static uint64_t hash_bytes(const void *p, size_t n) {
+    const unsigned char *b = p;
+    uint64_t h = 1469598103934665603ull;
+    for (size_t i = 0; i < n; i++) {
+        h ^= b[i];
+        h *= 1099511628211ull;
+    }
+    return h ^ (h >> 29);
+}
+
+static void map_free(map *m) {
+    for (size_t i = 0; i < m->cap; i++)
+        free(m->slots[i].key);
+    free(m->slots);
+    memset(m, 0, sizeof *m);
+}
+
+static int map_grow(map *m) {
+    size_t ncap = m->cap ? m->cap * 2 : 256;
+    slot *ns = calloc(ncap, sizeof *ns);
+    if (!ns)
+        return -1;
+    for (size_t i = 0; i < m->cap; i++) {
+        if (!m->slots[i].key)
+            continue;
+        size_t j = m->slots[i].hash & (ncap - 1);
+        while (ns[j].key)
+            j = (j + 1) & (ncap - 1);
+        ns[j] = m->slots[i];
+    }
+    free(m->slots);
+    m->slots = ns;
+    m->cap = ncap;
+    return 0;
+}
+
+/* Finds key; when absent and insert_value != UINT32_MAX, inserts it.
+ * Returns the value, UINT32_MAX when absent (or -2u on OOM). */
+static uint32_t map_lookup(map *m, const void *key, size_t len,
+                           uint32_t insert_value) {
+    if ((m->used + 1) * 4 >= m->cap * 3 && insert_value != UINT32_MAX)
+        if (map_grow(m))
+            return UINT32_MAX - 1;
+    if (!m->cap)
+        return UINT32_MAX;
+    uint64_t h = hash_bytes(key, len);
+    size_t j = h & (m->cap - 1);
+    while (m->slots[j].key) {
+        slot *s = &m->slots[j];
+        if (s->hash == h && s->len == len && memcmp(s->key, key, len) == 0)
+            return s->value;
+        j = (j + 1) & (m->cap - 1);
+    }
+    if (insert_value == UINT32_MAX)
+        return UINT32_MAX;
+    char *k = malloc(len ? len : 1);
+    if (!k)
+        return UINT32_MAX - 1;
+    memcpy(k, key, len);
+    m->slots[j] = (slot){h, k, len, insert_value};
+    m->used++;
+    return insert_value;
+}
+
+static int grow(void **arr, size_t *cap, size_t need, size_t elem) {
+    if (need <= *cap)
+        return 0;
+    size_t ncap = *cap ? *cap : 16;
+    while (ncap < need)
+        ncap *= 2;
+    void *n = realloc(*arr, ncap * elem);
+    if (!n)
+        return -1;
+    *arr = n;
+    *cap = ncap;
+    return 0;
+}
+
+static int key_reserve(agg_index *ix, size_t n) {
+    return grow((void **)&ix->buf, &ix->bufcap, n, 1);
+}
+
+static char *dupstr(const char *s) {
+    return strdup(s ? s : "");
+}
+
+pyspy_agg *pyspy_agg_new(const pyspy_agg_opts *opts, pyspy_error *err) {
+    pyspy_agg *a = calloc(1, sizeof *a);
+    agg_index *ix = calloc(1, sizeof *ix);
+    if (!a || !ix) {
+        free(a);
+        free(ix);
+        pyspy_error_set(err, PYSPY_E_GENERIC, "out of memory");
+        return NULL;
+    }
+    a->opts = *opts;
+    a->index = ix;
+    return a;
+}
+
+void pyspy_agg_free(pyspy_agg *a) {
+    if (!a)
+        return;
+    for (size_t i = 0; i < a->nframes; i++) {
+        free(a->frames[i].name);
+        free(a->frames[i].filename);
+        free(a->frames[i].full_filename);
+    }
+    free(a->frames);
+    for (size_t i = 0; i < a->nstacks; i++)
+        free(a->stacks[i].frames);
+    free(a->stacks);
+    for (size_t i = 0; i < a->nthreads; i++) {
+        free(a->threads[i].name);
+        free(a->threads[i].runs);
+    }
+    free(a->threads);
+    agg_index *ix = a->index;
+    if (ix) {
+        map_free(&ix->frames);
+        map_free(&ix->stacks);
+        map_free(&ix->threads);
+        for (size_t i = 0; i < ix->nprocs; i++)
+            free(ix->procs[i].cmdline);
+        free(ix->procs);
+        free(ix->buf);
+        free(ix);
+    }
+    free(a);
+}
+
+bool pyspy_agg_keeps(const pyspy_agg_opts *opts, const pyspy_trace *tr) {
+    if (!opts->include_idle && !tr->active)
+        return false;
+    if (opts->gil_only && !tr->owns_gil)
+        return false;
+    return true;
+}
+
+void pyspy_format_thread_id(uint64_t id, char *buf, size_t len) {
+    snprintf(buf, len, "0x%" PRIX64, id);
+}
+
+/* Interns a frame; returns its index or UINT32_MAX on OOM. */
+static uint32_t intern_frame(pyspy_agg *a, const char *name,
+                             const char *shortname, const char *fullname,
+                             int line, bool native, bool meta) {
+    agg_index *ix = a->index;
+    name = name ? name : "";
+    fullname = fullname ? fullname : "";
+    shortname = shortname ? shortname : fullname;
+    size_t ln = strlen(name), lf = strlen(fullname), ls = strlen(shortname);
+    /* The key is every field back to back (each string with its NUL);
+     * built with copies, not a printf: this runs for every frame of every
+     * sample. */
+    size_t n = ln + 1 + lf + 1 + ls + 1 + sizeof line + 2;
+    if (key_reserve(ix, n))
+        return UINT32_MAX;
+    char *k = ix->buf;
+    memcpy(k, name, ln + 1);
+    k += ln + 1;
+    memcpy(k, fullname, lf + 1);
+    k += lf + 1;
+    memcpy(k, shortname, ls + 1);
+    k += ls + 1;
+    memcpy(k, &line, sizeof line);
+    k += sizeof line;
+    *k++ = (char)native;
+    *k = (char)meta;
+    uint32_t v = map_lookup(&ix->frames, ix->buf, n, UINT32_MAX);
+    if (v < UINT32_MAX - 1)
+        return v;
+    if (grow((void **)&a->frames, &a->capframes, a->nframes + 1,
+             sizeof *a->frames))
+        return UINT32_MAX;
+    pyspy_agg_frame *f = &a->frames[a->nframes];
+    *f = (pyspy_agg_frame){
+        dupstr(name), dupstr(shortname), dupstr(fullname), line, native, meta};
+    if (!f->name || !f->filename || !f->full_filename) {
+        free(f->name);
+        free(f->filename);
+        free(f->full_filename);
+        return UINT32_MAX;
+    }
+    v = map_lookup(&ix->frames, ix->buf, n, (uint32_t)a->nframes);
+    if (v >= UINT32_MAX - 1) {
+        free(f->name);
+        free(f->filename);
+        free(f->full_filename);
+        return UINT32_MAX;
+    }
+    a->nframes++;
+    return v;
+}
+
+static uint32_t intern_stack(pyspy_agg *a, const uint32_t *ids, uint32_t n) {
+    agg_index *ix = a->index;
+    size_t len = (size_t)n * sizeof *ids;
+    uint32_t v = map_lookup(&ix->stacks, ids, len, UINT32_MAX);
+    if (v < UINT32_MAX - 1)
+        return v;
+    if (grow((void **)&a->stacks, &a->capstacks, a->nstacks + 1,
+             sizeof *a->stacks))
+        return UINT32_MAX;
+    uint32_t *copy = malloc(len ? len : 1);
+    if (!copy)
+        return UINT32_MAX;
+    memcpy(copy, ids, len);
+    v = map_lookup(&ix->stacks, ids, len, (uint32_t)a->nstacks);
+    if (v >= UINT32_MAX - 1) {
+        free(copy);
+        return UINT32_MAX;
+    }
+    a->stacks[a->nstacks++] = (pyspy_agg_stack){copy, n, 0};
+    return v;
+}
+
+static uint32_t intern_thread(pyspy_agg *a, int pid, const pyspy_trace *tr) {
+    agg_index *ix = a->index;
+    unsigned char key[12];
+    memcpy(key, &pid, 4);
+    memcpy(key + 4, &tr->thread_id, 8);
+    uint32_t v = map_lookup(&ix->threads, key, sizeof key, UINT32_MAX);
+    if (v >= UINT32_MAX - 1) {
+        if (grow((void **)&a->threads, &a->capthreads, a->nthreads + 1,
+                 sizeof *a->threads))
+            return UINT32_MAX;
+        v = map_lookup(&ix->threads, key, sizeof key, (uint32_t)a->nthreads);
+        if (v >= UINT32_MAX - 1)
+            return UINT32_MAX;
+        a->threads[a->nthreads++] =
+            (pyspy_agg_thread){.pid = pid, .thread_id = tr->thread_id};
+    }
+    pyspy_agg_thread *th = &a->threads[v];
+    if (tr->os_thread_id)
+        th->os_thread_id = tr->os_thread_id;
+    if (tr->thread_name && (!th->name || strcmp(th->name, tr->thread_name))) {
+        char *n = strdup(tr->thread_name);
+        if (n) {
+            free(th->name);
+            th->name = n;
+        }
+    }
+    return v;
+}
+
+static int add_run(pyspy_agg *a, uint32_t thread, uint32_t stack, int64_t ts) {
+    pyspy_agg_thread *th = &a->threads[thread];
+    th->samples++;
+    if (th->nruns) {
+        pyspy_agg_run *r = &th->runs[th->nruns - 1];
+        /* A gap (the thread was filtered out meanwhile) starts a new run
+         * so the time line shows it. */
+        int64_t slack = (int64_t)(a->opts.period_us + a->opts.period_us / 2);
+        if (r->stack == stack && r->count < UINT32_MAX &&
+            (a->opts.period_us == 0 || ts - r->last_us <= slack)) {
+            r->count++;
+            r->last_us = ts;
+            return 0;
+        }
+    }
+    if (grow((void **)&th->runs, &th->caprun, th->nruns + 1, sizeof *th->runs))
+        return -1;
+    th->runs[th->nruns++] = (pyspy_agg_run){stack, 1, ts, ts};
+    return 0;
+}
+
+static proc_info *find_proc(agg_index *ix, int pid) {
+    for (size_t i = 0; i < ix->nprocs; i++)
+        if (ix->procs[i].pid == pid)
+            return &ix->procs[i];
+    return NULL;
+}
+
+/* Remembers a process (latest command line wins). -1 on OOM. */
+static int note_proc(pyspy_agg *a, int pid, int ppid, const char *cmd) {
+    agg_index *ix = a->index;
+    proc_info *p = find_proc(ix, pid);
+    if (!p) {
+        if (grow((void **)&ix->procs, &ix->capprocs, ix->nprocs + 1,
+                 sizeof *ix->procs))
+            return -1;
+        p = &ix->procs[ix->nprocs++];
+        *p = (proc_info){pid, ppid, NULL};
+    }
+    p->ppid = ppid;
+    if (cmd && (!p->cmdline || strcmp(p->cmdline, cmd))) {
+        char *c = strdup(cmd);
+        if (!c)
+            return -1;
+        free(p->cmdline);
+        p->cmdline = c;
+    }
+    return 0;
+}
+
+static uint32_t process_frame(pyspy_agg *a, int pid, const char *cmd) {
+    cmd = cmd ? cmd : "";
+    size_t len = strlen(cmd) + 48;
+    char *s = malloc(len);
+    if (!s)
+        return UINT32_MAX;
+    snprintf(s, len, "process %d:\"%s\"", pid, cmd);
+    uint32_t id = intern_frame(a, s, NULL, NULL, 0, false, true);
+    free(s);
+    return id;
+}
+
+#define MAX_PROC_CHAIN 16
+
+/* Root frames: with subprocesses the process and, outermost first, its
+ * ancestors among the processes sampled (as py-spy nests a child under
+ * its parent); with threads the thread. Returns how many were written
+ * to ids (room for MAX_PROC_CHAIN + 1), UINT32_MAX on OOM. */
+static uint32_t meta_frames(pyspy_agg *a, const pyspy_traces *t,
+                            const pyspy_trace *tr, uint32_t *ids) {
+    uint32_t n = 0;
+    char tid[32];
+    if (a->opts.subprocesses) {
+        agg_index *ix = a->index;
+        int chain[MAX_PROC_CHAIN];
+        size_t nchain = 0;
+        int pid = tr->pid ? tr->pid : t->pid;
+        chain[nchain++] = pid;
+        /* Bounded and cycle-checked: ppids come from the target. */
+        for (proc_info *p = find_proc(ix, pid); p && nchain < MAX_PROC_CHAIN;
+             p = find_proc(ix, p->ppid)) {
+            bool seen = false;
+            for (size_t k = 0; k < nchain && !seen; k++)
+                seen = chain[k] == p->ppid;
+            if (seen || !find_proc(ix, p->ppid))
+                break;
+            chain[nchain++] = p->ppid;
+        }
+        for (size_t k = nchain; k-- > 0;) {
+            proc_info *p = find_proc(ix, chain[k]);
+            ids[n] =
+                process_frame(a, chain[k], p ? p->cmdline : t->command_line);
+            if (ids[n++] == UINT32_MAX)
+                return UINT32_MAX;
+        }
+    }
+    if (a->opts.include_thread_ids) {
+        pyspy_format_thread_id(tr->thread_id, tid, sizeof tid);
+        const char *name = tr->thread_name;
+        size_t len = (name ? strlen(name) : 0) + 48;
+        char *s = malloc(len);
+        if (!s)
+            return UINT32_MAX;
+        if (name)
+            snprintf(s, len, "thread (%s): %s", tid, name);
+        else
+            snprintf(s, len, "thread (%s)", tid);
+        ids[n] = intern_frame(a, s, NULL, NULL, 0, false, true);
+        free(s);
+        if (ids[n++] == UINT32_MAX)
+            return UINT32_MAX;
+    }
+    return n;
+}
+
+long pyspy_agg_add(pyspy_agg *a, const pyspy_traces *t, int64_t ts_us,
+                   pyspy_error *err) {
+    long added = 0;
+    uint32_t *ids = NULL;
+    size_t capids = 0;
+    if (a->total == 0 && a->nthreads == 0)
+        a->first_us = ts_us;
+    a->last_us = ts_us;
+    if (a->opts.subprocesses && note_proc(a, t->pid, t->ppid, t->command_line))
+        goto oom;
+    for (size_t i = 0; i < t->ntraces; i++) {
+        const pyspy_trace *tr = &t->traces[i];
+        /* A thread with no Python frame (starting, or finishing) says
+         * nothing about where time goes. */
+        if (!pyspy_agg_keeps(&a->opts, tr) || tr->nframes == 0)
+            continue;
+        if (grow((void **)&ids, &capids, tr->nframes + MAX_PROC_CHAIN + 1,
+                 sizeof *ids))
+            goto oom;
+        uint32_t n = meta_frames(a, t, tr, ids);
+        if (n == UINT32_MAX)
+            goto oom;
+        for (size_t k = tr->nframes; k-- > 0;) {
+            const pyspy_frame *f = &tr->frames[k];
+            const char *name = f->name;
+            if (!name)
+                name = f->unreadable ? "<unreadable>" : "<unknown>";
+            int line = a->opts.show_line_numbers ? f->line : 0;
+            ids[n] = intern_frame(a, name, f->short_filename, f->filename, line,
+                                  f->is_native, false);
+            if (ids[n++] == UINT32_MAX)
+                goto oom;
+        }
+        uint32_t st = intern_stack(a, ids, n);
+        if (st == UINT32_MAX)
+            goto oom;
+        int pid = tr->pid ? tr->pid : t->pid;
+        uint32_t th = intern_thread(a, pid, tr);
+        if (th == UINT32_MAX || add_run(a, th, st, ts_us))
+            goto oom;
+        a->stacks[st].count++;
+        a->total++;
+        a->gil += tr->owns_gil;
+        a->active += tr->active;
+        added++;
+    }
+    free(ids);
+    return added;
+oom:
+    free(ids);
+    pyspy_error_set(err, PYSPY_E_GENERIC, "out of memory while aggregating");
+    return -1;
+}
+
+char *pyspy_agg_frame_label(const pyspy_agg *a, uint32_t frame) {
+    if (frame >= a->nframes)
+        return NULL;
+    const pyspy_agg_frame *f = &a->frames[frame];
+    size_t len = strlen(f->name) + strlen(f->filename) + 32;
+    char *s = malloc(len);
+    if (!s)
+        return NULL;
+    if (a->opts.show_line_numbers && f->line != 0)
+        snprintf(s, len, "%s (%s:%d)", f->name, f->filename, f->line);
+    else if (f->filename[0])
+        snprintf(s, len, "%s (%s)", f->name, f->filename);
+    else
+        snprintf(s, len, "%s", f->name);
+    return s;
+}

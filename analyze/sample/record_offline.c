@@ -1,0 +1,204 @@
+/* Offline record: every snapshot/core file is one sample of each of its
+ * threads. Files are read and walked by -j worker threads; the main
+ * thread aggregates them in the order given, so the output does not
+ * depend on scheduling, and workers run at most a window ahead so memory
+ * stays bounded however many files there are. */
+#include "analyze/cpython/python.h"
+#include "analyze/sample/record.h"
+#include "analyze/sample/sampler.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define MAX_JOBS 64
+#define MAX_REPORTED_ERRORS 10
+
+typedef struct job {
+    pyspy_traces traces;
+    int64_t capture_us; /* 0 unknown */
+    bool done, ok;
+    pyspy_error err;
+    char missed[768]; /* what the file lacked that the walk wanted */
+} job;
+
+typedef struct pool {
+    const pyspy_config *cfg;
+    pyspy_walk_opts walk;
+    job *jobs;
+    int n, next, consumed, window;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+} pool;
+
+static void read_one(pool *p, int i) {
+    job *j = &p->jobs[i];
+    pyspy_memsrc *src = NULL;
+    pyspy_python py;
+    memset(&py, 0, sizeof py);
+    pyspy_file_opts fo = {p->cfg->executable, p->cfg->lib_search_path};
+    if (pyspy_memsrc_open_file_with(p->cfg->inputs[i], &fo, &src, &j->err))
+        return;
+    if (pyspy_python_find(src, &py, &j->err) == 0) {
+        j->ok =
+            pyspy_stack_traces(src, &py, &p->walk, &j->traces, &j->err) == 0;
+        pyspy_python_free(&py);
+    }
+    j->capture_us = src->proc.capture_time_ns / 1000;
+    pyspy_memsrc_describe_missed(src, j->missed, sizeof j->missed);
+    if (j->ok && !j->traces.pid)
+        j->traces.pid = src->proc.pid;
+    pyspy_memsrc_close(src);
+}
+
+static void *worker(void *arg) {
+    pool *p = arg;
+    for (;;) {
+        pthread_mutex_lock(&p->mu);
+        while (p->next < p->n && p->next >= p->consumed + p->window)
+            pthread_cond_wait(&p->cv, &p->mu);
+        if (p->next >= p->n) {
+            pthread_mutex_unlock(&p->mu);
+            return NULL;
+        }
+        int i = p->next++;
+        pthread_mutex_unlock(&p->mu);
+        read_one(p, i);
+        pthread_mutex_lock(&p->mu);
+        p->jobs[i].done = true;
+        pthread_cond_broadcast(&p->cv);
+        pthread_mutex_unlock(&p->mu);
+    }
+}
+
+static int njobs(const pyspy_config *cfg, int n) {
+    long j = cfg->jobs > 0 ? cfg->jobs : sysconf(_SC_NPROCESSORS_ONLN);
+    if (j < 1)
+        j = 1;
+    if (j > MAX_JOBS)
+        j = MAX_JOBS;
+    if (j > n)
+        j = n;
+    return (int)j;
+}
+
+int pyspy_record_offline(const pyspy_config *cfg) {
+    pyspy_error err = {0};
+    pyspy_agg_opts ao = pyspy_record_agg_opts(cfg);
+    ao.period_us = 0; /* the files' spacing is unknown */
+    pyspy_agg *agg = pyspy_agg_new(&ao, &err);
+    pool p = {.cfg = cfg, .n = cfg->ninputs};
+    p.walk = pyspy_record_walk_opts(cfg);
+    p.jobs = calloc((size_t)p.n, sizeof *p.jobs);
+    int nthreads = njobs(cfg, p.n);
+    pthread_t *threads = calloc((size_t)nthreads, sizeof *threads);
+    char *filename = cfg->filename
+                         ? strdup(cfg->filename)
+                         : pyspy_record_default_name(cfg, "snapshots");
+    if (!agg || !p.jobs || !threads || !filename) {
+        fprintf(stderr, "Error: out of memory\n");
+        pyspy_agg_free(agg);
+        free(p.jobs);
+        free(threads);
+        free(filename);
+        return 1;
+    }
+    p.window = nthreads * 4;
+    pthread_mutex_init(&p.mu, NULL);
+    pthread_cond_init(&p.cv, NULL);
+    int started = 0;
+    for (; started < nthreads; started++)
+        if (pthread_create(&threads[started], NULL, worker, &p))
+            break;
+    if (started == 0) /* no threads at all: do the work here */
+        p.window = p.n;
+    pyspy_progress prog;
+    pyspy_progress_init(&prog, cfg->hide_progress);
+    int64_t t0 = pyspy_monotonic_us(), first_us = 0, last_ts = 0;
+    uint64_t kept = 0, errors = 0, incomplete = 0, lacking = 0;
+    int rc = 0;
+    for (int i = 0; i < p.n; i++) {
+        job *j = &p.jobs[i];
+        if (started == 0) {
+            read_one(&p, i);
+        } else {
+            pthread_mutex_lock(&p.mu);
+            while (!j->done)
+                pthread_cond_wait(&p.cv, &p.mu);
+            pthread_mutex_unlock(&p.mu);
+        }
+        if (!j->ok) {
+            if (errors < MAX_REPORTED_ERRORS) {
+                pyspy_progress_done(&prog);
+                fprintf(stderr, "warning: %s: %s\n", cfg->inputs[i],
+                        j->err.msg[0] ? j->err.msg : "no stack traces");
+            }
+            errors++;
+        } else if (rc == 0) {
+            for (size_t t = 0; t < j->traces.ntraces; t++)
+                incomplete += j->traces.traces[t].incomplete;
+            if (j->missed[0] && lacking++ < MAX_REPORTED_ERRORS) {
+                pyspy_progress_done(&prog);
+                fprintf(stderr,
+                        "warning: %s lacks memory the stacks need: %s\n",
+                        cfg->inputs[i], j->missed);
+            }
+            /* Capture times give the time line; files without one (or
+             * out of order) are placed 10 ms after the previous. */
+            int64_t ts = j->capture_us;
+            if (i == 0 || !first_us)
+                first_us = ts;
+            ts = ts && first_us ? ts - first_us : last_ts + 10000;
+            if (ts < last_ts)
+                ts = last_ts + 10000;
+            last_ts = ts;
+            long n = pyspy_agg_add(agg, &j->traces, ts, &err);
+            if (n < 0)
+                rc = 1;
+            else
+                kept += (uint64_t)n;
+        }
+        pyspy_traces_free(&j->traces);
+        pthread_mutex_lock(&p.mu);
+        p.consumed = i + 1;
+        pthread_cond_broadcast(&p.cv);
+        pthread_mutex_unlock(&p.mu);
+        pyspy_progress_update(&prog, pyspy_monotonic_us() - t0, kept, errors,
+                              (uint64_t)i + 1, (uint64_t)p.n);
+    }
+    for (int i = 0; i < started; i++)
+        pthread_join(threads[i], NULL);
+    pyspy_progress_done(&prog);
+    if (errors > MAX_REPORTED_ERRORS)
+        fprintf(stderr, "warning: %llu more files could not be read\n",
+                (unsigned long long)(errors - MAX_REPORTED_ERRORS));
+    if (incomplete || lacking)
+        fprintf(stderr,
+                "warning: %llu stack%s could not be read whole (%llu file%s "
+                "lacked memory they need: give --executable FILE or "
+                "--lib-search-path DIR[:DIR] with the same build of the "
+                "files they map)\n",
+                (unsigned long long)incomplete, incomplete == 1 ? "" : "s",
+                (unsigned long long)lacking, lacking == 1 ? "" : "s");
+    if (rc) {
+        fprintf(stderr, "Error: %s\n", err.msg);
+    } else if (kept == 0 && errors == (uint64_t)p.n) {
+        fprintf(stderr, "Error: none of the %d input files could be read\n",
+                p.n);
+        rc = 1;
+    } else {
+        char title[96];
+        snprintf(title, sizeof title, "pyspy record: %d snapshot%s", p.n,
+                 p.n == 1 ? "" : "s");
+        rc = pyspy_record_write(cfg, agg, filename, title, kept, errors, "");
+    }
+    pthread_mutex_destroy(&p.mu);
+    pthread_cond_destroy(&p.cv);
+    pyspy_agg_free(agg);
+    free(p.jobs);
+    free(threads);
+    free(filename);
+    return rc;
+}

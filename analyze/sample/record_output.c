@@ -1,0 +1,159 @@
+/* What live and offline record share: options, the default file name,
+ * writing the file with py-spy's summary, and the progress line. */
+#include "analyze/sample/record.h"
+#include "formats/record_formats.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+pyspy_agg_opts pyspy_record_agg_opts(const pyspy_config *cfg) {
+    pyspy_agg_opts o = {0};
+    o.include_idle = cfg->include_idle;
+    o.gil_only = cfg->gil_only;
+    o.include_thread_ids = cfg->include_thread_ids;
+    o.subprocesses = cfg->subprocesses;
+    o.show_line_numbers = cfg->show_line_numbers;
+    o.period_us = cfg->sampling_rate ? 1000000 / cfg->sampling_rate : 0;
+    return o;
+}
+
+pyspy_walk_opts pyspy_record_walk_opts(const pyspy_config *cfg) {
+    pyspy_walk_opts w = {0};
+    w.lineno = cfg->lineno;
+    w.locals = 0;
+    w.full_filenames = cfg->full_filenames;
+    w.native = cfg->native;
+    /* Only --gil uses the GIL's holder. */
+    w.skip_gil = !cfg->gil_only;
+    /* Only --threads frames and the per-thread formats name threads. */
+    w.skip_thread_names = !cfg->include_thread_ids &&
+                          cfg->format != PYSPY_FORMAT_SPEEDSCOPE &&
+                          cfg->format != PYSPY_FORMAT_CHROMETRACE;
+    return w;
+}
+
+static const char *extension(pyspy_format f) {
+    switch (f) {
+    case PYSPY_FORMAT_SPEEDSCOPE:
+    case PYSPY_FORMAT_CHROMETRACE:
+        return "json";
+    case PYSPY_FORMAT_RAW:
+        return "txt";
+    default:
+        return "svg";
+    }
+}
+
+char *pyspy_record_default_name(const pyspy_config *cfg, const char *who) {
+    char when[64] = "";
+    time_t now = time(NULL);
+    struct tm tm;
+    if (localtime_r(&now, &tm)) {
+        size_t n = strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%S", &tm);
+        long off = tm.tm_gmtoff;
+        /* RFC 3339 offset, "Z" for UTC, as py-spy names its files. */
+        if (off == 0)
+            snprintf(when + n, sizeof when - n, "Z");
+        else
+            snprintf(when + n, sizeof when - n, "%c%02ld:%02ld",
+                     off < 0 ? '-' : '+', labs(off) / 3600,
+                     (labs(off) % 3600) / 60);
+    }
+    /* Only the program's base name: "/usr/bin/python3" must not turn the
+     * output path into a directory we did not mean. */
+    const char *base = who ? strrchr(who, '/') : NULL;
+    base = base ? base + 1 : (who && *who ? who : "unknown");
+    size_t len = strlen(base) + strlen(when) + 16;
+    char *s = malloc(len);
+    if (s)
+        snprintf(s, len, "%s-%s.%s", base, when, extension(cfg->format));
+    return s;
+}
+
+int pyspy_record_write(const pyspy_config *cfg, const pyspy_agg *a,
+                       const char *filename, const char *title,
+                       uint64_t samples, uint64_t errors, const char *lede) {
+    pyspy_error err = {0};
+    FILE *f = fopen(filename, "w");
+    if (!f) {
+        fprintf(stderr, "Error: cannot write '%s': %s\n", filename,
+                strerror(errno));
+        return 1;
+    }
+    int rc = pyspy_write_record(f, cfg->format, a, title, &err);
+    if (fclose(f) != 0 && rc == 0)
+        rc = pyspy_error_set(&err, PYSPY_E_IO, "%s", strerror(errno));
+    if (rc) {
+        fprintf(stderr, "Error: writing '%s': %s\n", filename, err.msg);
+        return 1;
+    }
+    const char *what = "flamegraph data", *hint = NULL;
+    switch (cfg->format) {
+    case PYSPY_FORMAT_SPEEDSCOPE:
+        what = "speedscope file";
+        hint = "Visit https://www.speedscope.app/ to view";
+        break;
+    case PYSPY_FORMAT_RAW:
+        what = "raw flamegraph data";
+        hint = "You can use the flamegraph.pl script from "
+               "https://github.com/brendangregg/flamegraph to generate a SVG";
+        break;
+    case PYSPY_FORMAT_CHROMETRACE:
+        what = "chrome trace";
+        hint = "Visit chrome://tracing to view";
+        break;
+    default:
+        break;
+    }
+    printf("%sWrote %s to '%s'. Samples: %llu Errors: %llu\n", lede, what,
+           filename, (unsigned long long)samples, (unsigned long long)errors);
+    if (hint)
+        printf("%s%s\n", lede, hint);
+    fflush(stdout);
+    return 0;
+}
+
+void pyspy_progress_init(pyspy_progress *p, bool hide) {
+    memset(p, 0, sizeof *p);
+    p->enabled = !hide && isatty(2);
+}
+
+void pyspy_progress_update(pyspy_progress *p, int64_t elapsed_us,
+                           uint64_t samples, uint64_t errors, uint64_t done,
+                           uint64_t total) {
+    if (!p->enabled)
+        return;
+    if (p->last_us && elapsed_us - p->last_us < 100000 && done != total)
+        return;
+    p->last_us = elapsed_us ? elapsed_us : 1;
+    char line[160];
+    int n;
+    if (total)
+        n = snprintf(line, sizeof line,
+                     "[%5.1fs] %llu/%llu (%3.0f%%) %llu samples, %llu errors",
+                     (double)elapsed_us / 1e6, (unsigned long long)done,
+                     (unsigned long long)total,
+                     100.0 * (double)done / (double)total,
+                     (unsigned long long)samples, (unsigned long long)errors);
+    else
+        n = snprintf(line, sizeof line, "[%5.1fs] %llu samples, %llu errors",
+                     (double)elapsed_us / 1e6, (unsigned long long)samples,
+                     (unsigned long long)errors);
+    if (n < 0)
+        return;
+    fprintf(stderr, "\r%s\033[K", line);
+    fflush(stderr);
+    p->width = n;
+}
+
+void pyspy_progress_done(pyspy_progress *p) {
+    if (p->enabled && p->width) {
+        fputs("\r\033[K", stderr);
+        fflush(stderr);
+    }
+    p->width = 0;
+}

@@ -1,0 +1,382 @@
+/* The sampling loop: absolute deadlines on CLOCK_MONOTONIC, one walk of
+ * every target per tick, new Python descendants picked up about once a
+ * second, targets dropped when they exit. */
+#include "analyze/sample/sampler.h"
+#include "analyze/cpython/python.h"
+#include "analyze/sample/cache.h"
+#include "analyze/walk/cache.h"
+#include "capture/memsrc/live.h"
+#include "capture/process/proc.h"
+#include "capture/process/ptrace_lock.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#define MAX_TARGETS 256
+#define MAX_TRIES 5 /* rescans before a non-Python descendant is ignored */
+#define RESCAN_US 1000000
+/* Thread names and sys.path: re-read every 10 s, or after 1 s once a
+ * thread without a known name shows up. Reading them walks dicts of the
+ * target and cost more than the samples in between at 100 Hz. */
+#define WALK_REFRESH_US 10000000
+#define WALK_MISSING_US 1000000
+
+typedef struct target {
+    int pid;
+    pyspy_memsrc *src;
+    pyspy_python py;
+    pyspy_sample_cache *cache; /* NULL: read the source directly */
+    pyspy_walk_cache *wcache;  /* NULL: sys.path and names read each walk */
+    int fails;                 /* consecutive failed ticks */
+} target;
+
+typedef struct tried {
+    int pid;
+    int attempts;
+} tried;
+
+typedef struct sampler {
+    const pyspy_sampler_opts *o;
+    pyspy_sampler_stats *st;
+    /* grown as processes are found: a fixed array of MAX_TARGETS was a
+     * megabyte to zero at every start */
+    target *targets;
+    int ntargets, captargets;
+    tried *tried; /* descendants that had no Python (yet) */
+    size_t ntried, captried;
+    int64_t start_us, last_scan_us;
+} sampler;
+
+int64_t pyspy_monotonic_us(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+static void sleep_until_us(int64_t t) {
+    struct timespec ts = {.tv_sec = t / 1000000,
+                          .tv_nsec = (t % 1000000) * 1000};
+    /* EINTR (Ctrl-C) returns early; the loop checks the stop flag. */
+    clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL);
+}
+
+size_t pyspy_descendant_pids(int root, int *out, size_t max) {
+    int *all = NULL;
+    size_t n = 0;
+    pyspy_error e = {0};
+    if (pyspy_proc_descendants(root, &all, &n, &e) != 0)
+        return 0;
+    if (n > max)
+        n = max;
+    memcpy(out, all, n * sizeof *out);
+    free(all);
+    return n;
+}
+
+static bool process_gone(sampler *s, int pid) {
+    (void)s;
+    if (kill(pid, 0) != 0 && errno == ESRCH)
+        return true;
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%d/stat", pid);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return true;
+    char buf[512];
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = 0;
+    char *p = strrchr(buf, ')');
+    return p && (p[2] == 'Z' || p[2] == 'X');
+}
+
+/* Opens pid and finds its interpreter; -1 with err when it has none. */
+static int attach(sampler *s, int pid, pyspy_error *err) {
+    if (s->ntargets >= MAX_TARGETS)
+        return pyspy_error_set(err, PYSPY_E_GENERIC, "too many processes");
+    if (s->ntargets == s->captargets) {
+        int nc = s->captargets ? s->captargets * 2 : 4;
+        target *nt = realloc(s->targets, (size_t)nc * sizeof *nt);
+        if (!nt)
+            return pyspy_error_set(err, PYSPY_E_GENERIC, "out of memory");
+        s->targets = nt;
+        s->captargets = nc;
+    }
+    target *t = &s->targets[s->ntargets];
+    memset(t, 0, sizeof *t);
+    if (pyspy_memsrc_open_pid(pid, s->o->lock, &t->src, err))
+        return -1;
+    pyspy_live_sampling(t->src, s->o->walk.native, !s->o->skip_thread_states);
+    if (pyspy_python_find(t->src, &t->py, err)) {
+        pyspy_memsrc_close(t->src);
+        t->src = NULL;
+        return -1;
+    }
+    t->pid = pid;
+    /* Without the cache a sample still works, only slower. */
+    t->cache = pyspy_sample_cache_new();
+    t->wcache = pyspy_walk_cache_new(WALK_REFRESH_US, WALK_MISSING_US);
+    s->ntargets++;
+    s->st->nprocs = s->ntargets;
+    s->st->nprocs_seen++;
+    if (!s->st->python_version[0])
+        snprintf(s->st->python_version, sizeof s->st->python_version, "%s",
+                 t->py.version);
+    return 0;
+}
+
+static void detach(sampler *s, int i) {
+    target *t = &s->targets[i];
+    pyspy_python_free(&t->py);
+    pyspy_memsrc_close(t->src);
+    pyspy_sample_cache_free(t->cache);
+    pyspy_walk_cache_free(t->wcache);
+    s->targets[i] = s->targets[--s->ntargets];
+    s->st->nprocs = s->ntargets;
+}
+
+static bool is_target(sampler *s, int pid) {
+    for (int i = 0; i < s->ntargets; i++)
+        if (s->targets[i].pid == pid)
+            return true;
+    return false;
+}
+
+static tried *find_tried(sampler *s, int pid) {
+    for (size_t i = 0; i < s->ntried; i++)
+        if (s->tried[i].pid == pid)
+            return &s->tried[i];
+    if (s->ntried == s->captried) {
+        size_t ncap = s->captried ? s->captried * 2 : 64;
+        tried *n = realloc(s->tried, ncap * sizeof *n);
+        if (!n)
+            return NULL;
+        s->tried = n;
+        s->captried = ncap;
+    }
+    s->tried[s->ntried] = (tried){pid, 0};
+    return &s->tried[s->ntried++];
+}
+
+static void rescan(sampler *s) {
+    int kids[MAX_TARGETS * 4];
+    size_t n =
+        pyspy_descendant_pids(s->o->pid, kids, sizeof kids / sizeof kids[0]);
+    for (size_t i = 0; i < n; i++) {
+        if (is_target(s, kids[i]))
+            continue;
+        tried *t = find_tried(s, kids[i]);
+        /* A fork may not have exec'd Python yet: try again next scans. */
+        if (!t || t->attempts >= MAX_TRIES)
+            continue;
+        t->attempts++;
+        pyspy_error e = {0};
+        if (attach(s, kids[i], &e) == 0)
+            t->attempts = MAX_TRIES;
+    }
+}
+
+/* The root: a spawned program may need time to exec and initialise. */
+static int attach_root(sampler *s, pyspy_error *err) {
+    const pyspy_sampler_opts *o = s->o;
+    int64_t until = pyspy_monotonic_us() + (int64_t)o->attach_wait_ms * 1000;
+    int tries = 0;
+    for (;;) {
+        pyspy_error_clear(err);
+        if (attach(s, o->pid, err) == 0)
+            return 0;
+        tries++;
+        if (o->stop && *o->stop)
+            return -1;
+        if (err->code == PYSPY_E_PERM || err->code == PYSPY_E_UNSUPPORTED)
+            return -1;
+        if (process_gone(s, o->pid))
+            return -1;
+        if (o->subprocesses)
+            return 1; /* maybe a launcher: its children may be Python */
+        if (pyspy_monotonic_us() > until && tries >= 3)
+            return -1;
+        usleep(tries < 20 ? 5000 : 20000);
+    }
+}
+
+/* Lock mode walks the running process once before stopping it, and
+ * throws the result away. A sample 10 ms after the last one finds every
+ * cache cold, ours and the kernel's (the page tables process_vm_readv
+ * walks); warm, the walk inside the pause takes a fifth of the time and
+ * the target is held ~70 us instead of ~100 per sample at 100 Hz, for
+ * some CPU of ours. */
+static void warm_up(target *t, const pyspy_walk_opts *wo) {
+    if (!t->cache)
+        return;
+    pyspy_walk_opts w = *wo;
+    w.native = false;
+    pyspy_traces traces = {0};
+    pyspy_error e = {0};
+    pyspy_memsrc *view = pyspy_sample_cache_begin(t->cache, t->src);
+    pyspy_stack_traces(view, &t->py, &w, &traces, &e);
+    pyspy_traces_free(&traces);
+}
+
+static int sample_target(sampler *s, target *t, int64_t ts, pyspy_error *err) {
+    const pyspy_memsrc_ops *ops = t->src->ops;
+    pyspy_traces traces = {0};
+    /* In Lock mode suspend re-reads threads and maps of the stopped
+     * process; otherwise the thread states (idle or not) need a refresh. */
+    if (s->o->lock != PYSPY_LOCK && ops->refresh && ops->refresh(t->src, err))
+        return -1;
+    pyspy_walk_opts wo = s->o->walk;
+    wo.cache = t->wcache;
+    if (s->o->lock == PYSPY_LOCK)
+        warm_up(t, &wo);
+    int rc = 0;
+    /* At most twice: in Lock mode a thread left running because it slept
+     * may have woken during the walk (checked after the resume, outside
+     * the pause) and torn it; the next suspend stops every thread. */
+    for (int attempt = 0; attempt < 2; attempt++) {
+        if (ops->suspend && ops->suspend(t->src, err))
+            return -1;
+        pyspy_memsrc *view =
+            t->cache ? pyspy_sample_cache_begin(t->cache, t->src) : t->src;
+        rc = pyspy_stack_traces(view, &t->py, &wo, &traces, err);
+        if (ops->resume)
+            ops->resume(t->src);
+        if (s->o->lock != PYSPY_LOCK)
+            break;
+        s->st->paused_ns += t->src->proc.pause_ns;
+        if (attempt == 0)
+            s->st->pauses++;
+        if (rc != 0 || attempt == 1 || pyspy_live_check_sleepers(t->src))
+            break;
+        pyspy_traces_free(&traces);
+        memset(&traces, 0, sizeof traces);
+        s->st->rewalks++;
+    }
+    if (rc)
+        return -1;
+    if (!traces.pid)
+        traces.pid = t->pid;
+    for (size_t i = 0; i < traces.ntraces; i++)
+        if (!traces.traces[i].pid)
+            traces.traces[i].pid = t->pid;
+    s->st->samples += traces.ntraces;
+    rc = s->o->on_traces ? s->o->on_traces(s->o->ctx, &traces, ts) : 0;
+    pyspy_traces_free(&traces);
+    return rc ? -2 : 0;
+}
+
+static void cleanup(sampler *s) {
+    while (s->ntargets)
+        detach(s, s->ntargets - 1);
+    free(s->targets);
+    s->targets = NULL;
+    free(s->tried);
+    pyspy_ptrace_hold_sigchld(false);
+}
+
+int pyspy_sampler_run(const pyspy_sampler_opts *o, pyspy_sampler_stats *st,
+                      pyspy_error *err) {
+    sampler s = {.o = o, .st = st};
+    memset(st, 0, sizeof *st);
+    st->pid = o->pid;
+    int64_t period = 1000000 / (int64_t)(o->rate ? o->rate : 1);
+    if (period < 1)
+        period = 1;
+    if (o->lock == PYSPY_LOCK)
+        pyspy_ptrace_hold_sigchld(true);
+    int r = attach_root(&s, err);
+    if (r < 0) {
+        cleanup(&s);
+        return -1;
+    }
+    pyspy_error_clear(err);
+    if (o->on_attached)
+        o->on_attached(o->ctx, st);
+    uint64_t max_ticks = o->duration_secs * o->rate;
+    s.start_us = pyspy_monotonic_us();
+    s.last_scan_us = s.start_us;
+    if (o->subprocesses)
+        rescan(&s);
+    int64_t tick = 0;
+    for (;;) {
+        int64_t deadline = s.start_us + tick * period;
+        int64_t now = pyspy_monotonic_us();
+        if (now < deadline) {
+            sleep_until_us(deadline);
+            now = pyspy_monotonic_us();
+        }
+        if (o->stop && *o->stop) {
+            st->reason = PYSPY_STOP_SIGNAL;
+            break;
+        }
+        if (now < deadline)
+            continue; /* woken early by a signal that did not stop us */
+        int64_t behind = now - deadline;
+        if (behind > period / 2) {
+            st->late++;
+            if (behind > st->max_late_us)
+                st->max_late_us = behind;
+            /* Far behind (the machine stalled): skip the missed ticks
+             * instead of firing them in a burst. */
+            if (behind > 1000000)
+                tick = (now - s.start_us) / period;
+        }
+        if (max_ticks && st->ticks >= max_ticks) {
+            st->reason = PYSPY_STOP_DURATION;
+            break;
+        }
+        if (o->subprocesses && now - s.last_scan_us >= RESCAN_US) {
+            s.last_scan_us = now;
+            rescan(&s);
+        }
+        int64_t ts = now - s.start_us;
+        for (int i = 0; i < s.ntargets; i++) {
+            target *t = &s.targets[i];
+            pyspy_error e = {0};
+            int rc = sample_target(&s, t, ts, &e);
+            if (rc == -2) {
+                st->reason = PYSPY_STOP_ERROR;
+                pyspy_error_set(err, PYSPY_E_GENERIC, "%s",
+                                "aborted while recording");
+                cleanup(&s);
+                return -1;
+            }
+            if (rc == 0) {
+                t->fails = 0;
+                continue;
+            }
+            if (process_gone(&s, t->pid)) {
+                detach(&s, i--);
+                continue;
+            }
+            st->errors++;
+            t->fails++;
+        }
+        st->ticks++;
+        tick++;
+        st->elapsed_us = pyspy_monotonic_us() - s.start_us;
+        if (o->on_tick) {
+            int c = o->on_tick(o->ctx, st);
+            if (c) {
+                st->reason = c > 0 ? PYSPY_STOP_CALLBACK : PYSPY_STOP_ERROR;
+                break;
+            }
+        }
+        if (s.ntargets == 0) {
+            /* With subprocesses a launcher may still start Python kids. */
+            bool root_alive = !process_gone(&s, o->pid);
+            if (!o->subprocesses || !root_alive) {
+                st->reason = PYSPY_STOP_EXITED;
+                break;
+            }
+        }
+    }
+    st->elapsed_us = pyspy_monotonic_us() - s.start_us;
+    cleanup(&s);
+    return 0;
+}

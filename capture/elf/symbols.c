@@ -1,0 +1,395 @@
+/* Symbols and build-id of an ELF file on disk, read with libelf. The file
+ * may be anything a target maps, so every count and offset is checked
+ * against the file before use. */
+#include "capture/elf/symbols.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <gelf.h>
+#include <libelf.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+/* Bounds for hostile files: a real libpython has ~15k symbols. */
+#define MAX_SYMBOLS (4u << 20)
+#define MAX_NAME 4096u
+
+/* Lookups go through a hash table built in one pass: sorting a
+ * libpython's or a libc's tens of thousands of names (and allocating
+ * each) was more than half of a sampler's start-up. */
+uint32_t pyspy_symbol_hash(const char *name) {
+    uint32_t h = 2166136261u;
+    for (const unsigned char *p = (const unsigned char *)name; *p; p++)
+        h = (h ^ *p) * 16777619u;
+    return h;
+}
+
+static void free_names(pyspy_module *m) {
+    if (m->symbol_names) {
+        free(m->symbol_names);
+        m->symbol_names = NULL;
+    } else {
+        for (size_t i = 0; m->symbols && i < m->nsymbols; i++)
+            free(m->symbols[i].name);
+    }
+}
+
+/* The slot holding name, or the empty slot where it would go. */
+static uint32_t *slot_for(const pyspy_module *m, uint32_t hash,
+                          const char *name) {
+    size_t mask = m->symbol_index_size - 1;
+    for (size_t i = hash & mask, n = 0; n <= mask; i = (i + 1) & mask, n++) {
+        uint32_t *e = &m->symbol_index[i];
+        if (*e == 0)
+            return e;
+        const pyspy_symbol *y = &m->symbols[*e - 1];
+        if (y->hash == hash && strcmp(y->name, name) == 0)
+            return e;
+    }
+    return NULL; /* full: cannot happen at half load */
+}
+
+int pyspy_module_index_symbols(pyspy_module *m) {
+    free(m->symbol_index);
+    m->symbol_index = NULL;
+    m->symbol_index_size = 0;
+    if (!m->symbols || m->nsymbols == 0)
+        return 0;
+    size_t size = 16;
+    while (size < 2 * m->nsymbols)
+        size *= 2;
+    m->symbol_index = calloc(size, sizeof *m->symbol_index);
+    if (!m->symbol_index)
+        return -1;
+    m->symbol_index_size = size;
+    /* .symtab and .dynsym overlap: keep one entry per name, one with a
+     * value when there is one, and close the gaps as we go. */
+    size_t w = 0;
+    for (size_t i = 0; i < m->nsymbols; i++) {
+        pyspy_symbol s = m->symbols[i];
+        s.hash = pyspy_symbol_hash(s.name);
+        uint32_t *e = slot_for(m, s.hash, s.name);
+        if (e && *e) {
+            pyspy_symbol *old = &m->symbols[*e - 1];
+            if (old->value == 0 && s.value != 0) {
+                char *keep = old->name;
+                *old = s;
+                old->name = keep;
+            }
+            if (!m->symbol_names)
+                free(s.name);
+            continue;
+        }
+        m->symbols[w] = s;
+        if (e)
+            *e = (uint32_t)(w + 1);
+        w++;
+    }
+    m->nsymbols = w;
+    return 0;
+}
+
+static const pyspy_symbol *lookup(const pyspy_module *m, const char *name) {
+    if (!m || !m->symbols || !m->symbol_index)
+        return NULL;
+    const uint32_t *e = slot_for(m, pyspy_symbol_hash(name), name);
+    /* A caller may shorten nsymbols to hide the tail. */
+    return e && *e && *e - 1 < m->nsymbols ? &m->symbols[*e - 1] : NULL;
+}
+
+void pyspy_module_take_symbols(pyspy_module *to, pyspy_module *from) {
+    free_names(to);
+    free(to->symbols);
+    free(to->symbol_index);
+    to->symbols = from->symbols;
+    to->nsymbols = from->nsymbols;
+    to->symbol_names = from->symbol_names;
+    to->symbol_index = from->symbol_index;
+    to->symbol_index_size = from->symbol_index_size;
+    from->symbols = NULL;
+    from->nsymbols = 0;
+    from->symbol_names = NULL;
+    from->symbol_index = NULL;
+    from->symbol_index_size = 0;
+}
+
+void pyspy_module_free(pyspy_module *m) {
+    if (!m)
+        return;
+    free_names(m);
+    free(m->symbols);
+    free(m->symbol_index);
+    free(m->symbol_file);
+    free(m->path);
+    memset(m, 0, sizeof *m);
+}
+
+static void read_build_id(Elf *elf, pyspy_module *m) {
+    Elf_Scn *scn = NULL;
+    while ((scn = elf_nextscn(elf, scn)) != NULL) {
+        GElf_Shdr sh;
+        if (!gelf_getshdr(scn, &sh) || sh.sh_type != SHT_NOTE)
+            continue;
+        Elf_Data *d = elf_getdata(scn, NULL);
+        if (!d || !d->d_buf)
+            continue;
+        size_t off = 0, name_off, desc_off;
+        GElf_Nhdr nh;
+        while ((off = gelf_getnote(d, off, &nh, &name_off, &desc_off)) > 0) {
+            if (nh.n_type == NT_GNU_BUILD_ID && nh.n_namesz == 4 &&
+                memcmp((char *)d->d_buf + name_off, "GNU", 4) == 0 &&
+                nh.n_descsz > 0) {
+                size_t n = nh.n_descsz > 20 ? 20 : nh.n_descsz;
+                memcpy(m->build_id, (char *)d->d_buf + desc_off, n);
+                m->build_id_len = (uint8_t)n;
+                return;
+            }
+        }
+    }
+}
+
+static int first_load_vaddr(Elf *elf, uint64_t *out) {
+    size_t phnum = 0;
+    if (elf_getphdrnum(elf, &phnum) != 0)
+        return -1;
+    bool found = false;
+    uint64_t lowest = 0;
+    for (size_t i = 0; i < phnum && i < 65536; i++) {
+        GElf_Phdr ph;
+        if (!gelf_getphdr(elf, (int)i, &ph) || ph.p_type != PT_LOAD)
+            continue;
+        uint64_t a = ph.p_vaddr & ~(uint64_t)4095;
+        if (!found || a < lowest)
+            lowest = a;
+        found = true;
+    }
+    *out = lowest;
+    return found ? 0 : -1;
+}
+
+/* The string tables the symbol tables name, copied into one block (each
+ * followed by a NUL, so no name runs past its table). */
+typedef struct strtabs {
+    size_t link[2], base[2], size[2];
+    size_t n;
+} strtabs;
+
+static int copy_strtabs(Elf *elf, pyspy_module *m, strtabs *t) {
+    size_t total = 0;
+    const Elf_Data *ds[2] = {0};
+    for (size_t i = 0; i < t->n; i++) {
+        Elf_Scn *scn = elf_getscn(elf, t->link[i]);
+        ds[i] = scn ? elf_getdata(scn, NULL) : NULL;
+        if (ds[i] && ds[i]->d_buf)
+            total += ds[i]->d_size + 1;
+    }
+    m->symbol_names = malloc(total + 1);
+    if (!m->symbol_names)
+        return -1;
+    size_t at = 0;
+    for (size_t i = 0; i < t->n; i++) {
+        t->base[i] = at;
+        t->size[i] = 0;
+        if (!ds[i] || !ds[i]->d_buf)
+            continue;
+        t->size[i] = ds[i]->d_size;
+        memcpy(m->symbol_names + at, ds[i]->d_buf, ds[i]->d_size);
+        at += ds[i]->d_size;
+        m->symbol_names[at++] = 0;
+    }
+    m->symbol_names[at] = 0;
+    return 0;
+}
+
+/* Appends the defined FUNC/OBJECT symbols of one symbol table whose
+ * names start at names (strsize bytes, NUL-terminated after). */
+static int add_symtab(Elf_Scn *scn, const GElf_Shdr *sh, pyspy_module *m,
+                      const char *names, size_t strsize, size_t *cap) {
+    Elf_Data *d = elf_getdata(scn, NULL);
+    if (!d || sh->sh_entsize == 0)
+        return 0;
+    size_t n = sh->sh_size / sh->sh_entsize;
+    if (n > MAX_SYMBOLS)
+        n = MAX_SYMBOLS;
+    for (size_t i = 1; i < n; i++) {
+        GElf_Sym s;
+        if (!gelf_getsym(d, (int)i, &s))
+            break;
+        int type = GELF_ST_TYPE(s.st_info);
+        if ((type != STT_FUNC && type != STT_OBJECT) ||
+            s.st_shndx == SHN_UNDEF || s.st_value == 0 || s.st_name >= strsize)
+            continue;
+        const char *name = names + s.st_name;
+        if (!*name || strnlen(name, MAX_NAME) == MAX_NAME)
+            continue;
+        if (m->nsymbols >= MAX_SYMBOLS)
+            return 0;
+        if (m->nsymbols == *cap) {
+            size_t nc = *cap ? *cap * 2 : 1024;
+            if (nc < n)
+                nc = n;
+            pyspy_symbol *ns = realloc(m->symbols, nc * sizeof *ns);
+            if (!ns)
+                return -1;
+            m->symbols = ns;
+            *cap = nc;
+        }
+        m->symbols[m->nsymbols++] = (pyspy_symbol){.name = (char *)name,
+                                                   .value = s.st_value,
+                                                   .size = s.st_size,
+                                                   .type = (uint8_t)type};
+    }
+    return 0;
+}
+
+/* Both symbol tables of an ELF file (only .dynsym when dynamic_only),
+ * or -1 when out of memory. *more: a .symtab was left out. */
+static int load_symtabs(Elf *elf, pyspy_module *m, bool dynamic_only,
+                        bool *more) {
+    Elf_Scn *scns[2];
+    GElf_Shdr shs[2];
+    strtabs t = {.n = 0};
+    Elf_Scn *scn = NULL;
+    while (t.n < 2 && (scn = elf_nextscn(elf, scn)) != NULL) {
+        GElf_Shdr sh;
+        if (!gelf_getshdr(scn, &sh) ||
+            (sh.sh_type != SHT_SYMTAB && sh.sh_type != SHT_DYNSYM))
+            continue;
+        if (dynamic_only && sh.sh_type == SHT_SYMTAB) {
+            *more = true;
+            continue;
+        }
+        scns[t.n] = scn;
+        shs[t.n] = sh;
+        t.link[t.n++] = sh.sh_link;
+    }
+    if (t.n == 0)
+        return 0;
+    if (copy_strtabs(elf, m, &t) != 0)
+        return -1;
+    size_t cap = 0;
+    for (size_t i = 0; i < t.n; i++)
+        if (add_symtab(scns[i], &shs[i], m, m->symbol_names + t.base[i],
+                       t.size[i], &cap) != 0)
+            return -1;
+    return 0;
+}
+
+/* Opens path as an ELF file and reads its header part into m; *elfp and
+ * *fdp stay open for the caller on success. */
+static int open_header(const char *path, pyspy_module *m, uint64_t *first_vaddr,
+                       Elf **elfp, int *fdp, pyspy_error *err) {
+    if (elf_version(EV_CURRENT) == EV_NONE)
+        return pyspy_error_set(err, PYSPY_E_GENERIC, "libelf too old");
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return pyspy_error_set(err, errno == EACCES ? PYSPY_E_PERM : PYSPY_E_IO,
+                               "cannot open %s: %s", path, strerror(errno));
+    Elf *elf = elf_begin(fd, ELF_C_READ, NULL);
+    if (!elf || elf_kind(elf) != ELF_K_ELF) {
+        if (elf)
+            elf_end(elf);
+        close(fd);
+        return pyspy_error_set(err, PYSPY_E_FORMAT, "%s is not an ELF file",
+                               path);
+    }
+    uint64_t fv = 0;
+    if (first_load_vaddr(elf, &fv) != 0) {
+        elf_end(elf);
+        close(fd);
+        return pyspy_error_set(err, PYSPY_E_FORMAT,
+                               "%s has no loadable segment", path);
+    }
+    if (first_vaddr)
+        *first_vaddr = fv;
+    read_build_id(elf, m);
+    *elfp = elf;
+    *fdp = fd;
+    return 0;
+}
+
+int pyspy_elf_load_header(const char *path, pyspy_module *m,
+                          uint64_t *first_vaddr, pyspy_error *err) {
+    Elf *elf;
+    int fd;
+    if (open_header(path, m, first_vaddr, &elf, &fd, err) != 0)
+        return -1;
+    elf_end(elf);
+    close(fd);
+    return 0;
+}
+
+static int load_symbols(const char *path, pyspy_module *m,
+                        uint64_t *first_vaddr, bool dynamic_only, bool *more,
+                        pyspy_error *err) {
+    Elf *elf;
+    int fd;
+    if (open_header(path, m, first_vaddr, &elf, &fd, err) != 0)
+        return -1;
+    int rc = load_symtabs(elf, m, dynamic_only, more);
+    elf_end(elf);
+    close(fd);
+    if (rc != 0 || pyspy_module_index_symbols(m) != 0) {
+        pyspy_module_free(m);
+        return pyspy_error_set(err, PYSPY_E_GENERIC, "out of memory");
+    }
+    return 0;
+}
+
+int pyspy_elf_load_symbols(const char *path, pyspy_module *m,
+                           uint64_t *first_vaddr, pyspy_error *err) {
+    bool more = false;
+    return load_symbols(path, m, first_vaddr, false, &more, err);
+}
+
+/* Reads m's pending table (only .dynsym when dynamic_only and no table
+ * is there yet), replacing what it holds. */
+static void read_pending(pyspy_module *m, bool dynamic_only) {
+    pyspy_module got;
+    memset(&got, 0, sizeof got);
+    pyspy_error e = {0};
+    bool more = false;
+    if (load_symbols(m->symbol_file, &got, NULL, dynamic_only, &more, &e) ==
+            0 &&
+        (!m->build_id_len ||
+         (got.build_id_len == m->build_id_len &&
+          memcmp(got.build_id, m->build_id, m->build_id_len) == 0))) {
+        pyspy_module_take_symbols(m, &got);
+    } else {
+        more = false; /* unreadable now: it will not get better */
+    }
+    pyspy_module_free(&got);
+    m->symbols_partial = more;
+    if (!more) {
+        free(m->symbol_file);
+        m->symbol_file = NULL;
+    }
+}
+
+/* Logically const: the tables were always there, just not read yet. A
+ * module is a heap object, never a const one, and is used by one thread
+ * at a time, so the lazy read takes no lock. */
+void pyspy_module_ensure_symbols(const pyspy_module *cm) {
+    if (cm && cm->symbol_file)
+        read_pending((pyspy_module *)cm, false);
+}
+
+const pyspy_symbol *pyspy_module_find_dynamic(const pyspy_module *cm,
+                                              const char *name) {
+    if (!cm)
+        return NULL;
+    if (cm->symbol_file && !cm->symbols_partial)
+        read_pending((pyspy_module *)cm, true);
+    return lookup(cm, name);
+}
+
+const pyspy_symbol *pyspy_module_find_symbol(const pyspy_module *cm,
+                                             const char *name) {
+    const pyspy_symbol *s = pyspy_module_find_dynamic(cm, name);
+    if (!s && cm && cm->symbol_file) {
+        pyspy_module_ensure_symbols(cm);
+        s = lookup(cm, name);
+    }
+    return s;
+}

@@ -1,0 +1,42 @@
+/* Reading what analysis needs from an ELF file on disk with libelf:
+ * build-id, the load address of its first PT_LOAD, and the defined
+ * FUNC/OBJECT symbols of .dynsym and .symtab, indexed for lookup by name.
+ * (capture/elf/symbols.c) */
+#ifndef PYSPY_CAPTURE_ELF_SYMBOLS_H
+#define PYSPY_CAPTURE_ELF_SYMBOLS_H
+
+#include <pyspy.h>
+
+/* Fills m->symbols/nsymbols, m->build_id; *first_vaddr receives the
+ * lowest PT_LOAD p_vaddr (page-aligned) so the caller can compute
+ * load_bias = mapping start - first_vaddr (after matching offsets). */
+int pyspy_elf_load_symbols(const char *path, pyspy_module *m,
+                           uint64_t *first_vaddr, pyspy_error *err);
+/* The same without the symbols: build-id and lowest PT_LOAD only. */
+int pyspy_elf_load_header(const char *path, pyspy_module *m,
+                          uint64_t *first_vaddr, pyspy_error *err);
+/* Reads all the symbols of a module loaded with only its header, from
+ * m->symbol_file (a file of another build-id gives none). Modules are
+ * used by one thread at a time, so the lazy read takes no lock. Every
+ * reader of m->symbols calls it first; lookups by name do it
+ * themselves. */
+void pyspy_module_ensure_symbols(const pyspy_module *m);
+/* A lookup that reads no more than the exported (.dynsym) table of a
+ * module not read yet: for probes of API names, which a miss there
+ * answers, without reading a big .symtab. */
+const pyspy_symbol *pyspy_module_find_dynamic(const pyspy_module *m,
+                                              const char *name);
+/* Moves from's symbols (names and index too) into to, freeing to's. */
+void pyspy_module_take_symbols(pyspy_module *to, pyspy_module *from);
+/* Frees the path, the symbols (their names too) and the index. */
+void pyspy_module_free(pyspy_module *m);
+/* Drops repeated names (keeping an entry with a value) and builds the
+ * name index, setting each symbol's hash; -1 when out of memory (then
+ * lookups find nothing). Every symbol table goes through it. */
+int pyspy_module_index_symbols(pyspy_module *m);
+/* The symbol called name in an indexed table, NULL if none. */
+const pyspy_symbol *pyspy_module_find_symbol(const pyspy_module *m,
+                                             const char *name);
+uint32_t pyspy_symbol_hash(const char *name);
+
+#endif

@@ -1,0 +1,265 @@
+/* Threads and process facts from /proc: task list, per-thread name,
+ * kernel state and current syscall, ppid, exe, cmdline, descendants. */
+#include "capture/process/proc.h"
+
+#include <ctype.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define MAX_TIDS (1u << 20)
+#define MAX_PROCS (1u << 22)
+
+int pyspy_proc_error(int pid, int errnum, const char *what, pyspy_error *err) {
+    if (errnum == ENOENT || errnum == ESRCH)
+        return pyspy_error_set(err, PYSPY_E_NOPROC,
+                               "process %d not found (or it exited)", pid);
+    if (errnum == EACCES || errnum == EPERM)
+        return pyspy_error_set(
+            err, PYSPY_E_PERM,
+            "permission denied to %s of process %d: run as root (sudo), or "
+            "allow tracing in /proc/sys/kernel/yama/ptrace_scope",
+            what, pid);
+    return pyspy_error_set(err, PYSPY_E_IO, "cannot %s of process %d: %s", what,
+                           pid, strerror(errnum));
+}
+
+int pyspy_proc_slurp(const char *path, size_t max, char **out, size_t *len) {
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return -1;
+    size_t cap = 4096, n = 0;
+    char *buf = malloc(cap + 1);
+    if (!buf) {
+        close(fd);
+        errno = ENOMEM;
+        return -1;
+    }
+    for (;;) {
+        if (n == cap && cap < max) {
+            size_t nc = cap * 2 > max ? max : cap * 2;
+            char *nb = realloc(buf, nc + 1);
+            if (!nb)
+                break;
+            buf = nb;
+            cap = nc;
+        }
+        if (n == cap)
+            break;
+        ssize_t r = read(fd, buf + n, cap - n);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0) {
+            int e = errno;
+            free(buf);
+            close(fd);
+            errno = e;
+            return -1;
+        }
+        if (r == 0)
+            break;
+        n += (size_t)r;
+    }
+    close(fd);
+    buf[n] = 0;
+    *out = buf;
+    if (len)
+        *len = n;
+    return 0;
+}
+
+static int cmp_int(const void *a, const void *b) {
+    int x = *(const int *)a, y = *(const int *)b;
+    return (x > y) - (x < y);
+}
+
+int pyspy_proc_numeric(const char *s) {
+    if (!*s)
+        return -1;
+    long v = 0;
+    for (; *s; s++) {
+        if (!isdigit((unsigned char)*s))
+            return -1;
+        v = v * 10 + (*s - '0');
+        if (v > INT_MAX)
+            return -1;
+    }
+    return (int)v;
+}
+
+int pyspy_proc_list_tids(int pid, int **out, size_t *nout, pyspy_error *err) {
+    pyspy_proc_tasks t;
+    pyspy_proc_tasks_init(&t, pid, false);
+    int rc = pyspy_proc_tasks_list(&t, out, nout, err);
+    pyspy_proc_tasks_close(&t);
+    return rc;
+}
+
+/* Splits "pid (comm) S rest" at the last ')' since comm may hold any
+ * character; returns the text after the state letter. */
+const char *pyspy_proc_parse_stat(const char *buf, char name[17], char *state) {
+    const char *open = strchr(buf, '(');
+    const char *close = strrchr(buf, ')');
+    if (!open || !close || close < open || close[1] != ' ' || !close[2])
+        return NULL;
+    if (name) {
+        size_t n = (size_t)(close - open - 1);
+        if (n > 16)
+            n = 16;
+        memcpy(name, open + 1, n);
+        name[n] = 0;
+    }
+    *state = close[2];
+    return close + 3;
+}
+
+int pyspy_proc_thread_state(int pid, int tid, pyspy_thread *t) {
+    pyspy_proc_tasks ts;
+    pyspy_proc_tasks_init(&ts, pid, true);
+    int rc = pyspy_proc_tasks_state(&ts, tid, t);
+    pyspy_proc_tasks_close(&ts);
+    return rc;
+}
+
+int pyspy_proc_read_threads(int pid, pyspy_thread **out, size_t *nout,
+                            pyspy_error *err) {
+    pyspy_proc_tasks t;
+    pyspy_proc_tasks_init(&t, pid, true);
+    int rc = pyspy_proc_tasks_read(&t, out, nout, err);
+    pyspy_proc_tasks_close(&t);
+    return rc;
+}
+
+char pyspy_proc_state(int pid) {
+    char path[64], *buf = NULL, state = 0;
+    snprintf(path, sizeof path, "/proc/%d/stat", pid);
+    if (pyspy_proc_slurp(path, 4096, &buf, NULL) != 0)
+        return 0;
+    if (!pyspy_proc_parse_stat(buf, NULL, &state))
+        state = 0;
+    free(buf);
+    return state;
+}
+
+static int read_ppid(int pid) {
+    char path[64], *buf = NULL, state;
+    snprintf(path, sizeof path, "/proc/%d/stat", pid);
+    if (pyspy_proc_slurp(path, 4096, &buf, NULL) != 0)
+        return -1;
+    const char *rest = pyspy_proc_parse_stat(buf, NULL, &state);
+    int ppid = -1;
+    if (!rest || sscanf(rest, "%d", &ppid) != 1)
+        ppid = -1;
+    free(buf);
+    return ppid;
+}
+
+void pyspy_process_info_free(pyspy_process_info *info) {
+    free(info->exe);
+    free(info->cmdline);
+    info->exe = info->cmdline = NULL;
+}
+
+int pyspy_proc_read_info(int pid, pyspy_process_info *info, pyspy_error *err) {
+    memset(info, 0, sizeof *info);
+    info->pid = pid;
+    info->ppid = read_ppid(pid);
+    if (info->ppid < 0)
+        return pyspy_proc_error(pid, errno ? errno : ESRCH, "read the state",
+                                err);
+    char path[64], link[PATH_MAX];
+    snprintf(path, sizeof path, "/proc/%d/exe", pid);
+    ssize_t n = readlink(path, link, sizeof link - 1);
+    if (n > 0) {
+        link[n] = 0;
+        info->exe = strdup(link);
+    }
+    snprintf(path, sizeof path, "/proc/%d/cmdline", pid);
+    char *buf = NULL;
+    size_t len = 0;
+    if (pyspy_proc_slurp(path, 1u << 20, &buf, &len) == 0) {
+        while (len && buf[len - 1] == 0)
+            len--;
+        for (size_t i = 0; i < len; i++)
+            if (buf[i] == 0)
+                buf[i] = ' ';
+        buf[len] = 0;
+        info->cmdline = buf;
+    }
+    return 0;
+}
+
+int pyspy_proc_descendants(int pid, int **out, size_t *nout, pyspy_error *err) {
+    DIR *d = opendir("/proc");
+    if (!d)
+        return pyspy_error_set(err, PYSPY_E_IO, "cannot list /proc: %s",
+                               strerror(errno));
+    /* (pid, ppid) pairs of every process, then a closure from pid. */
+    int *pids = NULL, *ppids = NULL;
+    size_t n = 0, cap = 0;
+    struct dirent *e;
+    int rc = 0;
+    while ((e = readdir(d)) != NULL && n < MAX_PROCS) {
+        int p = pyspy_proc_numeric(e->d_name);
+        if (p <= 0)
+            continue;
+        int pp = read_ppid(p);
+        if (pp <= 0)
+            continue;
+        if (n == cap) {
+            size_t nc = cap ? cap * 2 : 512;
+            int *a = realloc(pids, nc * sizeof *a);
+            if (a)
+                pids = a;
+            int *b = a ? realloc(ppids, nc * sizeof *b) : NULL;
+            if (!a || !b) {
+                rc = -1;
+                break;
+            }
+            ppids = b;
+            cap = nc;
+        }
+        pids[n] = p;
+        ppids[n] = pp;
+        n++;
+    }
+    closedir(d);
+    int *res = rc == 0 ? malloc((n + 1) * sizeof *res) : NULL;
+    if (!res) {
+        free(pids);
+        free(ppids);
+        return pyspy_error_set(err, PYSPY_E_GENERIC, "out of memory");
+    }
+    /* Breadth first; each process is taken once, so a pid reused as its
+     * own ancestor cannot loop. */
+    size_t nres = 0;
+    bool *taken = calloc(n + 1, sizeof *taken);
+    if (!taken) {
+        free(pids);
+        free(ppids);
+        free(res);
+        return pyspy_error_set(err, PYSPY_E_GENERIC, "out of memory");
+    }
+    for (size_t head = 0;; head++) {
+        int parent = head == 0 ? pid : (head - 1 < nres ? res[head - 1] : -1);
+        if (parent < 0)
+            break;
+        for (size_t i = 0; i < n; i++)
+            if (!taken[i] && ppids[i] == parent && pids[i] != pid) {
+                taken[i] = true;
+                res[nres++] = pids[i];
+            }
+    }
+    free(taken);
+    free(pids);
+    free(ppids);
+    qsort(res, nres, sizeof *res, cmp_int);
+    *out = res;
+    *nout = nres;
+    return 0;
+}
