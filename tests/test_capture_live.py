@@ -373,8 +373,10 @@ def test_subprocesses_one_file_each(capture, tmp_path):
               " 'import time; time.sleep(1000)']) for _ in range(2)]\n"
               "print(' '.join(str(k.pid) for k in kids), flush=True)\n"
               "time.sleep(1000)\n")
+    # Its own process group, so the children are killed through the pid
+    # Popen gave (p is not reaped before, so the group id is still ours).
     p = subprocess.Popen([PY, "-c", script], stdout=subprocess.PIPE,
-                         text=True)
+                         text=True, start_new_session=True)
     try:
         kids = [int(x) for x in p.stdout.readline().split()]
         r = run(capture, "-p", p.pid, "--subprocesses", "-o",
@@ -387,9 +389,10 @@ def test_subprocesses_one_file_each(capture, tmp_path):
         for pid in [p.pid] + kids:
             assert not stopped_threads(pid)
     finally:
-        for k in os.popen(f"pgrep -P {p.pid}").read().split():
-            os.kill(int(k), signal.SIGKILL)
-        p.kill()
+        try:
+            os.killpg(p.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
         p.wait()
 
 

@@ -389,7 +389,10 @@ def test_subprocesses(tmp_path):
     parent = ('import subprocess, sys, time\n'
               'p = subprocess.Popen([sys.executable, "-c", %r])\n'
               'time.sleep(1000)\n' % child)
-    p = subprocess.Popen(['/usr/bin/python3', '-c', parent])
+    # Its own process group, so the child is killed through the pid Popen
+    # gave (p is not reaped before, so the group id is still ours).
+    p = subprocess.Popen(['/usr/bin/python3', '-c', parent],
+                         start_new_session=True)
     kids = []
     try:
         deadline = time.time() + 30
@@ -409,12 +412,10 @@ def test_subprocesses(tmp_path):
         assert 'child_sleeps (<string>:3)' in text
         assert '-' * 79 in text
     finally:
-        for kid in kids:
-            try:
-                os.kill(int(kid), signal.SIGKILL)
-            except OSError:
-                pass
-        p.kill()
+        try:
+            os.killpg(p.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
         p.wait()
 
 

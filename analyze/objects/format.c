@@ -66,12 +66,6 @@ char *pyspy_sbuf_take(pyspy_sbuf *b) {
     return s;
 }
 
-void pyspy_sbuf_free(pyspy_sbuf *b) {
-    free(b->s);
-    b->s = NULL;
-    b->len = b->cap = 0;
-}
-
 size_t pyspy_utf8_put(uint32_t cp, char out[4]) {
     if ((cp >= 0xd800 && cp <= 0xdfff) || cp > 0x10ffff)
         cp = 0xfffd;

@@ -25,7 +25,6 @@ void pyspy_sbuf_printf(pyspy_sbuf *b, const char *fmt, ...)
 /* Returns the malloc'd NUL-terminated text (never NULL unless out of
  * memory) and resets b. */
 char *pyspy_sbuf_take(pyspy_sbuf *b);
-void pyspy_sbuf_free(pyspy_sbuf *b);
 
 /* UTF-8 of one code point (surrogates and out-of-range become U+FFFD);
  * returns the byte count (1-4). */

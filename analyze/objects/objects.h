@@ -15,9 +15,6 @@ char *pyspy_py_str(pyspy_memsrc *src, const pyspy_python *py, uint64_t addr,
 int pyspy_py_bytes(pyspy_memsrc *src, const pyspy_python *py, uint64_t addr,
                    uint8_t **out, size_t *len, size_t max_len,
                    pyspy_error *err);
-/* Type name of the object at addr ("int", "dict", ...), malloc'd. */
-char *pyspy_py_type_name(pyspy_memsrc *src, const pyspy_python *py,
-                         uint64_t addr, pyspy_error *err);
 /* Looks up a str key in a dict; *value = 0 when absent. */
 int pyspy_py_dict_get_str(pyspy_memsrc *src, const pyspy_python *py,
                           uint64_t dict, const char *key, uint64_t *value,

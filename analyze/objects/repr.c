@@ -326,14 +326,3 @@ char *pyspy_py_repr(pyspy_memsrc *src, const pyspy_python *py, uint64_t addr,
     }
     return pyspy_sbuf_take(&c.b);
 }
-
-char *pyspy_py_type_name(pyspy_memsrc *src, const pyspy_python *py,
-                         uint64_t addr, pyspy_error *err) {
-    pyspy_py_type t;
-    if (pyspy_py_type_of(src, py, addr, &t, err) < 0)
-        return NULL;
-    char *s = strdup(t.name);
-    if (!s)
-        pyspy_error_set(err, PYSPY_E_GENERIC, "out of memory");
-    return s;
-}

@@ -11,8 +11,6 @@ int pyspy_proc_read_maps(int pid, pyspy_region **out, size_t *n,
                          pyspy_error *err);
 void pyspy_regions_free(pyspy_region *r, size_t n);
 
-/* Thread ids of /proc/PID/task, sorted. */
-int pyspy_proc_list_tids(int pid, int **out, size_t *n, pyspy_error *err);
 /* Fills tid, name, state and syscall of one thread from
  * /proc/PID/task/TID/{stat,syscall}; -1 when the thread is gone. Leaves
  * registers alone. */

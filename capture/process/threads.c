@@ -92,14 +92,6 @@ int pyspy_proc_numeric(const char *s) {
     return (int)v;
 }
 
-int pyspy_proc_list_tids(int pid, int **out, size_t *nout, pyspy_error *err) {
-    pyspy_proc_tasks t;
-    pyspy_proc_tasks_init(&t, pid, false);
-    int rc = pyspy_proc_tasks_list(&t, out, nout, err);
-    pyspy_proc_tasks_close(&t);
-    return rc;
-}
-
 /* Splits "pid (comm) S rest" at the last ')' since comm may hold any
  * character; returns the text after the state letter. */
 const char *pyspy_proc_parse_stat(const char *buf, char name[17], char *state) {

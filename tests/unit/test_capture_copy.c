@@ -84,6 +84,11 @@ static int fork_patterned_child(uint64_t *addr) {
     if (pipe(fds) != 0)
         return -1;
     pid_t pid = fork();
+    if (pid < 0) {
+        close(fds[0]);
+        close(fds[1]);
+        return -1;
+    }
     if (pid == 0) {
         close(fds[0]);
         char *m = mmap(NULL, BIG + 2 * PG, PROT_READ | PROT_WRITE,
@@ -110,6 +115,8 @@ TEST(parallel_copy_of_a_big_region) {
     uint64_t a = 0;
     int pid = fork_patterned_child(&a);
     CHECK(pid > 0 && a != 0);
+    if (pid <= 0)
+        return;
     pyspy_memsrc *src = NULL;
     pyspy_error err = {0};
     CHECK(pyspy_memsrc_open_pid(pid, PYSPY_NONBLOCKING, &src, &err) == 0);
@@ -132,8 +139,7 @@ TEST(parallel_copy_of_a_big_region) {
     }
     free(buf);
     pyspy_memsrc_close(src);
-    kill(pid, SIGKILL);
-    waitpid(pid, NULL, 0);
+    tl_kill_child(pid);
 }
 
 #define HUGE_MAP (512ull << 20)
@@ -145,6 +151,12 @@ TEST(view_of_much_address_space_keeps_every_page) {
     int fds[2];
     CHECK(pipe(fds) == 0);
     pid_t pid = fork();
+    CHECK(pid >= 0);
+    if (pid < 0) {
+        close(fds[0]);
+        close(fds[1]);
+        return;
+    }
     if (pid == 0) {
         char *m = mmap(NULL, HUGE_MAP, PROT_READ | PROT_WRITE,
                        MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
@@ -186,8 +198,7 @@ TEST(view_of_much_address_space_keeps_every_page) {
     }
     pyspy_memsrc_close(view);
     pyspy_memsrc_close(src);
-    kill(pid, SIGKILL);
-    waitpid(pid, NULL, 0);
+    tl_kill_child(pid);
     close(fds[0]);
     close(fds[1]);
 }

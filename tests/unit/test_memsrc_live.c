@@ -28,6 +28,11 @@ static int fork_child(void) {
     if (pipe(fds) != 0)
         return -1;
     pid_t pid = fork();
+    if (pid < 0) {
+        close(fds[0]);
+        close(fds[1]);
+        return -1;
+    }
     if (pid == 0) {
         close(fds[0]);
         snprintf(secret, sizeof secret, "written by the child %d", getpid());
@@ -61,8 +66,7 @@ static void wait_until_asleep(int pid) {
 }
 
 static void kill_child(int pid) {
-    kill(pid, SIGKILL);
-    waitpid(pid, NULL, 0);
+    tl_kill_child(pid);
 }
 
 /* The first character of the state field of every thread. */
@@ -83,6 +87,8 @@ static bool any_thread_stopped(int pid) {
 TEST(reads_a_variable_of_a_child) {
     int pid = fork_child();
     CHECK(pid > 0);
+    if (pid <= 0)
+        return;
     wait_until_asleep(pid);
     pyspy_memsrc *src = NULL;
     pyspy_error err = {0};
@@ -132,6 +138,11 @@ static int fork_big_child(uint64_t *big) {
     if (pipe(fds) != 0)
         return -1;
     pid_t pid = fork();
+    if (pid < 0) {
+        close(fds[0]);
+        close(fds[1]);
+        return -1;
+    }
     if (pid == 0) {
         close(fds[0]);
         snprintf(secret, sizeof secret, "written by the child %d", getpid());
@@ -157,6 +168,8 @@ TEST(ram_copy_outlives_the_process) {
     uint64_t big = 0;
     int pid = fork_big_child(&big);
     CHECK(pid > 0 && big != 0);
+    if (pid <= 0)
+        return;
     pyspy_memsrc *src = NULL, *view = NULL;
     pyspy_error err = {0};
     CHECK(pyspy_memsrc_open_pid(pid, PYSPY_LOCK, &src, &err) == 0);
@@ -205,6 +218,9 @@ static const pyspy_region *view_region(pyspy_memsrc *v, const void *addr) {
 
 TEST(coredump_filter_selects_regions) {
     int pid = fork_child();
+    CHECK(pid > 0);
+    if (pid <= 0)
+        return;
     pyspy_memsrc *src = NULL, *v = NULL;
     pyspy_error err = {0};
     CHECK(pyspy_memsrc_open_pid(pid, PYSPY_LOCK, &src, &err) == 0);
@@ -256,6 +272,9 @@ TEST(nonexistent_pid) {
     int pid = fork();
     if (pid == 0)
         _exit(0);
+    CHECK(pid > 0);
+    if (pid < 0)
+        return;
     waitpid(pid, NULL, 0);
     CHECK(pyspy_memsrc_open_pid(pid, PYSPY_LOCK, &src, &err) == -1);
     CHECK(err.code == PYSPY_E_NOPROC);
@@ -278,6 +297,11 @@ static int spawn_python(const char *exe) {
     if (pipe(fds) != 0)
         return -1;
     pid_t pid = fork();
+    if (pid < 0) {
+        close(fds[0]);
+        close(fds[1]);
+        return -1;
+    }
     if (pid == 0) {
         dup2(fds[1], 1);
         close(fds[0]);

@@ -43,6 +43,12 @@ TEST(live_child_unwinds_through_its_c_functions) {
     int p[2];
     CHECK(pipe(p) == 0);
     pid_t child = fork();
+    CHECK(child >= 0);
+    if (child < 0) {
+        close(p[0]);
+        close(p[1]);
+        return;
+    }
     if (child == 0) {
         close(p[0]);
         level1(p[1]);
@@ -86,8 +92,7 @@ TEST(live_child_unwinds_through_its_c_functions) {
     CHECK(done);
     if (rc == 0)
         pyspy_memsrc_close(src);
-    kill(child, SIGKILL);
-    waitpid(child, NULL, 0);
+    tl_kill_child(child);
     pyspy_native_release();
 }
 

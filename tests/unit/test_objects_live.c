@@ -141,9 +141,21 @@ typedef struct {
 
 static int spawn(const char *python, const char *path, child *c) {
     int to[2], from[2];
-    if (pipe(to) || pipe(from))
+    if (pipe(to))
         return -1;
+    if (pipe(from)) {
+        close(to[0]);
+        close(to[1]);
+        return -1;
+    }
     c->pid = fork();
+    if (c->pid < 0) {
+        close(to[0]);
+        close(to[1]);
+        close(from[0]);
+        close(from[1]);
+        return -1;
+    }
     if (c->pid == 0) {
         dup2(to[0], 0);
         dup2(from[1], 1);
@@ -162,8 +174,7 @@ static int spawn(const char *python, const char *path, child *c) {
 static void reap(child *c) {
     close(c->in_fd);
     fclose(c->out);
-    kill(c->pid, SIGKILL);
-    waitpid(c->pid, NULL, 0);
+    tl_kill_child(c->pid);
 }
 
 static int checks_run;
@@ -284,7 +295,10 @@ static void run_python(const char *python, const char *path) {
         printf("# skip %s: not installed\n", python);
         return;
     }
-    CHECK(spawn(python, path, &c) == 0);
+    int spawned = spawn(python, path, &c);
+    CHECK(spawned == 0);
+    if (spawned != 0)
+        return;
     cJSON *lines[64];
     size_t nl = 0;
     char line[8192];

@@ -89,6 +89,11 @@ TEST(live_sample_prefetches_last_pages_fresh) {
         for (;;)
             pause();
     }
+    CHECK(pid > 0);
+    if (pid < 0) {
+        munmap(m, 3 * 4096u);
+        return;
+    }
     pyspy_memsrc *src = NULL;
     pyspy_error err = {0};
     CHECK(pyspy_memsrc_open_pid(pid, PYSPY_NONBLOCKING, &src, &err) == 0);
@@ -136,8 +141,7 @@ TEST(live_sample_prefetches_last_pages_fresh) {
     }
     pyspy_sample_cache_free(c);
     pyspy_memsrc_close(src);
-    kill(pid, SIGKILL);
-    waitpid(pid, NULL, 0);
+    tl_kill_child(pid);
     munmap(m, 3 * 4096u);
 }
 

@@ -4,8 +4,11 @@
  * tools/run-tests adds up. */
 #ifndef PYSPY_TESTLIB_H
 #define PYSPY_TESTLIB_H
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/types.h>
+#include <sys/wait.h>
 
 static int tl_failed_checks;
 
@@ -27,6 +30,16 @@ static int tl_failed_checks;
             tl_failed_checks++;                                                \
         }                                                                      \
     } while (0)
+
+/* Kills and reaps a child that fork gave the test. Any other pid is
+ * refused: a failed fork leaves -1, and kill(-1, SIGKILL) would kill
+ * every process the user owns (kill(0, ...) the test's own group). */
+static inline void tl_kill_child(pid_t pid) {
+    if (pid <= 0)
+        return;
+    kill(pid, SIGKILL);
+    waitpid(pid, NULL, 0);
+}
 
 #define TEST(name) static void name(void)
 
