@@ -10,6 +10,7 @@
  * loop may run in an unnamed part split off by the compiler, as
  * Debian's 3.14 and 3.15 do in _PyEval_EvalFrameDefault.cold); without
  * one, the frame whose symbol is an eval function. */
+#include "capture/base/array.h"
 #include "analyze/native/unwind.h"
 #include "analyze/walk/internal.h"
 
@@ -75,8 +76,9 @@ typedef struct frame_vec {
 
 static pyspy_frame *push(frame_vec *fv) {
     if (fv->n == fv->cap) {
-        size_t ncap = fv->cap ? fv->cap * 2 : 32;
-        pyspy_frame *v = realloc(fv->v, ncap * sizeof *v);
+        size_t ncap = fv->cap;
+        pyspy_frame *v =
+            pyspy_array_grow(fv->v, &ncap, fv->cap + 1, sizeof *v, 32);
         if (!v)
             return NULL;
         fv->v = v;

@@ -3,6 +3,7 @@
  * co_localspluskinds), values from the frame's fast-locals array. Which
  * scheme applies is read from the layout (code_localsplusnames present or
  * not), never from the version number. */
+#include "capture/base/array.h"
 #include "analyze/objects/objects.h"
 #include "analyze/objects/object_layout.h"
 
@@ -57,8 +58,9 @@ static int add_local(local_list *l, pyspy_memsrc *src, const pyspy_python *py,
                      uint64_t name_obj, uint64_t value, bool is_arg,
                      int verbosity, pyspy_error *err) {
     if (l->n == l->cap) {
-        size_t cap = l->cap ? l->cap * 2 : 16;
-        pyspy_local *v = realloc(l->v, cap * sizeof *v);
+        size_t cap = l->cap;
+        pyspy_local *v =
+            pyspy_array_grow(l->v, &cap, l->cap + 1, sizeof *v, 16);
         if (!v)
             return pyspy_error_set(err, PYSPY_E_GENERIC, "out of memory");
         l->v = v;

@@ -3,6 +3,7 @@
  * thread aggregates them in the order given, so the output does not
  * depend on scheduling, and workers run at most a window ahead so memory
  * stays bounded however many files there are. */
+#include "capture/base/clock.h"
 #include "analyze/cpython/python.h"
 #include "analyze/sample/record.h"
 #include "analyze/sample/sampler.h"
@@ -116,7 +117,7 @@ int pyspy_record_offline(const pyspy_config *cfg) {
         p.window = p.n;
     pyspy_progress prog;
     pyspy_progress_init(&prog, cfg->hide_progress);
-    int64_t t0 = pyspy_monotonic_us(), first_us = 0, last_ts = 0;
+    int64_t t0 = pyspy_clock_us(), first_us = 0, last_ts = 0;
     uint64_t kept = 0, errors = 0, incomplete = 0, lacking = 0;
     int rc = 0;
     for (int i = 0; i < p.n; i++) {
@@ -165,7 +166,7 @@ int pyspy_record_offline(const pyspy_config *cfg) {
         p.consumed = i + 1;
         pthread_cond_broadcast(&p.cv);
         pthread_mutex_unlock(&p.mu);
-        pyspy_progress_update(&prog, pyspy_monotonic_us() - t0, kept, errors,
+        pyspy_progress_update(&prog, pyspy_clock_us() - t0, kept, errors,
                               (uint64_t)i + 1, (uint64_t)p.n);
     }
     for (int i = 0; i < started; i++)

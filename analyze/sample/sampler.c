@@ -1,6 +1,7 @@
 /* The sampling loop: absolute deadlines on CLOCK_MONOTONIC, one walk of
  * every target per tick, new Python descendants picked up about once a
  * second, targets dropped when they exit. */
+#include "capture/base/clock.h"
 #include "analyze/sample/sampler.h"
 #include "analyze/cpython/python.h"
 #include "analyze/sample/cache.h"
@@ -51,12 +52,6 @@ typedef struct sampler {
     size_t ntried, captried;
     int64_t start_us, last_scan_us;
 } sampler;
-
-int64_t pyspy_monotonic_us(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
 
 static void sleep_until_us(int64_t t) {
     struct timespec ts = {.tv_sec = t / 1000000,
@@ -184,7 +179,7 @@ static void rescan(sampler *s) {
 /* The root: a spawned program may need time to exec and initialise. */
 static int attach_root(sampler *s, pyspy_error *err) {
     const pyspy_sampler_opts *o = s->o;
-    int64_t until = pyspy_monotonic_us() + (int64_t)o->attach_wait_ms * 1000;
+    int64_t until = pyspy_clock_us() + (int64_t)o->attach_wait_ms * 1000;
     int tries = 0;
     for (;;) {
         pyspy_error_clear(err);
@@ -199,7 +194,7 @@ static int attach_root(sampler *s, pyspy_error *err) {
             return -1;
         if (o->subprocesses)
             return 1; /* maybe a launcher: its children may be Python */
-        if (pyspy_monotonic_us() > until && tries >= 3)
+        if (pyspy_clock_us() > until && tries >= 3)
             return -1;
         usleep(tries < 20 ? 5000 : 20000);
     }
@@ -298,17 +293,17 @@ int pyspy_sampler_run(const pyspy_sampler_opts *o, pyspy_sampler_stats *st,
     if (o->on_attached)
         o->on_attached(o->ctx, st);
     uint64_t max_ticks = o->duration_secs * o->rate;
-    s.start_us = pyspy_monotonic_us();
+    s.start_us = pyspy_clock_us();
     s.last_scan_us = s.start_us;
     if (o->subprocesses)
         rescan(&s);
     int64_t tick = 0;
     for (;;) {
         int64_t deadline = s.start_us + tick * period;
-        int64_t now = pyspy_monotonic_us();
+        int64_t now = pyspy_clock_us();
         if (now < deadline) {
             sleep_until_us(deadline);
-            now = pyspy_monotonic_us();
+            now = pyspy_clock_us();
         }
         if (o->stop && *o->stop) {
             st->reason = PYSPY_STOP_SIGNAL;
@@ -359,7 +354,7 @@ int pyspy_sampler_run(const pyspy_sampler_opts *o, pyspy_sampler_stats *st,
         }
         st->ticks++;
         tick++;
-        st->elapsed_us = pyspy_monotonic_us() - s.start_us;
+        st->elapsed_us = pyspy_clock_us() - s.start_us;
         if (o->on_tick) {
             int c = o->on_tick(o->ctx, st);
             if (c) {
@@ -376,7 +371,7 @@ int pyspy_sampler_run(const pyspy_sampler_opts *o, pyspy_sampler_stats *st,
             }
         }
     }
-    st->elapsed_us = pyspy_monotonic_us() - s.start_us;
+    st->elapsed_us = pyspy_clock_us() - s.start_us;
     cleanup(&s);
     return 0;
 }

@@ -67,9 +67,6 @@ typedef struct pyspy_sampler_opts {
 int pyspy_sampler_run(const pyspy_sampler_opts *o, pyspy_sampler_stats *st,
                       pyspy_error *err);
 
-/* Monotonic clock in microseconds. */
-int64_t pyspy_monotonic_us(void);
-
 /* Descendants of root (children, grandchildren, ...) from /proc, at most
  * max; returns how many were stored. */
 size_t pyspy_descendant_pids(int root, int *out, size_t max);

@@ -1,4 +1,5 @@
 /* top's per-function and per-line counters. */
+#include "capture/base/array.h"
 #include "analyze/sample/top_stats.h"
 
 #include <stdio.h>
@@ -43,8 +44,9 @@ static pyspy_top_entry *entry(pyspy_top_table *t, const char *label) {
         j = (j + 1) & (t->nslots - 1);
     }
     if (t->n == t->cap) {
-        size_t ncap = t->cap ? t->cap * 2 : 128;
-        pyspy_top_entry *n = realloc(t->e, ncap * sizeof *n);
+        size_t ncap = t->cap;
+        pyspy_top_entry *n =
+            pyspy_array_grow(t->e, &ncap, t->cap + 1, sizeof *n, 128);
         if (!n)
             return NULL;
         t->e = n;

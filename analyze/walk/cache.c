@@ -1,3 +1,4 @@
+#include "capture/base/clock.h"
 #include "analyze/walk/cache.h"
 
 #include <stdlib.h>
@@ -24,12 +25,6 @@ struct pyspy_walk_cache {
     size_t next_evict;
     pyspy_code_cache code;
 };
-
-static int64_t now_us(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
 
 pyspy_walk_cache *pyspy_walk_cache_new(int64_t refresh_us, int64_t missing_us) {
     pyspy_walk_cache *c = calloc(1, sizeof *c);
@@ -98,7 +93,7 @@ int pyspy_walk_cache_interp(pyspy_walk_cache *c, pyspy_memsrc *src,
                             const pyspy_thread_name **names, size_t *nnames) {
     if (!c)
         return -1;
-    int64_t now = now_us();
+    int64_t now = pyspy_clock_us();
     slot *s = NULL;
     for (size_t i = 0; i < c->n; i++)
         if (c->v[i].interp == interp)

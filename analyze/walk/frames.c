@@ -3,6 +3,7 @@
  * layout fields say. Every chain is hostile: bounded in depth, checked for
  * cycles, and a frame that cannot be read ends it with a frame marked
  * unreadable rather than an error. */
+#include "capture/base/array.h"
 #include "analyze/walk/line_table.h"
 #include "analyze/objects/objects.h"
 #include "analyze/walk/internal.h"
@@ -25,8 +26,9 @@ static pyspy_frame *push(frame_list *fl) {
     if (fl->oom)
         return NULL;
     if (fl->n == fl->cap) {
-        size_t ncap = fl->cap ? fl->cap * 2 : 16;
-        pyspy_frame *v = realloc(fl->v, ncap * sizeof *v);
+        size_t ncap = fl->cap;
+        pyspy_frame *v =
+            pyspy_array_grow(fl->v, &ncap, fl->cap + 1, sizeof *v, 16);
         if (!v) {
             fl->oom = true;
             return NULL;

@@ -38,6 +38,7 @@
  * interpreter's first thread state, gh-109860). So a thread state whose
  * anchor lies on another thread's stack (stack_owner) belongs to that
  * thread; without an anchor (before 3.11) it stays where its ids say. */
+#include "capture/base/array.h"
 #include "analyze/walk/internal.h"
 
 #include <stdlib.h>
@@ -48,8 +49,9 @@
 int pyspy_tstate_refs_push(pyspy_tstate_refs *r, uint64_t tstate,
                            uint32_t interp_rank) {
     if (r->n == r->cap) {
-        size_t ncap = r->cap ? r->cap * 2 : 16;
-        pyspy_tstate_ref *v = realloc(r->v, ncap * sizeof *v);
+        size_t ncap = r->cap;
+        pyspy_tstate_ref *v =
+            pyspy_array_grow(r->v, &ncap, r->cap + 1, sizeof *v, 16);
         if (!v)
             return -1;
         r->v = v;

@@ -2,6 +2,7 @@
  * its _active {ident: Thread} (and _limbo for threads still starting),
  * and each Thread's _name. Missing pieces (threading never imported, an
  * unreadable Thread) just leave threads unnamed. */
+#include "capture/base/array.h"
 #include "analyze/objects/objects.h"
 #include "analyze/objects/object_layout.h"
 
@@ -57,8 +58,9 @@ static int add_thread(void *ctx, uint64_t key, uint64_t thread) {
     if (!name)
         return 0;
     if (ns->n == ns->cap) {
-        size_t cap = ns->cap ? ns->cap * 2 : 16;
-        pyspy_thread_name *v = realloc(ns->v, cap * sizeof *v);
+        size_t cap = ns->cap;
+        pyspy_thread_name *v =
+            pyspy_array_grow(ns->v, &cap, ns->cap + 1, sizeof *v, 16);
         if (!v) {
             free(name);
             ns->oom = true;

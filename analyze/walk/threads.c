@@ -2,6 +2,7 @@
  * thread ids, the OS thread, thread name, GIL and idle state, frames and
  * short filenames. Both linked lists are remote and hostile: bounded and
  * checked for cycles. */
+#include "capture/base/array.h"
 #include "analyze/native/unwind.h"
 #include "analyze/objects/objects.h"
 #include "analyze/sample/cache.h"
@@ -60,8 +61,9 @@ typedef struct trace_list {
 
 static pyspy_trace *push_trace(trace_list *tl) {
     if (tl->n == tl->cap) {
-        size_t ncap = tl->cap ? tl->cap * 2 : 16;
-        pyspy_trace *v = realloc(tl->v, ncap * sizeof *v);
+        size_t ncap = tl->cap;
+        pyspy_trace *v =
+            pyspy_array_grow(tl->v, &ncap, tl->cap + 1, sizeof *v, 16);
         if (!v)
             return NULL;
         tl->v = v;

@@ -7,6 +7,7 @@
  * interned strings) that a stack walk needs; such pages are read from a
  * file only after it is shown to be the very build the process mapped,
  * since another build's bytes would be a silently wrong answer. */
+#include "capture/base/array.h"
 #include "capture/core/reader.h"
 #include "capture/elf/symbols.h"
 
@@ -342,8 +343,9 @@ static bool known_module(const pyspy_memsrc *src, const char *path) {
 
 static int push_module(pyspy_memsrc *src, size_t *cap, pyspy_module *m) {
     if (src->nmodules == *cap) {
-        size_t nc = *cap ? *cap * 2 : 16;
-        pyspy_module *nm = realloc(src->modules, nc * sizeof *nm);
+        size_t nc = *cap;
+        pyspy_module *nm =
+            pyspy_array_grow(src->modules, &nc, *cap + 1, sizeof *nm, 16);
         if (!nm)
             return -1;
         src->modules = nm;

@@ -3,6 +3,7 @@
  * compact image (header, program headers and notes copied out of the
  * byte source, so a multi-GiB core is never read whole); the note
  * payloads are decoded by capture/core/notes_read.c. */
+#include "capture/base/array.h"
 #include "capture/snapshot/format.h"
 #include "capture/core/parse.h"
 #include "capture/elf/symbols.h"
@@ -63,8 +64,9 @@ static int add_region(pyspy_core_ctx *c, size_t *cap, uint64_t start,
                       pyspy_error *err) {
     pyspy_memsrc *s = c->src;
     if (s->nregions == *cap) {
-        size_t nc = *cap ? *cap * 2 : 64;
-        pyspy_region *nr = realloc(s->regions, nc * sizeof *nr);
+        size_t nc = *cap;
+        pyspy_region *nr =
+            pyspy_array_grow(s->regions, &nc, *cap + 1, sizeof *nr, 64);
         uint64_t *no = realloc(c->lay->file_off, nc * sizeof *no);
         if (no)
             c->lay->file_off = no;
@@ -120,8 +122,9 @@ static int add_file_only_loads(pyspy_core_ctx *c, pyspy_error *err) {
                                 : end;
             if (next > cur) {
                 if (npieces == cap) {
-                    size_t nc = cap ? cap * 2 : 16;
-                    pyspy_core_load *np = realloc(pieces, nc * sizeof *np);
+                    size_t nc = cap;
+                    pyspy_core_load *np =
+                        pyspy_array_grow(pieces, &nc, cap + 1, sizeof *np, 16);
                     if (!np) {
                         free(pieces);
                         return oom(err);

@@ -1,6 +1,7 @@
 /* Symbols and build-id of an ELF file on disk, read with libelf. The file
  * may be anything a target maps, so every count and offset is checked
  * against the file before use. */
+#include "capture/base/array.h"
 #include "capture/elf/symbols.h"
 
 #include <errno.h>
@@ -226,10 +227,9 @@ static int add_symtab(Elf_Scn *scn, const GElf_Shdr *sh, pyspy_module *m,
         if (m->nsymbols >= MAX_SYMBOLS)
             return 0;
         if (m->nsymbols == *cap) {
-            size_t nc = *cap ? *cap * 2 : 1024;
-            if (nc < n)
-                nc = n;
-            pyspy_symbol *ns = realloc(m->symbols, nc * sizeof *ns);
+            size_t nc = *cap;
+            pyspy_symbol *ns = pyspy_array_grow(
+                m->symbols, &nc, n > *cap + 1 ? n : *cap + 1, sizeof *ns, 1024);
             if (!ns)
                 return -1;
             m->symbols = ns;

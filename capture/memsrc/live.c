@@ -5,6 +5,7 @@
  * NonBlocking never stops anything, AlreadyLocked trusts someone else
  * stopped it and only borrows a group-stopped process long enough to read
  * its registers. */
+#include "capture/base/array.h"
 #include "capture/elf/symbols.h"
 #include "capture/memsrc/live.h"
 #include "capture/process/proc.h"
@@ -275,8 +276,9 @@ size_t pyspy_live_readv(pyspy_memsrc *src, const struct iovec *local,
 static char record_state(void *ctx, int tid) {
     live_impl *li = ctx;
     if (li->npre == li->precap) {
-        size_t nc = li->precap ? li->precap * 2 : 64;
-        pyspy_thread *np = realloc(li->pre, nc * sizeof *np);
+        size_t nc = li->precap;
+        pyspy_thread *np =
+            pyspy_array_grow(li->pre, &nc, li->precap + 1, sizeof *np, 64);
         if (!np)
             return 0;
         li->pre = np;
@@ -297,8 +299,9 @@ static char record_state(void *ctx, int tid) {
     if (!sched)
         return '?'; /* cannot be proven to sleep on: stopped */
     if (li->nsl == li->slcap) {
-        size_t nc = li->slcap ? li->slcap * 2 : 16;
-        struct sleeper *n = realloc(li->sl, nc * sizeof *n);
+        size_t nc = li->slcap;
+        struct sleeper *n =
+            pyspy_array_grow(li->sl, &nc, li->slcap + 1, sizeof *n, 16);
         if (!n)
             return '?';
         li->sl = n;

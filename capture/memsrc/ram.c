@@ -7,6 +7,7 @@
  * a private file mapping are the file's, read from the file afterwards
  * (reading them through the process would fault every one of them into
  * it, which is most of the pause). */
+#include "capture/base/array.h"
 #include "capture/memsrc/live.h"
 #include "capture/memsrc/ram.h"
 #include "capture/process/pagemap.h"
@@ -75,8 +76,8 @@ typedef struct builder {
 static int reserve(builder *b) {
     if (b->n < b->cap)
         return 0;
-    size_t nc = b->cap ? b->cap * 2 : 256;
-    pyspy_region *nr = realloc(b->r, nc * sizeof *nr);
+    size_t nc = b->cap;
+    pyspy_region *nr = pyspy_array_grow(b->r, &nc, b->cap + 1, sizeof *nr, 256);
     if (!nr)
         return -1;
     b->r = nr;
@@ -466,8 +467,9 @@ typedef struct iovs {
 static int iov_push(iovs *s, void *local, uint64_t remote, uint64_t len,
                     size_t owner) {
     if (s->n == s->cap) {
-        size_t nc = s->cap ? s->cap * 2 : 1024;
-        struct iovec *a = realloc(s->l, nc * sizeof *a);
+        size_t nc = s->cap;
+        struct iovec *a =
+            pyspy_array_grow(s->l, &nc, s->cap + 1, sizeof *a, 1024);
         if (!a)
             return -1;
         s->l = a;

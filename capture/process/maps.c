@@ -1,4 +1,5 @@
 /* Regions from /proc/PID/maps. */
+#include "capture/base/array.h"
 #include "capture/process/proc.h"
 
 #include <errno.h>
@@ -74,8 +75,9 @@ int pyspy_proc_read_maps(int pid, pyspy_region **out, size_t *nout,
         if (n >= MAX_REGIONS)
             break;
         if (n == cap) {
-            size_t nc = cap ? cap * 2 : 256;
-            pyspy_region *nr = realloc(rs, nc * sizeof *nr);
+            size_t nc = cap;
+            pyspy_region *nr =
+                pyspy_array_grow(rs, &nc, cap + 1, sizeof *nr, 256);
             if (!nr) {
                 rc = -2;
                 break;

@@ -2,6 +2,7 @@
  * symbols read from the file the process actually maps (through
  * /proc/PID/map_files, which also reaches deleted files and other mount
  * namespaces; /proc/PID/root/<path> when map_files is not allowed). */
+#include "capture/base/array.h"
 #include "capture/elf/symbols.h"
 #include "capture/memsrc/live.h"
 
@@ -62,10 +63,8 @@ int pyspy_live_load_modules(pyspy_memsrc *src, int pid, pyspy_error *err) {
         }
         m.path = strdup(r->path);
         pyspy_module *nm = ms;
-        if (m.path && n == cap) {
-            cap = cap ? cap * 2 : 32;
-            nm = realloc(ms, cap * sizeof *nm);
-        }
+        if (m.path && n == cap)
+            nm = pyspy_array_grow(ms, &cap, cap + 1, sizeof *nm, 32);
         if (!m.path || !nm) {
             pyspy_module_free(&m);
             pyspy_modules_free(ms, n);

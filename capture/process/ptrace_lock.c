@@ -2,6 +2,8 @@
  * every thread (SEIZE rather than ATTACH so no SIGSTOP is injected that
  * could be mistaken for, or swallow, a real one), waitpid(__WALL) for each
  * stop, and a re-read of the task list until it is stable. */
+#include "capture/base/clock.h"
+#include "capture/base/array.h"
 #include "capture/process/ptrace_lock.h"
 #include "capture/process/proc.h"
 
@@ -55,12 +57,6 @@ void pyspy_ptrace_emergency_release(void) {
     errno = saved;
 }
 
-static int64_t now_ns(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
-}
-
 /* Linear: on a stop's first pass the sets are empty; only a later pass
  * (threads appeared during the stop) searches them. */
 static bool has_tid(const int *v, size_t n, int tid) {
@@ -76,8 +72,8 @@ bool pyspy_ptrace_holds(const pyspy_ptrace_set *set, int tid) {
 
 static int set_add(pyspy_ptrace_set *set, int tid) {
     if (set->n == set->cap) {
-        size_t nc = set->cap ? set->cap * 2 : 64;
-        int *t = realloc(set->tids, nc * sizeof *t);
+        size_t nc = set->cap;
+        int *t = pyspy_array_grow(set->tids, &nc, set->cap + 1, sizeof *t, 64);
         if (!t)
             return -1;
         set->tids = t;
@@ -122,8 +118,9 @@ static bool leaves(const pyspy_ptrace_set *set, int tid) {
 
 static int leave(pyspy_ptrace_set *set, int tid) {
     if (set->nleft == set->leftcap) {
-        size_t nc = set->leftcap ? set->leftcap * 2 : 16;
-        int *l = realloc(set->left, nc * sizeof *l);
+        size_t nc = set->leftcap;
+        int *l =
+            pyspy_array_grow(set->left, &nc, set->leftcap + 1, sizeof *l, 16);
         if (!l)
             return -1;
         set->left = l;
@@ -192,7 +189,7 @@ static int wait_stops(pyspy_ptrace_set *set, pyspy_proc_tasks *tasks,
         return -1;
     size_t left = pending;
     bool check_gone = false;
-    int64_t spin_from = now_ns();
+    int64_t spin_from = pyspy_clock_ns();
     while (left > 0) {
         bool progress = false;
         for (size_t k = 0; k < pending; k++) {
@@ -210,7 +207,7 @@ static int wait_stops(pyspy_ptrace_set *set, pyspy_proc_tasks *tasks,
         }
         if (left == 0 || progress)
             continue;
-        if (now_ns() > deadline) {
+        if (pyspy_clock_ns() > deadline) {
             for (size_t k = 0; k < pending; k++)
                 if (!done[k])
                     *stuck = set->tids[first + k];
@@ -221,7 +218,7 @@ static int wait_stops(pyspy_ptrace_set *set, pyspy_proc_tasks *tasks,
          * sleeping through that lets this CPU go idle, and waking it
          * again (a VM exit on this machine) kept the target stopped for
          * ~150 us more per sample. So poll briefly before sleeping. */
-        if (now_ns() - spin_from < SPIN_NS)
+        if (pyspy_clock_ns() - spin_from < SPIN_NS)
             continue;
         check_gone = !wait_chld();
     }
@@ -259,7 +256,7 @@ static int tracer_message(int pid, int tid, pyspy_error *err) {
 static int stop_all(int pid, pyspy_ptrace_set *set, pyspy_proc_tasks *tasks,
                     unsigned flags, pyspy_ptrace_seen_fn seen, void *ctx,
                     pyspy_error *err) {
-    int64_t deadline = now_ns() + STOP_TIMEOUT_NS;
+    int64_t deadline = pyspy_clock_ns() + STOP_TIMEOUT_NS;
     for (int pass = 0; pass < MAX_PASSES; pass++) {
         /* Every thread the kernel counts is held: nothing new to list. (A
          * held thread cannot exit unseen: it is stopped, and one killed
@@ -323,7 +320,7 @@ static int stop_all(int pid, pyspy_ptrace_set *set, pyspy_proc_tasks *tasks,
          * other threads are kept out of it. */
         for (size_t i = first_new; i < set->n; i++) {
             if (!set->first_stop_ns)
-                set->first_stop_ns = now_ns();
+                set->first_stop_ns = pyspy_clock_ns();
             ptrace(PTRACE_INTERRUPT, set->tids[i], NULL, NULL);
         }
         if (set->n == first_new && (pass > 0 || set->n > 0))

@@ -3,6 +3,7 @@
  * pread per thread, not an open/read/close of each file (measured: those
  * were a third of a sample's CPU time). A thread's files stop answering
  * once it exits, and are closed at the next listing that lacks it. */
+#include "capture/base/array.h"
 #include "capture/process/proc.h"
 
 #include <dirent.h>
@@ -111,8 +112,8 @@ int pyspy_proc_tasks_list(pyspy_proc_tasks *t, int **out, size_t *nout,
             if (tid <= 0)
                 continue;
             if (n == cap) {
-                size_t nc = cap ? cap * 2 : 64;
-                int *nt = realloc(tids, nc * sizeof *nt);
+                size_t nc = cap;
+                int *nt = pyspy_array_grow(tids, &nc, cap + 1, sizeof *nt, 64);
                 if (!nt) {
                     free(tids);
                     return pyspy_error_set(err, PYSPY_E_GENERIC,
@@ -187,8 +188,9 @@ static pyspy_task_file *file_of(pyspy_proc_tasks *t, int tid) {
             hi = mid;
     }
     if (t->n == t->cap) {
-        size_t nc = t->cap ? t->cap * 2 : 16;
-        pyspy_task_file *nv = realloc(t->v, nc * sizeof *nv);
+        size_t nc = t->cap;
+        pyspy_task_file *nv =
+            pyspy_array_grow(t->v, &nc, t->cap + 1, sizeof *nv, 16);
         if (!nv)
             return NULL;
         t->v = nv;

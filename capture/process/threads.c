@@ -1,5 +1,6 @@
 /* Threads and process facts from /proc: task list, per-thread name,
  * kernel state and current syscall, ppid, exe, cmdline, descendants. */
+#include "capture/base/array.h"
 #include "capture/process/proc.h"
 
 #include <ctype.h>
@@ -204,8 +205,8 @@ int pyspy_proc_descendants(int pid, int **out, size_t *nout, pyspy_error *err) {
         if (pp <= 0)
             continue;
         if (n == cap) {
-            size_t nc = cap ? cap * 2 : 512;
-            int *a = realloc(pids, nc * sizeof *a);
+            size_t nc = cap;
+            int *a = pyspy_array_grow(pids, &nc, cap + 1, sizeof *a, 512);
             if (a)
                 pids = a;
             int *b = a ? realloc(ppids, nc * sizeof *b) : NULL;

@@ -2,6 +2,7 @@
  * RAM, resume, and only then compress and write -- so the pause is the
  * copy, not the compression. When the copy would not fit the memory
  * budget the snapshot is written straight from the stopped process. */
+#include "capture/base/clock.h"
 #include "capture/tool/run.h"
 #include "capture/elf/symbols.h"
 #include "capture/memsrc/live.h"
@@ -16,12 +17,6 @@
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <time.h>
-
-static int64_t mono_ns(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
-}
 
 static int64_t real_ns(void) {
     struct timespec ts;
@@ -67,7 +62,7 @@ int pyspy_capture_pid(int pid, const pyspy_capture_config *cfg,
      * target waits. */
     for (size_t i = 0; i < live->nmodules; i++)
         pyspy_module_ensure_symbols(&live->modules[i]);
-    int64_t t0 = mono_ns();
+    int64_t t0 = pyspy_clock_ns();
     if (live->ops->suspend(live, err) != 0)
         goto out;
     bool ours = pyspy_live_is_stopped(live);
@@ -98,7 +93,7 @@ int pyspy_capture_pid(int pid, const pyspy_capture_config *cfg,
         }
         live->ops->resume(live);
         if (ours)
-            res->pause_ns = (uint64_t)(mono_ns() - t0);
+            res->pause_ns = (uint64_t)(pyspy_clock_ns() - t0);
         /* The compression that follows would take every core from a
          * target that has just been let go; it yields instead (the
          * workers it starts inherit this). */
@@ -127,7 +122,7 @@ int pyspy_capture_pid(int pid, const pyspy_capture_config *cfg,
     if (res->streamed) {
         live->ops->resume(live);
         if (ours)
-            res->pause_ns = (uint64_t)(mono_ns() - t0);
+            res->pause_ns = (uint64_t)(pyspy_clock_ns() - t0);
     }
     res->memory_bytes = stats.memory_bytes;
     res->file_bytes = stats.file_bytes;
@@ -247,13 +242,13 @@ int pyspy_capture_series(const pyspy_capture_config *cfg, FILE *out, FILE *log,
     if (total == 0)
         total = 1;
     int64_t period = 1000000000LL / (int64_t)cfg->rate;
-    int64_t start = mono_ns();
+    int64_t start = pyspy_clock_ns();
     uint64_t late = 0;
     for (uint64_t k = 0; k < total; k++) {
         /* Absolute deadlines: a slow snapshot delays the next one but
          * does not shift the whole series. */
         int64_t due = start + (int64_t)k * period;
-        int64_t now = mono_ns();
+        int64_t now = pyspy_clock_ns();
         if (now < due) {
             struct timespec ts = {(time_t)((due - now) / 1000000000LL),
                                   (long)((due - now) % 1000000000LL)};
