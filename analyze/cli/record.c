@@ -30,10 +30,10 @@ typedef struct rec {
 
 static int on_traces(void *ctx, const pyspy_traces *t, int64_t ts_us) {
     rec *r = ctx;
-    long n = pyspy_agg_add(r->agg, t, ts_us, &r->err);
-    if (n < 0)
+    size_t n;
+    if (pyspy_agg_add(r->agg, t, ts_us, &n, &r->err))
         return -1;
-    r->kept += (uint64_t)n;
+    r->kept += n;
     return 0;
 }
 

@@ -69,32 +69,38 @@ static int map_grow(map *m) {
     return 0;
 }
 
-/* Finds key; when absent and insert_value != UINT32_MAX, inserts it.
- * Returns the value, UINT32_MAX when absent (or -2u on OOM). */
-static uint32_t map_lookup(map *m, const void *key, size_t len,
-                           uint32_t insert_value) {
-    if ((m->used + 1) * 4 >= m->cap * 3 && insert_value != UINT32_MAX)
-        if (map_grow(m))
-            return UINT32_MAX - 1;
+/* Whether key (of hash h) is in m; its value goes to *value. */
+static bool map_find(const map *m, uint64_t h, const void *key, size_t len,
+                     uint32_t *value) {
     if (!m->cap)
-        return UINT32_MAX;
-    uint64_t h = hash_bytes(key, len);
+        return false;
     size_t j = h & (m->cap - 1);
     while (m->slots[j].key) {
-        slot *s = &m->slots[j];
-        if (s->hash == h && s->len == len && memcmp(s->key, key, len) == 0)
-            return s->value;
+        const slot *s = &m->slots[j];
+        if (s->hash == h && s->len == len && memcmp(s->key, key, len) == 0) {
+            *value = s->value;
+            return true;
+        }
         j = (j + 1) & (m->cap - 1);
     }
-    if (insert_value == UINT32_MAX)
-        return UINT32_MAX;
+    return false;
+}
+
+/* Adds key (of hash h), which is not in m yet. -1 on OOM. */
+static int map_insert(map *m, uint64_t h, const void *key, size_t len,
+                      uint32_t value) {
+    if ((m->used + 1) * 4 >= m->cap * 3 && map_grow(m))
+        return -1;
     char *k = malloc(len ? len : 1);
     if (!k)
-        return UINT32_MAX - 1;
+        return -1;
     memcpy(k, key, len);
-    m->slots[j] = (slot){h, k, len, insert_value};
+    size_t j = h & (m->cap - 1);
+    while (m->slots[j].key)
+        j = (j + 1) & (m->cap - 1);
+    m->slots[j] = (slot){h, k, len, value};
     m->used++;
-    return insert_value;
+    return 0;
 }
 
 static int grow(void **arr, size_t *cap, size_t need, size_t elem) {
@@ -176,10 +182,10 @@ void pyspy_format_thread_id(uint64_t id, char *buf, size_t len) {
     snprintf(buf, len, "0x%" PRIX64, id);
 }
 
-/* Interns a frame; returns its index or UINT32_MAX on OOM. */
-static uint32_t intern_frame(pyspy_agg *a, const char *name,
-                             const char *shortname, const char *fullname,
-                             int line, bool native, bool meta) {
+/* Interns a frame: its index goes to *id. -1 on OOM. */
+static int intern_frame(pyspy_agg *a, const char *name, const char *shortname,
+                        const char *fullname, int line, bool native, bool meta,
+                        uint32_t *id) {
     agg_index *ix = a->index;
     name = name ? name : "";
     fullname = fullname ? fullname : "";
@@ -190,7 +196,7 @@ static uint32_t intern_frame(pyspy_agg *a, const char *name,
      * sample. */
     size_t n = ln + 1 + lf + 1 + ls + 1 + sizeof line + 2;
     if (key_reserve(ix, n))
-        return UINT32_MAX;
+        return -1;
     char *k = ix->buf;
     memcpy(k, name, ln + 1);
     k += ln + 1;
@@ -202,70 +208,69 @@ static uint32_t intern_frame(pyspy_agg *a, const char *name,
     k += sizeof line;
     *k++ = (char)native;
     *k = (char)meta;
-    uint32_t v = map_lookup(&ix->frames, ix->buf, n, UINT32_MAX);
-    if (v < UINT32_MAX - 1)
-        return v;
-    if (grow((void **)&a->frames, &a->capframes, a->nframes + 1,
-             sizeof *a->frames))
-        return UINT32_MAX;
+    uint64_t h = hash_bytes(ix->buf, n);
+    if (map_find(&ix->frames, h, ix->buf, n, id))
+        return 0;
+    /* Indices are uint32_t (the stacks hold them) */
+    if (a->nframes >= UINT32_MAX || grow((void **)&a->frames, &a->capframes,
+                                         a->nframes + 1, sizeof *a->frames))
+        return -1;
     pyspy_agg_frame *f = &a->frames[a->nframes];
     *f = (pyspy_agg_frame){
         dupstr(name), dupstr(shortname), dupstr(fullname), line, native, meta};
-    if (!f->name || !f->filename || !f->full_filename) {
+    if (!f->name || !f->filename || !f->full_filename ||
+        map_insert(&ix->frames, h, ix->buf, n, (uint32_t)a->nframes)) {
         free(f->name);
         free(f->filename);
         free(f->full_filename);
-        return UINT32_MAX;
+        return -1;
     }
-    v = map_lookup(&ix->frames, ix->buf, n, (uint32_t)a->nframes);
-    if (v >= UINT32_MAX - 1) {
-        free(f->name);
-        free(f->filename);
-        free(f->full_filename);
-        return UINT32_MAX;
-    }
-    a->nframes++;
-    return v;
+    *id = (uint32_t)a->nframes++;
+    return 0;
 }
 
-static uint32_t intern_stack(pyspy_agg *a, const uint32_t *ids, uint32_t n) {
+static int intern_stack(pyspy_agg *a, const uint32_t *ids, uint32_t n,
+                        uint32_t *id) {
     agg_index *ix = a->index;
     size_t len = (size_t)n * sizeof *ids;
-    uint32_t v = map_lookup(&ix->stacks, ids, len, UINT32_MAX);
-    if (v < UINT32_MAX - 1)
-        return v;
-    if (grow((void **)&a->stacks, &a->capstacks, a->nstacks + 1,
-             sizeof *a->stacks))
-        return UINT32_MAX;
+    uint64_t h = hash_bytes(ids, len);
+    if (map_find(&ix->stacks, h, ids, len, id))
+        return 0;
+    if (a->nstacks >= UINT32_MAX || grow((void **)&a->stacks, &a->capstacks,
+                                         a->nstacks + 1, sizeof *a->stacks))
+        return -1;
     uint32_t *copy = malloc(len ? len : 1);
     if (!copy)
-        return UINT32_MAX;
+        return -1;
     memcpy(copy, ids, len);
-    v = map_lookup(&ix->stacks, ids, len, (uint32_t)a->nstacks);
-    if (v >= UINT32_MAX - 1) {
+    if (map_insert(&ix->stacks, h, ids, len, (uint32_t)a->nstacks)) {
         free(copy);
-        return UINT32_MAX;
+        return -1;
     }
-    a->stacks[a->nstacks++] = (pyspy_agg_stack){copy, n, 0};
-    return v;
+    a->stacks[a->nstacks] = (pyspy_agg_stack){copy, n, 0};
+    *id = (uint32_t)a->nstacks++;
+    return 0;
 }
 
-static uint32_t intern_thread(pyspy_agg *a, int pid, const pyspy_trace *tr) {
+static int intern_thread(pyspy_agg *a, int pid, const pyspy_trace *tr,
+                         uint32_t *id) {
     agg_index *ix = a->index;
     unsigned char key[12];
     memcpy(key, &pid, 4);
     memcpy(key + 4, &tr->thread_id, 8);
-    uint32_t v = map_lookup(&ix->threads, key, sizeof key, UINT32_MAX);
-    if (v >= UINT32_MAX - 1) {
-        if (grow((void **)&a->threads, &a->capthreads, a->nthreads + 1,
-                 sizeof *a->threads))
-            return UINT32_MAX;
-        v = map_lookup(&ix->threads, key, sizeof key, (uint32_t)a->nthreads);
-        if (v >= UINT32_MAX - 1)
-            return UINT32_MAX;
+    uint64_t h = hash_bytes(key, sizeof key);
+    uint32_t v;
+    if (!map_find(&ix->threads, h, key, sizeof key, &v)) {
+        if (a->nthreads >= UINT32_MAX ||
+            grow((void **)&a->threads, &a->capthreads, a->nthreads + 1,
+                 sizeof *a->threads) ||
+            map_insert(&ix->threads, h, key, sizeof key, (uint32_t)a->nthreads))
+            return -1;
+        v = (uint32_t)a->nthreads;
         a->threads[a->nthreads++] =
             (pyspy_agg_thread){.pid = pid, .thread_id = tr->thread_id};
     }
+    *id = v;
     pyspy_agg_thread *th = &a->threads[v];
     if (tr->os_thread_id)
         th->os_thread_id = tr->os_thread_id;
@@ -276,7 +281,7 @@ static uint32_t intern_thread(pyspy_agg *a, int pid, const pyspy_trace *tr) {
             th->name = n;
         }
     }
-    return v;
+    return 0;
 }
 
 static int add_run(pyspy_agg *a, uint32_t thread, uint32_t stack, int64_t ts) {
@@ -329,26 +334,26 @@ static int note_proc(pyspy_agg *a, int pid, int ppid, const char *cmd) {
     return 0;
 }
 
-static uint32_t process_frame(pyspy_agg *a, int pid, const char *cmd) {
+static int process_frame(pyspy_agg *a, int pid, const char *cmd, uint32_t *id) {
     cmd = cmd ? cmd : "";
     size_t len = strlen(cmd) + 48;
     char *s = malloc(len);
     if (!s)
-        return UINT32_MAX;
+        return -1;
     snprintf(s, len, "process %d:\"%s\"", pid, cmd);
-    uint32_t id = intern_frame(a, s, NULL, NULL, 0, false, true);
+    int rc = intern_frame(a, s, NULL, NULL, 0, false, true, id);
     free(s);
-    return id;
+    return rc;
 }
 
 #define MAX_PROC_CHAIN 16
 
 /* Root frames: with subprocesses the process and, outermost first, its
  * ancestors among the processes sampled (as py-spy nests a child under
- * its parent); with threads the thread. Returns how many were written
- * to ids (room for MAX_PROC_CHAIN + 1), UINT32_MAX on OOM. */
-static uint32_t meta_frames(pyspy_agg *a, const pyspy_traces *t,
-                            const pyspy_trace *tr, uint32_t *ids) {
+ * its parent); with threads the thread. *nout receives how many were
+ * written to ids (room for MAX_PROC_CHAIN + 1). -1 on OOM. */
+static int meta_frames(pyspy_agg *a, const pyspy_traces *t,
+                       const pyspy_trace *tr, uint32_t *ids, uint32_t *nout) {
     uint32_t n = 0;
     char tid[32];
     if (a->opts.subprocesses) {
@@ -369,10 +374,9 @@ static uint32_t meta_frames(pyspy_agg *a, const pyspy_traces *t,
         }
         for (size_t k = nchain; k-- > 0;) {
             proc_info *p = find_proc(ix, chain[k]);
-            ids[n] =
-                process_frame(a, chain[k], p ? p->cmdline : t->command_line);
-            if (ids[n++] == UINT32_MAX)
-                return UINT32_MAX;
+            if (process_frame(a, chain[k], p ? p->cmdline : t->command_line,
+                              &ids[n++]))
+                return -1;
         }
     }
     if (a->opts.include_thread_ids) {
@@ -381,22 +385,23 @@ static uint32_t meta_frames(pyspy_agg *a, const pyspy_traces *t,
         size_t len = (name ? strlen(name) : 0) + 48;
         char *s = malloc(len);
         if (!s)
-            return UINT32_MAX;
+            return -1;
         if (name)
             snprintf(s, len, "thread (%s): %s", tid, name);
         else
             snprintf(s, len, "thread (%s)", tid);
-        ids[n] = intern_frame(a, s, NULL, NULL, 0, false, true);
+        int rc = intern_frame(a, s, NULL, NULL, 0, false, true, &ids[n++]);
         free(s);
-        if (ids[n++] == UINT32_MAX)
-            return UINT32_MAX;
+        if (rc)
+            return -1;
     }
-    return n;
+    *nout = n;
+    return 0;
 }
 
-long pyspy_agg_add(pyspy_agg *a, const pyspy_traces *t, int64_t ts_us,
-                   pyspy_error *err) {
-    long added = 0;
+int pyspy_agg_add(pyspy_agg *a, const pyspy_traces *t, int64_t ts_us,
+                  size_t *added_out, pyspy_error *err) {
+    size_t added = 0;
     uint32_t *ids = NULL;
     size_t capids = 0;
     if (a->total == 0 && a->nthreads == 0)
@@ -413,8 +418,8 @@ long pyspy_agg_add(pyspy_agg *a, const pyspy_traces *t, int64_t ts_us,
         if (grow((void **)&ids, &capids, tr->nframes + MAX_PROC_CHAIN + 1,
                  sizeof *ids))
             goto oom;
-        uint32_t n = meta_frames(a, t, tr, ids);
-        if (n == UINT32_MAX)
+        uint32_t n;
+        if (meta_frames(a, t, tr, ids, &n))
             goto oom;
         for (size_t k = tr->nframes; k-- > 0;) {
             const pyspy_frame *f = &tr->frames[k];
@@ -422,17 +427,14 @@ long pyspy_agg_add(pyspy_agg *a, const pyspy_traces *t, int64_t ts_us,
             if (!name)
                 name = f->unreadable ? "<unreadable>" : "<unknown>";
             int line = a->opts.show_line_numbers ? f->line : 0;
-            ids[n] = intern_frame(a, name, f->short_filename, f->filename, line,
-                                  f->is_native, false);
-            if (ids[n++] == UINT32_MAX)
+            if (intern_frame(a, name, f->short_filename, f->filename, line,
+                             f->is_native, false, &ids[n++]))
                 goto oom;
         }
-        uint32_t st = intern_stack(a, ids, n);
-        if (st == UINT32_MAX)
-            goto oom;
+        uint32_t st, th;
         int pid = tr->pid ? tr->pid : t->pid;
-        uint32_t th = intern_thread(a, pid, tr);
-        if (th == UINT32_MAX || add_run(a, th, st, ts_us))
+        if (intern_stack(a, ids, n, &st) || intern_thread(a, pid, tr, &th) ||
+            add_run(a, th, st, ts_us))
             goto oom;
         a->stacks[st].count++;
         a->total++;
@@ -441,9 +443,13 @@ long pyspy_agg_add(pyspy_agg *a, const pyspy_traces *t, int64_t ts_us,
         added++;
     }
     free(ids);
-    return added;
+    if (added_out)
+        *added_out = added;
+    return 0;
 oom:
     free(ids);
+    if (added_out)
+        *added_out = added;
     pyspy_error_set(err, PYSPY_E_GENERIC, "out of memory while aggregating");
     return -1;
 }

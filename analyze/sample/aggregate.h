@@ -70,9 +70,10 @@ void pyspy_agg_free(pyspy_agg *a);
 
 /* Adds one tick: every trace that passes the filters becomes one sample.
  * ts_us is the tick's time in microseconds (any origin, non-decreasing).
- * Returns the number of samples added, or -1 (out of memory). */
-long pyspy_agg_add(pyspy_agg *a, const pyspy_traces *t, int64_t ts_us,
-                   pyspy_error *err);
+ * *added (may be NULL) receives how many samples were added, also when
+ * it fails (out of memory) part way. */
+int pyspy_agg_add(pyspy_agg *a, const pyspy_traces *t, int64_t ts_us,
+                  size_t *added, pyspy_error *err);
 
 /* Whether a trace passes --idle/--gil (exposed for top's counters). */
 bool pyspy_agg_keeps(const pyspy_agg_opts *opts, const pyspy_trace *tr);

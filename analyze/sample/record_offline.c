@@ -155,11 +155,11 @@ int pyspy_record_offline(const pyspy_config *cfg) {
             if (ts < last_ts)
                 ts = last_ts + 10000;
             last_ts = ts;
-            long n = pyspy_agg_add(agg, &j->traces, ts, &err);
-            if (n < 0)
+            size_t n;
+            if (pyspy_agg_add(agg, &j->traces, ts, &n, &err))
                 rc = 1;
             else
-                kept += (uint64_t)n;
+                kept += n;
         }
         pyspy_traces_free(&j->traces);
         pthread_mutex_lock(&p.mu);

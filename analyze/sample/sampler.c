@@ -176,7 +176,9 @@ static void rescan(sampler *s) {
     }
 }
 
-/* The root: a spawned program may need time to exec and initialise. */
+/* The root: a spawned program may need time to exec and initialise. With
+ * subprocesses a root that runs no Python is not an error: it may be a
+ * launcher, watched until its children do. */
 static int attach_root(sampler *s, pyspy_error *err) {
     const pyspy_sampler_opts *o = s->o;
     int64_t until = pyspy_clock_us() + (int64_t)o->attach_wait_ms * 1000;
@@ -193,7 +195,7 @@ static int attach_root(sampler *s, pyspy_error *err) {
         if (process_gone(s, o->pid))
             return -1;
         if (o->subprocesses)
-            return 1; /* maybe a launcher: its children may be Python */
+            return 0;
         if (pyspy_clock_us() > until && tries >= 3)
             return -1;
         usleep(tries < 20 ? 5000 : 20000);
@@ -218,7 +220,10 @@ static void warm_up(target *t, const pyspy_walk_opts *wo) {
     pyspy_traces_free(&traces);
 }
 
-static int sample_target(sampler *s, target *t, int64_t ts, pyspy_error *err) {
+/* One sample of t handed to on_traces. -1 when t could not be read, or
+ * (with *aborted set) when on_traces asked to abort. */
+static int sample_target(sampler *s, target *t, int64_t ts, bool *aborted,
+                         pyspy_error *err) {
     const pyspy_memsrc_ops *ops = t->src->ops;
     pyspy_traces traces = {0};
     /* In Lock mode suspend re-reads threads and maps of the stopped
@@ -262,7 +267,11 @@ static int sample_target(sampler *s, target *t, int64_t ts, pyspy_error *err) {
     s->st->samples += traces.ntraces;
     rc = s->o->on_traces ? s->o->on_traces(s->o->ctx, &traces, ts) : 0;
     pyspy_traces_free(&traces);
-    return rc ? -2 : 0;
+    if (rc) {
+        *aborted = true;
+        return -1;
+    }
+    return 0;
 }
 
 static void cleanup(sampler *s) {
@@ -284,8 +293,7 @@ int pyspy_sampler_run(const pyspy_sampler_opts *o, pyspy_sampler_stats *st,
         period = 1;
     if (o->lock == PYSPY_LOCK)
         pyspy_ptrace_hold_sigchld(true);
-    int r = attach_root(&s, err);
-    if (r < 0) {
+    if (attach_root(&s, err)) {
         cleanup(&s);
         return -1;
     }
@@ -333,8 +341,9 @@ int pyspy_sampler_run(const pyspy_sampler_opts *o, pyspy_sampler_stats *st,
         for (int i = 0; i < s.ntargets; i++) {
             target *t = &s.targets[i];
             pyspy_error e = {0};
-            int rc = sample_target(&s, t, ts, &e);
-            if (rc == -2) {
+            bool aborted = false;
+            int rc = sample_target(&s, t, ts, &aborted, &e);
+            if (aborted) {
                 st->reason = PYSPY_STOP_ERROR;
                 pyspy_error_set(err, PYSPY_E_GENERIC, "%s",
                                 "aborted while recording");

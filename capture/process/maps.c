@@ -24,14 +24,17 @@ static int cmp_start(const void *a, const void *b) {
     return x->start < y->start ? -1 : x->start > y->start;
 }
 
-static int parse_line(char *line, pyspy_region *r) {
+/* One line of /proc/PID/maps into r; *parsed is false for a line that
+ * is not a mapping. -1 only when out of memory. */
+static int parse_line(char *line, pyspy_region *r, bool *parsed) {
     unsigned long long start, end, off;
     char perms[8];
     int pos = 0;
+    *parsed = false;
     if (sscanf(line, "%llx-%llx %7s %llx %*s %*s%n", &start, &end, perms, &off,
                &pos) != 4 ||
         end <= start || strlen(perms) < 4)
-        return -1;
+        return 0;
     memset(r, 0, sizeof *r);
     r->start = start;
     r->end = end;
@@ -54,8 +57,9 @@ static int parse_line(char *line, pyspy_region *r) {
     if (n) {
         r->path = strdup(p);
         if (!r->path)
-            return -2;
+            return -1;
     }
+    *parsed = true;
     return 0;
 }
 
@@ -70,7 +74,7 @@ int pyspy_proc_read_maps(int pid, pyspy_region **out, size_t *nout,
     size_t n = 0, cap = 0;
     char *line = NULL;
     size_t lcap = 0;
-    int rc = 0;
+    bool oom = false;
     while (getline(&line, &lcap, f) > 0) {
         if (n >= MAX_REGIONS)
             break;
@@ -79,24 +83,23 @@ int pyspy_proc_read_maps(int pid, pyspy_region **out, size_t *nout,
             pyspy_region *nr =
                 pyspy_array_grow(rs, &nc, cap + 1, sizeof *nr, 256);
             if (!nr) {
-                rc = -2;
+                oom = true;
                 break;
             }
             rs = nr;
             cap = nc;
         }
-        int prc = parse_line(line, &rs[n]);
-        if (prc == -2) {
-            rc = -2;
+        bool parsed;
+        if (parse_line(line, &rs[n], &parsed)) {
+            oom = true;
             break;
         }
-        if (prc == 0)
-            n++;
+        n += parsed;
     }
     int read_errno = ferror(f) ? errno : 0;
     free(line);
     fclose(f);
-    if (rc == -2) {
+    if (oom) {
         pyspy_regions_free(rs, n);
         return pyspy_error_set(err, PYSPY_E_GENERIC, "out of memory");
     }

@@ -6,6 +6,9 @@
 #include <cjson/cJSON.h>
 #include <stdlib.h>
 
+/* How many samples the last pyspy_agg_add added. */
+static size_t added;
+
 typedef struct fr {
     const char *name, *file;
     int line;
@@ -56,7 +59,7 @@ static pyspy_agg *build(pyspy_agg_opts o) {
         tr[1] = mk_trace(42, 0x7f00bb, "worker", false, false, idle, 2);
         ts.traces = tr;
         ts.ntraces = 2;
-        CHECK(pyspy_agg_add(a, &ts, 1000 + i * 10000, NULL) >= 0);
+        CHECK(pyspy_agg_add(a, &ts, 1000 + i * 10000, NULL, NULL) == 0);
         free_trace(&tr[0]);
         free_trace(&tr[1]);
     }
@@ -145,7 +148,7 @@ TEST(subprocess_chain) {
                            .command_line = (char *)cmds[i],
                            .traces = &tr,
                            .ntraces = 1};
-        CHECK(pyspy_agg_add(a, &ts, i, NULL) == 1);
+        CHECK(pyspy_agg_add(a, &ts, i, &added, NULL) == 0 && added == 1);
         free_trace(&tr);
     }
     char *s = write_to_string(pyspy_write_raw, a);
@@ -162,7 +165,7 @@ TEST(subprocess_chain) {
                        .command_line = (char *)"x",
                        .traces = &tr,
                        .ntraces = 1};
-    CHECK(pyspy_agg_add(a, &ts, 9, NULL) == 1);
+    CHECK(pyspy_agg_add(a, &ts, 9, &added, NULL) == 0 && added == 1);
     free_trace(&tr);
     pyspy_agg_free(a);
 }
@@ -173,7 +176,7 @@ TEST(raw_hostile_names) {
     const fr bad[] = {{"a;b\n\xff", "x\x01.py", 1}};
     pyspy_trace tr = mk_trace(1, 1, NULL, true, true, bad, 1);
     pyspy_traces ts = {.pid = 1, .traces = &tr, .ntraces = 1};
-    CHECK(pyspy_agg_add(a, &ts, 0, NULL) == 1);
+    CHECK(pyspy_agg_add(a, &ts, 0, &added, NULL) == 0 && added == 1);
     free_trace(&tr);
     char *s = write_to_string(pyspy_write_raw, a);
     CHECK_STR(s, "a:b?? (x?.py:1) 1\n");
@@ -186,7 +189,7 @@ TEST(frameless_threads_skipped) {
     pyspy_agg *a = pyspy_agg_new(&o, NULL);
     pyspy_trace tr = mk_trace(1, 1, "starting", true, true, NULL, 0);
     pyspy_traces ts = {.pid = 1, .traces = &tr, .ntraces = 1};
-    CHECK(pyspy_agg_add(a, &ts, 0, NULL) == 0);
+    CHECK(pyspy_agg_add(a, &ts, 0, &added, NULL) == 0 && added == 0);
     CHECK(a->total == 0 && a->nstacks == 0);
     free_trace(&tr);
     pyspy_agg_free(a);
@@ -334,7 +337,7 @@ TEST(flamegraph_many_stacks_drops_narrow) {
         fr f[2] = {{name, "m.py", 1}, {"main", "m.py", 2}};
         pyspy_trace tr = mk_trace(1, 1, NULL, true, true, f, 2);
         pyspy_traces ts = {.pid = 1, .traces = &tr, .ntraces = 1};
-        CHECK(pyspy_agg_add(a, &ts, i, NULL) == 1);
+        CHECK(pyspy_agg_add(a, &ts, i, &added, NULL) == 0 && added == 1);
         free_trace(&tr);
     }
     CHECK(a->nstacks == 20000);
