@@ -519,10 +519,25 @@ TEST(already_locked_stays_stopped) {
 /* The kernel state written to a snapshot is the one from before the
  * stop (every thread is 't' during it): the main thread sleeps in
  * clock_nanosleep, the workers run. */
+/* Until the main thread of a spawn_python child sleeps in time.sleep:
+ * after printing "ready" it may still wait for the GIL the spinning
+ * threads hold (a futex wait) on a loaded machine. */
+static bool main_thread_in_sleep(int pid) {
+    for (int i = 0; i < 2000; i++) {
+        pyspy_thread t = {0};
+        if (pyspy_proc_thread_state(pid, pid, &t) == 0 && t.state == 'S' &&
+            (t.syscall == SYS_clock_nanosleep || t.syscall == SYS_select))
+            return true;
+        usleep(5000);
+    }
+    return false;
+}
+
 TEST(snapshot_keeps_state_from_before_the_stop) {
     int pid = spawn_python("/usr/bin/python3");
     if (pid < 0)
         return;
+    CHECK(main_thread_in_sleep(pid));
     char path[] = "/tmp/pyspy-test-state-XXXXXX";
     int fd = mkstemp(path);
     CHECK(fd >= 0);
