@@ -54,7 +54,7 @@ BIN := $(BUILDDIR)/bin
 TOOLS := $(BIN)/pyspy-capture $(BIN)/pyspy-analyze $(BIN)/pyspy
 LIBS := $(BUILDDIR)/lib/libpyspy.a $(BUILDDIR)/lib/libpyspy.so $(BUILDDIR)/lib/pyspy.pc
 
-.PHONY: all check check-build test demo install uninstall clean format deps fixtures-test
+.PHONY: all check check-build test demo install uninstall clean format deps fixtures-test fuzz
 all: $(TOOLS) $(LIBS)
 
 # Objects depend on the flags they were built with, so switching SAN on or
@@ -105,15 +105,48 @@ deps:
 check: deps
 	@fixtures/get-sid-pythons >/dev/null || echo "note: sid's 3.14/3.15 could not be prepared; their live tests will be skipped"
 	$(MAKE) --no-print-directory BUILDDIR=build/asan SAN=1 check-build
+	$(MAKE) --no-print-directory fuzz
 	@tools/run-tests build/asan
 
 check-build: $(TOOLS) $(UNIT_BIN)
+
+# libFuzzer harnesses (tests/fuzz/fuzz_*.c), one per parser of hostile
+# input, in their own build: the whole library is compiled by clang with
+# coverage instrumentation, so the fuzzer sees its branches.
+# tests/test_fuzz.py runs each briefly; bench/README.md has the long runs.
+FUZZ_DIR   ?= build/fuzz
+FUZZ_CC    ?= clang
+FUZZ_FLAGS := -std=c11 -Wall -Wextra -Werror -g -O1 -pthread \
+              -fno-omit-frame-pointer -fsanitize=address,undefined \
+              -fno-sanitize-recover=undefined
+FUZZ_SRC   := $(sort $(wildcard tests/fuzz/fuzz_*.c))
+FUZZ_BIN   := $(patsubst tests/fuzz/%.c,$(FUZZ_DIR)/bin/%,$(FUZZ_SRC))
+FUZZ_OBJ   := $(patsubst %.c,$(FUZZ_DIR)/obj/%.o,$(CAPTURE_SRC) $(ANALYZE_SRC))
+
+fuzz: $(FUZZ_BIN) $(FUZZ_DIR)/bin/seedgen
+
+$(FUZZ_DIR)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(CPPFLAGS_ALL) $(FUZZ_FLAGS) -fsanitize=fuzzer-no-link -c $< -o $@
+
+$(FUZZ_DIR)/lib/libpyspy.a: $(FUZZ_OBJ)
+	@mkdir -p $(dir $@)
+	rm -f $@ && ar rcs $@ $^
+
+$(FUZZ_DIR)/bin/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/fuzz_common.h $(FUZZ_DIR)/lib/libpyspy.a
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(CPPFLAGS_ALL) -MF $@.d $(FUZZ_FLAGS) -fsanitize=fuzzer $< $(FUZZ_DIR)/lib/libpyspy.a -o $@ $(ANALYZE_LIBS)
+
+# Writes the seed corpus from the fixtures (tests/fuzz/make-corpus).
+$(FUZZ_DIR)/bin/seedgen: tests/fuzz/seedgen.c tests/fuzz/fuzz_common.h $(FUZZ_DIR)/lib/libpyspy.a
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(CPPFLAGS_ALL) -MF $@.d $(FUZZ_FLAGS) $< $(FUZZ_DIR)/lib/libpyspy.a -o $@ $(ANALYZE_LIBS)
 
 demo: deps all
 	@tools/demo $(BIN)
 
 format:
-	clang-format -i $(wildcard include/*.h tests/unit/*.[ch]) $(shell find capture analyze formats -name '*.[ch]')
+	clang-format -i $(wildcard include/*.h tests/unit/*.[ch] tests/fuzz/*.[ch]) $(shell find capture analyze formats -name '*.[ch]')
 
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/include
@@ -135,3 +168,6 @@ clean:
 	rm -rf build
 
 -include $(shell find $(BUILDDIR) -name '*.d' 2>/dev/null)
+ifneq ($(filter fuzz check,$(MAKECMDGOALS)),)
+-include $(shell find $(FUZZ_DIR) -name '*.d' 2>/dev/null)
+endif
