@@ -109,7 +109,14 @@ int pyspy_line_locations311(const uint8_t *tab, size_t len, int firstlineno,
         default:
             break;
         }
+        /* Lines are C ints in the interpreter: a step or a running
+         * line outside that range is a corrupt table, and stopping there
+         * keeps the sum from overflowing. */
+        if (delta > INT32_MAX || delta < -(int64_t)INT32_MAX)
+            return 0;
         computed += delta;
+        if (computed > INT32_MAX || computed < -(int64_t)INT32_MAX)
+            return 0;
         ar_line = code == LOC_NONE ? -1 : computed;
         ar_end += (int64_t)((first & 7) + 1) * 2;
         pos++;

@@ -119,6 +119,17 @@ TEST(locations_hostile) {
     /* signed varint: line delta -3 (u = 7) */
     static const uint8_t neg[] = {0x80 | (13 << 3), 7};
     CHECK(pyspy_line_locations311(neg, sizeof neg, 10, 0) == 7);
+    /* Deltas near 2^62 (found by tests/fuzz/fuzz_line_table): no line,
+     * and no overflow of the running line. */
+    uint8_t huge[2 * 12];
+    for (size_t e = 0; e < 2; e++) {
+        uint8_t *p = huge + e * 12;
+        p[0] = 0x80 | (13 << 3);
+        for (size_t i = 1; i < 11; i++)
+            p[i] = 0x7f;
+        p[11] = 0x3e;
+    }
+    CHECK(pyspy_line_locations311(huge, sizeof huge, 7, 4) == 0);
 }
 
 TEST(dispatch_negative_lasti_is_first_line) {
