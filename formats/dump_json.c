@@ -137,6 +137,10 @@ static cJSON *trace_json(const pyspy_traces *t, const pyspy_trace *tr,
     /* Likewise only a stack that could not be read whole. */
     if (tr->incomplete)
         add(o, "incomplete", cJSON_CreateTrue(), ok);
+    /* And only a thread of a process in its own PID namespace: its id
+     * there (os_thread_id stays the host's, as py-spy's field means). */
+    if (tr->ns_thread_id)
+        add(o, "ns_thread_id", u64_raw(tr->ns_thread_id), ok);
     return o;
 }
 

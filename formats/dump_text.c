@@ -37,7 +37,7 @@ static void print_thread_line(FILE *out, const pyspy_trace *tr,
         snprintf(id, sizeof id, "%" PRIu64, tr->os_thread_id);
     else
         snprintf(id, sizeof id, "0x%" PRIX64, tr->thread_id);
-    char status[64];
+    char status[96];
     if (tr->crashed) {
         const char *sig =
             h && h->crash_signal ? sigabbrev_np(h->crash_signal) : NULL;
@@ -53,6 +53,15 @@ static void print_thread_line(FILE *out, const pyspy_trace *tr,
     if (tr->incomplete) {
         size_t n = strlen(status);
         snprintf(status + n, sizeof status - n, ", incomplete");
+    }
+    /* Inside a container: the id the process knows the thread by, after
+     * py-spy's status word, so the word after "Thread" stays the host's
+     * id (for kill, gdb, --pid) and the parenthesis still opens with
+     * idle / active / active+gil. */
+    if (tr->ns_thread_id) {
+        size_t n = strlen(status);
+        snprintf(status + n, sizeof status - n, ", ns %" PRIu64,
+                 tr->ns_thread_id);
     }
     if (tr->thread_name)
         fprintf(out, "Thread %s (%s): \"%s\"\n", id, status, tr->thread_name);

@@ -205,7 +205,11 @@ enum {
 };
 
 typedef struct pyspy_thread {
-    int tid;
+    int tid; /* as /proc names it (the host's PID namespace) */
+    /* The same thread's id in the process's own PID namespace (what
+     * gettid() and Python's native_thread_id say inside a container);
+     * equal to tid outside one, 0 unknown (cores, older snapshots). */
+    int ns_tid;
     char name[17]; /* /proc comm */
     char state;    /* kernel state before stopping: R S D T t Z ... */
     long syscall;  /* current syscall number, -1 if running user code,
@@ -258,6 +262,7 @@ typedef struct pyspy_process_info {
     pyspy_lock_mode lock;
     uint64_t pause_ns;
     int crash_signal; /* from a kernel core; 0 if none */
+    int ns_pid;       /* pid in its own PID namespace (see ns_tid), 0 unknown */
 } pyspy_process_info;
 
 typedef struct pyspy_memsrc pyspy_memsrc;
@@ -364,7 +369,10 @@ typedef struct pyspy_trace {
     int pid;
     uint64_t thread_id;    /* pthread id (PyThreadState.thread_id) */
     uint64_t os_thread_id; /* kernel tid, 0 unknown */
-    char *thread_name;     /* NULL unknown */
+    /* The kernel tid in the process's own PID namespace when that differs
+     * from os_thread_id (a container), else 0. */
+    uint64_t ns_thread_id;
+    char *thread_name; /* NULL unknown */
     bool active;
     bool owns_gil;
     bool crashed; /* thread that took the fatal signal */

@@ -113,10 +113,32 @@ void pyspy_addr_set_free(pyspy_addr_set *s);
 /* ------------------------------------------------------ OS threads, activity
  */
 
+/* The source's threads by the ids the process itself knows them by (its
+ * own PID namespace's): the source's tids unless some thread's ns_tid
+ * differs from its tid, then a sorted index of ns_tid built on first use.
+ * Zero-initialised is empty; one per walk (the thread list may change
+ * between walks). */
+typedef struct pyspy_own_tid {
+    int ns_tid;
+    size_t at; /* index in src->threads */
+} pyspy_own_tid;
+typedef struct pyspy_own_tids {
+    bool built, nested;
+    pyspy_own_tid *v; /* NULL outside a namespace (or out of memory) */
+    size_t n;
+} pyspy_own_tids;
+const pyspy_thread *pyspy_thread_by_own_tid(const pyspy_memsrc *src,
+                                            pyspy_own_tids *m, int tid);
+/* Whether the process's own ids differ from the source's. */
+bool pyspy_own_tids_nested(const pyspy_memsrc *src, pyspy_own_tids *m);
+void pyspy_own_tids_free(pyspy_own_tids *m);
+
 /* The memory source's thread whose pthread (TLS block) is pthread_id: by
  * its FS base register, else by glibc's struct pthread tid field checked
  * against the source's thread list. NULL when unknown. */
-const pyspy_thread *pyspy_os_thread_for(pyspy_memsrc *src, uint64_t pthread_id);
+const pyspy_thread *pyspy_os_thread_for(pyspy_memsrc *src, pyspy_own_tids *m,
+                                        uint64_t pthread_id);
+/* By the source's (host's) tid. */
 const pyspy_thread *pyspy_thread_by_tid(const pyspy_memsrc *src, int tid);
 
 /* Whether the kernel saw the thread running at capture: its recorded

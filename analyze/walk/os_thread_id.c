@@ -2,10 +2,13 @@
  * pthread_self() is the thread pointer, which the kernel keeps as the
  * thread's FS base; without registers, glibc's struct pthread holds the
  * tid, and whatever is read there is trusted only when it names a thread
- * of the process. */
+ * of the process. Inside a container the process's own thread ids (Python's
+ * native_thread_id, glibc's tid) are its PID namespace's, not the ones
+ * /proc and ptrace take: they are matched against each thread's ns_tid. */
 #include "analyze/walk/internal.h"
 
 #include <stdint.h>
+#include <stdlib.h>
 
 #define REG_FS_BASE 21 /* user_regs_struct.fs_base */
 
@@ -20,7 +23,55 @@ const pyspy_thread *pyspy_thread_by_tid(const pyspy_memsrc *src, int tid) {
     return NULL;
 }
 
-const pyspy_thread *pyspy_os_thread_for(pyspy_memsrc *src,
+static int cmp_own(const void *a, const void *b) {
+    const pyspy_own_tid *x = a, *y = b;
+    return (x->ns_tid > y->ns_tid) - (x->ns_tid < y->ns_tid);
+}
+
+static void own_tids_build(const pyspy_memsrc *src, pyspy_own_tids *m) {
+    m->built = true;
+    for (size_t i = 0; i < src->nthreads && !m->nested; i++)
+        m->nested = src->threads[i].ns_tid > 0 &&
+                    src->threads[i].ns_tid != src->threads[i].tid;
+    if (!m->nested || !(m->v = malloc(src->nthreads * sizeof *m->v)))
+        return; /* out of memory: looked up one by one */
+    for (size_t i = 0; i < src->nthreads; i++)
+        if (src->threads[i].ns_tid > 0)
+            m->v[m->n++] = (pyspy_own_tid){src->threads[i].ns_tid, i};
+    qsort(m->v, m->n, sizeof *m->v, cmp_own);
+}
+
+const pyspy_thread *pyspy_thread_by_own_tid(const pyspy_memsrc *src,
+                                            pyspy_own_tids *m, int tid) {
+    if (!m->built)
+        own_tids_build(src, m);
+    if (!m->nested)
+        return pyspy_thread_by_tid(src, tid);
+    if (tid <= 0)
+        return NULL;
+    if (!m->v) {
+        for (size_t i = 0; i < src->nthreads; i++)
+            if (src->threads[i].ns_tid == tid)
+                return &src->threads[i];
+        return NULL;
+    }
+    pyspy_own_tid key = {tid, 0};
+    const pyspy_own_tid *hit = bsearch(&key, m->v, m->n, sizeof *m->v, cmp_own);
+    return hit && hit->at < src->nthreads ? &src->threads[hit->at] : NULL;
+}
+
+bool pyspy_own_tids_nested(const pyspy_memsrc *src, pyspy_own_tids *m) {
+    if (!m->built)
+        own_tids_build(src, m);
+    return m->nested;
+}
+
+void pyspy_own_tids_free(pyspy_own_tids *m) {
+    free(m->v);
+    *m = (pyspy_own_tids){0};
+}
+
+const pyspy_thread *pyspy_os_thread_for(pyspy_memsrc *src, pyspy_own_tids *m,
                                         uint64_t pthread_id) {
     if (!pthread_id)
         return NULL;
@@ -34,7 +85,9 @@ const pyspy_thread *pyspy_os_thread_for(pyspy_memsrc *src,
         int32_t tid = 0;
         if (pyspy_memsrc_read(src, pthread_id + glibc_tid_offsets[k], &tid,
                               sizeof tid, NULL) == 0) {
-            const pyspy_thread *t = pyspy_thread_by_tid(src, tid);
+            /* glibc keeps the id gettid() gave the thread: the
+             * namespace's own inside a container. */
+            const pyspy_thread *t = pyspy_thread_by_own_tid(src, m, tid);
             if (t)
                 return t;
         }

@@ -98,6 +98,7 @@ typedef struct walk {
     pyspy_tstate_refs refs; /* refs.v[i]: where tl.v[i] was read */
     size_t lists_cut;
     bool oom;
+    pyspy_own_tids own_tids; /* Python's thread ids to the source's */
 } walk;
 
 static int one_thread(walk *w, uint64_t tstate, uint64_t holder,
@@ -114,10 +115,22 @@ static int one_thread(walk *w, uint64_t tstate, uint64_t holder,
     if (l->tstate_native_thread_id >= 0 &&
         read_u64(w->src, tstate + (uint64_t)l->tstate_native_thread_id,
                  &native) == 0 &&
-        native > 0 && native < (1u << 31))
-        t->os_thread_id = native;
-    else {
-        const pyspy_thread *os = pyspy_os_thread_for(w->src, t->thread_id);
+        native > 0 && native < (1u << 31)) {
+        const pyspy_thread *os =
+            pyspy_thread_by_own_tid(w->src, &w->own_tids, (int)native);
+        if (os)
+            t->os_thread_id = (uint64_t)os->tid;
+        else if (!pyspy_own_tids_nested(w->src, &w->own_tids))
+            t->os_thread_id = native; /* a thread not listed (yet) */
+        else if ((os = pyspy_os_thread_for(w->src, &w->own_tids, t->thread_id)))
+            t->os_thread_id = (uint64_t)os->tid;
+        /* Else a container's id that names no thread known here: never
+         * taken for the host's thread of that number. */
+        if (!t->os_thread_id)
+            t->ns_thread_id = native;
+    } else {
+        const pyspy_thread *os =
+            pyspy_os_thread_for(w->src, &w->own_tids, t->thread_id);
         if (os)
             t->os_thread_id = (uint64_t)os->tid;
     }
@@ -159,6 +172,8 @@ static int finish(walk *w) {
     for (size_t i = 0; i < w->tl.n; i++) {
         pyspy_trace *t = &w->tl.v[i];
         const pyspy_thread *os = pyspy_thread_by_tid(src, (int)t->os_thread_id);
+        if (os && os->ns_tid > 0)
+            t->ns_thread_id = os->ns_tid != os->tid ? (uint64_t)os->ns_tid : 0;
         t->active = pyspy_thread_active(os);
         if (t->active && pyspy_frames_look_idle(t->frames, t->nframes))
             t->active = false;
@@ -288,6 +303,7 @@ int pyspy_stack_traces(pyspy_memsrc *src, const pyspy_python *py,
     if (rc == 0 && finish(&w) < 0)
         rc = pyspy_error_set(err, PYSPY_E_GENERIC, "out of memory");
     pyspy_tstate_refs_free(&w.refs);
+    pyspy_own_tids_free(&w.own_tids);
     if (rc == 0 && opts->native) {
         /* After finish: idle detection looks at the Python frames. */
         /* A thread that cannot be unwound keeps its Python frames. */

@@ -144,6 +144,9 @@ static int note_py_process(pyspy_core_ctx *c, const uint8_t *d, size_t n,
     p->cmdline = pyspy_cur_str(&cur, true);
     if (cur.bad)
         return pyspy_core_corrupt(c, err, "short PYSPY process note");
+    /* Added later: older snapshots end before it. */
+    uint32_t ns_pid = cur.left >= 4 ? pyspy_cur_u32(&cur) : 0;
+    p->ns_pid = ns_pid <= INT32_MAX ? (int)ns_pid : 0;
     c->lay->has_pyspy = true;
     return 0;
 }
@@ -161,6 +164,8 @@ static int note_py_thread(pyspy_core_ctx *c, const uint8_t *d, size_t n,
         free(name);
         return pyspy_core_corrupt(c, err, "short PYSPY thread note");
     }
+    /* Added later: older snapshots end before it. */
+    uint32_t ns_tid = cur.left >= 4 ? pyspy_cur_u32(&cur) : 0;
     for (size_t i = 0; i < c->src->nthreads; i++) {
         pyspy_thread *t = &c->src->threads[i];
         if (t->tid != tid)
@@ -169,6 +174,7 @@ static int note_py_thread(pyspy_core_ctx *c, const uint8_t *d, size_t n,
         t->syscall = sc;
         t->crashed = crashed;
         t->signal = sig;
+        t->ns_tid = ns_tid <= INT32_MAX ? (int)ns_tid : 0;
         snprintf(t->name, sizeof t->name, "%s", name);
         break;
     }

@@ -28,6 +28,7 @@ int pyspy_proc_numeric(const char *s);
  * (capture/process/tasks.c) */
 typedef struct pyspy_task_file {
     int tid, stat_fd, syscall_fd, sched_fd;
+    int ns_tid;    /* read once: a thread keeps its ids */
     unsigned seen; /* listing generation */
 } pyspy_task_file;
 typedef struct pyspy_proc_tasks {
@@ -41,6 +42,10 @@ typedef struct pyspy_proc_tasks {
     size_t nlast;
     long leader_threads; /* num_threads of the last read of the leader's
                             stat, -1 if unknown */
+    /* 1: the process lives in a PID namespace below this /proc's, so each
+     * thread's own id is read from its status; 0: ids are the same; -1:
+     * not looked at yet. */
+    int ns_nested;
 } pyspy_proc_tasks;
 void pyspy_proc_tasks_init(pyspy_proc_tasks *t, int pid, bool syscalls);
 /* Thread ids, sorted (caller frees); files of threads gone are closed. */
@@ -55,7 +60,7 @@ int pyspy_proc_tasks_list_quick(pyspy_proc_tasks *t, int **out, size_t *n,
  * link count is 2 + threads); -1 if unknown. */
 long pyspy_proc_tasks_count(pyspy_proc_tasks *t);
 /* As pyspy_proc_thread_state, through the kept files (syscall only when
- * asked for at init, else -2). */
+ * asked for at init, else -2), with ns_tid. */
 int pyspy_proc_tasks_state(pyspy_proc_tasks *t, int tid, pyspy_thread *out);
 void pyspy_proc_tasks_close(pyspy_proc_tasks *t);
 /* Stops reading syscalls and closes the syscall files already open (a
@@ -72,6 +77,11 @@ int pyspy_proc_tasks_sched(pyspy_proc_tasks *t, int tid, uint64_t *run_ns,
 /* Every thread with its kernel state (registers not filled). */
 int pyspy_proc_read_threads(int pid, pyspy_thread **out, size_t *n,
                             pyspy_error *err);
+/* The id of process pid (tid 0) or of its thread tid in its own PID
+ * namespace, from the last NSpid entry of its status file, and in
+ * *levels how many namespaces NSpid lists (1: the same as this /proc's);
+ * 0 and *levels 0 when unknown (no such thread, a kernel before 4.1). */
+int pyspy_proc_ns_id(int pid, int tid, int *levels);
 /* State letter of the process (its main thread) from /proc/PID/stat, 0 if
  * it does not exist. */
 char pyspy_proc_state(int pid);

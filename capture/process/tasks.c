@@ -24,6 +24,7 @@ void pyspy_proc_tasks_init(pyspy_proc_tasks *t, int pid, bool syscalls) {
     t->dir_fd = -1;
     t->syscalls = syscalls;
     t->leader_threads = -1;
+    t->ns_nested = -1;
 }
 
 static void file_close(pyspy_task_file *f) {
@@ -196,7 +197,19 @@ static pyspy_task_file *file_of(pyspy_proc_tasks *t, int tid) {
         t->v = nv;
         t->cap = nc;
     }
-    pyspy_task_file nf = {.tid = tid, .seen = t->gen, .sched_fd = -1};
+    pyspy_task_file nf = {
+        .tid = tid, .seen = t->gen, .sched_fd = -1, .ns_tid = tid};
+    /* Inside a container Python knows its threads by the namespace's ids;
+     * the status read happens once per thread, and only there. */
+    if (t->ns_nested < 0) {
+        int levels;
+        pyspy_proc_ns_id(t->pid, 0, &levels);
+        t->ns_nested = levels > 1;
+    }
+    if (t->ns_nested) {
+        int levels;
+        nf.ns_tid = pyspy_proc_ns_id(t->pid, tid, &levels);
+    }
     nf.stat_fd = open_task_file(t->pid, tid, "stat");
     nf.syscall_fd = t->syscalls ? open_task_file(t->pid, tid, "syscall") : -1;
     if (nf.stat_fd < 0) {
@@ -254,6 +267,7 @@ int pyspy_proc_tasks_state(pyspy_proc_tasks *t, int tid, pyspy_thread *out) {
     if (tid == t->pid)
         t->leader_threads = nth_field(rest, 17);
     out->tid = tid;
+    out->ns_tid = f->ns_tid;
     out->state = state;
     out->syscall = -2;
     if (t->syscalls && f->syscall_fd >= 0 &&

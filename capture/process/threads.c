@@ -128,6 +128,43 @@ int pyspy_proc_read_threads(int pid, pyspy_thread **out, size_t *nout,
     return rc;
 }
 
+int pyspy_proc_ns_id(int pid, int tid, int *levels) {
+    char path[96], *buf = NULL;
+    if (tid > 0)
+        snprintf(path, sizeof path, "/proc/%d/task/%d/status", pid, tid);
+    else
+        snprintf(path, sizeof path, "/proc/%d/status", pid);
+    *levels = 0;
+    if (pyspy_proc_slurp(path, 16384, &buf, NULL) != 0)
+        return 0;
+    /* "NSpid:\t7414\t5": from the PID namespace of this /proc down to
+     * the thread's own (kernels since 4.1). */
+    int id = 0;
+    const char *p = strstr(buf, "\nNSpid:");
+    if (p) {
+        p += 7;
+        for (;;) {
+            while (*p == ' ' || *p == '\t')
+                p++;
+            if (*p < '0' || *p > '9')
+                break;
+            long v = 0;
+            for (; *p >= '0' && *p <= '9'; p++)
+                if (v <= INT_MAX)
+                    v = v * 10 + (*p - '0');
+            if (v <= 0 || v > INT_MAX) {
+                id = 0;
+                *levels = 0;
+                break;
+            }
+            id = (int)v;
+            ++*levels;
+        }
+    }
+    free(buf);
+    return id;
+}
+
 char pyspy_proc_state(int pid) {
     char path[64], *buf = NULL, state = 0;
     snprintf(path, sizeof path, "/proc/%d/stat", pid);
@@ -165,6 +202,8 @@ int pyspy_proc_read_info(int pid, pyspy_process_info *info, pyspy_error *err) {
     if (info->ppid < 0)
         return pyspy_proc_error(pid, errno ? errno : ESRCH, "read the state",
                                 err);
+    int levels;
+    info->ns_pid = pyspy_proc_ns_id(pid, 0, &levels);
     char path[64], link[PATH_MAX];
     snprintf(path, sizeof path, "/proc/%d/exe", pid);
     ssize_t n = readlink(path, link, sizeof link - 1);

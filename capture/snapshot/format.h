@@ -8,9 +8,11 @@
  * length followed by that many bytes (no NUL).
  *   PROCESS (1): u32 format version, str tool version, i64 capture time ns,
  *                u32 lock, u64 pause ns, i32 pid, i32 ppid, i32 crash
- *                signal, str exe, str cmdline
+ *                signal, str exe, str cmdline, i32 pid in its own PID
+ *                namespace (0 unknown; absent in older snapshots)
  *   THREAD  (2): i32 tid, u8 state, i64 syscall, u8 crashed, i32 signal,
- *                str name
+ *                str name, i32 tid in the process's own PID namespace (0
+ *                unknown; absent in older snapshots)
  *   REGIONS (3): u32 count, then per region: u64 start, u64 end, u64 file
  *                offset, u32 perms, u8 present, u8 build-id length, 20
  *                bytes build-id, u64 digest, str path ("" = anonymous)

@@ -97,6 +97,7 @@ static void add_pyspy_process(pyspy_buf *b, const pyspy_memsrc *src,
     pyspy_buf_u32(&d, (uint32_t)src->proc.crash_signal);
     pyspy_buf_str(&d, src->proc.exe);
     pyspy_buf_str(&d, src->proc.cmdline);
+    pyspy_buf_u32(&d, (uint32_t)src->proc.ns_pid);
     if (d.oom)
         b->oom = true;
     else
@@ -115,6 +116,7 @@ static void add_pyspy_thread(pyspy_buf *b, const pyspy_thread *t) {
     pyspy_buf_u8(&d, t->crashed);
     pyspy_buf_u32(&d, (uint32_t)t->signal);
     pyspy_buf_str(&d, name);
+    pyspy_buf_u32(&d, (uint32_t)t->ns_tid);
     if (d.oom)
         b->oom = true;
     else

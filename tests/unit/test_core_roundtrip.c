@@ -123,6 +123,7 @@ static void build_source(void) {
         pyspy_thread *th = &threads[t];
         memset(th, 0, sizeof *th);
         th->tid = 1000 + t;
+        th->ns_tid = 1 + t; /* as inside a container */
         snprintf(th->name, sizeof th->name, "worker-%d", t);
         th->state = t == 1 ? 'R' : 'S';
         th->syscall = t == 1 ? -1 : 202;
@@ -163,6 +164,7 @@ static void build_source(void) {
     msrc.proc.capture_time_ns = 1700000000123456789ll;
     msrc.proc.lock = PYSPY_NONBLOCKING;
     msrc.proc.pause_ns = 4242;
+    msrc.proc.ns_pid = 1;
     msrc.origin = "test";
     msrc.auxv = auxv;
     msrc.auxv_len = sizeof auxv;
@@ -246,6 +248,7 @@ static void compare(pyspy_memsrc *s, const char *kind) {
             CHECK(memcmp(a->fpregs, b->fpregs, 512) == 0);
         CHECK(a->signal == b->signal);
         CHECK(a->crashed == b->crashed);
+        CHECK(a->ns_tid == b->ns_tid);
     }
     /* gdb takes the first NT_PRSTATUS as the current thread */
     CHECK(s->nthreads > 0 && s->threads[0].crashed);
@@ -255,6 +258,7 @@ static void compare(pyspy_memsrc *s, const char *kind) {
     CHECK(s->proc.capture_time_ns == 1700000000123456789ll);
     CHECK(s->proc.lock == PYSPY_NONBLOCKING);
     CHECK(s->proc.pause_ns == 4242);
+    CHECK(s->proc.ns_pid == 1);
     CHECK(s->auxv_len == sizeof auxv &&
           memcmp(s->auxv, auxv, sizeof auxv) == 0);
     CHECK(s->nmodules == 1);
