@@ -8,16 +8,19 @@ DESTDIR  ?=
 BUILDDIR ?= build/release
 SAN      ?= 0
 
+# Hidden by default: libpyspy.so exports only what include/pyspy.h marks
+# PYSPY_API (tests/test_library.py checks the list).
 CPPFLAGS_ALL := -Iinclude -I. -D_GNU_SOURCE -MMD -MP
 CFLAGS_ALL   := -std=c11 -Wall -Wextra -Werror -g -fPIC -pthread \
-                -fno-omit-frame-pointer
+                -fno-omit-frame-pointer -fvisibility=hidden
 ifeq ($(SAN),1)
 CFLAGS_ALL  += -O1 -fsanitize=address,undefined -fno-sanitize-recover=undefined
-LDFLAGS_ALL := -fsanitize=address,undefined
+SAN_LDFLAGS := -fsanitize=address,undefined
 else
 CFLAGS_ALL  += -O2
-LDFLAGS_ALL :=
+SAN_LDFLAGS :=
 endif
+LDFLAGS_ALL := $(SAN_LDFLAGS)
 CFLAGS_ALL  += $(CFLAGS)
 LDFLAGS_ALL += $(LDFLAGS) -pthread
 
@@ -52,7 +55,13 @@ UNIT_BIN    := $(patsubst tests/unit/%.c,$(BUILDDIR)/tests/%,$(UNIT_SRC))
 
 BIN := $(BUILDDIR)/bin
 TOOLS := $(BIN)/pyspy-capture $(BIN)/pyspy-analyze $(BIN)/pyspy
-LIBS := $(BUILDDIR)/lib/libpyspy.a $(BUILDDIR)/lib/libpyspy.so $(BUILDDIR)/lib/pyspy.pc
+LIB := $(BUILDDIR)/lib
+# lib/pyspy.pc is the one make install puts under PREFIX; the uninstalled
+# one (in lib/pkgconfig, linked from lib) points at this tree, so
+# PKG_CONFIG_PATH=$(LIB)/pkgconfig builds programs against it.
+LIBS := $(LIB)/libpyspy.a $(LIB)/libpyspy.so.0 $(LIB)/libpyspy.so \
+        $(LIB)/pyspy.pc $(LIB)/pkgconfig/pyspy-uninstalled.pc \
+        $(LIB)/pyspy-uninstalled.pc
 
 .PHONY: all check check-build test demo install uninstall clean format deps fixtures-test fuzz
 all: $(TOOLS) $(LIBS)
@@ -84,13 +93,33 @@ $(BUILDDIR)/lib/libpyspy.a: $(LIB_OBJ)
 	@mkdir -p $(dir $@)
 	rm -f $@ && ar rcs $@ $^
 
-$(BUILDDIR)/lib/libpyspy.so: $(LIB_OBJ)
+# The file carries its soname, as installed; libpyspy.so is the link
+# the linker looks for.
+$(LIB)/libpyspy.so.0: $(LIB_OBJ)
 	@mkdir -p $(dir $@)
 	$(CC) -shared $(LDFLAGS_ALL) -Wl,-soname,libpyspy.so.0 $^ -o $@ $(ANALYZE_LIBS)
 
-$(BUILDDIR)/lib/pyspy.pc: pyspy.pc.in Makefile
+$(LIB)/libpyspy.so: $(LIB)/libpyspy.so.0
+	ln -sf libpyspy.so.0 $@
+
+PC_VERSION = $(shell sed -n 's/^\#define PYSPY_VERSION "\(.*\)"/\1/p' include/pyspy.h)
+
+PC_INSTALLED = sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(PC_VERSION)|' pyspy.pc.in
+
+$(LIB)/pyspy.pc: pyspy.pc.in include/pyspy.h Makefile
 	@mkdir -p $(dir $@)
-	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(shell sed -n 's/^#define PYSPY_VERSION "\(.*\)"/\1/p' include/pyspy.h)|' $< > $@
+	$(PC_INSTALLED) > $@
+
+# Absolute paths: the flags must work from any directory, and the rpath
+# lets the program start without LD_LIBRARY_PATH. A sanitizer build's
+# library needs its runtime in the program too.
+$(LIB)/pkgconfig/pyspy-uninstalled.pc: pyspy-uninstalled.pc.in include/pyspy.h Makefile $(FLAGS_FILE)
+	@mkdir -p $(dir $@)
+	sed -e 's|@LIBDIR@|$(abspath $(LIB))|' -e 's|@INCLUDEDIR@|$(CURDIR)/include|' \
+	    -e 's|@VERSION@|$(PC_VERSION)|' -e 's|@SAN_LDFLAGS@|$(SAN_LDFLAGS)|' $< > $@
+
+$(LIB)/pyspy-uninstalled.pc: $(LIB)/pkgconfig/pyspy-uninstalled.pc
+	ln -sf pkgconfig/pyspy-uninstalled.pc $@
 
 $(BUILDDIR)/tests/%: tests/unit/%.c tests/unit/testlib.h $(BUILDDIR)/lib/libpyspy.a
 	@mkdir -p $(dir $@)
@@ -108,7 +137,7 @@ check: deps
 	$(MAKE) --no-print-directory fuzz
 	@tools/run-tests build/asan
 
-check-build: $(TOOLS) $(UNIT_BIN)
+check-build: $(TOOLS) $(UNIT_BIN) $(LIBS)
 
 # libFuzzer harnesses (tests/fuzz/fuzz_*.c), one per parser of hostile
 # input, in their own build: the whole library is compiled by clang with
@@ -148,14 +177,17 @@ demo: deps all
 format:
 	clang-format -i $(wildcard include/*.h tests/unit/*.[ch] tests/fuzz/*.[ch]) $(shell find capture analyze formats -name '*.[ch]')
 
+# pyspy.pc is written for the PREFIX given here, which need not be the one
+# `make` ran with.
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/include
 	install -m 0755 $(BIN)/pyspy-capture $(BIN)/pyspy-analyze $(DESTDIR)$(PREFIX)/bin/
 	ln -sf pyspy-analyze $(DESTDIR)$(PREFIX)/bin/pyspy
 	install -m 0644 $(BUILDDIR)/lib/libpyspy.a $(DESTDIR)$(PREFIX)/lib/
-	install -m 0755 $(BUILDDIR)/lib/libpyspy.so $(DESTDIR)$(PREFIX)/lib/libpyspy.so.0
+	install -m 0755 $(BUILDDIR)/lib/libpyspy.so.0 $(DESTDIR)$(PREFIX)/lib/libpyspy.so.0
 	ln -sf libpyspy.so.0 $(DESTDIR)$(PREFIX)/lib/libpyspy.so
-	install -m 0644 $(BUILDDIR)/lib/pyspy.pc $(DESTDIR)$(PREFIX)/lib/pkgconfig/
+	$(PC_INSTALLED) > $(DESTDIR)$(PREFIX)/lib/pkgconfig/pyspy.pc
+	chmod 0644 $(DESTDIR)$(PREFIX)/lib/pkgconfig/pyspy.pc
 	install -m 0644 include/pyspy.h $(DESTDIR)$(PREFIX)/include/
 
 uninstall:

@@ -7,7 +7,17 @@
  *   - the stack-trace model every output format is made from.
  *
  * Conventions: functions that can fail return 0 on success and -1 on
- * failure, filling a caller-provided pyspy_error with one human line.
+ * failure, filling a caller-provided pyspy_error with one human line;
+ * what they produce goes through out parameters, never in-band in the
+ * return value. Lookups that cannot fail return what they found, or
+ * 0 / NULL for nothing (pyspy_memsrc_symbol, pyspy_memsrc_region_at), and
+ * pyspy_memsrc_describe_missed returns a count. The library's internal
+ * headers follow the same rule.
+ *
+ * libpyspy.so exports exactly the functions declared here (PYSPY_API);
+ * everything else in the library is hidden. pkg-config's pyspy module
+ * gives the flags (`pkg-config --cflags --libs pyspy`); in a build tree,
+ * PKG_CONFIG_PATH=build/release/lib/pkgconfig finds the uninstalled one.
  */
 #ifndef PYSPY_H
 #define PYSPY_H
@@ -21,6 +31,14 @@ extern "C" {
 #endif
 
 #define PYSPY_VERSION "0.1.0"
+
+/* Marks what libpyspy.so exports; the library is built with
+ * -fvisibility=hidden. */
+#if defined(__GNUC__) || defined(__clang__)
+#define PYSPY_API __attribute__((visibility("default")))
+#else
+#define PYSPY_API
+#endif
 
 /* ------------------------------------------------------------------ errors */
 
@@ -44,12 +62,12 @@ enum {
 
 /* Sets code and a printf-style message. Returns -1 so callers can write
  * `return pyspy_error_set(err, ...)`. err may be NULL. */
-int pyspy_error_set(pyspy_error *err, int code, const char *fmt, ...)
+PYSPY_API int pyspy_error_set(pyspy_error *err, int code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 /* Prepends "context: " to the existing message (keeps the code). */
-int pyspy_error_prefix(pyspy_error *err, const char *fmt, ...)
+PYSPY_API int pyspy_error_prefix(pyspy_error *err, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
-void pyspy_error_clear(pyspy_error *err);
+PYSPY_API void pyspy_error_clear(pyspy_error *err);
 
 /* ------------------------------------------------------------------ config */
 
@@ -122,23 +140,23 @@ typedef struct pyspy_config {
 } pyspy_config;
 
 /* py-spy's defaults exactly. */
-pyspy_config pyspy_config_default(void);
+PYSPY_API pyspy_config pyspy_config_default(void);
 
 /* Parses pyspy-analyze's (py-spy's) command line. argv[0] is the program
  * name. out receives any --help/--version/completions text the caller
  * should print (malloc'd, may be NULL). On error returns -1 with
  * err->code == PYSPY_E_USAGE and a message naming the offending argument.
  * Validation (contradictions) is part of parsing. */
-int pyspy_config_from_args(int argc, char **argv, pyspy_config *cfg, char **out,
-                           pyspy_error *err);
-int pyspy_config_validate(const pyspy_config *cfg, pyspy_error *err);
-void pyspy_config_free(pyspy_config *cfg);
+PYSPY_API int pyspy_config_from_args(int argc, char **argv, pyspy_config *cfg,
+                                     char **out, pyspy_error *err);
+PYSPY_API int pyspy_config_validate(const pyspy_config *cfg, pyspy_error *err);
+PYSPY_API void pyspy_config_free(pyspy_config *cfg);
 
 /* "flamegraph", "raw", "speedscope", "chrometrace", case-insensitive.
  * Error text: "Invalid fileformat: X". */
-int pyspy_file_format_from_str(const char *s, pyspy_format *out,
-                               pyspy_error *err);
-const char *pyspy_file_format_name(pyspy_format f);
+PYSPY_API int pyspy_file_format_from_str(const char *s, pyspy_format *out,
+                                         pyspy_error *err);
+PYSPY_API const char *pyspy_file_format_name(pyspy_format f);
 
 /* pyspy-capture's command line. */
 typedef struct pyspy_capture_config {
@@ -156,11 +174,11 @@ typedef struct pyspy_capture_config {
     pyspy_command command;  /* NONE, HELP or VERSION */
 } pyspy_capture_config;
 
-pyspy_capture_config pyspy_capture_config_default(void);
-int pyspy_capture_config_from_args(int argc, char **argv,
-                                   pyspy_capture_config *cfg, char **out,
-                                   pyspy_error *err);
-void pyspy_capture_config_free(pyspy_capture_config *cfg);
+PYSPY_API pyspy_capture_config pyspy_capture_config_default(void);
+PYSPY_API int pyspy_capture_config_from_args(int argc, char **argv,
+                                             pyspy_capture_config *cfg,
+                                             char **out, pyspy_error *err);
+PYSPY_API void pyspy_capture_config_free(pyspy_capture_config *cfg);
 
 /* ------------------------------------------------------ memory source seam */
 
@@ -227,7 +245,7 @@ typedef struct pyspy_symbol {
     uint64_t value; /* link-time value (add the module's load bias) */
     uint64_t size;
     uint8_t type;  /* STT_* */
-    uint32_t hash; /* of name, set by pyspy_module_index_symbols */
+    uint32_t hash; /* of name, for the library's index */
 } pyspy_symbol;
 
 /* One mapped ELF object with what analysis needs from its file. */
@@ -237,21 +255,15 @@ typedef struct pyspy_module {
     uint64_t start, end; /* address range of all its mappings */
     uint8_t build_id[20];
     uint8_t build_id_len;
-    pyspy_symbol *symbols; /* any order; may be NULL if unknown */
+    /* The symbols read so far, in any order; NULL if none. A live source
+     * reads a module's tables from its file on the first lookup that
+     * needs them (pyspy_memsrc_symbol), so until then they may be absent
+     * or the exported (.dynsym) ones only. */
+    pyspy_symbol *symbols;
     size_t nsymbols;
-    /* When set, one block holding every symbol name (names point into
-     * it); when NULL each name is its own allocation. */
-    char *symbol_names;
-    /* Open-addressing table of symbol positions + 1 (0 = empty), by the
-     * name's hash; built by pyspy_module_index_symbols. */
-    uint32_t *symbol_index;
-    size_t symbol_index_size; /* a power of two, or 0 */
-    /* Symbols not read yet: the file to read them from on first use
-     * (pyspy_module_ensure_symbols). A sampler needs the interpreter's
-     * few symbols, not every library's. */
-    char *symbol_file;
-    /* symbols holds .dynsym only; the rest is still in symbol_file. */
-    bool symbols_partial;
+    /* The library's own: the lookup index and what is still to be read
+     * (capture/elf/symbols.h). */
+    struct pyspy_module_symtab *symtab;
 } pyspy_module;
 
 typedef struct pyspy_process_info {
@@ -299,13 +311,13 @@ struct pyspy_memsrc {
 };
 
 /* Opens a live process. */
-int pyspy_memsrc_open_pid(int pid, pyspy_lock_mode lock, pyspy_memsrc **out,
-                          pyspy_error *err);
+PYSPY_API int pyspy_memsrc_open_pid(int pid, pyspy_lock_mode lock,
+                                    pyspy_memsrc **out, pyspy_error *err);
 /* Opens a snapshot, a plain ELF core or a zstd-compressed core; the kind
  * is detected from the content, not the name. */
-int pyspy_memsrc_open_file(const char *path, pyspy_memsrc **out,
-                           pyspy_error *err);
-void pyspy_memsrc_close(pyspy_memsrc *src);
+PYSPY_API int pyspy_memsrc_open_file(const char *path, pyspy_memsrc **out,
+                                     pyspy_error *err);
+PYSPY_API void pyspy_memsrc_close(pyspy_memsrc *src);
 
 /* Where the files a core maps are looked for when its pages of them are
  * absent (kernel cores and gcore leave out read-only file pages). */
@@ -317,24 +329,26 @@ typedef struct pyspy_file_opts {
 } pyspy_file_opts;
 
 /* pyspy_memsrc_open_file with those places to look; opts may be NULL. */
-int pyspy_memsrc_open_file_with(const char *path, const pyspy_file_opts *opts,
-                                pyspy_memsrc **out, pyspy_error *err);
+PYSPY_API int pyspy_memsrc_open_file_with(const char *path,
+                                          const pyspy_file_opts *opts,
+                                          pyspy_memsrc **out, pyspy_error *err);
 /* One line naming the absent regions reads wanted (and why each could
  * not be filled), or "" when nothing was missed; returns how many. */
-size_t pyspy_memsrc_describe_missed(const pyspy_memsrc *src, char *buf,
-                                    size_t len);
+PYSPY_API size_t pyspy_memsrc_describe_missed(const pyspy_memsrc *src,
+                                              char *buf, size_t len);
 
-int pyspy_memsrc_read(pyspy_memsrc *src, uint64_t addr, void *buf, size_t len,
-                      pyspy_error *err);
+PYSPY_API int pyspy_memsrc_read(pyspy_memsrc *src, uint64_t addr, void *buf,
+                                size_t len, pyspy_error *err);
 /* Reads a NUL-terminated string of at most max-1 bytes. */
-int pyspy_memsrc_read_cstr(pyspy_memsrc *src, uint64_t addr, char *buf,
-                           size_t max, pyspy_error *err);
-const pyspy_region *pyspy_memsrc_region_at(const pyspy_memsrc *src,
-                                           uint64_t addr);
+PYSPY_API int pyspy_memsrc_read_cstr(pyspy_memsrc *src, uint64_t addr,
+                                     char *buf, size_t max, pyspy_error *err);
+PYSPY_API const pyspy_region *pyspy_memsrc_region_at(const pyspy_memsrc *src,
+                                                     uint64_t addr);
 /* Finds a symbol by exact name in modules whose path contains
  * module_hint (NULL = any). Returns the runtime address, 0 if absent. */
-uint64_t pyspy_memsrc_symbol(const pyspy_memsrc *src, const char *module_hint,
-                             const char *name, uint64_t *size_out);
+PYSPY_API uint64_t pyspy_memsrc_symbol(const pyspy_memsrc *src,
+                                       const char *module_hint,
+                                       const char *name, uint64_t *size_out);
 
 /* ------------------------------------------------------------ stack traces */
 
@@ -396,7 +410,7 @@ typedef struct pyspy_traces {
     size_t lists_cut;
 } pyspy_traces;
 
-void pyspy_traces_free(pyspy_traces *t);
+PYSPY_API void pyspy_traces_free(pyspy_traces *t);
 
 #ifdef __cplusplus
 }

@@ -401,8 +401,8 @@ static void discover(pyspy_memsrc *src, const finder *fd) {
             uint64_t first_vaddr = 0;
             pyspy_error e = {0};
             if (pyspy_elf_load_symbols(sym_file, &host, &first_vaddr, &e) ==
-                0) {
-                pyspy_module_take_symbols(&m, &host);
+                    0 &&
+                pyspy_module_take_symbols(&m, &host) == 0) {
                 m.load_bias = r->start - first_vaddr;
                 if (!m.build_id_len && file) {
                     memcpy(m.build_id, host.build_id, sizeof m.build_id);
@@ -413,7 +413,7 @@ static void discover(pyspy_memsrc *src, const finder *fd) {
         }
         free(file);
         if (!h.len && !m.symbols) {
-            free(m.path);
+            pyspy_module_free(&m);
             continue;
         }
         if (push_module(src, &cap, &m) != 0) {

@@ -26,22 +26,42 @@ uint32_t pyspy_symbol_hash(const char *name) {
     return h;
 }
 
+/* m's private table state, made on first need; NULL when out of
+ * memory. */
+static pyspy_module_symtab *symtab_of(pyspy_module *m) {
+    if (!m->symtab)
+        m->symtab = calloc(1, sizeof *m->symtab);
+    return m->symtab;
+}
+
+static char *names_of(const pyspy_module *m) {
+    return m->symtab ? m->symtab->names : NULL;
+}
+
 static void free_names(pyspy_module *m) {
-    if (m->symbol_names) {
-        free(m->symbol_names);
-        m->symbol_names = NULL;
+    if (names_of(m)) {
+        free(m->symtab->names);
+        m->symtab->names = NULL;
     } else {
         for (size_t i = 0; m->symbols && i < m->nsymbols; i++)
             free(m->symbols[i].name);
     }
 }
 
+static void free_index(pyspy_module *m) {
+    if (m->symtab) {
+        free(m->symtab->index);
+        m->symtab->index = NULL;
+        m->symtab->index_size = 0;
+    }
+}
+
 /* The slot holding name, or the empty slot where it would go. */
 static uint32_t *slot_for(const pyspy_module *m, uint32_t hash,
                           const char *name) {
-    size_t mask = m->symbol_index_size - 1;
+    size_t mask = m->symtab->index_size - 1;
     for (size_t i = hash & mask, n = 0; n <= mask; i = (i + 1) & mask, n++) {
-        uint32_t *e = &m->symbol_index[i];
+        uint32_t *e = &m->symtab->index[i];
         if (*e == 0)
             return e;
         const pyspy_symbol *y = &m->symbols[*e - 1];
@@ -52,18 +72,20 @@ static uint32_t *slot_for(const pyspy_module *m, uint32_t hash,
 }
 
 int pyspy_module_index_symbols(pyspy_module *m) {
-    free(m->symbol_index);
-    m->symbol_index = NULL;
-    m->symbol_index_size = 0;
+    free_index(m);
     if (!m->symbols || m->nsymbols == 0)
         return 0;
     size_t size = 16;
     while (size < 2 * m->nsymbols)
         size *= 2;
-    m->symbol_index = calloc(size, sizeof *m->symbol_index);
-    if (!m->symbol_index)
+    pyspy_module_symtab *t = symtab_of(m);
+    if (!t)
         return -1;
-    m->symbol_index_size = size;
+    t->index = calloc(size, sizeof *t->index);
+    if (!t->index)
+        return -1;
+    t->index_size = size;
+    bool own_names = !t->names;
     /* .symtab and .dynsym overlap: keep one entry per name, one with a
      * value when there is one, and close the gaps as we go. */
     size_t w = 0;
@@ -78,7 +100,7 @@ int pyspy_module_index_symbols(pyspy_module *m) {
                 *old = s;
                 old->name = keep;
             }
-            if (!m->symbol_names)
+            if (own_names)
                 free(s.name);
             continue;
         }
@@ -92,27 +114,62 @@ int pyspy_module_index_symbols(pyspy_module *m) {
 }
 
 static const pyspy_symbol *lookup(const pyspy_module *m, const char *name) {
-    if (!m || !m->symbols || !m->symbol_index)
+    if (!m || !m->symbols || !m->symtab || !m->symtab->index)
         return NULL;
     const uint32_t *e = slot_for(m, pyspy_symbol_hash(name), name);
     /* A caller may shorten nsymbols to hide the tail. */
     return e && *e && *e - 1 < m->nsymbols ? &m->symbols[*e - 1] : NULL;
 }
 
-void pyspy_module_take_symbols(pyspy_module *to, pyspy_module *from) {
+/* The pending file and whether the table is partial stay to's. */
+int pyspy_module_take_symbols(pyspy_module *to, pyspy_module *from) {
+    if ((from->symtab || to->symtab) && !symtab_of(to))
+        return -1;
     free_names(to);
     free(to->symbols);
-    free(to->symbol_index);
+    free_index(to);
     to->symbols = from->symbols;
     to->nsymbols = from->nsymbols;
-    to->symbol_names = from->symbol_names;
-    to->symbol_index = from->symbol_index;
-    to->symbol_index_size = from->symbol_index_size;
+    if (from->symtab) {
+        to->symtab->names = from->symtab->names;
+        to->symtab->index = from->symtab->index;
+        to->symtab->index_size = from->symtab->index_size;
+        from->symtab->names = NULL;
+        from->symtab->index = NULL;
+        from->symtab->index_size = 0;
+    }
     from->symbols = NULL;
     from->nsymbols = 0;
-    from->symbol_names = NULL;
-    from->symbol_index = NULL;
-    from->symbol_index_size = 0;
+    return 0;
+}
+
+void pyspy_module_free_symtab(pyspy_module *m) {
+    if (!m || !m->symtab)
+        return;
+    free(m->symtab->index);
+    free(m->symtab->names);
+    free(m->symtab->file);
+    free(m->symtab);
+    m->symtab = NULL;
+}
+
+int pyspy_module_set_symbol_file(pyspy_module *m, const char *path) {
+    pyspy_module_symtab *t = symtab_of(m);
+    char *p = t ? strdup(path) : NULL;
+    if (!p)
+        return -1;
+    free(t->file);
+    t->file = p;
+    t->partial = false;
+    return 0;
+}
+
+bool pyspy_module_symbols_pending(const pyspy_module *m) {
+    return m && m->symtab && m->symtab->file;
+}
+
+bool pyspy_module_symbols_partial(const pyspy_module *m) {
+    return m && m->symtab && m->symtab->partial;
 }
 
 void pyspy_module_free(pyspy_module *m) {
@@ -120,8 +177,7 @@ void pyspy_module_free(pyspy_module *m) {
         return;
     free_names(m);
     free(m->symbols);
-    free(m->symbol_index);
-    free(m->symbol_file);
+    pyspy_module_free_symtab(m);
     free(m->path);
     memset(m, 0, sizeof *m);
 }
@@ -185,9 +241,11 @@ static int copy_strtabs(Elf *elf, pyspy_module *m, strtabs *t) {
         if (ds[i] && ds[i]->d_buf)
             total += ds[i]->d_size + 1;
     }
-    m->symbol_names = malloc(total + 1);
-    if (!m->symbol_names)
+    pyspy_module_symtab *st = symtab_of(m);
+    char *names = st ? malloc(total + 1) : NULL;
+    if (!names)
         return -1;
+    st->names = names;
     size_t at = 0;
     for (size_t i = 0; i < t->n; i++) {
         t->base[i] = at;
@@ -195,11 +253,11 @@ static int copy_strtabs(Elf *elf, pyspy_module *m, strtabs *t) {
         if (!ds[i] || !ds[i]->d_buf)
             continue;
         t->size[i] = ds[i]->d_size;
-        memcpy(m->symbol_names + at, ds[i]->d_buf, ds[i]->d_size);
+        memcpy(names + at, ds[i]->d_buf, ds[i]->d_size);
         at += ds[i]->d_size;
-        m->symbol_names[at++] = 0;
+        names[at++] = 0;
     }
-    m->symbol_names[at] = 0;
+    names[at] = 0;
     return 0;
 }
 
@@ -270,7 +328,7 @@ static int load_symtabs(Elf *elf, pyspy_module *m, bool dynamic_only,
         return -1;
     size_t cap = 0;
     for (size_t i = 0; i < t.n; i++)
-        if (add_symtab(scns[i], &shs[i], m, m->symbol_names + t.base[i],
+        if (add_symtab(scns[i], &shs[i], m, m->symtab->names + t.base[i],
                        t.size[i], &cap) != 0)
             return -1;
     return 0;
@@ -346,24 +404,22 @@ int pyspy_elf_load_symbols(const char *path, pyspy_module *m,
 /* Reads m's pending table (only .dynsym when dynamic_only and no table
  * is there yet), replacing what it holds. */
 static void read_pending(pyspy_module *m, bool dynamic_only) {
+    pyspy_module_symtab *t = m->symtab;
     pyspy_module got;
     memset(&got, 0, sizeof got);
     pyspy_error e = {0};
     bool more = false;
-    if (load_symbols(m->symbol_file, &got, NULL, dynamic_only, &more, &e) ==
-            0 &&
-        (!m->build_id_len ||
-         (got.build_id_len == m->build_id_len &&
-          memcmp(got.build_id, m->build_id, m->build_id_len) == 0))) {
-        pyspy_module_take_symbols(m, &got);
-    } else {
+    if (load_symbols(t->file, &got, NULL, dynamic_only, &more, &e) != 0 ||
+        (m->build_id_len &&
+         (got.build_id_len != m->build_id_len ||
+          memcmp(got.build_id, m->build_id, m->build_id_len) != 0)) ||
+        pyspy_module_take_symbols(m, &got) != 0)
         more = false; /* unreadable now: it will not get better */
-    }
     pyspy_module_free(&got);
-    m->symbols_partial = more;
+    t->partial = more;
     if (!more) {
-        free(m->symbol_file);
-        m->symbol_file = NULL;
+        free(t->file);
+        t->file = NULL;
     }
 }
 
@@ -371,7 +427,7 @@ static void read_pending(pyspy_module *m, bool dynamic_only) {
  * module is a heap object, never a const one, and is used by one thread
  * at a time, so the lazy read takes no lock. */
 void pyspy_module_ensure_symbols(const pyspy_module *cm) {
-    if (cm && cm->symbol_file)
+    if (pyspy_module_symbols_pending(cm))
         read_pending((pyspy_module *)cm, false);
 }
 
@@ -379,7 +435,7 @@ const pyspy_symbol *pyspy_module_find_dynamic(const pyspy_module *cm,
                                               const char *name) {
     if (!cm)
         return NULL;
-    if (cm->symbol_file && !cm->symbols_partial)
+    if (pyspy_module_symbols_pending(cm) && !cm->symtab->partial)
         read_pending((pyspy_module *)cm, true);
     return lookup(cm, name);
 }
@@ -387,7 +443,7 @@ const pyspy_symbol *pyspy_module_find_dynamic(const pyspy_module *cm,
 const pyspy_symbol *pyspy_module_find_symbol(const pyspy_module *cm,
                                              const char *name) {
     const pyspy_symbol *s = pyspy_module_find_dynamic(cm, name);
-    if (!s && cm && cm->symbol_file) {
+    if (!s && pyspy_module_symbols_pending(cm)) {
         pyspy_module_ensure_symbols(cm);
         s = lookup(cm, name);
     }

@@ -7,6 +7,25 @@
 
 #include <pyspy.h>
 
+/* What pyspy.h keeps out of pyspy_module: the lookup index and the state
+ * of a table read lazily. */
+struct pyspy_module_symtab {
+    /* When set, one block holding every symbol name (names point into
+     * it); when NULL each name is its own allocation. */
+    char *names;
+    /* Open-addressing table of symbol positions + 1 (0 = empty), by the
+     * name's hash; built by pyspy_module_index_symbols. */
+    uint32_t *index;
+    size_t index_size; /* a power of two, or 0 */
+    /* Symbols not read yet: the file to read them from on first use
+     * (pyspy_module_ensure_symbols). A sampler needs the interpreter's
+     * few symbols, not every library's. */
+    char *file;
+    /* symbols holds .dynsym only; the rest is still in file. */
+    bool partial;
+};
+typedef struct pyspy_module_symtab pyspy_module_symtab;
+
 /* Fills m->symbols/nsymbols, m->build_id; *first_vaddr receives the
  * lowest PT_LOAD p_vaddr (page-aligned) so the caller can compute
  * load_bias = mapping start - first_vaddr (after matching offsets). */
@@ -15,8 +34,15 @@ int pyspy_elf_load_symbols(const char *path, pyspy_module *m,
 /* The same without the symbols: build-id and lowest PT_LOAD only. */
 int pyspy_elf_load_header(const char *path, pyspy_module *m,
                           uint64_t *first_vaddr, pyspy_error *err);
+/* Where the symbols of a module loaded with only its header are read
+ * from when first needed. -1 when out of memory. */
+int pyspy_module_set_symbol_file(pyspy_module *m, const char *path);
+/* Whether some of m's symbols are still in that file, and whether the
+ * part read is the exported (.dynsym) table only. */
+bool pyspy_module_symbols_pending(const pyspy_module *m);
+bool pyspy_module_symbols_partial(const pyspy_module *m);
 /* Reads all the symbols of a module loaded with only its header, from
- * m->symbol_file (a file of another build-id gives none). Modules are
+ * its symbol file (a file of another build-id gives none). Modules are
  * used by one thread at a time, so the lazy read takes no lock. Every
  * reader of m->symbols calls it first; lookups by name do it
  * themselves. */
@@ -26,10 +52,14 @@ void pyspy_module_ensure_symbols(const pyspy_module *m);
  * answers, without reading a big .symtab. */
 const pyspy_symbol *pyspy_module_find_dynamic(const pyspy_module *m,
                                               const char *name);
-/* Moves from's symbols (names and index too) into to, freeing to's. */
-void pyspy_module_take_symbols(pyspy_module *to, pyspy_module *from);
+/* Moves from's symbols (names and index too) into to, freeing to's. -1
+ * (nothing moved) when out of memory. */
+int pyspy_module_take_symbols(pyspy_module *to, pyspy_module *from);
 /* Frees the path, the symbols (their names too) and the index. */
 void pyspy_module_free(pyspy_module *m);
+/* Frees m->symtab only (index, names block, pending file): for a table
+ * whose symbols array and names the caller owns. */
+void pyspy_module_free_symtab(pyspy_module *m);
 /* Drops repeated names (keeping an entry with a value) and builds the
  * name index, setting each symbol's hash; -1 when out of memory (then
  * lookups find nothing). Every symbol table goes through it. */

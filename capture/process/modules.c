@@ -42,8 +42,7 @@ static int load_one(int pid, const pyspy_region *r, pyspy_module *m,
         if (pyspy_elf_load_header(p, m, first_vaddr, &e) != 0)
             return -1;
     }
-    m->symbol_file = strdup(p);
-    return m->symbol_file ? 0 : -1;
+    return pyspy_module_set_symbol_file(m, p);
 }
 
 int pyspy_live_load_modules(pyspy_memsrc *src, int pid, pyspy_error *err) {

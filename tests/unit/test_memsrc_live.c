@@ -398,27 +398,28 @@ TEST(symbols_are_read_on_first_use) {
         return;
     }
     const pyspy_module *libc = module_named(src, "/libc.so");
-    CHECK(libc && libc->symbol_file && !libc->symbols);
+    CHECK(libc && pyspy_module_symbols_pending(libc) && !libc->symbols);
     CHECK(libc && libc->build_id_len == 20 && libc->load_bias != 0);
     pyspy_python py;
     CHECK(pyspy_python_find(src, &py, &err) == 0);
     CHECK(py.module && strstr(py.module->path, "libpython3.11.so"));
     /* Found through the exported table; the big .symtab waits. */
     const pyspy_module *lp = py.module;
-    CHECK(lp && lp->symbols_partial && lp->symbol_file && lp->nsymbols > 1000);
+    CHECK(lp && pyspy_module_symbols_partial(lp) &&
+          pyspy_module_symbols_pending(lp) && lp->nsymbols > 1000);
     if (lp) {
         size_t exported = lp->nsymbols;
         /* A static function is only in .symtab: asking reads it. */
         CHECK(pyspy_module_find_dynamic(lp, "list_dealloc") == NULL);
         CHECK(pyspy_module_find_symbol(lp, "list_dealloc") != NULL);
-        CHECK(!lp->symbol_file && !lp->symbols_partial &&
-              lp->nsymbols > exported);
+        CHECK(!pyspy_module_symbols_pending(lp) &&
+              !pyspy_module_symbols_partial(lp) && lp->nsymbols > exported);
         CHECK(pyspy_module_find_symbol(lp, "_PyRuntime") != NULL);
     }
-    CHECK(libc && libc->symbol_file && !libc->symbols);
+    CHECK(libc && pyspy_module_symbols_pending(libc) && !libc->symbols);
     if (libc) {
         const pyspy_symbol *s = pyspy_module_find_symbol(libc, "malloc");
-        CHECK(s && !libc->symbol_file && libc->nsymbols > 100);
+        CHECK(s && !pyspy_module_symbols_pending(libc) && libc->nsymbols > 100);
         CHECK(s && s->value + libc->load_bias >= libc->start &&
               s->value + libc->load_bias < libc->end);
         CHECK(!pyspy_module_find_symbol(libc, "no_such_symbol_here"));

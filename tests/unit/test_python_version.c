@@ -151,7 +151,7 @@ static fake *fake_new(const char *path, const char *sym0, uint64_t off0,
 }
 
 static void fake_free(fake *f) {
-    free(f->module.symbol_index);
+    pyspy_module_free_symtab(&f->module);
     free(f);
 }
 
