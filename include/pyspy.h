@@ -410,6 +410,25 @@ typedef struct pyspy_traces {
     size_t lists_cut;
 } pyspy_traces;
 
+/* What pyspy_traces_read fills in beyond the frames (dump's options). */
+typedef struct pyspy_trace_opts {
+    pyspy_lineno lineno;
+    uint64_t locals;     /* 0 none; 1 short reprs, 2+ longer (--locals) */
+    bool full_filenames; /* else short_filename as py-spy shortens */
+    bool native;         /* merge native frames (libdw) */
+} pyspy_trace_opts;
+
+/* py-spy dump's defaults: the line of the last instruction, no locals. */
+PYSPY_API pyspy_trace_opts pyspy_trace_opts_default(void);
+
+/* Finds the interpreter in src and reads every Python thread's stack
+ * into out (free it with pyspy_traces_free); a live source is stopped
+ * for the walk as its lock mode says and released. opts may be NULL
+ * (the defaults). A stack that could not be read whole is marked
+ * incomplete, not an error: -1 only when no interpreter was found or
+ * nothing could be read. */
+PYSPY_API int pyspy_traces_read(pyspy_memsrc *src, const pyspy_trace_opts *opts,
+                                pyspy_traces *out, pyspy_error *err);
 PYSPY_API void pyspy_traces_free(pyspy_traces *t);
 
 #ifdef __cplusplus

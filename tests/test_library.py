@@ -2,12 +2,14 @@
 exports exactly the functions include/pyspy.h declares, and a program
 built with nothing but `pkg-config --cflags --libs pyspy` (the build
 tree's uninstalled pyspy.pc) compiles, starts without LD_LIBRARY_PATH and
-reads a snapshot and a live process through the public API."""
+reads a snapshot and a live process through the public API: the memory
+source itself, and the stacks pyspy_traces_read walks from it."""
 import json
 import os
 import re
 import shutil
 import subprocess
+import time
 
 import pytest
 
@@ -58,6 +60,31 @@ int main(int argc, char **argv) {
     char b[8];
     if (pyspy_memsrc_read(src, 16, b, sizeof b, &err) != 0)
         printf("page zero %d\n", err.code);
+
+    pyspy_trace_opts to = pyspy_trace_opts_default();
+    to.locals = 1;
+    pyspy_traces ts;
+    if (pyspy_traces_read(src, &to, &ts, &err) == 0) {
+        printf("python %s\n", ts.python_version);
+        for (size_t i = 0; i < ts.ntraces; i++) {
+            const pyspy_trace *t = &ts.traces[i];
+            printf("trace %" PRIu64 "\t%s\n", t->os_thread_id,
+                   t->thread_name ? t->thread_name : "-");
+            for (size_t k = 0; k < t->nframes; k++) {
+                const pyspy_frame *f = &t->frames[k];
+                const char *file =
+                    f->short_filename ? f->short_filename : f->filename;
+                printf("frame %s\t%s\t%d\n", f->name ? f->name : "-",
+                       file ? file : "-", f->line);
+                for (size_t j = 0; j < f->nlocals; j++)
+                    printf("local %s\t%s\n", f->locals[j].name,
+                           f->locals[j].repr ? f->locals[j].repr : "-");
+            }
+        }
+        pyspy_traces_free(&ts);
+    } else {
+        printf("traces unreadable: %s\n", err.msg);
+    }
     pyspy_memsrc_close(src);
 
     char *args[] = {"pyspy", "dump", "--pid", "42", NULL};
@@ -73,6 +100,13 @@ int main(int argc, char **argv) {
     return 0;
 }
 """
+
+
+def platform_version():
+    return subprocess.run([PY, "-c", "import platform; "
+                           "print(platform.python_version())"],
+                          capture_output=True, text=True,
+                          check=True).stdout.strip()
 
 
 def lib_dir():
@@ -150,9 +184,37 @@ def run_program(exe, *args):
     return r.stdout
 
 
+def stacks(lines):
+    """[(os_thread_id, name, [frame lines and local lines])] in order."""
+    out = []
+    for x in lines:
+        kind, _, rest = x.partition(" ")
+        if kind == "trace":
+            tid, name = rest.split("\t")
+            out.append((int(tid), name, []))
+        elif kind in ("frame", "local"):
+            out[-1][2].append(x)
+    return out
+
+
+def expected_stacks(want):
+    out = []
+    for t in want:
+        body = []
+        for f in t["frames"]:
+            file = f.get("short_filename") or f["filename"]
+            body.append(f"frame {f['name']}\t{file}\t{f['line']}")
+            for loc in f.get("locals") or []:
+                body.append(f"local {loc['name']}\t{loc['repr'] or '-'}")
+        out.append((t["os_thread_id"], t["thread_name"] or "-", body))
+    return out
+
+
 def facts(out):
     lines = out.splitlines()
     return {
+        "stacks": stacks(lines),
+        "python": [x for x in lines if x.startswith(("python ", "traces "))],
         "pid": [int(x.split()[1]) for x in lines if x.startswith("pid ")],
         "threads": {int(x.split()[1]) for x in lines
                     if x.startswith("thread ")},
@@ -178,19 +240,36 @@ def test_out_of_tree_program_reads_a_snapshot(program):
     assert f["runtime"] and f["runtime"][0].startswith("runtime present "), f
     assert f["version"] == ["version 30b02f0"], f  # 3.11.2 final
     assert f["rest"] == COMMON, f
+    # the walk through the public API is the committed dump, thread by
+    # thread, frame by frame, local by local
+    assert f["python"] == ["python 3.11.2"], f
+    assert f["stacks"] == expected_stacks(want)
 
 
 def test_out_of_tree_program_reads_a_live_process(program):
     if not os.access(PY, os.X_OK):
         pytest.skip(f"{PY} is not installed")
-    p = subprocess.Popen([PY, "-c", "import sys, time\n"
+    p = subprocess.Popen([PY, "-c", "import sys, threading, time\n"
+                          "def park(seconds):\n"
+                          "    time.sleep(seconds)\n"
                           "print('%x' % sys.hexversion, flush=True)\n"
-                          "time.sleep(600)\n"],
+                          "park(600)\n"],
                          stdout=subprocess.PIPE, text=True)
     try:
         hexversion = p.stdout.readline().strip()
         assert hexversion, "the child printed nothing"
-        f = facts(run_program(program, "pid", p.pid))
+        want = [(p.pid, "MainThread",
+                 ["frame park\t<string>\t3", "local seconds\t600",
+                  "frame <module>\t<string>\t5"])]
+        # after printing it may not have reached park yet
+        deadline = time.monotonic() + 60
+        while True:
+            f = facts(run_program(program, "pid", p.pid))
+            if f["stacks"] == want or time.monotonic() > deadline:
+                break
+            time.sleep(0.05)
+        assert f["stacks"] == want, f
+        assert f["python"] == [f"python {platform_version()}"], f
         assert f["pid"] == [p.pid], f
         assert p.pid in f["threads"], f
         assert f["runtime"] and f["runtime"][0].startswith("runtime present "), f

@@ -17,11 +17,11 @@
  * cannot measure (79 columns). */
 #define RULE_WIDTH 79
 
-static pyspy_walk_opts walk_opts(const pyspy_config *cfg) {
-    pyspy_walk_opts o = {.lineno = cfg->lineno,
-                         .locals = cfg->dump_locals,
-                         .full_filenames = cfg->full_filenames,
-                         .native = cfg->native};
+static pyspy_trace_opts trace_opts(const pyspy_config *cfg) {
+    pyspy_trace_opts o = {.lineno = cfg->lineno,
+                          .locals = cfg->dump_locals,
+                          .full_filenames = cfg->full_filenames,
+                          .native = cfg->native};
     return o;
 }
 
@@ -31,26 +31,9 @@ static pyspy_walk_opts walk_opts(const pyspy_config *cfg) {
 static int dump_source(pyspy_memsrc *src, const pyspy_config *cfg,
                        pyspy_dump_header *h, bool *incomplete,
                        pyspy_error *err) {
-    pyspy_python py;
-    memset(&py, 0, sizeof py);
-    if (pyspy_python_find(src, &py, err) < 0)
-        return -1;
-    const pyspy_memsrc_ops *ops = src->ops;
-    pyspy_walk_opts wo = walk_opts(cfg);
+    pyspy_trace_opts to = trace_opts(cfg);
     pyspy_traces traces;
-    memset(&traces, 0, sizeof traces);
-    int rc = 0;
-    if (ops->refresh && ops->refresh(src, err) < 0)
-        rc = -1;
-    if (rc == 0 && ops->suspend && ops->suspend(src, err) < 0)
-        rc = -1;
-    if (rc == 0) {
-        rc = pyspy_stack_traces(src, &py, &wo, &traces, err);
-        if (ops->resume)
-            ops->resume(src);
-    }
-    pyspy_python_free(&py);
-    if (rc < 0)
+    if (pyspy_traces_read(src, &to, &traces, err) < 0)
         return -1;
     h->crash_signal = src->proc.crash_signal;
     size_t cut = 0;
@@ -59,8 +42,8 @@ static int dump_source(pyspy_memsrc *src, const pyspy_config *cfg,
     *incomplete |= cut > 0 || traces.lists_cut > 0;
     h->incomplete_stacks = cut;
     h->lists_cut = traces.lists_cut;
-    rc = cfg->dump_json ? pyspy_dump_json(stdout, &traces, h)
-                        : pyspy_dump_text(stdout, &traces, h);
+    int rc = cfg->dump_json ? pyspy_dump_json(stdout, &traces, h)
+                            : pyspy_dump_text(stdout, &traces, h);
     fflush(stdout);
     pyspy_traces_free(&traces);
     if (rc < 0)
