@@ -28,9 +28,10 @@ enum {
     PYSPY_FUZZ_FREE_THREADED = 1 << 0,
     PYSPY_FUZZ_DEBUG_OFFSETS = 1 << 1, /* patch from runtime (3.13+) */
     PYSPY_FUZZ_LOCALS = 1 << 2,
-    PYSPY_FUZZ_NAMES = 1 << 3,   /* read thread names */
-    PYSPY_FUZZ_TWICE = 1 << 4,   /* a second walk through a walk cache */
-    PYSPY_FUZZ_LINENO_1 = 1 << 5 /* with bit 6: pyspy_lineno */
+    PYSPY_FUZZ_NAMES = 1 << 3,     /* read thread names */
+    PYSPY_FUZZ_TWICE = 1 << 4,     /* a second walk through a walk cache */
+    PYSPY_FUZZ_LINENO_1 = 1 << 5,  /* with bit 6: pyspy_lineno */
+    PYSPY_FUZZ_LONG_REPRS = 1 << 7 /* with LOCALS: --locals twice */
 };
 #define PYSPY_FUZZ_LINENO(flags) (((flags) >> 5) & 3)
 #define PYSPY_FUZZ_STACK_CHUNK 8u /* chunk perms bit */

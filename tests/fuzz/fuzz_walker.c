@@ -46,7 +46,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     }
     pyspy_walk_opts opts = {
         .lineno = (pyspy_lineno)(PYSPY_FUZZ_LINENO(im.flags) % 3),
-        .locals = im.flags & PYSPY_FUZZ_LOCALS ? 1 : 0,
+        .locals = !(im.flags & PYSPY_FUZZ_LOCALS)    ? 0
+                  : im.flags & PYSPY_FUZZ_LONG_REPRS ? 2
+                                                     : 1,
         .skip_thread_names = !(im.flags & PYSPY_FUZZ_NAMES),
     };
     if (im.flags & PYSPY_FUZZ_TWICE) {
