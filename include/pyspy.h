@@ -25,6 +25,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/uio.h> /* struct iovec, for batched reads */
 
 #ifdef __cplusplus
 extern "C" {
@@ -280,17 +281,47 @@ typedef struct pyspy_process_info {
 typedef struct pyspy_memsrc pyspy_memsrc;
 
 typedef struct pyspy_memsrc_ops {
-    const char *kind; /* "live", "core", "zstd-core", "snapshot" */
+    /* What the source is, for messages and tests only ("live", "ram",
+     * "core", "zstd-core", "snapshot", ...): never a question to branch
+     * on. What a consumer may ask of a source is the operations below;
+     * every one but read is optional (NULL where a source cannot provide
+     * it), and the pyspy_memsrc_* functions that call them say what a
+     * missing one means. */
+    const char *kind;
     /* Reads exactly len bytes or fails (PYSPY_E_UNREADABLE): partial reads
      * are errors, never garbage. */
     int (*read)(pyspy_memsrc *src, uint64_t addr, void *buf, size_t len,
                 pyspy_error *err);
-    /* Live only (NULL otherwise): stop/resume per the lock mode, and
-     * re-read threads and their kernel state. */
+    /* A running process: stop/resume per the lock mode, and re-read
+     * threads and their kernel state. */
     int (*suspend)(pyspy_memsrc *src, pyspy_error *err);
     void (*resume)(pyspy_memsrc *src);
     int (*refresh)(pyspy_memsrc *src, pyspy_error *err);
     void (*close)(pyspy_memsrc *src);
+    /* Batched reads: n (local, remote) pairs of equal lengths, many per
+     * system call; ok[i] tells which pairs were read in full, the return
+     * how many were. Only sources for which a batch is cheaper than its
+     * reads one by one have it. */
+    size_t (*readv)(pyspy_memsrc *src, const struct iovec *local,
+                    const struct iovec *remote, size_t n, bool *ok);
+    /* A sampling hint: the source will serve a sampler that reads
+     * registers only when need_regs and the threads' kernel states only
+     * when need_states, from the calling thread. */
+    void (*sampling)(pyspy_memsrc *src, bool need_regs, bool need_states);
+    /* After a walk between suspend and resume: false when a thread that
+     * suspend left running (it slept) may have run meanwhile, so the walk
+     * may be torn; the next suspend then stops every thread. */
+    bool (*check_sleepers)(pyspy_memsrc *src);
+    /* The folder the target's file paths are relative to on this host
+     * ("/proc/PID/root" for a live process, which reaches files in its
+     * mount namespace); "" or NULL: as named. */
+    const char *(*file_root)(const pyspy_memsrc *src);
+    /* True while suspend holds the target stopped (it may have been
+     * stopped already, by someone else). */
+    bool (*is_stopped)(const pyspy_memsrc *src);
+    /* Re-reads the regions (and the modules when the files mapped moved):
+     * for a copy that must match the moment of a stop. */
+    int (*reread_regions)(pyspy_memsrc *src, pyspy_error *err);
 } pyspy_memsrc_ops;
 
 struct pyspy_memsrc {
@@ -339,6 +370,24 @@ PYSPY_API size_t pyspy_memsrc_describe_missed(const pyspy_memsrc *src,
 
 PYSPY_API int pyspy_memsrc_read(pyspy_memsrc *src, uint64_t addr, void *buf,
                                 size_t len, pyspy_error *err);
+/* The optional operations of pyspy_memsrc_ops, each with what it means
+ * when the source has none: suspend, resume and refresh do nothing;
+ * readv reads the pairs one by one; sampling does nothing;
+ * check_sleepers is true (nothing was left running); file_root is ""
+ * (paths as named); is_stopped is false; reread_regions does nothing. */
+PYSPY_API int pyspy_memsrc_suspend(pyspy_memsrc *src, pyspy_error *err);
+PYSPY_API void pyspy_memsrc_resume(pyspy_memsrc *src);
+PYSPY_API int pyspy_memsrc_refresh(pyspy_memsrc *src, pyspy_error *err);
+PYSPY_API size_t pyspy_memsrc_readv(pyspy_memsrc *src,
+                                    const struct iovec *local,
+                                    const struct iovec *remote, size_t n,
+                                    bool *ok);
+PYSPY_API void pyspy_memsrc_sampling(pyspy_memsrc *src, bool need_regs,
+                                     bool need_states);
+PYSPY_API bool pyspy_memsrc_check_sleepers(pyspy_memsrc *src);
+PYSPY_API const char *pyspy_memsrc_file_root(const pyspy_memsrc *src);
+PYSPY_API bool pyspy_memsrc_is_stopped(const pyspy_memsrc *src);
+PYSPY_API int pyspy_memsrc_reread_regions(pyspy_memsrc *src, pyspy_error *err);
 /* Reads a NUL-terminated string of at most max-1 bytes. */
 PYSPY_API int pyspy_memsrc_read_cstr(pyspy_memsrc *src, uint64_t addr,
                                      char *buf, size_t max, pyspy_error *err);

@@ -6,6 +6,7 @@ caller, and a snapshot of the same process gives the same stacks."""
 import json
 import os
 import shutil
+import signal
 import subprocess
 import time
 
@@ -244,6 +245,75 @@ def test_native_record_raw(tmp_path):
         assert not any('EvalFrame' in f for f in stack), stack
         o, k = stack.index('outer'), stack.index('keyfn')
         assert 'builtin_sorted' in stack[o + 1:k], stack
+
+
+
+def open_file_ids(pid):
+    """(st_dev, st_ino) of every file process pid holds open."""
+    ids = set()
+    d = f'/proc/{pid}/fd'
+    for name in os.listdir(d):
+        try:
+            st = os.stat(os.path.join(d, name))
+        except OSError:
+            continue  # closed meanwhile
+        ids.add((st.st_dev, st.st_ino))
+    return ids
+
+
+def test_native_record_opens_a_containers_files_in_its_root(tmp_path):
+    """A target in its own mount namespace (as in a container) runs an
+    interpreter from a path this host's namespace does not have. record
+    --native, which walks through its per-sample page cache, opens that
+    file where the target sees it, /proc/PID/root/..., rather than falling
+    back to the module's image in memory: libdw keeps the file it was
+    given open, so pyspy holds the target's very file."""
+    if not os.access('/usr/bin/python3.11', os.X_OK):
+        pytest.skip('/usr/bin/python3.11 is not installed')
+    if os.geteuid() != 0 or not shutil.which('unshare'):
+        pytest.skip('needs root and unshare for a mount namespace')
+    inside = tmp_path / 'ns'
+    inside.mkdir()  # empty here; a tmpfs with the interpreter inside
+    prog = tmp_path / 'busy.py'
+    prog.write_text(BUSY)
+    script = (f'mount -t tmpfs none {inside} && '
+              f'cp /usr/bin/python3.11 {inside}/python3 && '
+              f'exec {inside}/python3 {prog}')
+    p = subprocess.Popen(['unshare', '--mount', '--propagation', 'private',
+                          'sh', '-c', script], stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, text=True)
+    rec = None
+    out = tmp_path / 'rec.txt'
+    try:
+        line = p.stdout.readline().strip()
+        if line != 'ready' and 'mount' in p.stderr.read():
+            pytest.skip('cannot mount a tmpfs in a new mount namespace')
+        assert line == 'ready'
+        assert not (inside / 'python3').exists()
+        st = os.stat(f'/proc/{p.pid}/root{inside}/python3')
+        want = (st.st_dev, st.st_ino)
+        rec = subprocess.Popen([str(find_tool('pyspy')), 'record', '--native',
+                                '-d', '120', '-r', '20', '-f', 'raw', '-o',
+                                str(out), '--pid', str(p.pid)],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               text=True)
+        deadline = time.monotonic() + 100
+        held = False
+        while not held and rec.poll() is None and time.monotonic() < deadline:
+            held = want in open_file_ids(rec.pid)
+            time.sleep(0.02)
+        rec.send_signal(signal.SIGINT)
+        _, err = rec.communicate(timeout=TIMEOUT)
+        assert held, err
+        assert rec.returncode == 0, err
+    finally:
+        if rec and rec.poll() is None:
+            rec.kill()
+            rec.wait()
+        p.kill()
+        p.wait()
+    stacks = out.read_text()
+    assert 'keyfn (busy.py' in stacks and '(libc.so.6)' in stacks, stacks
 
 
 CPP = r'''

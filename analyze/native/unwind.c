@@ -100,11 +100,8 @@ static int open_module_file(const pyspy_memsrc *src, const pyspy_module *m,
                             char *path, size_t pathlen) {
     if (!m->path || m->path[0] != '/')
         return -1;
-    bool live = src->ops && src->ops->kind &&
-                strcmp(src->ops->kind, "live") == 0 && src->proc.pid > 0;
-    int w = live ? snprintf(path, pathlen, "/proc/%d/root%s", src->proc.pid,
-                            m->path)
-                 : snprintf(path, pathlen, "%s", m->path);
+    int w =
+        snprintf(path, pathlen, "%s%s", pyspy_memsrc_file_root(src), m->path);
     if (w < 0 || (size_t)w >= pathlen)
         return -1;
     int fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -466,13 +463,12 @@ static void session_free(session *s) {
 
 /* What identifies the modules libdw was given (malloc'd, *len set). */
 static char *modules_key(const pyspy_memsrc *src, size_t *len) {
-    size_t cap = 64, n = 0;
+    const char *root = pyspy_memsrc_file_root(src);
+    size_t cap = strlen(root) + 64, n = 0;
     char *k = malloc(cap);
     if (!k)
         return NULL;
-    bool live =
-        src->ops && src->ops->kind && strcmp(src->ops->kind, "live") == 0;
-    n = (size_t)snprintf(k, cap, "%d\n", live ? src->proc.pid : 0);
+    n = (size_t)snprintf(k, cap, "%s\n", root);
     for (size_t i = 0; i < src->nmodules; i++) {
         const pyspy_module *m = &src->modules[i];
         size_t need = (m->path ? strlen(m->path) : 0) + 128;

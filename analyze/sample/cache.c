@@ -1,15 +1,15 @@
-/* Per-sample page cache over a memory source (see sample_cache.h).
+/* Per-sample page cache over a memory source (see cache.h).
  *
  * Successive samples of a process walk mostly the same pages (the
  * runtime, the thread states, the frame stack, the code objects of the
- * hot functions), so a live sample starts by reading every page the last
- * one touched in a single process_vm_readv: one syscall instead of one
- * per page, which was most of a sample's cost in NonBlocking mode. It
+ * hot functions), so a sample of a source with batched reads (a live
+ * process: one process_vm_readv) starts by reading every page the last
+ * one touched in a single batch: one syscall instead of one per page,
+ * which was most of a sample's cost in NonBlocking mode. It
  * reads only the span of each page the last sample used (a few hundred
  * bytes of a 4 KiB page, typically): copying whole pages was a tenth of
  * a 100 Hz sample's cost. A read outside the span fills the page. */
 #include "analyze/sample/cache.h"
-#include "capture/memsrc/live.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -57,10 +57,18 @@ static void view_close(pyspy_memsrc *view) {
     (void)view; /* owned by the cache */
 }
 
+/* The view stands for its source: the target's files are where that
+ * source finds them. */
+static const char *view_file_root(const pyspy_memsrc *view) {
+    return pyspy_memsrc_file_root(
+        ((const pyspy_sample_cache *)view->impl)->src);
+}
+
 static const pyspy_memsrc_ops cache_ops = {
     .kind = "sample-cache",
     .read = cached_read,
     .close = view_close,
+    .file_root = view_file_root,
 };
 
 pyspy_sample_cache *pyspy_sample_cache_new(void) {
@@ -102,7 +110,9 @@ pyspy_memsrc *pyspy_sample_cache_begin(pyspy_sample_cache *c,
     memcpy(c->last, c->touched, c->ntouched * sizeof *c->touched);
     c->nlast = c->ntouched;
     c->ntouched = 0;
-    if (pyspy_memsrc_is_live(src))
+    /* Read one by one, the pages ahead would cost what the walk's own
+     * reads of them do, and maybe pages it no longer needs. */
+    if (src->ops->readv)
         prefetch(c);
     return &c->view;
 }
@@ -160,7 +170,7 @@ static void prefetch(pyspy_sample_cache *c) {
     if (n == 0)
         return;
     c->fills++;
-    pyspy_live_readv(c->src, l, r, n, ok);
+    c->src->ops->readv(c->src, l, r, n, ok);
     /* A page that failed is read again on demand, in exact ranges if
      * need be. */
     for (size_t i = 0; i < n; i++)
@@ -230,10 +240,4 @@ static int cached_read(pyspy_memsrc *view, uint64_t addr, void *buf, size_t len,
         left -= n;
     }
     return 0;
-}
-
-pyspy_memsrc *pyspy_sample_cache_behind(pyspy_memsrc *src) {
-    if (src && src->ops == &cache_ops)
-        return ((pyspy_sample_cache *)src->impl)->src;
-    return src;
 }

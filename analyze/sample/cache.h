@@ -21,16 +21,11 @@ void pyspy_sample_cache_free(pyspy_sample_cache *c);
  * that reads through it. It mirrors src's fields (threads, regions,
  * modules, process facts) as they are now, so call it after suspend or
  * refresh, and use it only until the next call. Its close op does
- * nothing. */
+ * nothing; it finds the target's files where src does (file_root). A
+ * walk's rarely refreshed reads are better sent to src itself
+ * (pyspy_walk_opts.cold_src). */
 pyspy_memsrc *pyspy_sample_cache_begin(pyspy_sample_cache *c,
                                        pyspy_memsrc *src);
-
-/* The source a view made by pyspy_sample_cache_begin reads through, or
- * src itself when it is not such a view. For reads that are not part of
- * the sample's hot path (sys.path, thread names, every few seconds):
- * they touch a hundred pages once, and each pool page they would fill is
- * a page fault of our own, which costs more than the small reads. */
-pyspy_memsrc *pyspy_sample_cache_behind(pyspy_memsrc *src);
 
 /* Reads and syscalls-worth of page fills in the last sample (tests and
  * benchmarks). */

@@ -6,9 +6,7 @@
 #include "analyze/cpython/python.h"
 #include "analyze/sample/cache.h"
 #include "analyze/walk/cache.h"
-#include "capture/memsrc/live.h"
 #include "capture/process/proc.h"
-#include "capture/process/ptrace_lock.h"
 
 #include <errno.h>
 #include <signal.h>
@@ -106,7 +104,7 @@ static int attach(sampler *s, int pid, pyspy_error *err) {
     memset(t, 0, sizeof *t);
     if (pyspy_memsrc_open_pid(pid, s->o->lock, &t->src, err))
         return -1;
-    pyspy_live_sampling(t->src, s->o->walk.native, !s->o->skip_thread_states);
+    pyspy_memsrc_sampling(t->src, s->o->walk.native, !s->o->skip_thread_states);
     if (pyspy_python_find(t->src, &t->py, err)) {
         pyspy_memsrc_close(t->src);
         t->src = NULL;
@@ -224,14 +222,14 @@ static void warm_up(target *t, const pyspy_walk_opts *wo) {
  * (with *aborted set) when on_traces asked to abort. */
 static int sample_target(sampler *s, target *t, int64_t ts, bool *aborted,
                          pyspy_error *err) {
-    const pyspy_memsrc_ops *ops = t->src->ops;
     pyspy_traces traces = {0};
     /* In Lock mode suspend re-reads threads and maps of the stopped
      * process; otherwise the thread states (idle or not) need a refresh. */
-    if (s->o->lock != PYSPY_LOCK && ops->refresh && ops->refresh(t->src, err))
+    if (s->o->lock != PYSPY_LOCK && pyspy_memsrc_refresh(t->src, err))
         return -1;
     pyspy_walk_opts wo = s->o->walk;
     wo.cache = t->wcache;
+    wo.cold_src = t->src;
     if (s->o->lock == PYSPY_LOCK)
         warm_up(t, &wo);
     int rc = 0;
@@ -239,19 +237,18 @@ static int sample_target(sampler *s, target *t, int64_t ts, bool *aborted,
      * may have woken during the walk (checked after the resume, outside
      * the pause) and torn it; the next suspend stops every thread. */
     for (int attempt = 0; attempt < 2; attempt++) {
-        if (ops->suspend && ops->suspend(t->src, err))
+        if (pyspy_memsrc_suspend(t->src, err))
             return -1;
         pyspy_memsrc *view =
             t->cache ? pyspy_sample_cache_begin(t->cache, t->src) : t->src;
         rc = pyspy_stack_traces(view, &t->py, &wo, &traces, err);
-        if (ops->resume)
-            ops->resume(t->src);
+        pyspy_memsrc_resume(t->src);
         if (s->o->lock != PYSPY_LOCK)
             break;
         s->st->paused_ns += t->src->proc.pause_ns;
         if (attempt == 0)
             s->st->pauses++;
-        if (rc != 0 || attempt == 1 || pyspy_live_check_sleepers(t->src))
+        if (rc != 0 || attempt == 1 || pyspy_memsrc_check_sleepers(t->src))
             break;
         pyspy_traces_free(&traces);
         memset(&traces, 0, sizeof traces);
@@ -280,7 +277,6 @@ static void cleanup(sampler *s) {
     free(s->targets);
     s->targets = NULL;
     free(s->tried);
-    pyspy_ptrace_hold_sigchld(false);
 }
 
 int pyspy_sampler_run(const pyspy_sampler_opts *o, pyspy_sampler_stats *st,
@@ -291,8 +287,6 @@ int pyspy_sampler_run(const pyspy_sampler_opts *o, pyspy_sampler_stats *st,
     int64_t period = 1000000 / (int64_t)(o->rate ? o->rate : 1);
     if (period < 1)
         period = 1;
-    if (o->lock == PYSPY_LOCK)
-        pyspy_ptrace_hold_sigchld(true);
     if (attach_root(&s, err)) {
         cleanup(&s);
         return -1;

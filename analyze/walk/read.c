@@ -22,16 +22,14 @@ int pyspy_traces_read(pyspy_memsrc *src, const pyspy_trace_opts *opts,
                           .locals = o.locals,
                           .full_filenames = o.full_filenames,
                           .native = o.native};
-    const pyspy_memsrc_ops *ops = src->ops;
     int rc = 0;
-    if (ops->refresh && ops->refresh(src, err) < 0)
+    if (pyspy_memsrc_refresh(src, err) < 0)
         rc = -1;
-    if (rc == 0 && ops->suspend && ops->suspend(src, err) < 0)
+    if (rc == 0 && pyspy_memsrc_suspend(src, err) < 0)
         rc = -1;
     if (rc == 0) {
         rc = pyspy_stack_traces(src, &py, &wo, out, err);
-        if (ops->resume)
-            ops->resume(src);
+        pyspy_memsrc_resume(src);
     }
     pyspy_python_free(&py);
     if (rc < 0) {

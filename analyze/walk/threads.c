@@ -5,7 +5,6 @@
 #include "capture/base/array.h"
 #include "analyze/native/unwind.h"
 #include "analyze/objects/objects.h"
-#include "analyze/sample/cache.h"
 #include "analyze/walk/internal.h"
 #include "analyze/walk/cache.h"
 
@@ -205,9 +204,10 @@ static int walk_interpreter(walk *w, uint64_t interp, pyspy_error *err) {
     const pyspy_thread_name *cached = NULL;
     size_t ncached = 0;
     bool use_cache =
-        pyspy_walk_cache_interp(
-            w->opts->cache, pyspy_sample_cache_behind(w->src), w->py, interp,
-            !w->opts->skip_thread_names, &sp, &cached, &ncached) == 0;
+        pyspy_walk_cache_interp(w->opts->cache,
+                                w->opts->cold_src ? w->opts->cold_src : w->src,
+                                w->py, interp, !w->opts->skip_thread_names, &sp,
+                                &cached, &ncached) == 0;
     if (!use_cache) {
         pyspy_interp_context_read(w->src, w->py, interp,
                                   !w->opts->skip_thread_names, &own_sp,

@@ -15,6 +15,12 @@ typedef struct pyspy_walk_opts {
     /* Optional, kept by a sampler across walks of one target
      * (analyze/walk/cache.h); NULL reads everything on every walk. */
     struct pyspy_walk_cache *cache;
+    /* Optional: where the reads that cache refreshes every few seconds
+     * (sys.path, thread names) go, such as the source a per-sample page
+     * cache reads through: they touch a hundred pages once, and each page
+     * that cache would fill is a page fault of our own, which costs more
+     * than the small reads. NULL: the walked source. */
+    pyspy_memsrc *cold_src;
     /* Nothing will show thread names: leave the threading module unread
      * (a walk of its dicts was a tenth of a sampler's start-up). */
     bool skip_thread_names;

@@ -67,8 +67,8 @@ static void view_close(pyspy_memsrc *view) {
     free(view);
 }
 
-static const pyspy_memsrc_ops view_ops = {"filtered", view_read, NULL,
-                                          NULL,       NULL,      view_close};
+static const pyspy_memsrc_ops view_ops = {
+    .kind = "filtered", .read = view_read, .close = view_close};
 
 int pyspy_core_filter_view(pyspy_memsrc *src, uint32_t filter,
                            pyspy_memsrc **out, pyspy_error *err) {

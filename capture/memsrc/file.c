@@ -213,12 +213,12 @@ static void core_close(pyspy_memsrc *src) {
     free(src);
 }
 
-static const pyspy_memsrc_ops core_ops = {"core", core_read, NULL,
-                                          NULL,   NULL,      core_close};
-static const pyspy_memsrc_ops zcore_ops = {"zstd-core", core_read, NULL,
-                                           NULL,        NULL,      core_close};
-static const pyspy_memsrc_ops snap_ops = {"snapshot", core_read, NULL,
-                                          NULL,       NULL,      core_close};
+static const pyspy_memsrc_ops core_ops = {
+    .kind = "core", .read = core_read, .close = core_close};
+static const pyspy_memsrc_ops zcore_ops = {
+    .kind = "zstd-core", .read = core_read, .close = core_close};
+static const pyspy_memsrc_ops snap_ops = {
+    .kind = "snapshot", .read = core_read, .close = core_close};
 
 /* Decompresses a whole-stream zstd file into an unlinked temporary file
  * in $TMPDIR; returns its fd. */

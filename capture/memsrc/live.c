@@ -34,9 +34,11 @@ typedef struct live_impl {
     pyspy_thread *pre;
     size_t npre, precap;
     pyspy_proc_tasks tasks;
-    bool sampling; /* serving a sampler: see pyspy_live_sampling */
+    bool sampling;  /* serving a sampler: see live_sampling */
+    bool held_chld; /* this source keeps SIGCHLD blocked (live_sampling) */
+    char root[32];  /* /proc/PID/root */
     /* Sleeping threads left running, with what their schedstat said
-     * before the walk (pyspy_live_check_sleepers). */
+     * before the walk (live_check_sleepers). */
     bool leaving, full_next;
     struct sleeper {
         int tid;
@@ -57,16 +59,16 @@ static int64_t clock_ns(clockid_t c) {
     return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
 }
 
-bool pyspy_memsrc_is_live(const pyspy_memsrc *src) {
-    return src && src->ops == &live_ops;
-}
-
 int pyspy_live_pid(const pyspy_memsrc *src) {
     return ((const live_impl *)src->impl)->pid;
 }
 
-bool pyspy_live_is_stopped(const pyspy_memsrc *src) {
+static bool live_is_stopped(const pyspy_memsrc *src) {
     return ((const live_impl *)src->impl)->stopped;
+}
+
+static const char *live_file_root(const pyspy_memsrc *src) {
+    return ((const live_impl *)src->impl)->root;
 }
 
 /* Opened on first use; the capture reads from several threads, so the
@@ -253,8 +255,8 @@ out:
     return rc;
 }
 
-size_t pyspy_live_readv(pyspy_memsrc *src, const struct iovec *local,
-                        const struct iovec *remote, size_t n, bool *ok) {
+static size_t live_readv(pyspy_memsrc *src, const struct iovec *local,
+                         const struct iovec *remote, size_t n, bool *ok) {
     live_impl *li = src->impl;
     uint64_t bytes = 0;
     for (size_t i = 0; i < n; i++)
@@ -311,7 +313,14 @@ static char record_state(void *ctx, int tid) {
     return t->state;
 }
 
-bool pyspy_live_check_sleepers(pyspy_memsrc *src) {
+/* Lock mode for a sampler without native stacks stops only the threads
+ * that run: stopping a sleeping one wakes it, costs it a restarted system
+ * call, and took most of a sample's pause on a multi-threaded target.
+ * What it must prove instead, once the walk is over (before or after
+ * resume): each thread left running still sleeps and neither its run
+ * time nor its count of times on a CPU moved since before the walk -- it
+ * never ran, so its memory is what a stop would have shown. */
+static bool live_check_sleepers(pyspy_memsrc *src) {
     live_impl *li = src->impl;
     size_t n = li->nsl;
     li->nsl = 0; /* each suspend's sleepers are checked once */
@@ -422,13 +431,25 @@ static int reread_threads(pyspy_memsrc *src, live_impl *li, pyspy_error *err) {
     return 0;
 }
 
-void pyspy_live_sampling(pyspy_memsrc *src, bool need_regs, bool need_states) {
+/* Each thread's current syscall (which only snapshots record) is not
+ * read, nor registers unless need_regs. Without need_states a
+ * NonBlocking source does not read each thread's kernel state either
+ * (2-40 % of a sample's CPU, measured side by side): threads are left
+ * with state 0 and syscall -1, "unknown", which counts as active. */
+static void live_sampling(pyspy_memsrc *src, bool need_regs, bool need_states) {
     live_impl *li = src->impl;
     li->sampling = true;
     li->no_regs = !need_regs;
     /* Lock mode reads the states to know which threads sleep. */
     li->no_states = !need_states && li->lock == PYSPY_NONBLOCKING;
     pyspy_proc_tasks_drop_syscalls(&li->tasks);
+    /* A sampler stopping the target a thousand times a second keeps
+     * SIGCHLD blocked across suspends instead of paying two mask changes
+     * per sample (until close). */
+    if (li->lock == PYSPY_LOCK && !li->held_chld) {
+        pyspy_ptrace_hold_sigchld(true);
+        li->held_chld = true;
+    }
 }
 
 /* ------------------------------------------------------------ regions */
@@ -523,7 +544,7 @@ static int live_suspend(pyspy_memsrc *src, pyspy_error *err) {
                                         : clock_ns(CLOCK_MONOTONIC);
     src->proc.capture_time_ns = clock_ns(CLOCK_REALTIME);
     /* The map is the one of the last refresh (or open): a sampler
-     * refreshes just before; a snapshot calls pyspy_live_reread_maps. */
+     * refreshes just before; a snapshot calls reread_regions. */
     if (threads_from_set(src, li, err) != 0) {
         pyspy_ptrace_release(&li->set);
         li->stopped = false;
@@ -532,7 +553,7 @@ static int live_suspend(pyspy_memsrc *src, pyspy_error *err) {
     return 0;
 }
 
-int pyspy_live_reread_maps(pyspy_memsrc *src, pyspy_error *err) {
+static int live_reread_regions(pyspy_memsrc *src, pyspy_error *err) {
     return reread_maps(src, src->impl, err);
 }
 
@@ -576,6 +597,8 @@ static void live_close(pyspy_memsrc *src) {
         if (li->mem_fd >= 0)
             close(li->mem_fd);
         pyspy_proc_tasks_close(&li->tasks);
+        if (li->held_chld)
+            pyspy_ptrace_hold_sigchld(false);
         free(li->sl);
         free(li->pre);
         free(li);
@@ -596,6 +619,12 @@ static const pyspy_memsrc_ops live_ops = {
     .resume = live_resume,
     .refresh = live_refresh,
     .close = live_close,
+    .readv = live_readv,
+    .sampling = live_sampling,
+    .check_sleepers = live_check_sleepers,
+    .file_root = live_file_root,
+    .is_stopped = live_is_stopped,
+    .reread_regions = live_reread_regions,
 };
 
 /* Fails early, with the permission advice, when memory cannot be read. */
@@ -639,6 +668,7 @@ int pyspy_memsrc_open_pid(int pid, pyspy_lock_mode lock, pyspy_memsrc **out,
     li->pid = pid;
     li->lock = lock;
     li->mem_fd = -1;
+    snprintf(li->root, sizeof li->root, "/proc/%d/root", pid);
     pyspy_proc_tasks_init(&li->tasks, pid, true);
     li->vm_ok = true;
     char origin[32];

@@ -404,10 +404,17 @@ static int view_read(pyspy_memsrc *view, uint64_t addr, void *buf, size_t len,
     return 0;
 }
 
+/* The paths are the live target's: its files are found where it sees
+ * them. */
+static const char *view_file_root(const pyspy_memsrc *view) {
+    return pyspy_memsrc_file_root(((const view_impl *)view->impl)->live);
+}
+
 static const pyspy_memsrc_ops view_ops = {
-    .kind = "live",
+    .kind = "ram",
     .read = view_read,
     .close = view_close,
+    .file_root = view_file_root,
 };
 
 int pyspy_memsrc_view_open(pyspy_memsrc *live, uint32_t filter,
@@ -570,7 +577,7 @@ int pyspy_memsrc_view_copy(pyspy_memsrc *view, pyspy_ram_pool *pool,
         return pyspy_error_set(err, PYSPY_E_GENERIC,
                                "out of memory copying the process");
     }
-    pyspy_live_readv(vi->live, s.l, s.r, s.n, ok);
+    pyspy_memsrc_readv(vi->live, s.l, s.r, s.n, ok);
     /* A region that could not be read in full (unmapped meanwhile, a file
      * truncated under its mapping) is absent, never half zeros. */
     for (size_t k = 0; k < s.n; k++) {

@@ -1,5 +1,6 @@
-/* Operations shared by every memory source: dispatch through ops, region
- * lookup, and symbol lookup over the modules a source exposes. */
+/* Operations shared by every memory source: dispatch through ops (with
+ * what a missing optional operation means), region lookup, and symbol
+ * lookup over the modules a source exposes. */
 #include "capture/elf/symbols.h"
 #include <pyspy.h>
 
@@ -19,6 +20,57 @@ int pyspy_memsrc_read(pyspy_memsrc *src, uint64_t addr, void *buf, size_t len,
                                "read at 0x%llx wraps around",
                                (unsigned long long)addr);
     return src->ops->read(src, addr, buf, len, err);
+}
+
+int pyspy_memsrc_suspend(pyspy_memsrc *src, pyspy_error *err) {
+    return src->ops->suspend ? src->ops->suspend(src, err) : 0;
+}
+
+void pyspy_memsrc_resume(pyspy_memsrc *src) {
+    if (src->ops->resume)
+        src->ops->resume(src);
+}
+
+int pyspy_memsrc_refresh(pyspy_memsrc *src, pyspy_error *err) {
+    return src->ops->refresh ? src->ops->refresh(src, err) : 0;
+}
+
+size_t pyspy_memsrc_readv(pyspy_memsrc *src, const struct iovec *local,
+                          const struct iovec *remote, size_t n, bool *ok) {
+    if (src->ops->readv)
+        return src->ops->readv(src, local, remote, n, ok);
+    size_t nok = 0;
+    for (size_t i = 0; i < n; i++) {
+        ok[i] =
+            local[i].iov_len == remote[i].iov_len &&
+            pyspy_memsrc_read(src, (uint64_t)(uintptr_t)remote[i].iov_base,
+                              local[i].iov_base, local[i].iov_len, NULL) == 0;
+        nok += ok[i];
+    }
+    return nok;
+}
+
+void pyspy_memsrc_sampling(pyspy_memsrc *src, bool need_regs,
+                           bool need_states) {
+    if (src->ops->sampling)
+        src->ops->sampling(src, need_regs, need_states);
+}
+
+bool pyspy_memsrc_check_sleepers(pyspy_memsrc *src) {
+    return src->ops->check_sleepers ? src->ops->check_sleepers(src) : true;
+}
+
+const char *pyspy_memsrc_file_root(const pyspy_memsrc *src) {
+    const char *root = src->ops->file_root ? src->ops->file_root(src) : NULL;
+    return root ? root : "";
+}
+
+bool pyspy_memsrc_is_stopped(const pyspy_memsrc *src) {
+    return src->ops->is_stopped && src->ops->is_stopped(src);
+}
+
+int pyspy_memsrc_reread_regions(pyspy_memsrc *src, pyspy_error *err) {
+    return src->ops->reread_regions ? src->ops->reread_regions(src, err) : 0;
 }
 
 int pyspy_memsrc_read_cstr(pyspy_memsrc *src, uint64_t addr, char *buf,

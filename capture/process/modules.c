@@ -4,7 +4,7 @@
  * namespaces; /proc/PID/root/<path> when map_files is not allowed). */
 #include "capture/base/array.h"
 #include "capture/elf/symbols.h"
-#include "capture/memsrc/live.h"
+#include "capture/process/proc.h"
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -97,4 +97,10 @@ int pyspy_proc_descendants(int pid, int **out, size_t *n, pyspy_error *err);
 /* The error for a pid that could not be opened, from errno. */
 int pyspy_proc_error(int pid, int errnum, const char *what, pyspy_error *err);
 
+/* Modules for every ELF file mapped in src->regions (live): symbols read
+ * through /proc/PID/map_files or /proc/PID/root so containers work.
+ * (capture/process/modules.c) */
+int pyspy_live_load_modules(pyspy_memsrc *src, int pid, pyspy_error *err);
+void pyspy_modules_free(pyspy_module *m, size_t n);
+
 #endif

@@ -343,21 +343,20 @@ static int stop_all(int pid, pyspy_ptrace_set *set, pyspy_proc_tasks *tasks,
     return 0;
 }
 
-static _Thread_local bool chld_held;
+static _Thread_local unsigned chld_depth;
 static _Thread_local sigset_t chld_old;
 
 void pyspy_ptrace_hold_sigchld(bool on) {
-    if (on == chld_held)
-        return;
     if (on) {
-        sigset_t chld;
-        sigemptyset(&chld);
-        sigaddset(&chld, SIGCHLD);
-        pthread_sigmask(SIG_BLOCK, &chld, &chld_old);
-    } else {
+        if (chld_depth++ == 0) {
+            sigset_t chld;
+            sigemptyset(&chld);
+            sigaddset(&chld, SIGCHLD);
+            pthread_sigmask(SIG_BLOCK, &chld, &chld_old);
+        }
+    } else if (chld_depth > 0 && --chld_depth == 0) {
         pthread_sigmask(SIG_SETMASK, &chld_old, NULL);
     }
-    chld_held = on;
 }
 
 int pyspy_ptrace_stop_all(int pid, pyspy_ptrace_set *set,
@@ -372,10 +371,9 @@ int pyspy_ptrace_stop_all(int pid, pyspy_ptrace_set *set,
         tasks = &own;
     }
     /* SIGCHLD stays pending for wait_chld instead of being discarded. */
-    bool held = chld_held;
     pyspy_ptrace_hold_sigchld(true);
     int rc = stop_all(pid, set, tasks, flags, seen, ctx, err);
-    pyspy_ptrace_hold_sigchld(held);
+    pyspy_ptrace_hold_sigchld(false);
     if (tasks == &own)
         pyspy_proc_tasks_close(&own);
     return rc;

@@ -21,7 +21,7 @@ typedef struct pyspy_ptrace_set {
 
 /* Threads the seen callback reports asleep ('S', 'D') are not stopped:
  * stopping one wakes it, and a sampler can prove instead that it did not
- * run (see pyspy_live_check_sleepers). */
+ * run (the live source's check_sleepers). */
 #define PYSPY_PTRACE_LEAVE_SLEEPERS 1u
 
 /* Called for each thread just before it is stopped, so its kernel state
@@ -37,11 +37,12 @@ int pyspy_ptrace_stop_all(int pid, pyspy_ptrace_set *set,
                           pyspy_proc_tasks *tasks, unsigned flags,
                           pyspy_ptrace_seen_fn seen, void *ctx,
                           pyspy_error *err);
-/* Keeps SIGCHLD blocked in the calling thread (on) or restores its mask
- * (off). stop_all blocks it while it waits for stops; a sampler stopping
- * the target a thousand times a second holds it across calls instead of
- * paying two mask changes per sample. Nothing here relies on a SIGCHLD
- * handler. */
+/* Keeps SIGCHLD blocked in the calling thread (on) or lets it go again
+ * (off); nested holds pair up, and the thread's mask is restored when the
+ * last one goes. stop_all holds it while it waits for stops; a live
+ * source serving a sampler holds it from its sampling hint to its close
+ * instead of paying two mask changes per sample. Nothing here relies on
+ * a SIGCHLD handler. */
 void pyspy_ptrace_hold_sigchld(bool on);
 /* Registers (NT_PRSTATUS) and FPU state (NT_FPREGSET) of a stopped
  * thread. */

@@ -5,7 +5,6 @@
 #include "capture/base/clock.h"
 #include "capture/tool/run.h"
 #include "capture/elf/symbols.h"
-#include "capture/memsrc/live.h"
 #include "capture/memsrc/ram.h"
 #include "capture/process/proc.h"
 #include "capture/snapshot/snapshot.h"
@@ -65,9 +64,9 @@ int pyspy_capture_pid(int pid, const pyspy_capture_config *cfg,
     int64_t t0 = pyspy_clock_ns();
     if (live->ops->suspend(live, err) != 0)
         goto out;
-    bool ours = pyspy_live_is_stopped(live);
+    bool ours = pyspy_memsrc_is_stopped(live);
     /* the map may have changed since open; the copy must match the stop */
-    if (pyspy_live_reread_maps(live, err) != 0 ||
+    if (pyspy_memsrc_reread_regions(live, err) != 0 ||
         pyspy_memsrc_view_open(live, filter, &view, err) != 0)
         goto out;
     uint64_t need = pyspy_memsrc_view_bytes(view);

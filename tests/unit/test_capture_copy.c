@@ -1,7 +1,6 @@
 /* The parts of a capture's pause: which pages the pagemap says only the
  * process holds (guard pages never), and the copy spread over threads
  * (pieces of one big region folded back into one result per pair). */
-#include "capture/memsrc/live.h"
 #include "capture/memsrc/ram.h"
 #include "capture/process/pagemap.h"
 #include "capture/snapshot/snapshot.h"
@@ -129,7 +128,7 @@ TEST(parallel_copy_of_a_big_region) {
                              {(void *)(uintptr_t)(a + BIG - PG), sizeof hole},
                              {(void *)(uintptr_t)(a + 7 * PG), PG}};
         bool ok[3] = {0};
-        CHECK(pyspy_live_readv(src, l, r, 3, ok) == 2);
+        CHECK(pyspy_memsrc_readv(src, l, r, 3, ok) == 2);
         CHECK(ok[0] && !ok[1] && ok[2]);
         size_t bad = 0;
         for (uint64_t off = 0; off < BIG; off += PG)

@@ -36,8 +36,7 @@ static int mem_read(pyspy_memsrc *src, uint64_t addr, void *buf, size_t len,
     return 0;
 }
 
-static const pyspy_memsrc_ops mem_ops = {"test", mem_read, NULL,
-                                         NULL,   NULL,     NULL};
+static const pyspy_memsrc_ops mem_ops = {.kind = "test", .read = mem_read};
 
 static pyspy_region regions[] = {
     {0x400000,

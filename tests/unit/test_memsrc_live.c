@@ -5,7 +5,6 @@
 #include "analyze/cpython/python.h"
 #include "capture/tool/run.h"
 #include "capture/elf/symbols.h"
-#include "capture/memsrc/live.h"
 #include "capture/memsrc/ram.h"
 #include "capture/process/proc.h"
 #include "capture/snapshot/snapshot.h"
@@ -117,7 +116,7 @@ TEST(reads_a_variable_of_a_child) {
     CHECK(src->auxv && src->auxv_len > 0);
     /* suspend stops it, with registers; resume lets it go */
     CHECK(src->ops->suspend(src, &err) == 0);
-    CHECK(pyspy_live_is_stopped(src));
+    CHECK(pyspy_memsrc_is_stopped(src));
     CHECK(src->nthreads == 1 && src->threads[0].has_regs);
     CHECK(src->threads[0].state == 'S');
     CHECK(src->threads[0].regs[PYSPY_REG_RIP] != 0);
@@ -262,6 +261,32 @@ TEST(coredump_filter_selects_regions) {
     CHECK(r && !r->present);
     pyspy_memsrc_close(v);
     src->ops->resume(src);
+    pyspy_memsrc_close(src);
+    kill_child(pid);
+}
+
+/* A process's files are where it sees them, /proc/PID/root, also for a
+ * copy of its memory, which is no live source itself. */
+TEST(ram_view_finds_files_where_the_process_does) {
+    int pid = fork_child();
+    CHECK(pid > 0);
+    if (pid <= 0)
+        return;
+    pyspy_memsrc *src = NULL, *v = NULL;
+    pyspy_error err = {0};
+    CHECK(pyspy_memsrc_open_pid(pid, PYSPY_NONBLOCKING, &src, &err) == 0);
+    char root[64];
+    snprintf(root, sizeof root, "/proc/%d/root", pid);
+    if (src) {
+        CHECK_STR(pyspy_memsrc_file_root(src), root);
+        CHECK(pyspy_memsrc_view_open(src, PYSPY_FILTER_DEFAULT, &v, &err) == 0);
+    }
+    if (v) {
+        CHECK(strcmp(v->ops->kind, src->ops->kind) != 0);
+        CHECK_STR(pyspy_memsrc_file_root(v), root);
+        CHECK(!pyspy_memsrc_is_stopped(v));
+    }
+    pyspy_memsrc_close(v);
     pyspy_memsrc_close(src);
     kill_child(pid);
 }
@@ -580,7 +605,8 @@ TEST(snapshot_keeps_state_from_before_the_stop) {
 }
 
 TEST_MAIN(T(reads_a_variable_of_a_child), T(ram_copy_outlives_the_process),
-          T(coredump_filter_selects_regions), T(nonexistent_pid),
+          T(coredump_filter_selects_regions),
+          T(ram_view_finds_files_where_the_process_does), T(nonexistent_pid),
           T(debian_python_runtime_symbol), T(pyenv_libpython_runtime_symbol),
           T(nonblocking_never_stops), T(already_locked_stays_stopped),
           T(snapshot_keeps_state_from_before_the_stop),

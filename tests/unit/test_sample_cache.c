@@ -145,5 +145,40 @@ TEST(live_sample_prefetches_last_pages_fresh) {
     munmap(m, 3 * 4096u);
 }
 
+/* The view stands for its source beyond reads too: a live target's
+ * files are found under /proc/PID/root through it (so --native opens a
+ * container's own files), and a file's source has no such root. */
+TEST(view_finds_files_where_its_source_does) {
+    pyspy_memsrc fake = {.ops = &fake_ops};
+    pyspy_sample_cache *c = pyspy_sample_cache_new();
+    CHECK(c != NULL);
+    if (!c)
+        return;
+    CHECK_STR(pyspy_memsrc_file_root(pyspy_sample_cache_begin(c, &fake)), "");
+    pid_t pid = fork();
+    CHECK(pid >= 0);
+    if (pid == 0) {
+        for (;;)
+            pause();
+    }
+    pyspy_memsrc *src = NULL;
+    pyspy_error err = {0};
+    if (pid > 0)
+        CHECK(pyspy_memsrc_open_pid(pid, PYSPY_NONBLOCKING, &src, &err) == 0);
+    if (src) {
+        char root[64];
+        snprintf(root, sizeof root, "/proc/%d/root", (int)pid);
+        CHECK_STR(pyspy_memsrc_file_root(pyspy_sample_cache_begin(c, src)),
+                  root);
+    }
+    pyspy_memsrc_close(src);
+    pyspy_sample_cache_free(c);
+    if (pid > 0) {
+        kill(pid, SIGKILL);
+        waitpid(pid, NULL, 0);
+    }
+}
+
 TEST_MAIN(T(same_bytes_fewer_reads), T(large_reads_pass_through),
-          T(live_sample_prefetches_last_pages_fresh))
+          T(live_sample_prefetches_last_pages_fresh),
+          T(view_finds_files_where_its_source_does))
