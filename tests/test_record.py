@@ -169,6 +169,16 @@ def record(pid, tmp_path, *flags, fmt="raw", duration=DURATION):
     return out, res
 
 
+def expected_ticks(res):
+    """The ticks a record run of DURATION at RATE could take: -d is
+    wall-clock time and a tick whose slot passed is skipped, so on a
+    loaded machine fewer than DURATION * RATE; pyspy says so with the rate
+    it achieved when it is more than a tenth short."""
+    m = re.search(r"Cannot keep up with \d+ samples a second: (\d+) a "
+                  r"second achieved", res.stdout)
+    return DURATION * (int(m.group(1)) if m else 0.9 * RATE)
+
+
 def total(stacks):
     return sum(c for _, c in stacks)
 
@@ -219,10 +229,12 @@ def test_nonblocking_idle_reads_no_states_but_keeps_idle_out(target, tmp_path):
 def test_gil_sleep_vs_busy(python, target, tmp_path):
     need(python)
     busy = target(python, BUSY_PROGRAM, "busy.py")
-    out, _ = record(busy.pid, tmp_path, "--gil")
+    out, res = record(busy.pid, tmp_path, "--gil")
     busy_samples = total(parse_raw(out))
-    # The busy loop holds the GIL: at least 95 % of the expected samples.
-    assert busy_samples >= 0.95 * DURATION * RATE, busy_samples
+    # The busy loop holds the GIL: nearly every tick taken (the margin
+    # covers a rate achieved that was measured over the first second).
+    assert busy_samples >= 0.85 * expected_ticks(res), (busy_samples,
+                                                          res.stdout)
     busy.close()
     sleeper = target(python, SLEEP_PROGRAM, "sleep.py")
     out, _ = record(sleeper.pid, tmp_path, "--gil")
@@ -283,7 +295,7 @@ def test_lock_mode_leaves_sleeping_threads_asleep(target, tmp_path):
               if any("parked (parked.py:%d)" % line_of(SLEEPER_AND_BUSY,
                                                          "# PARKED") in x
                      for x in f)]
-    assert total(parked) >= 0.9 * DURATION * RATE, stacks
+    assert total(parked) >= 0.9 * expected_ticks(res), (stacks, res.stdout)
     spinning = [(f, c) for f, c in stacks
                 if any("spin (parked.py:" in x for x in f)]
     assert total(spinning) >= 0.5 * DURATION * RATE, stacks

@@ -13,9 +13,11 @@
 
 static volatile sig_atomic_t stop_requested;
 
+/* Counts: a signal after sampling stopped ends the wait for the
+ * program too. */
 static void on_stop_signal(int sig) {
     (void)sig;
-    stop_requested = 1;
+    stop_requested = stop_requested + 1;
 }
 
 typedef struct rec {
@@ -23,7 +25,7 @@ typedef struct rec {
     pyspy_agg *agg;
     pyspy_progress progress;
     uint64_t kept;
-    uint64_t late_reported;
+    bool rate_warned;
     const char *lede;
     pyspy_error err;
 } rec;
@@ -54,13 +56,52 @@ static void on_attached(void *ctx, const pyspy_sampler_stats *st) {
     fflush(stdout);
 }
 
+/* Samples a second achieved so far, when it is short of the rate asked
+ * by more than a tenth (a sample takes longer than a period, or we are
+ * not scheduled often enough); 0 otherwise. Judged over at least a
+ * second, or at the end over the whole run. */
+static double rate_shortfall(const pyspy_config *cfg,
+                             const pyspy_sampler_stats *st, bool at_end) {
+    if (st->elapsed_us <= 0 || (!at_end && st->elapsed_us < 1000000))
+        return 0;
+    double period_us = 1e6 / (double)cfg->sampling_rate;
+    /* A run of a few periods says nothing about a rate. */
+    if ((double)st->elapsed_us < 10 * period_us)
+        return 0;
+    double achieved = (double)st->ticks * 1e6 / (double)st->elapsed_us;
+    return achieved < 0.9 * (double)cfg->sampling_rate ? achieved : 0;
+}
+
+/* Once per run, in py-spy's spirit ("behind in sampling, results may be
+ * inaccurate"), with the rate that was achieved. */
+static void warn_rate(rec *r, const pyspy_sampler_stats *st, bool at_end) {
+    if (r->rate_warned)
+        return;
+    double achieved = rate_shortfall(r->cfg, st, at_end);
+    if (achieved <= 0)
+        return;
+    r->rate_warned = true;
+    pyspy_progress_done(&r->progress);
+    printf("%sCannot keep up with %llu samples a second: %.0f a second "
+           "achieved%s. Results may be inaccurate; try a lower --rate.\n",
+           r->lede, (unsigned long long)r->cfg->sampling_rate, achieved,
+           at_end ? "" : " so far");
+    fflush(stdout);
+}
+
+/* -d in microseconds; a century stands for anything longer. */
+static int64_t duration_us(const pyspy_config *cfg) {
+    const uint64_t most = 100ULL * 365 * 24 * 3600;
+    uint64_t secs = cfg->duration_secs < most ? cfg->duration_secs : most;
+    return (int64_t)secs * 1000000;
+}
+
 static int on_tick(void *ctx, const pyspy_sampler_stats *st) {
     rec *r = ctx;
-    uint64_t total = r->cfg->duration_unlimited
-                         ? 0
-                         : r->cfg->duration_secs * r->cfg->sampling_rate;
-    pyspy_progress_update(&r->progress, st->elapsed_us, r->kept, st->errors,
-                          st->ticks, total);
+    warn_rate(r, st, false);
+    int64_t total_us = r->cfg->duration_unlimited ? 0 : duration_us(r->cfg);
+    pyspy_progress_update_timed(&r->progress, st->elapsed_us, r->kept,
+                                st->errors, total_us);
     return 0;
 }
 
@@ -97,7 +138,7 @@ static const char *exit_message(pyspy_stop_reason r) {
 
 static int record_live(const pyspy_config *cfg) {
     rec r = {.cfg = cfg};
-    pyspy_spawned child = {.capture_fd = -1, .status_fd = -1};
+    pyspy_spawned child = {.capture_fd = -1, .status_fd = -1, .ctl_fd = -1};
     pyspy_agg_opts ao = pyspy_record_agg_opts(cfg);
     char pidbuf[32], *filename = NULL, *title = NULL;
     int rc = 1, status = 0;
@@ -132,7 +173,8 @@ static int record_live(const pyspy_config *cfg) {
     pyspy_sampler_opts so = {
         .pid = cfg->pid ? cfg->pid : child.pid,
         .rate = cfg->sampling_rate,
-        .duration_secs = cfg->duration_unlimited ? 0 : cfg->duration_secs,
+        .timed = !cfg->duration_unlimited,
+        .duration_us = duration_us(cfg),
         .lock = cfg->blocking,
         .subprocesses = cfg->subprocesses,
         .walk = pyspy_record_walk_opts(cfg),
@@ -158,11 +200,7 @@ static int record_live(const pyspy_config *cfg) {
     const char *msg = exit_message(st.reason);
     if (msg)
         printf("\n%s%s\n", r.lede, msg);
-    if (st.late)
-        printf("%s%llu of %llu samples were late (at most %.1f ms behind "
-               "schedule)\n",
-               r.lede, (unsigned long long)st.late,
-               (unsigned long long)st.ticks, (double)st.max_late_us / 1000);
+    warn_rate(&r, &st, true);
     /* What Lock mode cost the target, measured rather than guessed. */
     if (st.pauses && st.elapsed_us > 0)
         printf("%sThe process was stopped for %.0f us per sample on average "
@@ -180,7 +218,7 @@ static int record_live(const pyspy_config *cfg) {
                             r.lede);
 out:
     if (child.pid) {
-        if (pyspy_spawn_finish(&child, &status, false)) {
+        if (pyspy_spawn_finish(&child, &status, false, &stop_requested)) {
             char desc[96];
             pyspy_describe_status(status, desc, sizeof desc);
             fprintf(stderr, "%sprogram %s\n", r.lede, desc);

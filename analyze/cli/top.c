@@ -12,9 +12,11 @@
 
 static volatile sig_atomic_t stop_requested;
 
+/* Counts: a signal after sampling stopped ends the wait for the
+ * program too. */
 static void on_stop_signal(int sig) {
     (void)sig;
-    stop_requested = 1;
+    stop_requested = stop_requested + 1;
 }
 
 typedef struct top {
@@ -24,6 +26,7 @@ typedef struct top {
     pyspy_top_view view;
     uint64_t errors_seen, late_seen;
     int64_t last_draw_us;
+    char rate_note[160];
     char *command;
     char version[32];
     pyspy_error err;
@@ -43,6 +46,21 @@ static int on_tick(void *ctx, const pyspy_sampler_stats *st) {
                    st->late > tp->late_seen);
     tp->errors_seen = st->errors;
     tp->late_seen = st->late;
+    /* As py-spy's top, a line while the rate asked is not kept (by more
+     * than a tenth over the run so far), with the rate achieved. */
+    uint64_t rate = tp->cfg->sampling_rate;
+    if (st->elapsed_us >= 1000000 && rate) {
+        double achieved = (double)st->ticks * 1e6 / (double)st->elapsed_us;
+        if (achieved < 0.9 * (double)rate)
+            snprintf(tp->rate_note, sizeof tp->rate_note,
+                     "Cannot keep up with %llu samples a second: %.0f a "
+                     "second achieved. Results may be inaccurate; try a "
+                     "lower --rate.",
+                     (unsigned long long)rate, achieved);
+        else
+            tp->rate_note[0] = 0;
+        tp->view.rate_note = tp->rate_note[0] ? tp->rate_note : NULL;
+    }
     if (!tp->version[0] && st->python_version[0])
         snprintf(tp->version, sizeof tp->version, "%s", st->python_version);
     pyspy_top_keys(&tp->view);
@@ -79,7 +97,7 @@ static char *program_text(const pyspy_config *cfg) {
 
 int pyspy_cmd_top(const pyspy_config *cfg) {
     top tp = {.cfg = cfg};
-    pyspy_spawned child = {.capture_fd = -1, .status_fd = -1};
+    pyspy_spawned child = {.capture_fd = -1, .status_fd = -1, .ctl_fd = -1};
     int status = 0, rc = 1;
     tp.filter.include_idle = cfg->include_idle;
     tp.filter.gil_only = cfg->gil_only;
@@ -130,7 +148,7 @@ int pyspy_cmd_top(const pyspy_config *cfg) {
             printf("\nprocess %d ended\n", so.pid);
     }
     if (child.pid) {
-        if (pyspy_spawn_finish(&child, &status, false)) {
+        if (pyspy_spawn_finish(&child, &status, false, &stop_requested)) {
             char desc[96];
             pyspy_describe_status(status, desc, sizeof desc);
             fprintf(stderr, "program %s\n", desc);

@@ -198,6 +198,10 @@ void pyspy_top_render(const pyspy_top_view *v, const pyspy_top_stats *s) {
         line(cols, "Total Samples \033[1m%llu\033[0m",
              (unsigned long long)s->overall_samples);
     used++;
+    if (v->rate_note) {
+        line(cols, "\033[31m%s\033[0m", v->rate_note);
+        used++;
+    }
     char procs[48] = "";
     if (v->subprocesses)
         snprintf(procs, sizeof procs, ", Processes \033[1m%llu\033[0m",

@@ -16,6 +16,8 @@ typedef struct pyspy_top_view {
     const char *version;
     bool subprocesses;
     double period_s; /* seconds per sample */
+    /* Shown under the totals when set: the asked rate cannot be kept. */
+    const char *rate_note;
 } pyspy_top_view;
 
 /* Raw mode and the alternate screen when stdin/stdout are terminals. */

@@ -287,6 +287,8 @@ static int intern_thread(pyspy_agg *a, int pid, const pyspy_trace *tr,
 static int add_run(pyspy_agg *a, uint32_t thread, uint32_t stack, int64_t ts) {
     pyspy_agg_thread *th = &a->threads[thread];
     th->samples++;
+    if (a->opts.counts_only)
+        return 0;
     if (th->nruns) {
         pyspy_agg_run *r = &th->runs[th->nruns - 1];
         /* A gap (the thread was filtered out meanwhile) starts a new run

@@ -1,7 +1,7 @@
-/* Stack aggregation for record and top: frames are interned once, stacks
- * (outermost first) are counted, and each thread keeps a run-length
- * encoded time line of its stacks so the time-ordered formats
- * (speedscope, chrometrace) can be written from the same data. */
+/* Stack aggregation for record: frames are interned once, stacks
+ * (outermost first) are counted, and unless counts_only each thread keeps
+ * a run-length encoded time line of its stacks so the time-ordered
+ * formats (speedscope, chrometrace) can be written from the same data. */
 #ifndef PYSPY_ANALYZE_AGGREGATE_H
 #define PYSPY_ANALYZE_AGGREGATE_H
 
@@ -14,6 +14,10 @@ typedef struct pyspy_agg_opts {
     bool subprocesses;       /* --subprocesses: a "process N:..." root */
     bool show_line_numbers;  /* false: frames differing by line merge */
     uint64_t period_us;      /* expected gap between samples (for runs) */
+    /* Only the counts (flamegraph, raw): no per-thread time line, so
+     * memory grows with the distinct stacks and threads, not with the
+     * samples. */
+    bool counts_only;
 } pyspy_agg_opts;
 
 typedef struct pyspy_agg_frame {

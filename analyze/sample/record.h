@@ -36,6 +36,10 @@ void pyspy_progress_init(pyspy_progress *p, bool hide);
 void pyspy_progress_update(pyspy_progress *p, int64_t elapsed_us,
                            uint64_t samples, uint64_t errors, uint64_t done,
                            uint64_t total);
+/* The same for a run of total_us of wall-clock time (0: unlimited). */
+void pyspy_progress_update_timed(pyspy_progress *p, int64_t elapsed_us,
+                                 uint64_t samples, uint64_t errors,
+                                 int64_t total_us);
 void pyspy_progress_done(pyspy_progress *p);
 
 #endif

@@ -18,6 +18,9 @@ pyspy_agg_opts pyspy_record_agg_opts(const pyspy_config *cfg) {
     o.subprocesses = cfg->subprocesses;
     o.show_line_numbers = cfg->show_line_numbers;
     o.period_us = cfg->sampling_rate ? 1000000 / cfg->sampling_rate : 0;
+    /* Only speedscope and chrometrace show samples in time order. */
+    o.counts_only = cfg->format != PYSPY_FORMAT_SPEEDSCOPE &&
+                    cfg->format != PYSPY_FORMAT_CHROMETRACE;
     return o;
 }
 
@@ -143,6 +146,31 @@ void pyspy_progress_update(pyspy_progress *p, int64_t elapsed_us,
         n = snprintf(line, sizeof line, "[%5.1fs] %llu samples, %llu errors",
                      (double)elapsed_us / 1e6, (unsigned long long)samples,
                      (unsigned long long)errors);
+    if (n < 0)
+        return;
+    fprintf(stderr, "\r%s\033[K", line);
+    fflush(stderr);
+    p->width = n;
+}
+
+void pyspy_progress_update_timed(pyspy_progress *p, int64_t elapsed_us,
+                                 uint64_t samples, uint64_t errors,
+                                 int64_t total_us) {
+    if (!p->enabled || total_us <= 0) {
+        pyspy_progress_update(p, elapsed_us, samples, errors, 0, 0);
+        return;
+    }
+    if (p->last_us && elapsed_us - p->last_us < 100000)
+        return;
+    p->last_us = elapsed_us ? elapsed_us : 1;
+    double done = elapsed_us < total_us ? (double)elapsed_us : (double)total_us;
+    char line[160];
+    int n = snprintf(line, sizeof line,
+                     "[%5.1fs] %.0f of %.0f s (%3.0f%%) %llu samples, %llu "
+                     "errors",
+                     (double)elapsed_us / 1e6, done / 1e6,
+                     (double)total_us / 1e6, 100.0 * done / (double)total_us,
+                     (unsigned long long)samples, (unsigned long long)errors);
     if (n < 0)
         return;
     fprintf(stderr, "\r%s\033[K", line);

@@ -1,6 +1,6 @@
 /* The sampling loop: absolute deadlines on CLOCK_MONOTONIC, one walk of
- * every target per tick, new Python descendants picked up about once a
- * second, targets dropped when they exit. */
+ * every target per tick, new Python descendants picked up at the tick
+ * after they appear, targets dropped when they exit. */
 #include "capture/base/clock.h"
 #include "analyze/sample/sampler.h"
 #include "analyze/cpython/python.h"
@@ -9,6 +9,7 @@
 #include "capture/process/proc.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,7 +18,14 @@
 #include <unistd.h>
 
 #define MAX_TARGETS 256
-#define MAX_TRIES 5 /* rescans before a non-Python descendant is ignored */
+/* Attempts before a non-Python descendant is ignored, the first a tick
+ * after it appears, then after 10, 20, 40 ms ... up to a second apart
+ * (about 4 s in all: an exec'd interpreter may take that long to start
+ * on a loaded machine). */
+#define MAX_TRIES 10
+#define RETRY_FIRST_US 10000
+#define RETRY_MAX_US 1000000
+/* Without children files, /proc is scanned this often. */
 #define RESCAN_US 1000000
 /* Thread names and sys.path: re-read every 10 s, or after 1 s once a
  * thread without a known name shows up. Reading them walks dicts of the
@@ -37,6 +45,7 @@ typedef struct target {
 typedef struct tried {
     int pid;
     int attempts;
+    int64_t next_us; /* no attempt before */
 } tried;
 
 typedef struct sampler {
@@ -49,6 +58,11 @@ typedef struct sampler {
     tried *tried; /* descendants that had no Python (yet) */
     size_t ntried, captried;
     int64_t start_us, last_scan_us;
+    /* --subprocesses: the last pid the kernel handed out, as last read;
+     * no scan is needed while it stays the same. */
+    int loadavg_fd;
+    long last_pid;
+    bool no_children_files; /* scan /proc every RESCAN_US instead */
 } sampler;
 
 static void sleep_until_us(int64_t t) {
@@ -62,7 +76,8 @@ size_t pyspy_descendant_pids(int root, int *out, size_t max) {
     int *all = NULL;
     size_t n = 0;
     pyspy_error e = {0};
-    if (pyspy_proc_descendants(root, &all, &n, &e) != 0)
+    if (pyspy_proc_children_tree(root, &all, &n, &e) != 0 &&
+        pyspy_proc_descendants(root, &all, &n, &e) != 0)
         return 0;
     if (n > max)
         n = max;
@@ -152,25 +167,115 @@ static tried *find_tried(sampler *s, int pid) {
         s->tried = n;
         s->captried = ncap;
     }
-    s->tried[s->ntried] = (tried){pid, 0};
+    s->tried[s->ntried] = (tried){pid, 0, 0};
     return &s->tried[s->ntried++];
 }
 
-static void rescan(sampler *s) {
+static int cmp_pid(const void *a, const void *b) {
+    int x = *(const int *)a, y = *(const int *)b;
+    return (x > y) - (x < y);
+}
+
+/* The last pid handed out (the fifth field of /proc/loadavg), -1 when
+ * unknown. Any fork or thread anywhere changes it. */
+static long read_last_pid(sampler *s) {
+    if (s->loadavg_fd < 0)
+        return -1;
+    char buf[128];
+    ssize_t n = pread(s->loadavg_fd, buf, sizeof buf - 1, 0);
+    if (n <= 0)
+        return -1;
+    buf[n] = 0;
+    char *p = strrchr(buf, ' ');
+    return p ? strtol(p + 1, NULL, 10) : -1;
+}
+
+/* --subprocesses: new descendants are found at the tick after they
+ * appear, so a child that lives two sample periods is sampled. Of the
+ * two ways to learn of them, PTRACE_O_TRACEFORK would keep every process
+ * traced for the whole run (no --nonblocking without ptrace, no debugger
+ * on it meanwhile, a stop of the parent at every fork); /proc is read
+ * instead, and only when the kernel's last pid changed since the last
+ * look: one pread per tick while nothing forks. */
+static bool scan_due(sampler *s, int64_t now) {
+    if (s->no_children_files)
+        return now - s->last_scan_us >= RESCAN_US;
+    long last = read_last_pid(s);
+    if (last >= 0 && last == s->last_pid) {
+        /* A retry may still be due. */
+        for (size_t i = 0; i < s->ntried; i++)
+            if (s->tried[i].attempts < MAX_TRIES && s->tried[i].next_us <= now)
+                return true;
+        return false;
+    }
+    s->last_pid = last;
+    return true;
+}
+
+static void rescan(sampler *s, int64_t now) {
     int kids[MAX_TARGETS * 4];
-    size_t n =
-        pyspy_descendant_pids(s->o->pid, kids, sizeof kids / sizeof kids[0]);
+    int *all = NULL;
+    size_t n = 0;
+    pyspy_error e = {0};
+    s->last_scan_us = now;
+    if (s->no_children_files ||
+        pyspy_proc_children_tree(s->o->pid, &all, &n, &e) != 0) {
+        /* Only a missing children file makes that permanent. */
+        if (e.code == PYSPY_E_UNSUPPORTED && pyspy_proc_state(s->o->pid))
+            s->no_children_files = true;
+        n = pyspy_descendant_pids(s->o->pid, kids,
+                                  sizeof kids / sizeof kids[0]);
+    } else {
+        if (n > sizeof kids / sizeof kids[0])
+            n = sizeof kids / sizeof kids[0];
+        if (n)
+            memcpy(kids, all, n * sizeof *kids);
+        free(all);
+    }
+    /* Processes gone are forgotten: the list stays as long as the tree,
+     * however many children came and went. */
+    size_t w = 0;
+    for (size_t i = 0; i < s->ntried; i++)
+        if (bsearch(&s->tried[i].pid, kids, n, sizeof *kids, cmp_pid))
+            s->tried[w++] = s->tried[i];
+    s->ntried = w;
     for (size_t i = 0; i < n; i++) {
         if (is_target(s, kids[i]))
             continue;
         tried *t = find_tried(s, kids[i]);
-        /* A fork may not have exec'd Python yet: try again next scans. */
-        if (!t || t->attempts >= MAX_TRIES)
+        /* A fork may not have exec'd Python yet: try again later. */
+        if (!t || t->attempts >= MAX_TRIES || now < t->next_us)
             continue;
+        int64_t wait = RETRY_FIRST_US << (t->attempts < 10 ? t->attempts : 10);
+        t->next_us = now + (wait < RETRY_MAX_US ? wait : RETRY_MAX_US);
         t->attempts++;
-        pyspy_error e = {0};
-        if (attach(s, kids[i], &e) == 0)
+        pyspy_error ae = {0};
+        if (attach(s, kids[i], &ae) == 0)
             t->attempts = MAX_TRIES;
+    }
+}
+
+/* A target that exec'd: its interpreter (if any) is a new one, somewhere
+ * else. Told by its auxiliary vector, which every exec makes anew. */
+static bool execed(const target *t) {
+    char path[64], *buf = NULL;
+    size_t len = 0;
+    snprintf(path, sizeof path, "/proc/%d/auxv", t->pid);
+    if (!t->src->auxv || pyspy_proc_slurp(path, 1 << 16, &buf, &len) != 0)
+        return false;
+    bool same = len == t->src->auxv_len && memcmp(buf, t->src->auxv, len) == 0;
+    free(buf);
+    return !same;
+}
+
+/* Forgets target i so that the next scans attach it afresh. */
+static void retry_later(sampler *s, int i, int64_t now) {
+    int pid = s->targets[i].pid;
+    detach(s, i);
+    tried *t = find_tried(s, pid);
+    if (t) {
+        t->attempts = 0;
+        t->next_us = now;
     }
 }
 
@@ -277,11 +382,15 @@ static void cleanup(sampler *s) {
     free(s->targets);
     s->targets = NULL;
     free(s->tried);
+    s->tried = NULL;
+    if (s->loadavg_fd >= 0)
+        close(s->loadavg_fd);
+    s->loadavg_fd = -1;
 }
 
 int pyspy_sampler_run(const pyspy_sampler_opts *o, pyspy_sampler_stats *st,
                       pyspy_error *err) {
-    sampler s = {.o = o, .st = st};
+    sampler s = {.o = o, .st = st, .loadavg_fd = -1};
     memset(st, 0, sizeof *st);
     st->pid = o->pid;
     int64_t period = 1000000 / (int64_t)(o->rate ? o->rate : 1);
@@ -294,43 +403,54 @@ int pyspy_sampler_run(const pyspy_sampler_opts *o, pyspy_sampler_stats *st,
     pyspy_error_clear(err);
     if (o->on_attached)
         o->on_attached(o->ctx, st);
-    uint64_t max_ticks = o->duration_secs * o->rate;
     s.start_us = pyspy_clock_us();
     s.last_scan_us = s.start_us;
-    if (o->subprocesses)
-        rescan(&s);
+    /* -d is wall-clock time from the first tick: no tick starts at or
+     * after the end, so a run overruns it by at most one sample. 0 takes
+     * none, as in py-spy. */
+    int64_t end_us =
+        o->timed && o->duration_us < INT64_MAX - s.start_us
+            ? s.start_us + (o->duration_us > 0 ? o->duration_us : 0)
+            : INT64_MAX;
+    if (o->subprocesses) {
+        s.loadavg_fd = open("/proc/loadavg", O_RDONLY | O_CLOEXEC);
+        s.last_pid = read_last_pid(&s);
+        rescan(&s, s.start_us);
+    }
     int64_t tick = 0;
     for (;;) {
         int64_t deadline = s.start_us + tick * period;
         int64_t now = pyspy_clock_us();
         if (now < deadline) {
-            sleep_until_us(deadline);
+            sleep_until_us(deadline < end_us ? deadline : end_us);
             now = pyspy_clock_us();
         }
         if (o->stop && *o->stop) {
             st->reason = PYSPY_STOP_SIGNAL;
             break;
         }
-        if (now < deadline)
-            continue; /* woken early by a signal that did not stop us */
-        int64_t behind = now - deadline;
-        if (behind > period / 2) {
-            st->late++;
-            if (behind > st->max_late_us)
-                st->max_late_us = behind;
-            /* Far behind (the machine stalled): skip the missed ticks
-             * instead of firing them in a burst. */
-            if (behind > 1000000)
-                tick = (now - s.start_us) / period;
-        }
-        if (max_ticks && st->ticks >= max_ticks) {
+        if (now >= end_us) {
             st->reason = PYSPY_STOP_DURATION;
             break;
         }
-        if (o->subprocesses && now - s.last_scan_us >= RESCAN_US) {
-            s.last_scan_us = now;
-            rescan(&s);
+        if (now < deadline)
+            continue; /* woken early by a signal that did not stop us */
+        int64_t behind = now - deadline;
+        if (behind >= period) {
+            /* A tick's slot went by while the last one ran (or while we
+             * were not scheduled): its sample is skipped, not caught up
+             * in a burst of samples a few microseconds apart, and the
+             * rate achieved is what it is (st->missed says how far
+             * short). */
+            st->late++;
+            if (behind > st->max_late_us)
+                st->max_late_us = behind;
+            int64_t slot = (now - s.start_us) / period;
+            st->missed += (uint64_t)(slot - tick);
+            tick = slot;
         }
+        if (o->subprocesses && scan_due(&s, now))
+            rescan(&s, now);
         int64_t ts = now - s.start_us;
         for (int i = 0; i < s.ntargets; i++) {
             target *t = &s.targets[i];
@@ -354,6 +474,12 @@ int pyspy_sampler_run(const pyspy_sampler_opts *o, pyspy_sampler_stats *st,
             }
             st->errors++;
             t->fails++;
+            /* A child caught between its fork and its exec. */
+            if (o->subprocesses && t->pid != o->pid && t->fails >= 2 &&
+                execed(t)) {
+                retry_later(&s, i--, now);
+                continue;
+            }
         }
         st->ticks++;
         tick++;

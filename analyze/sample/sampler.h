@@ -1,6 +1,7 @@
 /* The sampling loop shared by record and top: at a fixed rate against
- * CLOCK_MONOTONIC with absolute deadlines (no drift), one sample = suspend
- * the target, walk every thread, resume. With subprocesses, Python
+ * CLOCK_MONOTONIC with absolute deadlines (no drift; a deadline missed
+ * is skipped, not caught up), one sample = suspend the target, walk every
+ * thread, resume. With subprocesses, Python
  * descendants are picked up while sampling. */
 #ifndef PYSPY_ANALYZE_SAMPLER_H
 #define PYSPY_ANALYZE_SAMPLER_H
@@ -23,7 +24,8 @@ typedef struct pyspy_sampler_stats {
     uint64_t ticks;   /* sampling intervals run */
     uint64_t samples; /* traces delivered (threads × ticks) */
     uint64_t errors;  /* failed reads of a target in a tick */
-    uint64_t late;    /* ticks that started more than half a period late */
+    uint64_t late;    /* ticks taken after a skipped one */
+    uint64_t missed;  /* ticks skipped: their slot passed during another */
     int64_t max_late_us;
     int64_t elapsed_us;
     /* Lock mode: how long the targets were held stopped, summed */
@@ -38,8 +40,12 @@ typedef struct pyspy_sampler_stats {
 
 typedef struct pyspy_sampler_opts {
     int pid;
-    uint64_t rate;          /* Hz, >= 1 */
-    uint64_t duration_secs; /* 0 = unlimited */
+    uint64_t rate; /* Hz, >= 1 */
+    /* With timed, sampling lasts duration_us of wall-clock time from the
+     * first tick (0: it stops before the first); without, until another
+     * stop condition. */
+    bool timed;
+    int64_t duration_us;
     pyspy_lock_mode lock;
     bool subprocesses;
     pyspy_walk_opts walk;

@@ -3,11 +3,13 @@
 #define PYSPY_ANALYZE_SPAWN_H
 
 #include <pyspy.h>
+#include <signal.h>
 
 typedef struct pyspy_spawned {
     int pid;        /* the program */
     int reaper_pid; /* its parent, which reports its exit status */
     int status_fd;  /* reads the program's wait status from the reaper */
+    int ctl_fd;     /* a byte written here makes the reaper kill it */
     int capture_fd; /* unlinked temp file holding its output, -1 if none */
     bool ended;     /* its status has been read */
     int status;
@@ -31,8 +33,12 @@ bool pyspy_spawn_ended(pyspy_spawned *s, int *status);
 /* Ends it: kills it if still running (no dangling processes, as py-spy
  * does), collects its status, and with capture prints its output on
  * stderr when it failed by itself or show_output. Returns whether the
- * program ended by itself (then *status is its wait status). */
-bool pyspy_spawn_finish(pyspy_spawned *s, int *status, bool show_output);
+ * program ended by itself (then *status is its wait status). Never
+ * hangs: it gives up on a program that does not end within 10 s of its
+ * SIGKILL, or as soon as *interrupt (a signal counter, may be NULL)
+ * changes. */
+bool pyspy_spawn_finish(pyspy_spawned *s, int *status, bool show_output,
+                        const volatile sig_atomic_t *interrupt);
 
 /* "exited with status 3", "was killed by signal 9 (Killed)". */
 void pyspy_describe_status(int status, char *buf, size_t len);

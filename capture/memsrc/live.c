@@ -594,6 +594,10 @@ static void live_close(pyspy_memsrc *src) {
     live_impl *li = src->impl;
     if (li) {
         live_resume(src);
+        /* A process that ended while held: its threads we could not
+         * detach are collected now if they can be (its parent's wait
+         * returns only after ours). */
+        pyspy_ptrace_reap();
         if (li->mem_fd >= 0)
             close(li->mem_fd);
         pyspy_proc_tasks_close(&li->tasks);

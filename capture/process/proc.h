@@ -94,6 +94,11 @@ int pyspy_proc_slurp(const char *path, size_t max, char **out, size_t *len);
 /* Every descendant of pid (children, grandchildren, ...), from the ppid
  * field of /proc/N/stat. */
 int pyspy_proc_descendants(int pid, int **out, size_t *n, pyspy_error *err);
+/* The same from /proc/N/task/T/children, reading only the files of the
+ * processes in pid's tree (a scan of /proc reads every process's stat):
+ * cheap enough for a sampler to run every tick. PYSPY_E_UNSUPPORTED when
+ * the kernel has no children files (CONFIG_PROC_CHILDREN). Sorted. */
+int pyspy_proc_children_tree(int pid, int **out, size_t *n, pyspy_error *err);
 /* The error for a pid that could not be opened, from errno. */
 int pyspy_proc_error(int pid, int errnum, const char *what, pyspy_error *err);
 

@@ -57,6 +57,55 @@ void pyspy_ptrace_emergency_release(void) {
     errno = saved;
 }
 
+/* Threads we trace but could not detach: PTRACE_DETACH needs a thread in
+ * a ptrace-stop, and one killed while we held it (exit_group from a
+ * thread left running, a SIGKILL) has left its stop to die, as has one
+ * seized and not stopped yet. A traced thread that dies stays a zombie
+ * until its tracer waits for it, and its process's leader cannot be
+ * reported to its parent before then: a program started by record hung
+ * its reaper, and so pyspy, that way. They are waited for here, from the
+ * tracing thread; whatever is still listed when we exit the kernel
+ * releases. */
+#define LOST_MAX 4096
+static int g_lost[LOST_MAX];
+static size_t g_nlost;
+
+static void lose(int tid) {
+    for (size_t i = 0; i < g_nlost; i++)
+        if (g_lost[i] == tid)
+            return;
+    if (g_nlost < LOST_MAX)
+        g_lost[g_nlost++] = tid;
+}
+
+/* One non-blocking look at each lost thread: collected when it has died
+ * (its real parent is told then), detached once it reaches a stop. */
+size_t pyspy_ptrace_reap(void) {
+    size_t w = 0;
+    for (size_t i = 0; i < g_nlost; i++) {
+        int tid = g_lost[i], st = 0;
+        pid_t r;
+        while ((r = waitpid(tid, &st, __WALL | WNOHANG)) < 0 && errno == EINTR)
+            ;
+        bool keep = r == 0;
+        if (r == tid && WIFSTOPPED(st)) {
+            int sig = ((unsigned)st >> 16) == 0 && WSTOPSIG(st) != SIGTRAP
+                          ? WSTOPSIG(st)
+                          : 0;
+            /* Failing, it left the stop again (killed): collect it. */
+            keep = ptrace(PTRACE_DETACH, tid, NULL, (void *)(long)sig) != 0;
+        }
+        if (keep)
+            g_lost[w++] = tid;
+    }
+    g_nlost = w;
+    return w;
+}
+
+size_t pyspy_ptrace_lost(void) {
+    return g_nlost;
+}
+
 /* Linear: on a stop's first pass the sets are empty; only a later pass
  * (threads appeared during the stop) searches them. */
 static bool has_tid(const int *v, size_t n, int tid) {
@@ -100,9 +149,17 @@ void pyspy_ptrace_release(pyspy_ptrace_set *set) {
     for (size_t i = 0; i < set->n; i++) {
         /* A signal that arrived while we held the thread is handed back,
          * so stopping it never swallows the target's signals. */
-        ptrace(PTRACE_DETACH, set->tids[i], NULL, (void *)(long)set->resig[i]);
+        if (ptrace(PTRACE_DETACH, set->tids[i], NULL,
+                   (void *)(long)set->resig[i]) != 0) {
+            /* Not in a stop: dying, or seized and still running (then
+             * the interrupt makes it stop, so it can be let go). */
+            ptrace(PTRACE_INTERRUPT, set->tids[i], NULL, NULL);
+            lose(set->tids[i]);
+        }
         registry_remove(set->tids[i]);
     }
+    if (g_nlost)
+        pyspy_ptrace_reap();
     free(set->tids);
     free(set->resig);
     free(set->left);
@@ -163,7 +220,10 @@ static int poll_stop(pyspy_proc_tasks *tasks, int tid, int *resig,
      * others are reaped (a dying leader waits for its group). */
     if (!check_gone || !thread_gone(tasks, tid))
         return 2;
-    waitpid(tid, &st, __WALL | WNOHANG);
+    /* A zombie leader reports only once its group is empty: until then
+     * it stays ours to wait for. */
+    if (waitpid(tid, &st, __WALL | WNOHANG) == 0)
+        lose(tid);
     return 0;
 }
 

@@ -295,3 +295,82 @@ int pyspy_proc_descendants(int pid, int **out, size_t *nout, pyspy_error *err) {
     *nout = nres;
     return 0;
 }
+
+#define MAX_TREE 65536
+
+/* Appends the pids listed in one children file to *v (bounded). */
+static int read_children_file(const char *path, int **v, size_t *n,
+                              size_t *cap) {
+    char *buf = NULL;
+    size_t len = 0;
+    if (pyspy_proc_slurp(path, 1u << 20, &buf, &len) != 0)
+        return -1;
+    for (char *p = buf; *p && *n < MAX_TREE;) {
+        while (*p == ' ' || *p == '\n')
+            p++;
+        if (!*p)
+            break;
+        char *end;
+        long pid = strtol(p, &end, 10);
+        if (end == p)
+            break;
+        p = end;
+        if (pid <= 0 || pid > INT32_MAX)
+            continue;
+        int *nv = pyspy_array_grow(*v, cap, *n + 1, sizeof *nv, 64);
+        if (!nv) {
+            free(buf);
+            return -2;
+        }
+        *v = nv;
+        (*v)[(*n)++] = (int)pid;
+    }
+    free(buf);
+    return 0;
+}
+
+int pyspy_proc_children_tree(int pid, int **out, size_t *nout,
+                             pyspy_error *err) {
+    char path[96];
+    snprintf(path, sizeof path, "/proc/%d/task/%d/children", pid, pid);
+    if (access(path, R_OK) != 0)
+        return pyspy_error_set(err, PYSPY_E_UNSUPPORTED,
+                               "no /proc/%d/task/%d/children", pid, pid);
+    /* res is the queue: res[0..head) expanded, the rest still to be. A
+     * process is listed by one thread of its parent only, and children
+     * form a tree, so nothing repeats unless pids were reused meanwhile;
+     * the bound stops any loop that could make. */
+    int *res = NULL;
+    size_t n = 0, cap = 0;
+    for (size_t head = 0; head <= n && n < MAX_TREE; head++) {
+        int parent = head == 0 ? pid : res[head - 1];
+        snprintf(path, sizeof path, "/proc/%d/task", parent);
+        DIR *d = opendir(path);
+        if (!d)
+            continue; /* gone meanwhile */
+        struct dirent *e;
+        int rc = 0;
+        while ((e = readdir(d)) != NULL && rc != -2) {
+            int tid = pyspy_proc_numeric(e->d_name);
+            if (tid <= 0)
+                continue;
+            snprintf(path, sizeof path, "/proc/%d/task/%d/children", parent,
+                     tid);
+            rc = read_children_file(path, &res, &n, &cap);
+        }
+        closedir(d);
+        if (rc == -2) {
+            free(res);
+            return pyspy_error_set(err, PYSPY_E_GENERIC, "out of memory");
+        }
+    }
+    if (n > 1)
+        qsort(res, n, sizeof *res, cmp_int);
+    size_t w = 0; /* a reused pid may have been listed twice */
+    for (size_t i = 0; i < n; i++)
+        if ((w == 0 || res[w - 1] != res[i]) && res[i] != pid)
+            res[w++] = res[i];
+    *out = res;
+    *nout = w;
+    return 0;
+}

@@ -1,6 +1,8 @@
 /* Aggregation and record's writers on synthetic stack traces. */
 #include "analyze/sample/aggregate.h"
+#include "analyze/sample/record.h"
 #include "formats/record_formats.h"
+#include "heap_bytes.h"
 #include "testlib.h"
 
 #include <cjson/cJSON.h>
@@ -368,9 +370,80 @@ TEST(empty_profile) {
     pyspy_agg_free(a);
 }
 
+/* Eight threads whose stacks change at every tick: the worst case for
+ * the time line (a run per sample). Returns the heap growth between the
+ * 1000th and the 51000th tick. */
+static size_t growth_over_ticks(pyspy_agg_opts o, pyspy_agg **out) {
+    pyspy_agg *a = pyspy_agg_new(&o, NULL);
+    pyspy_traces ts = {.pid = 42, .command_line = (char *)"python3 app.py"};
+    pyspy_trace tr[2][8];
+    for (int v = 0; v < 2; v++)
+        for (int k = 0; k < 8; k++)
+            tr[v][k] = mk_trace(42, 0x7f0000 + (uint64_t)k, "worker", true,
+                                k == 0, v ? busy2 : busy, 2);
+    ts.ntraces = 8;
+    size_t before = 0;
+    for (int i = 0; i < 51000; i++) {
+        if (i == 1000)
+            before = heap_bytes();
+        ts.traces = tr[i & 1];
+        size_t added = 0;
+        CHECK(pyspy_agg_add(a, &ts, 1000 + (int64_t)i * 10000, &added, NULL) ==
+                  0 &&
+              added == 8);
+    }
+    size_t after = heap_bytes();
+    for (int v = 0; v < 2; v++)
+        for (int k = 0; k < 8; k++)
+            free_trace(&tr[v][k]);
+    *out = a;
+    return after > before ? after - before : 0;
+}
+
+/* flamegraph, raw: memory set by the distinct stacks, not the samples.
+ * The same ticks with a time line grow it, so the measure can fail. */
+TEST(counts_only_memory_stays_flat) {
+    pyspy_agg *a;
+    size_t grew = growth_over_ticks((pyspy_agg_opts){.show_line_numbers = true,
+                                                     .period_us = 10000,
+                                                     .counts_only = true},
+                                    &a);
+    CHECK(grew < 4096);
+    CHECK(a->nstacks == 2 && a->nthreads == 8 && a->total == 8 * 51000);
+    for (size_t i = 0; i < a->nthreads; i++)
+        CHECK(a->threads[i].nruns == 0 && a->threads[i].runs == NULL &&
+              a->threads[i].samples == 51000);
+    CHECK(a->stacks[0].count + a->stacks[1].count == 8 * 51000);
+    char *raw = write_to_string(pyspy_write_raw, a);
+    CHECK(raw && strstr(raw, ";work (app.py:7) 204000\n") &&
+          strstr(raw, ";work (app.py:8) 204000\n"));
+    free(raw);
+    pyspy_agg_free(a);
+    grew = growth_over_ticks(
+        (pyspy_agg_opts){.show_line_numbers = true, .period_us = 10000}, &a);
+    CHECK(grew > 8 * 50000 * sizeof(pyspy_agg_run) / 2);
+    CHECK(a->threads[0].nruns == 51000);
+    pyspy_agg_free(a);
+}
+
+/* record keeps a time line only for the formats that show one. */
+TEST(record_keeps_time_lines_only_for_time_formats) {
+    pyspy_config c = {.sampling_rate = 100};
+    c.format = PYSPY_FORMAT_FLAMEGRAPH;
+    CHECK(pyspy_record_agg_opts(&c).counts_only);
+    c.format = PYSPY_FORMAT_RAW;
+    CHECK(pyspy_record_agg_opts(&c).counts_only);
+    c.format = PYSPY_FORMAT_SPEEDSCOPE;
+    CHECK(!pyspy_record_agg_opts(&c).counts_only);
+    c.format = PYSPY_FORMAT_CHROMETRACE;
+    CHECK(!pyspy_record_agg_opts(&c).counts_only);
+}
+
 TEST_MAIN(T(filters_idle_and_gil), T(raw_exact), T(raw_nolineno_merges),
           T(raw_threads_and_processes_prefix), T(subprocess_chain),
           T(raw_hostile_names), T(frameless_threads_skipped),
           T(runs_are_time_ordered), T(speedscope_structure),
           T(chrometrace_structure), T(flamegraph_basics),
-          T(flamegraph_many_stacks_drops_narrow), T(empty_profile))
+          T(flamegraph_many_stacks_drops_narrow), T(empty_profile),
+          T(counts_only_memory_stays_flat),
+          T(record_keeps_time_lines_only_for_time_formats))

@@ -1,6 +1,7 @@
 /* top's counters: own/total per function and per line, recursion counted
  * once, --idle/--gil filtering, current vs overall, sort orders. */
 #include "analyze/sample/top_stats.h"
+#include "heap_bytes.h"
 #include "testlib.h"
 
 #include <stdlib.h>
@@ -88,5 +89,32 @@ TEST(many_functions_grow_table) {
     pyspy_top_free(&s);
 }
 
-TEST_MAIN(T(own_total_and_recursion), T(idle_filtered_unless_asked),
-          T(many_functions_grow_table))
+/* top's memory is set by the distinct functions and lines seen, not by
+ * the number of ticks. */
+TEST(memory_stays_flat_over_ticks) {
+    pyspy_top_stats s = {0};
+    pyspy_agg_opts o = {0};
+    pyspy_frame f[2][2] = {{fr("a", "m.py", 3), fr("main", "m.py", 9)},
+                           {fr("b", "m.py", 5), fr("main", "m.py", 10)}};
+    pyspy_trace tr[2] = {
+        {.active = true, .frames = f[0], .nframes = 2},
+        {.active = true, .frames = f[1], .nframes = 2},
+    };
+    pyspy_traces ts = {.traces = tr, .ntraces = 2};
+    size_t before = 0;
+    for (int i = 0; i < 30000; i++) {
+        if (i == 1000)
+            before = heap_bytes();
+        CHECK(pyspy_top_add(&s, &o, &ts) == 0);
+        pyspy_top_tick(&s, 0, false);
+        if (i % 100 == 0)
+            pyspy_top_reset_current(&s);
+    }
+    size_t after = heap_bytes();
+    CHECK(after < before + 4096);
+    CHECK(s.funcs.n == 3 && s.lines.n == 4 && s.overall_samples == 30000);
+    pyspy_top_free(&s);
+}
+
+TEST_MAIN(T(own_total_and_recursion), T(memory_stays_flat_over_ticks),
+          T(idle_filtered_unless_asked), T(many_functions_grow_table))
