@@ -6,6 +6,8 @@
 #include "formats/record_formats.h"
 
 #include <cjson/cJSON.h>
+#include <inttypes.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -18,7 +20,7 @@ typedef struct emitter {
     cJSON *events;
     int64_t origin;
     int pid;
-    double tid;
+    char tid[24]; /* the pthread id, as py-spy: written as an integer */
 } emitter;
 
 static cJSON *clean_string(const char *s) {
@@ -30,29 +32,42 @@ static cJSON *clean_string(const char *s) {
     return j;
 }
 
+/* py-spy's fields in py-spy's order: args (filename: the full path; line:
+ * null without line numbers), cat, name, ph, pid, tid, ts. */
 static int emit_be(emitter *e, const open_frame *o, const char *ph,
                    int64_t ts) {
     const pyspy_agg_frame *f = &e->a->frames[o->frame];
     cJSON *ev = cJSON_CreateObject(), *args = cJSON_CreateObject();
-    cJSON *name = clean_string(f->name), *file = clean_string(f->filename);
-    if (!ev || !args || !name || !file) {
+    cJSON *name = clean_string(f->name);
+    cJSON *file = clean_string(f->full_filename);
+    cJSON *line = e->a->opts.show_line_numbers ? cJSON_CreateNumber(f->line)
+                                               : cJSON_CreateNull();
+    if (!ev || !args || !name || !file || !line) {
         cJSON_Delete(ev);
         cJSON_Delete(args);
         cJSON_Delete(name);
         cJSON_Delete(file);
+        cJSON_Delete(line);
+        return -1;
+    }
+    cJSON_AddItemToObject(args, "filename", file);
+    cJSON_AddItemToObject(args, "line", line);
+    cJSON_AddItemToObject(ev, "args", args);
+    if (!cJSON_AddStringToObject(ev, "cat", "py-spy")) {
+        cJSON_Delete(ev);
+        cJSON_Delete(name);
         return -1;
     }
     cJSON_AddItemToObject(ev, "name", name);
-    cJSON_AddItemToObject(args, "filename", file);
-    cJSON_AddItemToObject(ev, "args", args);
-    if (f->line > 0)
-        cJSON_AddNumberToObject(args, "line", f->line);
-    cJSON_AddStringToObject(ev, "cat", "pyspy");
-    cJSON_AddStringToObject(ev, "ph", ph);
-    cJSON_AddNumberToObject(ev, "ts", (double)(ts - e->origin));
-    cJSON_AddNumberToObject(ev, "pid", e->pid);
-    cJSON_AddNumberToObject(ev, "tid", e->tid);
-    return cJSON_AddItemToArray(e->events, ev) ? 0 : -1;
+    if (!cJSON_AddStringToObject(ev, "ph", ph) ||
+        !cJSON_AddNumberToObject(ev, "pid", e->pid) ||
+        !cJSON_AddRawToObject(ev, "tid", e->tid) ||
+        !cJSON_AddNumberToObject(ev, "ts", (double)(ts - e->origin)) ||
+        !cJSON_AddItemToArray(e->events, ev)) {
+        cJSON_Delete(ev);
+        return -1;
+    }
+    return 0;
 }
 
 static int emit_meta(emitter *e, const char *what, const char *value) {
@@ -66,11 +81,15 @@ static int emit_meta(emitter *e, const char *what, const char *value) {
     }
     cJSON_AddItemToObject(args, "name", v);
     cJSON_AddItemToObject(ev, "args", args);
-    cJSON_AddStringToObject(ev, "name", what);
-    cJSON_AddStringToObject(ev, "ph", "M");
-    cJSON_AddNumberToObject(ev, "pid", e->pid);
-    cJSON_AddNumberToObject(ev, "tid", e->tid);
-    return cJSON_AddItemToArray(e->events, ev) ? 0 : -1;
+    if (!cJSON_AddStringToObject(ev, "name", what) ||
+        !cJSON_AddStringToObject(ev, "ph", "M") ||
+        !cJSON_AddNumberToObject(ev, "pid", e->pid) ||
+        !cJSON_AddRawToObject(ev, "tid", e->tid) ||
+        !cJSON_AddItemToArray(e->events, ev)) {
+        cJSON_Delete(ev);
+        return -1;
+    }
+    return 0;
 }
 
 static int64_t sample_period(const pyspy_agg *a) {
@@ -82,17 +101,26 @@ static int64_t sample_period(const pyspy_agg *a) {
     return 10000;
 }
 
-static int thread_events(emitter *e, const pyspy_agg_thread *th, size_t index) {
+static int thread_events(emitter *e, const pyspy_agg_thread *th) {
     const pyspy_agg *a = e->a;
     int64_t period = sample_period(a);
     e->pid = th->pid;
-    /* Kernel tids are small and unique; pthread ids overflow a double. */
-    e->tid = th->os_thread_id ? (double)th->os_thread_id : (double)index + 1;
-    char tid[32], label[96];
-    pyspy_format_thread_id(th->thread_id, tid, sizeof tid);
-    snprintf(label, sizeof label, "%s%s%s", th->name ? th->name : "Thread ",
-             th->name ? " " : "", tid);
-    if (emit_meta(e, "thread_name", label))
+    /* Raw text: a double would round a 64-bit pthread id. */
+    snprintf(e->tid, sizeof e->tid, "%" PRIu64, th->thread_id);
+    /* The track's label is py-spy's --threads frame for the thread. */
+    char tid[32];
+    pyspy_format_thread_id(th->thread_id, th->os_thread_id, tid, sizeof tid);
+    size_t len = (th->name ? strlen(th->name) : 0) + 48;
+    char *label = malloc(len);
+    if (!label)
+        return -1;
+    if (th->name)
+        snprintf(label, len, "thread (%s): %s", tid, th->name);
+    else
+        snprintf(label, len, "thread (%s)", tid);
+    int mrc = emit_meta(e, "thread_name", label);
+    free(label);
+    if (mrc)
         return -1;
     size_t maxdepth = 0;
     for (size_t r = 0; r < th->nruns; r++)
@@ -133,12 +161,12 @@ static int thread_events(emitter *e, const pyspy_agg_thread *th, size_t index) {
  * reads it, and speedscope takes an object with "traceEvents" for a
  * Chrome DevTools timeline instead. */
 int pyspy_write_chrometrace(FILE *out, const pyspy_agg *a, pyspy_error *err) {
-    emitter e = {a, cJSON_CreateArray(), a->first_us, 0, 0};
+    emitter e = {a, cJSON_CreateArray(), a->first_us, 0, ""};
     int rc = -1;
     if (!e.events)
         goto oom;
     for (size_t i = 0; i < a->nthreads; i++)
-        if (thread_events(&e, &a->threads[i], i))
+        if (thread_events(&e, &a->threads[i]))
             goto oom;
     rc = pyspy_write_json(out, e.events, err);
     goto done;

@@ -40,11 +40,11 @@ fail:
     return NULL;
 }
 
-/* py-spy's profile names: Thread 0x.. "name" (with the process first
+/* py-spy's profile names: Thread 13721 "name" (with the process first
  * when several processes are recorded). */
 static char *profile_name(const pyspy_agg *a, const pyspy_agg_thread *th) {
     char tid[32], *buf;
-    pyspy_format_thread_id(th->thread_id, tid, sizeof tid);
+    pyspy_format_thread_id(th->thread_id, th->os_thread_id, tid, sizeof tid);
     const char *name = th->name ? th->name : "";
     size_t len = strlen(name) + 80;
     if (!(buf = malloc(len)))

@@ -305,13 +305,17 @@ def test_threads_names(target, tmp_path):
     need(SYSTEM_PYTHON)
     t = target(SYSTEM_PYTHON, THREADS_PROGRAM)
     out, _ = record(t.pid, tmp_path, "--threads", "--idle", duration=1)
-    names = set()
+    names, tids = set(), set()
     for frames, _ in parse_raw(out):
-        m = re.match(r"^thread \(0x[0-9A-F]+\)(?:: (.*))?$", frames[0])
+        # py-spy's format_threadid on Linux: the OS thread id, in decimal.
+        m = re.match(r"^thread \((\d+)\)(?:: (.*))?$", frames[0])
         assert m, frames[0]
-        names.add(m.group(1))
+        tids.add(int(m.group(1)))
+        names.add(m.group(2))
     want = {"MainThread"} | {f"worker-{i}" for i in range(10)}
     assert want <= names, names
+    tasks = {int(x) for x in os.listdir(f"/proc/{t.pid}/task")}
+    assert len(tids) == 11 and tids <= tasks and t.pid in tids, (tids, tasks)
 
 
 def test_subprocesses(target, tmp_path):

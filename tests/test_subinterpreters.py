@@ -394,6 +394,12 @@ def test_record_formats_one_thread_per_os_thread(python, target, tmp_path):
     events = json.loads(outs["chrometrace"].read_text())
     if isinstance(events, dict):
         events = events["traceEvents"]
-    tracks = [e["tid"] for e in events if e.get("ph") == "M"
-              and e.get("name") == "thread_name"]
-    assert sorted(tracks) == sorted(tids), tracks
+    # py-spy's tid is the pthread id; the track's label names the OS
+    # thread as py-spy's --threads frame does.
+    tracks = {e["tid"]: e["args"]["name"] for e in events
+              if e.get("ph") == "M" and e.get("name") == "thread_name"}
+    assert len(tracks) == 3, tracks
+    labelled = {int(re.match(r"thread \((\d+)\)", n).group(1))
+                for n in tracks.values()}
+    assert labelled == tids, tracks
+    assert all(e["tid"] in tracks for e in events), tracks

@@ -178,8 +178,12 @@ bool pyspy_agg_keeps(const pyspy_agg_opts *opts, const pyspy_trace *tr) {
     return true;
 }
 
-void pyspy_format_thread_id(uint64_t id, char *buf, size_t len) {
-    snprintf(buf, len, "0x%" PRIX64, id);
+void pyspy_format_thread_id(uint64_t thread_id, uint64_t os_thread_id,
+                            char *buf, size_t len) {
+    if (os_thread_id)
+        snprintf(buf, len, "%" PRIu64, os_thread_id);
+    else
+        snprintf(buf, len, "0x%" PRIX64, thread_id);
 }
 
 /* Interns a frame: its index goes to *id. -1 on OOM. */
@@ -382,7 +386,8 @@ static int meta_frames(pyspy_agg *a, const pyspy_traces *t,
         }
     }
     if (a->opts.include_thread_ids) {
-        pyspy_format_thread_id(tr->thread_id, tid, sizeof tid);
+        pyspy_format_thread_id(tr->thread_id, tr->os_thread_id, tid,
+                               sizeof tid);
         const char *name = tr->thread_name;
         size_t len = (name ? strlen(name) : 0) + 48;
         char *s = malloc(len);

@@ -10,7 +10,7 @@
 typedef struct pyspy_agg_opts {
     bool include_idle;       /* --idle: keep threads that are not active */
     bool gil_only;           /* --gil: keep only the GIL holder */
-    bool include_thread_ids; /* --threads: a "thread (0x..): name" root */
+    bool include_thread_ids; /* --threads: a "thread (tid): name" root */
     bool subprocesses;       /* --subprocesses: a "process N:..." root */
     bool show_line_numbers;  /* false: frames differing by line merge */
     uint64_t period_us;      /* expected gap between samples (for runs) */
@@ -86,7 +86,10 @@ bool pyspy_agg_keeps(const pyspy_agg_opts *opts, const pyspy_trace *tr);
  * in collapsed stacks. malloc'd; NULL when out of memory. */
 char *pyspy_agg_frame_label(const pyspy_agg *a, uint32_t frame);
 
-/* "0x7F12AB" (py-spy's thread id style). buf of at least 24 bytes. */
-void pyspy_format_thread_id(uint64_t id, char *buf, size_t len);
+/* A thread as py-spy's format_threadid names it on Linux: the OS thread
+ * id in decimal when known ("13721"), else the pthread id in hex
+ * ("0x7F12AB"). buf of at least 24 bytes. */
+void pyspy_format_thread_id(uint64_t thread_id, uint64_t os_thread_id,
+                            char *buf, size_t len);
 
 #endif

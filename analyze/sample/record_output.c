@@ -107,7 +107,7 @@ int pyspy_record_write(const pyspy_config *cfg, const pyspy_agg *a,
         break;
     case PYSPY_FORMAT_CHROMETRACE:
         what = "chrome trace";
-        hint = "Visit chrome://tracing to view";
+        hint = "Visit chrome://tracing or https://ui.perfetto.dev/ to view";
         break;
     default:
         break;

@@ -125,11 +125,11 @@ TEST(raw_threads_and_processes_prefix) {
                                           .subprocesses = true,
                                           .show_line_numbers = true});
     char *s = write_to_string(pyspy_write_raw, a);
-    CHECK_STR(s, "process 42:\"python3 app.py\";thread (0x7F00AA): MainThread;"
+    CHECK_STR(s, "process 42:\"python3 app.py\";thread (170): MainThread;"
                  "<module> (app.py:12);work (app.py:7) 3\n"
-                 "process 42:\"python3 app.py\";thread (0x7F00AA): MainThread;"
+                 "process 42:\"python3 app.py\";thread (170): MainThread;"
                  "<module> (app.py:12);work (app.py:8) 1\n"
-                 "process 42:\"python3 app.py\";thread (0x7F00BB): worker;"
+                 "process 42:\"python3 app.py\";thread (187): worker;"
                  "run (worker.py:3);wait (threading.py:320) 4\n");
     free(s);
     pyspy_agg_free(a);
@@ -207,6 +207,15 @@ TEST(runs_are_time_ordered) {
     pyspy_agg_free(a);
 }
 
+TEST(thread_id_os_first) {
+    char buf[32];
+    pyspy_format_thread_id(0x7f6bbf9c56c0, 13721, buf, sizeof buf);
+    CHECK_STR(buf, "13721");
+    /* No OS thread id known: the pthread id, as py-spy's {:#X}. */
+    pyspy_format_thread_id(0x7f6bbf9c56c0, 0, buf, sizeof buf);
+    CHECK_STR(buf, "0x7F6BBF9C56C0");
+}
+
 TEST(speedscope_structure) {
     pyspy_agg *a = build((pyspy_agg_opts){.include_idle = true,
                                           .include_thread_ids = true,
@@ -225,7 +234,7 @@ TEST(speedscope_structure) {
     CHECK(cJSON_GetArraySize(profiles) == 2);
     cJSON *p0 = cJSON_GetArrayItem(profiles, 0);
     CHECK_STR(cJSON_GetStringValue(cJSON_GetObjectItem(p0, "name")),
-              "Thread 0x7F00AA \"MainThread\"");
+              "Thread 170 \"MainThread\"");
     CHECK_STR(cJSON_GetStringValue(cJSON_GetObjectItem(p0, "type")), "sampled");
     cJSON *samples = cJSON_GetObjectItem(p0, "samples");
     cJSON *weights = cJSON_GetObjectItem(p0, "weights");
@@ -264,11 +273,22 @@ TEST(chrometrace_structure) {
         CHECK(ph && name);
         if (!ph || !name)
             continue;
+        /* py-spy's track: the pthread id, written as an integer. */
+        cJSON *tid = cJSON_GetObjectItem(e, "tid");
+        CHECK(cJSON_IsNumber(tid) && tid->valuedouble == 0x7f00aa);
         if (!strcmp(ph, "M")) {
             meta++;
             CHECK_STR(name, "thread_name");
+            CHECK_STR(cJSON_GetStringValue(cJSON_GetObjectItem(
+                          cJSON_GetObjectItem(e, "args"), "name")),
+                      "thread (170): MainThread");
             continue;
         }
+        CHECK_STR(cJSON_GetStringValue(cJSON_GetObjectItem(e, "cat")),
+                  "py-spy");
+        cJSON *args = cJSON_GetObjectItem(e, "args");
+        CHECK(cJSON_IsNumber(cJSON_GetObjectItem(args, "line")));
+        CHECK(cJSON_GetStringValue(cJSON_GetObjectItem(args, "filename")));
         double ts = cJSON_GetObjectItem(e, "ts")->valuedouble;
         CHECK(ts >= last_ts); /* time order */
         last_ts = ts;
@@ -442,8 +462,8 @@ TEST(record_keeps_time_lines_only_for_time_formats) {
 TEST_MAIN(T(filters_idle_and_gil), T(raw_exact), T(raw_nolineno_merges),
           T(raw_threads_and_processes_prefix), T(subprocess_chain),
           T(raw_hostile_names), T(frameless_threads_skipped),
-          T(runs_are_time_ordered), T(speedscope_structure),
-          T(chrometrace_structure), T(flamegraph_basics),
-          T(flamegraph_many_stacks_drops_narrow), T(empty_profile),
-          T(counts_only_memory_stays_flat),
+          T(runs_are_time_ordered), T(thread_id_os_first),
+          T(speedscope_structure), T(chrometrace_structure),
+          T(flamegraph_basics), T(flamegraph_many_stacks_drops_narrow),
+          T(empty_profile), T(counts_only_memory_stays_flat),
           T(record_keeps_time_lines_only_for_time_formats))
