@@ -12,9 +12,7 @@
 int pyspy_write_flamegraph(FILE *out, const pyspy_agg *a, const char *title,
                            pyspy_error *err);
 int pyspy_write_raw(FILE *out, const pyspy_agg *a, pyspy_error *err);
-/* name: the profile file's name field. */
-int pyspy_write_speedscope(FILE *out, const pyspy_agg *a, const char *name,
-                           pyspy_error *err);
+int pyspy_write_speedscope(FILE *out, const pyspy_agg *a, pyspy_error *err);
 int pyspy_write_chrometrace(FILE *out, const pyspy_agg *a, pyspy_error *err);
 
 /* Dispatches on the format. */

@@ -12,7 +12,7 @@ int pyspy_write_record(FILE *out, pyspy_format fmt, const pyspy_agg *a,
     case PYSPY_FORMAT_RAW:
         return pyspy_write_raw(out, a, err);
     case PYSPY_FORMAT_SPEEDSCOPE:
-        return pyspy_write_speedscope(out, a, title, err);
+        return pyspy_write_speedscope(out, a, err);
     case PYSPY_FORMAT_CHROMETRACE:
         return pyspy_write_chrometrace(out, a, err);
     default:

@@ -1,43 +1,84 @@
 /* speedscope's file format
- * (https://www.speedscope.app/file-format-schema.json): shared frames and one
- * "sampled" profile per thread, in time order, weights counted in samples. */
+ * (https://www.speedscope.app/file-format-schema.json) as py-spy 0.4.2
+ * writes it: shared frames, and one "sampled" profile per thread with one
+ * sample per tick in time order, weighted in seconds. Written as it goes,
+ * not built as a JSON tree: a long recording has a sample per tick. */
 #include "formats/record_formats.h"
 
-#include <cjson/cJSON.h>
+#include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-static cJSON *clean_string(const char *s) {
-    char *c = pyspy_text_clean(s);
+/* A JSON string: cleaned first, so only '"' and '\\' need escapes. */
+static int put_string(FILE *out, const char *s) {
+    char *c = pyspy_text_clean(s ? s : "");
     if (!c)
-        return NULL;
-    cJSON *j = cJSON_CreateString(c);
+        return -1;
+    fputc('"', out);
+    for (const char *p = c; *p; p++) {
+        if (*p == '"' || *p == '\\')
+            fputc('\\', out);
+        fputc(*p, out);
+    }
+    fputc('"', out);
     free(c);
-    return j;
+    return 0;
 }
 
-static cJSON *shared_frames(const pyspy_agg *a) {
-    cJSON *frames = cJSON_CreateArray();
-    for (size_t i = 0; frames && i < a->nframes; i++) {
-        const pyspy_agg_frame *f = &a->frames[i];
-        cJSON *o = cJSON_CreateObject();
-        if (!o || !cJSON_AddItemToArray(frames, o))
-            goto fail;
-        cJSON *name = clean_string(f->name);
-        if (!name || !cJSON_AddItemToObject(o, "name", name))
-            goto fail;
-        if (!f->is_meta) {
-            cJSON *file = clean_string(f->full_filename);
-            if (!file || !cJSON_AddItemToObject(o, "file", file))
-                goto fail;
-            if (f->line > 0 && !cJSON_AddNumberToObject(o, "line", f->line))
-                goto fail;
-        }
+/* A number as serde_json writes an f64: the shortest text that reads
+ * back the same, "2.0" for a whole number, "1e-5" for an exponent. */
+static void format_seconds(double v, char *buf, size_t len) {
+    if (!isfinite(v)) {
+        snprintf(buf, len, "null");
+        return;
     }
-    return frames;
-fail:
-    cJSON_Delete(frames);
-    return NULL;
+    for (int prec = 15; prec <= 17; prec++) {
+        snprintf(buf, len, "%.*g", prec, v);
+        if (strtod(buf, NULL) == v)
+            break;
+    }
+    char *e = strchr(buf, 'e');
+    if (e) {
+        /* "1e-05" -> "1e-5", "1e+20" -> "1e20" */
+        char *d = e + 1, *src = e + 1;
+        if (*src == '+')
+            src++;
+        else if (*src == '-')
+            *d++ = *src++;
+        while (*src == '0' && src[1])
+            src++;
+        memmove(d, src, strlen(src) + 1);
+    } else if (!strchr(buf, '.') && strlen(buf) + 3 <= len) {
+        strcat(buf, ".0");
+    }
+}
+
+static void put_seconds(FILE *out, double v) {
+    char buf[40];
+    format_seconds(v, buf, sizeof buf);
+    fputs(buf, out);
+}
+
+/* py-spy's Frame: name, file (the full path; "" for the thread and
+ * process frames), line (null without line numbers), col (never known). */
+static int put_frames(FILE *out, const pyspy_agg *a) {
+    fputs("\"shared\":{\"frames\":[", out);
+    for (size_t i = 0; i < a->nframes; i++) {
+        const pyspy_agg_frame *f = &a->frames[i];
+        fputs(i ? ",{\"name\":" : "{\"name\":", out);
+        if (put_string(out, f->name))
+            return -1;
+        fputs(",\"file\":", out);
+        if (put_string(out, f->is_meta ? "" : f->full_filename))
+            return -1;
+        if (a->opts.show_line_numbers)
+            fprintf(out, ",\"line\":%d,\"col\":null}", f->line);
+        else
+            fputs(",\"line\":null,\"col\":null}", out);
+    }
+    fputs("]}", out);
+    return 0;
 }
 
 /* py-spy's profile names: Thread 13721 "name" (with the process first
@@ -56,101 +97,96 @@ static char *profile_name(const pyspy_agg *a, const pyspy_agg_thread *th) {
     return buf;
 }
 
-static cJSON *thread_profile(const pyspy_agg *a, const pyspy_agg_thread *th) {
-    cJSON *p = cJSON_CreateObject();
-    cJSON *samples = cJSON_CreateArray(), *weights = cJSON_CreateArray();
-    char *name = profile_name(a, th);
-    cJSON *jname = name ? clean_string(name) : NULL;
-    free(name);
-    if (!p || !samples || !weights || !jname)
-        goto fail;
-    cJSON_AddItemToObject(p, "name", jname);
-    jname = NULL;
-    if (!cJSON_AddStringToObject(p, "type", "sampled") ||
-        !cJSON_AddStringToObject(p, "unit", "none") ||
-        !cJSON_AddNumberToObject(p, "startValue", 0) ||
-        !cJSON_AddNumberToObject(p, "endValue", (double)th->samples))
-        goto fail;
+static void put_stack(FILE *out, const pyspy_agg_stack *st, bool first) {
+    fputs(first ? "[" : ",[", out);
+    for (uint32_t k = 0; k < st->nframes; k++)
+        fprintf(out, k ? ",%u" : "%u", st->frames[k]);
+    fputc(']', out);
+}
+
+static int put_profile(FILE *out, const pyspy_agg *a,
+                       const pyspy_agg_thread *th, const char *name) {
+    double tick = 1.0 / (double)(a->opts.rate ? a->opts.rate : 100);
+    char one[40];
+    format_seconds(tick, one, sizeof one);
+    fputs("{\"type\":\"sampled\",\"name\":", out);
+    if (put_string(out, name))
+        return -1;
+    fputs(",\"unit\":\"seconds\",\"startValue\":0.0,\"endValue\":", out);
+    put_seconds(out, (double)th->ticks * tick);
+    fputs(",\"samples\":[", out);
+    bool first = true;
     for (size_t r = 0; r < th->nruns; r++) {
         const pyspy_agg_run *run = &th->runs[r];
-        const pyspy_agg_stack *st = &a->stacks[run->stack];
-        cJSON *s = cJSON_CreateArray();
-        if (!s || !cJSON_AddItemToArray(samples, s))
-            goto fail;
-        for (uint32_t k = 0; k < st->nframes; k++) {
-            cJSON *n = cJSON_CreateNumber(st->frames[k]);
-            if (!n || !cJSON_AddItemToArray(s, n))
-                goto fail;
+        for (uint32_t k = 0; k < run->count; k++) {
+            put_stack(out, &a->stacks[run->stack], first);
+            first = false;
         }
-        cJSON *w = cJSON_CreateNumber(run->count);
-        if (!w || !cJSON_AddItemToArray(weights, w))
-            goto fail;
     }
-    cJSON_AddItemToObject(p, "samples", samples);
-    cJSON_AddItemToObject(p, "weights", weights);
-    return p;
-fail:
-    cJSON_Delete(jname);
-    cJSON_Delete(p);
-    cJSON_Delete(samples);
-    cJSON_Delete(weights);
-    return NULL;
+    fputs("],\"weights\":[", out);
+    first = true;
+    for (size_t r = 0; r < th->nruns; r++) {
+        const pyspy_agg_run *run = &th->runs[r];
+        for (uint32_t k = 0; k < run->count; k++) {
+            if (!first)
+                fputc(',', out);
+            first = false;
+            if (k == 0 && run->first_ticks > 1)
+                put_seconds(out, (double)run->first_ticks * tick);
+            else
+                fputs(one, out);
+        }
+    }
+    fputs("]}", out);
+    return 0;
 }
 
-static int cmp_profile(const void *x, const void *y) {
-    const cJSON *a = *(cJSON *const *)x, *b = *(cJSON *const *)y;
-    return strcmp(cJSON_GetObjectItem(a, "name")->valuestring,
-                  cJSON_GetObjectItem(b, "name")->valuestring);
+typedef struct named {
+    char *name;
+    size_t thread;
+} named;
+
+static int cmp_named(const void *x, const void *y) {
+    return strcmp(((const named *)x)->name, ((const named *)y)->name);
 }
 
-int pyspy_write_speedscope(FILE *out, const pyspy_agg *a, const char *name,
-                           pyspy_error *err) {
-    cJSON *root = cJSON_CreateObject();
-    cJSON *shared = cJSON_CreateObject();
-    cJSON *profiles = cJSON_CreateArray();
-    cJSON **list = calloc(a->nthreads ? a->nthreads : 1, sizeof *list);
-    cJSON *frames = shared_frames(a);
-    cJSON *jname = clean_string(name ? name : "pyspy profile");
+int pyspy_write_speedscope(FILE *out, const pyspy_agg *a, pyspy_error *err) {
     int rc = -1;
-    if (!root || !shared || !profiles || !list || !frames || !jname)
+    named *list = calloc(a->nthreads ? a->nthreads : 1, sizeof *list);
+    if (!list)
         goto oom;
-    cJSON_AddItemToObject(shared, "frames", frames);
-    frames = NULL;
-    for (size_t i = 0; i < a->nthreads; i++)
-        if (!(list[i] = thread_profile(a, &a->threads[i])))
-            goto oom;
-    /* Stable order (by name), as py-spy sorts them. */
-    qsort(list, a->nthreads, sizeof *list, cmp_profile);
     for (size_t i = 0; i < a->nthreads; i++) {
-        cJSON_AddItemToArray(profiles, list[i]);
-        list[i] = NULL;
+        list[i].thread = i;
+        if (!(list[i].name = profile_name(a, &a->threads[i])))
+            goto oom;
     }
-    if (!cJSON_AddStringToObject(root, "$schema",
-                                 "https://www.speedscope.app/"
-                                 "file-format-schema.json"))
+    /* py-spy sorts the profiles by name. */
+    qsort(list, a->nthreads, sizeof *list, cmp_named);
+    fputs("{\"$schema\":\"https://www.speedscope.app/file-format-schema.json\","
+          "\"profiles\":[",
+          out);
+    for (size_t i = 0; i < a->nthreads; i++) {
+        if (i)
+            fputc(',', out);
+        if (put_profile(out, a, &a->threads[list[i].thread], list[i].name))
+            goto oom;
+    }
+    fputs("],", out);
+    if (put_frames(out, a))
         goto oom;
-    cJSON_AddItemToObject(root, "shared", shared);
-    shared = NULL;
-    cJSON_AddItemToObject(root, "profiles", profiles);
-    profiles = NULL;
-    cJSON_AddItemToObject(root, "name", jname);
-    jname = NULL;
-    if (!cJSON_AddNumberToObject(root, "activeProfileIndex", 0) ||
-        !cJSON_AddStringToObject(root, "exporter", "pyspy@" PYSPY_VERSION))
-        goto oom;
-    rc = pyspy_write_json(out, root, err);
+    fputs(",\"activeProfileIndex\":null,\"exporter\":\"pyspy@" PYSPY_VERSION
+          "\",\"name\":\"py-spy profile\"}\n",
+          out);
+    rc = fflush(out) || ferror(out)
+             ? pyspy_error_set(err, PYSPY_E_IO, "write failed")
+             : 0;
     goto done;
 oom:
     pyspy_error_set(err, PYSPY_E_GENERIC, "out of memory");
 done:
     if (list)
         for (size_t i = 0; i < a->nthreads; i++)
-            cJSON_Delete(list[i]);
+            free(list[i].name);
     free(list);
-    cJSON_Delete(frames);
-    cJSON_Delete(jname);
-    cJSON_Delete(shared);
-    cJSON_Delete(profiles);
-    cJSON_Delete(root);
     return rc;
 }

@@ -475,7 +475,8 @@ def test_offline_record_of_snapshots(target, tmp_path):
             ("sleeper", line_of(SLEEP_PROGRAM, "# SLEEP"))]
     for frames, _ in stacks:
         assert [parse_label(f)[::2] for f in frames] == want, frames
-    # The same inputs in speedscope: one thread, weights adding up.
+    # The same inputs in speedscope: one thread, each snapshot one tick of
+    # 1/rate seconds (100 Hz by default).
     ss = tmp_path / "offline.json"
     res = subprocess.run([str(find_tool("pyspy")), "record", "-f",
                           "speedscope", "--idle", "-o", str(ss), *snaps],
@@ -483,7 +484,8 @@ def test_offline_record_of_snapshots(target, tmp_path):
     assert res.returncode == 0, res.stderr
     doc = json.loads(ss.read_text())
     assert len(doc["profiles"]) == 1
-    assert sum(doc["profiles"][0]["weights"]) == len(snaps)
+    assert doc["profiles"][0]["weights"] == [0.01] * len(snaps)
+    assert doc["profiles"][0]["endValue"] == pytest.approx(0.01 * len(snaps))
 
 
 def test_offline_bad_input_is_an_error(tmp_path):

@@ -31,6 +31,10 @@ typedef struct agg_index {
     size_t nprocs, capprocs;
     char *buf; /* scratch key buffer */
     size_t bufcap;
+    /* The last tick seen and how many ticks its samples stand for. */
+    bool have_tick;
+    int64_t tick_us, tick_slot;
+    uint32_t tick_span;
 } agg_index;
 
 static uint64_t hash_bytes(const void *p, size_t n) {
@@ -288,12 +292,14 @@ static int intern_thread(pyspy_agg *a, int pid, const pyspy_trace *tr,
     return 0;
 }
 
-static int add_run(pyspy_agg *a, uint32_t thread, uint32_t stack, int64_t ts) {
+static int add_run(pyspy_agg *a, uint32_t thread, uint32_t stack, int64_t ts,
+                   uint32_t span) {
     pyspy_agg_thread *th = &a->threads[thread];
     th->samples++;
+    th->ticks += span;
     if (a->opts.counts_only)
         return 0;
-    if (th->nruns) {
+    if (th->nruns && span == 1) {
         pyspy_agg_run *r = &th->runs[th->nruns - 1];
         /* A gap (the thread was filtered out meanwhile) starts a new run
          * so the time line shows it. */
@@ -307,7 +313,7 @@ static int add_run(pyspy_agg *a, uint32_t thread, uint32_t stack, int64_t ts) {
     }
     if (grow((void **)&th->runs, &th->caprun, th->nruns + 1, sizeof *th->runs))
         return -1;
-    th->runs[th->nruns++] = (pyspy_agg_run){stack, 1, ts, ts};
+    th->runs[th->nruns++] = (pyspy_agg_run){stack, 1, span, ts, ts};
     return 0;
 }
 
@@ -406,11 +412,34 @@ static int meta_frames(pyspy_agg *a, const pyspy_traces *t,
     return 0;
 }
 
+/* How many ticks the samples taken at ts stand for: the sampler skips a
+ * tick whose slot went by, and a failed tick adds nothing, so a sample
+ * after either stands for the slots since the last tick, and the weights
+ * still add up to the time recorded. Several targets sampled in one tick
+ * share its ts. */
+static uint32_t tick_span(pyspy_agg *a, int64_t ts) {
+    agg_index *ix = a->index;
+    int64_t period = (int64_t)a->opts.period_us;
+    if (period <= 0 || period > INT64_MAX / 2)
+        return 1;
+    if (ix->have_tick && ts == ix->tick_us)
+        return ix->tick_span;
+    int64_t slot = ts >= 0 ? ts / period : -((-ts + period - 1) / period);
+    int64_t d = ix->have_tick ? slot - ix->tick_slot : 1;
+    uint32_t span = d < 1 ? 1 : d > UINT32_MAX ? UINT32_MAX : (uint32_t)d;
+    ix->have_tick = true;
+    ix->tick_us = ts;
+    ix->tick_slot = slot;
+    ix->tick_span = span;
+    return span;
+}
+
 int pyspy_agg_add(pyspy_agg *a, const pyspy_traces *t, int64_t ts_us,
                   size_t *added_out, pyspy_error *err) {
     size_t added = 0;
     uint32_t *ids = NULL;
     size_t capids = 0;
+    uint32_t span = tick_span(a, ts_us);
     if (a->total == 0 && a->nthreads == 0)
         a->first_us = ts_us;
     a->last_us = ts_us;
@@ -441,7 +470,7 @@ int pyspy_agg_add(pyspy_agg *a, const pyspy_traces *t, int64_t ts_us,
         uint32_t st, th;
         int pid = tr->pid ? tr->pid : t->pid;
         if (intern_stack(a, ids, n, &st) || intern_thread(a, pid, tr, &th) ||
-            add_run(a, th, st, ts_us))
+            add_run(a, th, st, ts_us, span))
             goto oom;
         a->stacks[st].count++;
         a->total++;

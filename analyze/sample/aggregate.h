@@ -14,6 +14,7 @@ typedef struct pyspy_agg_opts {
     bool subprocesses;       /* --subprocesses: a "process N:..." root */
     bool show_line_numbers;  /* false: frames differing by line merge */
     uint64_t period_us;      /* expected gap between samples (for runs) */
+    uint64_t rate; /* samples a second: a tick weighs 1/rate seconds */
     /* Only the counts (flamegraph, raw): no per-thread time line, so
      * memory grows with the distinct stacks and threads, not with the
      * samples. */
@@ -35,10 +36,13 @@ typedef struct pyspy_agg_stack {
     uint64_t count;
 } pyspy_agg_stack;
 
-/* Consecutive samples of one thread with the same stack. */
+/* Consecutive samples of one thread with the same stack. Each sample is
+ * one tick, but the first may stand for more: ticks the sampler skipped
+ * (late) or failed just before it, when period_us is set. */
 typedef struct pyspy_agg_run {
     uint32_t stack;
     uint32_t count;
+    uint32_t first_ticks; /* ticks the first sample stands for (>= 1) */
     int64_t first_us, last_us;
 } pyspy_agg_run;
 
@@ -48,6 +52,7 @@ typedef struct pyspy_agg_thread {
     uint64_t os_thread_id;
     char *name; /* latest known threading name, NULL unknown */
     uint64_t samples;
+    uint64_t ticks; /* what its samples stand for (>= samples) */
     pyspy_agg_run *runs;
     size_t nruns, caprun;
 } pyspy_agg_thread;

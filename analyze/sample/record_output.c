@@ -18,6 +18,7 @@ pyspy_agg_opts pyspy_record_agg_opts(const pyspy_config *cfg) {
     o.subprocesses = cfg->subprocesses;
     o.show_line_numbers = cfg->show_line_numbers;
     o.period_us = cfg->sampling_rate ? 1000000 / cfg->sampling_rate : 0;
+    o.rate = cfg->sampling_rate;
     /* Only speedscope and chrometrace show samples in time order. */
     o.counts_only = cfg->format != PYSPY_FORMAT_SPEEDSCOPE &&
                     cfg->format != PYSPY_FORMAT_CHROMETRACE;

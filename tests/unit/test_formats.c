@@ -84,7 +84,7 @@ static int fg(FILE *f, const pyspy_agg *a, pyspy_error *e) {
     return pyspy_write_flamegraph(f, a, "pyspy record -- python3 app.py", e);
 }
 static int ss(FILE *f, const pyspy_agg *a, pyspy_error *e) {
-    return pyspy_write_speedscope(f, a, "test", e);
+    return pyspy_write_speedscope(f, a, e);
 }
 
 TEST(filters_idle_and_gil) {
@@ -220,12 +220,28 @@ TEST(speedscope_structure) {
     pyspy_agg *a = build((pyspy_agg_opts){.include_idle = true,
                                           .include_thread_ids = true,
                                           .show_line_numbers = true,
-                                          .period_us = 10000});
+                                          .period_us = 10000,
+                                          .rate = 100});
     char *s = write_to_string(ss, a);
+    /* py-spy's field order and its null fields, as serde writes them. */
+    const char *head = "{\"$schema\":\"https://www.speedscope.app/"
+                       "file-format-schema.json\",\"profiles\":[{\"type\":"
+                       "\"sampled\",\"name\":\"Thread 170 \\\"MainThread\\\"\","
+                       "\"unit\":\"seconds\",\"startValue\":0.0,\"endValue\":"
+                       "0.04,\"samples\":[";
+    CHECK(strncmp(s, head, strlen(head)) == 0);
+    CHECK(strstr(s, "\"weights\":[0.01,0.01,0.01,0.01]}") != NULL);
+    CHECK(strstr(s, "{\"name\":\"thread (170): MainThread\",\"file\":"
+                    "\"\",\"line\":0,\"col\":null}") != NULL);
+    CHECK(strstr(s, "{\"name\":\"work\",\"file\":\"app.py\",\"line\":7,"
+                    "\"col\":null}") != NULL);
+    const char *tail =
+        "]},\"activeProfileIndex\":null,\"exporter\":\"pyspy@" PYSPY_VERSION
+        "\",\"name\":\"py-spy profile\"}\n";
+    CHECK(strlen(s) > strlen(tail) &&
+          strcmp(s + strlen(s) - strlen(tail), tail) == 0);
     cJSON *j = cJSON_Parse(s);
     CHECK(j != NULL);
-    CHECK_STR(cJSON_GetStringValue(cJSON_GetObjectItem(j, "$schema")),
-              "https://www.speedscope.app/file-format-schema.json");
     cJSON *frames =
         cJSON_GetObjectItem(cJSON_GetObjectItem(j, "shared"), "frames");
     CHECK(cJSON_IsArray(frames));
@@ -235,25 +251,55 @@ TEST(speedscope_structure) {
     cJSON *p0 = cJSON_GetArrayItem(profiles, 0);
     CHECK_STR(cJSON_GetStringValue(cJSON_GetObjectItem(p0, "name")),
               "Thread 170 \"MainThread\"");
-    CHECK_STR(cJSON_GetStringValue(cJSON_GetObjectItem(p0, "type")), "sampled");
+    /* One sample per tick, in time order: line 7 three times, then 8. */
     cJSON *samples = cJSON_GetObjectItem(p0, "samples");
-    cJSON *weights = cJSON_GetObjectItem(p0, "weights");
-    CHECK(cJSON_GetArraySize(samples) == cJSON_GetArraySize(weights));
-    double wsum = 0;
-    cJSON *w;
-    cJSON_ArrayForEach(w, weights) wsum += w->valuedouble;
-    CHECK(wsum == 4);
-    CHECK(cJSON_GetObjectItem(p0, "endValue")->valuedouble == 4);
-    /* Root first: the thread pseudo-frame, then <module>, then work. */
-    cJSON *first = cJSON_GetArrayItem(samples, 0);
-    CHECK(cJSON_GetArraySize(first) == 3);
-    int leaf = (int)cJSON_GetArrayItem(first, 2)->valuedouble;
-    CHECK(leaf >= 0 && leaf < nframes);
-    cJSON *lf = cJSON_GetArrayItem(frames, leaf);
-    CHECK_STR(cJSON_GetStringValue(cJSON_GetObjectItem(lf, "name")), "work");
-    CHECK_STR(cJSON_GetStringValue(cJSON_GetObjectItem(lf, "file")), "app.py");
-    CHECK(cJSON_GetObjectItem(lf, "line")->valuedouble == 7);
+    CHECK(cJSON_GetArraySize(samples) == 4);
+    for (int i = 0; i < 4; i++) {
+        cJSON *smp = cJSON_GetArrayItem(samples, i);
+        CHECK(cJSON_GetArraySize(smp) == 3);
+        int leaf = (int)cJSON_GetArrayItem(smp, 2)->valuedouble;
+        CHECK(leaf >= 0 && leaf < nframes);
+        cJSON *lf = cJSON_GetArrayItem(frames, leaf);
+        CHECK_STR(cJSON_GetStringValue(cJSON_GetObjectItem(lf, "name")),
+                  "work");
+        CHECK(cJSON_GetObjectItem(lf, "line")->valuedouble == (i == 3 ? 8 : 7));
+    }
     cJSON_Delete(j);
+    free(s);
+    pyspy_agg_free(a);
+    /* Without line numbers every line is null. */
+    a = build((pyspy_agg_opts){.period_us = 10000, .rate = 100});
+    s = write_to_string(ss, a);
+    CHECK(strstr(s, "\"line\":null,\"col\":null}") != NULL);
+    CHECK(strstr(s, "\"line\":7") == NULL && strstr(s, "\"line\":0") == NULL);
+    free(s);
+    pyspy_agg_free(a);
+}
+
+/* Ticks skipped or failed: the next sample stands for them, so the
+ * weights still add up to the time recorded; two targets sampled in one
+ * tick share it. */
+TEST(speedscope_skipped_ticks_weigh) {
+    pyspy_agg_opts o = {
+        .show_line_numbers = true, .period_us = 10000, .rate = 100};
+    pyspy_agg *a = pyspy_agg_new(&o, NULL);
+    const int64_t at[] = {0, 10000, 43000, 43000, 50000};
+    const int pid[] = {42, 42, 42, 43, 42};
+    for (int i = 0; i < 5; i++) {
+        pyspy_traces ts = {.pid = pid[i]};
+        pyspy_trace tr =
+            mk_trace(pid[i], 0x7f00aa, "MainThread", true, true, busy, 2);
+        ts.traces = &tr;
+        ts.ntraces = 1;
+        CHECK(pyspy_agg_add(a, &ts, at[i], NULL, NULL) == 0);
+        free_trace(&tr);
+    }
+    CHECK(a->nthreads == 2);
+    char *s = write_to_string(ss, a);
+    CHECK(strstr(s, "\"endValue\":0.06,") != NULL);
+    CHECK(strstr(s, "\"weights\":[0.01,0.01,0.03,0.01]}") != NULL);
+    CHECK(strstr(s, "\"endValue\":0.03,") != NULL);
+    CHECK(strstr(s, "\"weights\":[0.03]}") != NULL);
     free(s);
     pyspy_agg_free(a);
 }
@@ -463,7 +509,8 @@ TEST_MAIN(T(filters_idle_and_gil), T(raw_exact), T(raw_nolineno_merges),
           T(raw_threads_and_processes_prefix), T(subprocess_chain),
           T(raw_hostile_names), T(frameless_threads_skipped),
           T(runs_are_time_ordered), T(thread_id_os_first),
-          T(speedscope_structure), T(chrometrace_structure),
-          T(flamegraph_basics), T(flamegraph_many_stacks_drops_narrow),
-          T(empty_profile), T(counts_only_memory_stays_flat),
+          T(speedscope_structure), T(speedscope_skipped_ticks_weigh),
+          T(chrometrace_structure), T(flamegraph_basics),
+          T(flamegraph_many_stacks_drops_narrow), T(empty_profile),
+          T(counts_only_memory_stays_flat),
           T(record_keeps_time_lines_only_for_time_formats))
