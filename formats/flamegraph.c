@@ -123,7 +123,10 @@ static void emit_box(fg *g, uint32_t frame, uint32_t depth, uint64_t start,
     double pct = g->total ? 100.0 * (double)count / (double)g->total : 0;
     fputs("<g class=\"f\" data-l=\"", g->out);
     put_escaped(g->out, label);
-    fprintf(g->out, "\" data-s=\"%" PRIu64 "\"><title>", count);
+    /* The box's extent in samples, exact: the script zooms by these,
+     * never by the rounded pixels. */
+    fprintf(g->out, "\" data-s=\"%" PRIu64 "\" data-x=\"%" PRIu64 "\"><title>",
+            count, start);
     put_escaped(g->out, label);
     fprintf(g->out, " (%" PRIu64 " sample%s, %.2f%%)</title>", count,
             count == 1 ? "" : "s", pct);

@@ -14,6 +14,10 @@ const char pyspy_flamegraph_css[] =
     "#title{font-size:16px;font-weight:bold}\n"
     ".btn{cursor:pointer;fill:#225}\n";
 
+/* Zooming judges which boxes lie inside the clicked one by their extents
+ * in samples (data-x, data-s: integers), never by the pixel attributes,
+ * which are rounded to 2 decimals: a child's rounded right edge could
+ * pass its parent's, and the child was hidden. */
 /* The script is plain ES5 so any SVG viewer with scripting runs it. It
  * exposes search(term), resetSearch(), zoomTo(g) and unzoom() globally so
  * tests and users (browser console) can drive it. */
@@ -32,6 +36,8 @@ const char pyspy_flamegraph_js[] =
     "  for (var i = 0; i < gs.length; i++) {\n"
     "    var g = gs[i], r = g.querySelector('rect');\n"
     "    g._x = num(r, 'x'); g._w = num(r, 'width'); g._y = num(r, 'y');\n"
+    "    g._sx = +g.getAttribute('data-x'); g._sw = "
+    "+g.getAttribute('data-s');\n"
     "    g._label = g.getAttribute('data-l');\n"
     "    g._info = g.querySelector('title').textContent;\n"
     "    g.addEventListener('click', onClick);\n"
@@ -74,14 +80,14 @@ const char pyspy_flamegraph_js[] =
     "    var g = frames[i];\n"
     "    g.classList.remove('parent');\n"
     "    if (!zoomed) { place(g, g._x, g._w); continue; }\n"
-    "    var z = zoomed, eps = 0.0001;\n"
+    "    var z = zoomed, lo = g._sx, hi = g._sx + g._sw;\n"
     "    if (g._y < z._y) {\n"
-    "      if (g._x <= z._x + eps && g._x + g._w >= z._x + z._w - eps) {\n"
+    "      if (lo <= z._sx && hi >= z._sx + z._sw) {\n"
     "        place(g, PAD, inner); g.classList.add('parent');\n"
     "      } else g.classList.add('hide');\n"
-    "    } else if (g._x >= z._x - eps && g._x + g._w <= z._x + z._w + eps) {\n"
-    "      var s = inner / z._w;\n"
-    "      place(g, PAD + (g._x - z._x) * s, g._w * s);\n"
+    "    } else if (lo >= z._sx && hi <= z._sx + z._sw) {\n"
+    "      var s = inner / z._sw;\n"
+    "      place(g, PAD + (lo - z._sx) * s, g._sw * s);\n"
     "    } else g.classList.add('hide');\n"
     "  }\n"
     "}\n"
@@ -105,11 +111,11 @@ const char pyspy_flamegraph_js[] =
     "    re = new RegExp(t.replace(/[.*+?^${}()|[\\]\\\\]/g, '\\\\$&'), 'i');\n"
     "  }\n"
     "  term = t;\n"
-    "  var spans = [], total = frames.length ? frames[0]._w : 1;\n"
+    "  var spans = [], total = frames.length ? frames[0]._sw : 1;\n"
     "  for (var i = 0; i < frames.length; i++) {\n"
     "    var g = frames[i];\n"
     "    if (re.test(g._label)) {\n"
-    "      g.classList.add('match'); spans.push([g._x, g._x + g._w]);\n"
+    "      g.classList.add('match'); spans.push([g._sx, g._sx + g._sw]);\n"
     "    } else g.classList.remove('match');\n"
     "  }\n"
     "  /* Nested matches must count once: union of their extents. */\n"

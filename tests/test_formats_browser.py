@@ -226,3 +226,107 @@ def test_flamegraph_interactive(browser, profiles):
             "g => g.getAttribute('data-l').startsWith('leaf_alpha'))")
     finally:
         page.close()
+
+
+# busy() calls eight leaves of different costs: boxes of many widths, so
+# a box's edges fall on fractions of a pixel.
+MANY_CHILDREN = """\
+import sys
+def leaf(n):
+    x = 0
+    for i in range(n):
+        x += i
+    return x
+def c0(): return leaf(900)
+def c1(): return leaf(1300)
+def c2(): return leaf(1700)
+def c3(): return leaf(2300)
+def c4(): return leaf(2900)
+def c5(): return leaf(3700)
+def c6(): return leaf(4100)
+def c7(): return leaf(5300)
+def busy():
+    while True:
+        c0(); c1(); c2(); c3(); c4(); c5(); c6(); c7()
+sys.stdout.write("ready\\n"); sys.stdout.flush()
+busy()
+"""
+
+# Zooms every frame in turn through its click handler and reports each
+# child (a box one row down inside the frame's sample range, read from
+# the SVG as written) that the zoom hid, or that left the frame's new
+# extent, and each frame whose own box did not fill the width.
+ZOOM_EVERY_FRAME = """(() => {
+  const gs = Array.from(document.querySelectorAll('g.f'));
+  const info = gs.map(g => ({g: g, x: +g.getAttribute('data-x'),
+      s: +g.getAttribute('data-s'),
+      y: +g.querySelector('rect').getAttribute('y'),
+      label: g.getAttribute('data-l')}));
+  const bad = [];
+  let zooms = 0, checked = 0;
+  for (const f of info) {
+    f.g.dispatchEvent(new MouseEvent('click', {bubbles: true}));
+    zooms++;
+    const r = f.g.querySelector('rect');
+    const fx = +r.getAttribute('x'), fw = +r.getAttribute('width');
+    if (f.g.classList.contains('hide') || Math.abs(fw - 1180) > 0.01)
+      bad.push(['zoomed frame not full width', f.label, fw]);
+    for (const c of info) {
+      if (c.y !== f.y + 16 || c.x < f.x || c.x + c.s > f.x + f.s) continue;
+      checked++;
+      const cr = c.g.querySelector('rect');
+      const cx = +cr.getAttribute('x'), cw = +cr.getAttribute('width');
+      if (c.g.classList.contains('hide'))
+        bad.push(['child hidden', f.label, c.label]);
+      else if (cx < fx - 0.01 || cx + cw > fx + fw + 0.01)
+        bad.push(['child outside', f.label, c.label, cx, cw]);
+    }
+  }
+  unzoom();
+  return {zooms: zooms, checked: checked, bad: bad.slice(0, 20),
+          nbad: bad.length};
+})()"""
+
+
+@pytest.fixture(scope="module")
+def many_children(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("zoom")
+    prog = tmp / "app.py"
+    prog.write_text(MANY_CHILDREN)
+    proc = subprocess.Popen([TARGET_PYTHON, str(prog)],
+                            stdout=subprocess.PIPE)
+    try:
+        assert proc.stdout.readline().strip() == b"ready"
+        path = tmp / "zoom.svg"
+        res = subprocess.run(
+            [str(find_tool("pyspy")), "record", "--pid", str(proc.pid),
+             "-d", "2", "-r", "97", "-o", str(path), "--hideprogress"],
+            capture_output=True, text=True, timeout=120)
+        assert res.returncode == 0, res.stderr
+        return path
+    finally:
+        proc.kill()
+        proc.wait()
+        proc.stdout.close()
+
+
+def test_flamegraph_zoom_keeps_children(browser, many_children):
+    page = browser.page()
+    try:
+        page.navigate(many_children.as_uri())
+        page.wait_for("document.querySelectorAll('g.f').length > 8")
+        got = page.evaluate(ZOOM_EVERY_FRAME)
+        # Every c0..c7 under busy, and leaf under each of them.
+        assert got["checked"] >= 16, got
+        assert got["nbad"] == 0, got
+        # Clicking busy (by a real mouse click) shows all its children.
+        box = page.evaluate(FRAME_BOX % "busy (app.py:")
+        assert box, "no busy frame"
+        page.click(box[0], box[1])
+        visible = page.evaluate(
+            "Array.from(document.querySelectorAll('g.f:not(.hide)'))"
+            ".map(g => g.getAttribute('data-l'))")
+        shown = {v.split(" ")[0] for v in visible}
+        assert {f"c{i}" for i in range(8)} <= shown, visible
+    finally:
+        page.close()

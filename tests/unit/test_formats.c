@@ -383,7 +383,10 @@ TEST(flamegraph_basics) {
     CHECK(strstr(s, "pyspy record -- python3 app.py (4 samples)") != NULL);
     CHECK(strstr(s, "data-l=\"&lt;module&gt; (app.py:12)\" data-s=\"4\"") !=
           NULL);
-    CHECK(strstr(s, "data-l=\"work (app.py:7)\" data-s=\"3\"") != NULL);
+    CHECK(strstr(s, "data-l=\"work (app.py:7)\" data-s=\"3\" data-x=\"0\"") !=
+          NULL);
+    CHECK(strstr(s, "data-l=\"work (app.py:8)\" data-s=\"1\" data-x=\"3\"") !=
+          NULL);
     CHECK(strstr(s, "function search(") != NULL);
     /* Every opened <g> is closed. */
     size_t open = 0, close = 0;
