@@ -76,8 +76,11 @@ def test_subcommand_prefix(pyspy):
     (["record", "-o", "out.svg", "--rate", "abc", "-p", "1"], "'abc'"),
     (["record", "-o", "out.svg", "-f", "svg", "-p", "1"], "'svg'"),
     (["record", "-o", "out.svg"], "--pid"),
-    (["record", "-o", "out.svg", "-p", "1", "--native", "--nonblocking"],
-     "--native"),
+    (["record", "-o", "out.svg", "--native", "--nonblocking"], "--pid"),
+    (["record", "--function", "--nolineno"], "--pid"),
+    (["dump", "--", "python3", "x.py"], "'python3'"),
+    (["dump", "-p", "1", "--", "python3", "x.py"], "'python3'"),
+    (["completions", "tcsh"], "bash, elvish, fish, powershell, zsh"),
     (["top", "-p", "1", "--delay", "0"], "--delay"),
     (["dump"], "--pid"),
     (["dump", "-p", "0"], "'0'"),
@@ -92,6 +95,26 @@ def test_bad_command_line(pyspy, tmp_path, args, named):
     assert len(errors) == 1, r.stderr
     assert named in errors[0]
     assert r.stderr.splitlines()[0] == errors[0]
+    assert list(tmp_path.iterdir()) == [], "nothing may be written on error"
+
+
+@pytest.mark.parametrize("args, message", [
+    (["record", "-p", "1", "--function", "--nolineno"],
+     "--function & --nolinenos can't be used together"),
+    (["record", "-p", "1", "-o", "out.svg", "--native", "--nonblocking"],
+     "Can't get native stack traces with the --nonblocking option."),
+    (["top", "-p", "1", "-n", "--nonblocking"],
+     "Can't get native stack traces with the --nonblocking option."),
+    (["dump", "-p", "1", "--nonblocking", "--native"],
+     "Can't get native stack traces with the --nonblocking option."),
+])
+def test_refused_after_parsing_exits_1(pyspy, tmp_path, args, message):
+    """What py-spy refuses once clap has accepted the command line: its
+    own line on stderr, no 'error:' and no help hint, and status 1."""
+    r = run(pyspy, *args, cwd=tmp_path)
+    assert r.returncode == 1, r.stderr
+    assert r.stdout == ""
+    assert r.stderr == message + "\n"
     assert list(tmp_path.iterdir()) == [], "nothing may be written on error"
 
 
@@ -140,6 +163,103 @@ def test_zsh_and_fish_completions(pyspy, tmp_path, shell, mark):
     check = subprocess.run([exe, "-n", str(path)], capture_output=True,
                            text=True, timeout=60)
     assert check.returncode == 0, check.stderr
+
+
+def test_elvish_completion_completes(pyspy, tmp_path):
+    """The script, eval'd in an interactive elvish (the edit: module
+    exists only there, on a terminal), registers a completer for both
+    names that offers options, formats, subcommands and shells."""
+    import os
+    import pty
+    import select
+    import time
+    exe = shutil.which("elvish")
+    if exe is None:
+        pytest.skip("elvish is not installed (tools/ensure-deps installs "
+                    "it)")
+    out = tmp_path / "got"
+    ac = "$edit:completion:arg-completer"
+    lines = [f"eval ({pyspy} completions elvish | slurp)",
+             f"{{ {ac}[pyspy] pyspy rec --fo; put =; "
+             f"{ac}[pyspy] pyspy record -f ''; put =; "
+             f"{ac}[pyspy] pyspy ''; put =; "
+             f"{ac}[pyspy-analyze] pyspy-analyze com ''; put =; "
+             f"{ac}[pyspy] pyspy dump -p '' }} | to-lines > {out}.part; "
+             f"mv {out}.part {out}",
+             "exit"]
+    pid, fd = pty.fork()
+    if pid == 0:
+        os.execvp(exe, [exe, "-norc"])
+    try:
+        os.write(fd, "".join(ln + "\r" for ln in lines).encode())
+        deadline = time.monotonic() + 60
+        seen = b""
+        while not out.exists() and time.monotonic() < deadline:
+            ready, _, _ = select.select([fd], [], [], 0.2)
+            if ready:
+                try:
+                    seen += os.read(fd, 65536)
+                except OSError:
+                    break
+        assert out.exists(), seen.decode(errors="replace")[-2000:]
+    finally:
+        os.kill(pid, 9)
+        os.waitpid(pid, 0)
+        os.close(fd)
+    groups = [g.split() for g in out.read_text().split("=\n")]
+    assert "--format" in groups[0] and "--nolineno" in groups[0], groups
+    assert "--locals" not in groups[0], groups
+    assert groups[1] == ["flamegraph", "raw", "speedscope", "chrometrace"]
+    assert {"record", "top", "dump", "completions"} <= set(groups[2])
+    assert groups[3] == ["bash", "elvish", "fish", "powershell", "zsh"]
+    assert groups[4] == []  # a pid is not completed
+
+
+def ps_balanced(text):
+    """Whether braces, parentheses and brackets nest in a PowerShell
+    script, outside its quoted strings and comments."""
+    stack, pairs, i = [], {")": "(", "}": "{", "]": "["}, 0
+    while i < len(text):
+        c = text[i]
+        if c == "#" and (i == 0 or text[i - 1] in " \n"):
+            i = text.find("\n", i)
+            i = len(text) if i < 0 else i
+            continue
+        if c in "'\"":
+            end = text.find(c, i + 1)
+            while c == "'" and end >= 0 and text[end + 1:end + 2] == "'":
+                end = text.find(c, end + 2)
+            if end < 0:
+                return False
+            i = end + 1
+            continue
+        if c in "({[":
+            stack.append(c)
+        elif c in ")}]":
+            if not stack or stack.pop() != pairs[c]:
+                return False
+        i += 1
+    return not stack
+
+
+def test_powershell_completion_script(pyspy):
+    """PowerShell is not in Debian, so the script is only read here: it
+    registers a native completer for both names, knows every subcommand
+    prefix and every option, and its brackets nest."""
+    r = run(pyspy, "completions", "powershell")
+    assert r.returncode == 0, r.stderr
+    text = r.stdout
+    assert ("Register-ArgumentCompleter -Native -CommandName 'pyspy', "
+            "'pyspy-analyze' -ScriptBlock {") in text
+    assert "param($wordToComplete, $commandAst, $cursorPosition)" in text
+    for prefix, sub in (("rec", "record"), ("t", "top"), ("du", "dump"),
+                        ("completions", "completions")):
+        assert f"'{prefix}' = '{sub}'" in text
+    for flag in RECORD_FLAGS:
+        assert f"'{flag}'" in text, flag
+    assert "'flamegraph', 'raw', 'speedscope', 'chrometrace'" in text
+    assert ps_balanced(text)
+    assert run(pyspy, "completions", "PowerShell").stdout == text
 
 
 def test_zsh_completion_registers(pyspy, tmp_path):

@@ -64,6 +64,9 @@ extern const size_t pyspy_cli_ntop_opts;
 extern const pyspy_cli_command pyspy_cli_commands[];
 extern const size_t pyspy_cli_ncommands;
 
+/* clap_complete's shells, in its order (py-spy's completions). */
+#define PYSPY_CLI_SHELL_WORDS "bash elvish fish powershell zsh"
+#define PYSPY_CLI_SHELL_LIST "bash, elvish, fish, powershell, zsh"
 extern const char *const pyspy_cli_shells[]; /* NULL-terminated */
 
 /* Exact name or unambiguous prefix; NULL with err set otherwise. */
@@ -72,7 +75,7 @@ const pyspy_cli_command *pyspy_cli_find(const char *name, pyspy_error *err);
 /* malloc'd texts; NULL only when out of memory. cmd NULL = top level. */
 char *pyspy_cli_help(const pyspy_cli_command *cmd);
 char *pyspy_cli_version(void);
-/* bash, zsh or fish (case-insensitive). */
+/* One of pyspy_cli_shells (case-insensitive). */
 int pyspy_cli_completions(const char *shell, char **out, pyspy_error *err);
 
 /* Whether a path's name looks like a snapshot or core file (the rule

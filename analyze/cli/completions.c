@@ -94,7 +94,8 @@ static void bash_command(pyspy_sb *sb, const pyspy_cli_command *c) {
     pyspy_sb_puts(sb, "\" -- \"$cur\"))\n        else\n            ");
     switch (c->positional) {
     case PYSPY_POS_SHELL:
-        pyspy_sb_puts(sb, "COMPREPLY=($(compgen -W \"bash zsh fish\" -- "
+        pyspy_sb_puts(sb, "COMPREPLY=($(compgen -W \"" PYSPY_CLI_SHELL_WORDS
+                          "\" -- "
                           "\"$cur\"))");
         break;
     case PYSPY_POS_SUBCOMMAND:
@@ -239,7 +240,8 @@ static void zsh_script(pyspy_sb *sb) {
             pyspy_sb_puts(sb, "            '*:snapshot:_files'\n");
             break;
         case PYSPY_POS_SHELL:
-            pyspy_sb_puts(sb, "            '1:shell:(bash zsh fish)'\n");
+            pyspy_sb_puts(sb, "            '1:shell:(" PYSPY_CLI_SHELL_WORDS
+                              ")'\n");
             break;
         case PYSPY_POS_SUBCOMMAND:
             pyspy_sb_puts(sb, "            '1:subcommand:(");
@@ -327,7 +329,7 @@ static void fish_script(pyspy_sb *sb) {
         switch (c->positional) {
         case PYSPY_POS_SHELL:
             pyspy_sb_puts(sb, "    complete -c $__pyspy_cmd -n $__pyspy_in "
-                              "-a 'bash zsh fish'\n");
+                              "-a '" PYSPY_CLI_SHELL_WORDS "'\n");
             break;
         case PYSPY_POS_SUBCOMMAND:
             pyspy_sb_puts(sb, "    complete -c $__pyspy_cmd -n $__pyspy_in "
@@ -346,6 +348,248 @@ static void fish_script(pyspy_sb *sb) {
     pyspy_sb_puts(sb, "end\n");
 }
 
+/* A word made safe inside a single-quoted elvish or PowerShell string
+ * (both double the quote). */
+static void quoted(pyspy_sb *sb, const char *s) {
+    pyspy_sb_puts(sb, "'");
+    for (; *s; s++) {
+        if (*s == '\'')
+            pyspy_sb_puts(sb, "''");
+        else
+            pyspy_sb_printf(sb, "%c", *s);
+    }
+    pyspy_sb_puts(sb, "'");
+}
+
+/* The subcommands' prefixes as key/value pairs: elvish's
+ * "&rec=record", PowerShell's "'rec' = 'record'". */
+static void prefix_map(pyspy_sb *sb, bool elvish, const char *indent) {
+    for (size_t i = 0; i < pyspy_cli_ncommands; i++) {
+        const pyspy_cli_command *c = &pyspy_cli_commands[i];
+        size_t len = strlen(c->name);
+        for (size_t n = 1; n <= len; n++) {
+            int hits = 0;
+            for (size_t k = 0; k < pyspy_cli_ncommands; k++)
+                hits += strncmp(pyspy_cli_commands[k].name, c->name, n) == 0;
+            if (hits != 1 && n != len)
+                continue;
+            if (elvish)
+                pyspy_sb_printf(sb, "%s&%.*s=%s\n", indent, (int)n, c->name,
+                                c->name);
+            else
+                pyspy_sb_printf(sb, "%s'%.*s' = '%s'\n", indent, (int)n,
+                                c->name, c->name);
+        }
+    }
+}
+
+/* Per subcommand, its options of one kind: all of them, those taking a
+ * file, or those taking another value that cannot be completed (a pid,
+ * a number). */
+typedef enum { OPTS_ALL, OPTS_FILE, OPTS_OTHER_VALUE } opt_filter;
+
+static bool opt_wanted(const pyspy_opt *o, opt_filter want) {
+    if (want == OPTS_ALL)
+        return true;
+    if (o->kind != PYSPY_OPT_VALUE)
+        return false;
+    value_kind v = value_of(o);
+    return want == OPTS_FILE ? v == VAL_FILE : v == VAL_PID || v == VAL_NONE;
+}
+
+static void option_lists(pyspy_sb *sb, bool elvish, opt_filter want,
+                         const char *indent) {
+    const char *sep = elvish ? " " : ", ";
+    for (size_t i = 0; i < pyspy_cli_ncommands; i++) {
+        const pyspy_cli_command *c = &pyspy_cli_commands[i];
+        pyspy_sb_printf(sb, elvish ? "%s&%s=[" : "%s'%s' = @(", indent,
+                        c->name);
+        bool first = true;
+        for (size_t j = 0; j < c->nopts; j++) {
+            const pyspy_opt *o = &c->opts[j];
+            if (!opt_wanted(o, want))
+                continue;
+            if (o->short_name) {
+                pyspy_sb_printf(sb, elvish ? "%s-%c" : "%s'-%c'",
+                                first ? "" : sep, o->short_name);
+                first = false;
+            }
+            pyspy_sb_printf(sb, elvish ? "%s--%s" : "%s'--%s'",
+                            first ? "" : sep, o->long_name);
+            first = false;
+        }
+        pyspy_sb_puts(sb, elvish ? "]\n" : ")\n");
+    }
+}
+
+static void elvish_script(pyspy_sb *sb) {
+    pyspy_sb_puts(sb, "# elvish completion for " PYSPY_CLI_NAME
+                      "; load with: eval (" PYSPY_CLI_NAME
+                      " completions elvish | slurp)\n"
+                      "use str\n\n"
+                      "var pyspy-subcommands = [\n");
+    prefix_map(sb, true, "    ");
+    pyspy_sb_puts(sb, "]\nvar pyspy-options = [\n");
+    option_lists(sb, true, OPTS_ALL, "    ");
+    pyspy_sb_puts(sb, "]\nvar pyspy-file-options = [\n");
+    option_lists(sb, true, OPTS_FILE, "    ");
+    pyspy_sb_puts(sb, "]\nvar pyspy-value-options = [\n");
+    option_lists(sb, true, OPTS_OTHER_VALUE, "    ");
+    pyspy_sb_puts(sb, "]\n\n"
+                      "fn pyspy-complete {|@words|\n"
+                      "    var n = (count $words)\n"
+                      "    var cur = $words[-1]\n"
+                      "    var sub = ''\n"
+                      "    var i = 1\n"
+                      "    while (< $i (- $n 1)) {\n"
+                      "        if (not (str:has-prefix $words[$i] -)) {\n"
+                      "            set sub = $words[$i]\n"
+                      "            break\n"
+                      "        }\n"
+                      "        set i = (+ $i 1)\n"
+                      "    }\n"
+                      "    if (eq $sub '') {\n"
+                      "        put ");
+    subcommand_words(sb, true);
+    pyspy_sb_puts(sb, " -h --help -V --version\n"
+                      "        return\n"
+                      "    }\n"
+                      "    if (not (has-key $pyspy-subcommands $sub)) {\n"
+                      "        return\n"
+                      "    }\n"
+                      "    set sub = $pyspy-subcommands[$sub]\n"
+                      "    var prev = $words[-2]\n"
+                      "    if (or (eq $prev -f) (eq $prev --format)) {\n"
+                      "        put ");
+    pyspy_sb_puts(sb, formats);
+    pyspy_sb_puts(sb, "\n"
+                      "    } elif (has-value $pyspy-file-options[$sub] $prev) "
+                      "{\n"
+                      "        edit:complete-filename $cur\n"
+                      "    } elif (has-value $pyspy-value-options[$sub] $prev) "
+                      "{\n"
+                      "        return\n"
+                      "    } elif (str:has-prefix $cur -) {\n"
+                      "        all $pyspy-options[$sub]\n"
+                      "    } elif (eq $sub completions) {\n"
+                      "        put " PYSPY_CLI_SHELL_WORDS "\n"
+                      "    } elif (eq $sub help) {\n"
+                      "        put ");
+    subcommand_words(sb, false);
+    pyspy_sb_puts(sb, "\n"
+                      "    } else {\n"
+                      "        edit:complete-filename $cur\n"
+                      "    }\n"
+                      "}\n\n"
+                      "set edit:completion:arg-completer[" PYSPY_CLI_NAME
+                      "] = $pyspy-complete~\n"
+                      "set edit:completion:arg-completer[" PYSPY_CLI_NAME
+                      "-analyze] = $pyspy-complete~\n");
+}
+
+static void powershell_script(pyspy_sb *sb) {
+    pyspy_sb_puts(
+        sb, "# PowerShell completion for " PYSPY_CLI_NAME
+            "; load with:\n#   " PYSPY_CLI_NAME
+            " completions powershell | Out-String | Invoke-Expression\n"
+            "Register-ArgumentCompleter -Native -CommandName '" PYSPY_CLI_NAME
+            "', '" PYSPY_CLI_NAME "-analyze' -ScriptBlock {\n"
+            "    param($wordToComplete, $commandAst, $cursorPosition)\n"
+            "    $subcommands = @{\n");
+    prefix_map(sb, false, "        ");
+    pyspy_sb_puts(sb, "    }\n    $options = @{\n");
+    option_lists(sb, false, OPTS_ALL, "        ");
+    pyspy_sb_puts(sb, "    }\n    $valueOptions = @{\n");
+    option_lists(sb, false, OPTS_OTHER_VALUE, "        ");
+    pyspy_sb_puts(sb, "    }\n    $fileOptions = @{\n");
+    option_lists(sb, false, OPTS_FILE, "        ");
+    pyspy_sb_puts(
+        sb,
+        "    }\n"
+        "    # The words before the one being completed.\n"
+        "    $words = @($commandAst.CommandElements |\n"
+        "        Where-Object { $_.Extent.EndOffset -le $cursorPosition } |\n"
+        "        ForEach-Object { $_.ToString() })\n"
+        "    if ($wordToComplete -ne '' -and $words.Count -gt 1) {\n"
+        "        $words = @($words[0..($words.Count - 2)])\n"
+        "    }\n"
+        "    $sub = ''\n"
+        "    for ($i = 1; $i -lt $words.Count; $i++) {\n"
+        "        if (-not $words[$i].StartsWith('-')) {\n"
+        "            $sub = $words[$i]\n"
+        "            break\n"
+        "        }\n"
+        "    }\n"
+        "    $prev = $words[$words.Count - 1]\n"
+        "    $files = $false\n"
+        "    $candidates = @()\n"
+        "    if ($sub -eq '') {\n"
+        "        $candidates = @(");
+    for (size_t i = 0; i < pyspy_cli_ncommands; i++) {
+        pyspy_sb_puts(sb, i ? ", " : "");
+        quoted(sb, pyspy_cli_commands[i].name);
+    }
+    pyspy_sb_puts(sb, ", '-h', '--help', '-V', '--version')\n"
+                      "    } elseif ($subcommands.ContainsKey($sub)) {\n"
+                      "        $sub = $subcommands[$sub]\n"
+                      "        if ($prev -eq '-f' -or $prev -eq '--format') {\n"
+                      "            $candidates = @(");
+    {
+        char fmt[sizeof formats];
+        memcpy(fmt, formats, sizeof formats);
+        bool first = true;
+        for (char *w = strtok(fmt, " "); w; w = strtok(NULL, " ")) {
+            pyspy_sb_puts(sb, first ? "" : ", ");
+            quoted(sb, w);
+            first = false;
+        }
+    }
+    pyspy_sb_puts(
+        sb,
+        ")\n"
+        "        } elseif ($fileOptions[$sub] -contains $prev) {\n"
+        "            $files = $true\n"
+        "        } elseif ($valueOptions[$sub] -contains $prev) {\n"
+        "            return\n"
+        "        } elseif ($wordToComplete.StartsWith('-')) {\n"
+        "            $candidates = $options[$sub]\n"
+        "        } elseif ($sub -eq 'completions') {\n"
+        "            $candidates = @('bash', 'elvish', 'fish', 'powershell', "
+        "'zsh')\n"
+        "        } elseif ($sub -eq 'help') {\n"
+        "            $candidates = @(");
+    bool first = true;
+    for (size_t i = 0; i < pyspy_cli_ncommands; i++) {
+        if (pyspy_cli_commands[i].command == PYSPY_CMD_HELP)
+            continue;
+        pyspy_sb_puts(sb, first ? "" : ", ");
+        quoted(sb, pyspy_cli_commands[i].name);
+        first = false;
+    }
+    pyspy_sb_puts(
+        sb,
+        ")\n"
+        "        } else {\n"
+        "            $files = $true\n"
+        "        }\n"
+        "    }\n"
+        "    if ($files) {\n"
+        "        Get-ChildItem -Path \"$wordToComplete*\" -ErrorAction "
+        "SilentlyContinue |\n"
+        "            ForEach-Object {\n"
+        "                [System.Management.Automation.CompletionResult]::new("
+        "$_.Name, $_.Name, 'ProviderItem', $_.Name)\n"
+        "            }\n"
+        "        return\n"
+        "    }\n"
+        "    $candidates | Where-Object { $_ -like \"$wordToComplete*\" } |\n"
+        "        ForEach-Object {\n"
+        "            [System.Management.Automation.CompletionResult]::new("
+        "$_, $_, 'ParameterValue', $_)\n"
+        "        }\n"
+        "}\n");
+}
+
 int pyspy_cli_completions(const char *shell, char **out, pyspy_error *err) {
     pyspy_sb sb = {0};
     if (!shell)
@@ -356,10 +600,14 @@ int pyspy_cli_completions(const char *shell, char **out, pyspy_error *err) {
         zsh_script(&sb);
     else if (strcasecmp(shell, "fish") == 0)
         fish_script(&sb);
+    else if (strcasecmp(shell, "elvish") == 0)
+        elvish_script(&sb);
+    else if (strcasecmp(shell, "powershell") == 0)
+        powershell_script(&sb);
     else
         return pyspy_error_set(err, PYSPY_E_USAGE,
                                "invalid value '%s' for '<shell>' [possible "
-                               "values: bash, zsh, fish]",
+                               "values: " PYSPY_CLI_SHELL_LIST "]",
                                shell);
     char *s = pyspy_sb_take(&sb);
     if (!s)

@@ -1,6 +1,8 @@
 /* py-spy's Config: defaults, file-format names, contradictions, freeing. */
 #include <pyspy.h>
 
+#include "analyze/cli/cli.h"
+
 #include <math.h>
 #include <stdlib.h>
 #include <strings.h>
@@ -72,10 +74,6 @@ int pyspy_config_validate(const pyspy_config *cfg, pyspy_error *err) {
     if (cfg->pid < 0)
         return usage(err, "invalid value for '--pid <pid>': the pid must be "
                           "a positive number");
-    if (cfg->native && cfg->blocking == PYSPY_NONBLOCKING)
-        return usage(err, "the argument '--native' cannot be used with "
-                          "'--nonblocking' (native stacks need the process "
-                          "paused)");
     if ((cfg->executable || cfg->lib_search_path) && (cfg->pid || program))
         return usage(err, cfg->executable
                               ? "the argument '--executable <file>' is for "
@@ -142,14 +140,28 @@ int pyspy_config_validate(const pyspy_config *cfg, pyspy_error *err) {
     }
     case PYSPY_CMD_COMPLETIONS: {
         const char *s = cfg->completions_shell;
-        if (!s || (strcasecmp(s, "bash") && strcasecmp(s, "zsh") &&
-                   strcasecmp(s, "fish")))
-            return usage(err, "the shell must be one of: bash, zsh, fish");
+        bool known = false;
+        for (const char *const *sh = pyspy_cli_shells; s && *sh && !known; sh++)
+            known = strcasecmp(s, *sh) == 0;
+        if (!known)
+            return usage(err,
+                         "the shell must be one of: " PYSPY_CLI_SHELL_LIST);
         break;
     }
     default:
         break;
     }
+    /* Refused by py-spy after its parser accepted the command line: one
+     * bare line and status 1, not a usage error. */
+    if (cfg->command == PYSPY_CMD_RECORD && !cfg->show_line_numbers &&
+        cfg->lineno == PYSPY_LINENO_FIRST)
+        return pyspy_error_set(err, PYSPY_E_GENERIC,
+                               "--function & --nolinenos can't be used "
+                               "together");
+    if (cfg->native && cfg->blocking == PYSPY_NONBLOCKING)
+        return pyspy_error_set(err, PYSPY_E_GENERIC,
+                               "Can't get native stack traces with the "
+                               "--nonblocking option.");
     return 0;
 }
 

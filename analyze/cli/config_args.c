@@ -14,7 +14,8 @@
 typedef struct parse_state {
     const pyspy_cli_command *cmd;
     bool function, nolineno, capture, hideprogress, jobs_given;
-    bool dashdash; /* positionals came after "--" */
+    bool dashdash;   /* positionals came after "--" */
+    int dashdash_at; /* pos[] index of the first one after "--" */
     const char **pos;
     int npos;
     const char *shell;
@@ -320,14 +321,14 @@ static int finish(parse_state *ps, pyspy_config *c, char **text,
                   pyspy_error *err) {
     switch (ps->cmd->command) {
     case PYSPY_CMD_RECORD:
-        if (ps->function && ps->nolineno)
-            return usage(err, "the argument '--function' cannot be used "
-                              "with '--nolineno'");
         if (c->format == PYSPY_FORMAT_NONE)
             c->format = PYSPY_FORMAT_FLAMEGRAPH;
         c->show_line_numbers = !ps->nolineno;
-        c->lineno = ps->nolineno   ? PYSPY_LINENO_NONE
-                    : ps->function ? PYSPY_LINENO_FIRST
+        /* --function --nolineno gives first lines that are not shown:
+         * pyspy_config_validate refuses it after the checks that come
+         * first in py-spy. */
+        c->lineno = ps->function   ? PYSPY_LINENO_FIRST
+                    : ps->nolineno ? PYSPY_LINENO_NONE
                                    : PYSPY_LINENO_LAST_INSTRUCTION;
         /* py-spy: a recorded program's output is left alone unless
          * --capture, and then the progress bar would tangle with it. */
@@ -342,6 +343,15 @@ static int finish(parse_state *ps, pyspy_config *c, char **text,
                             &c->python_program_count, err);
         return 0;
     case PYSPY_CMD_DUMP:
+        /* py-spy's dump takes no program, and its parser refuses what
+         * follows "--"; here "--" still passes files whose names start
+         * with '-', so only what is not a file is refused. */
+        for (int i = ps->dashdash ? ps->dashdash_at : ps->npos; i < ps->npos;
+             i++)
+            if (!is_regular_file(ps->pos[i]))
+                return pyspy_error_set(err, PYSPY_E_USAGE,
+                                       "unexpected argument '%s' found",
+                                       ps->pos[i]);
         if (ps->npos)
             return dup_argv(ps->pos, ps->npos, &c->inputs, &c->ninputs, err);
         return 0;
@@ -358,7 +368,7 @@ static int finish(parse_state *ps, pyspy_config *c, char **text,
         }
         return pyspy_error_set(err, PYSPY_E_USAGE,
                                "invalid value '%s' for '<shell>' [possible "
-                               "values: bash, zsh, fish]",
+                               "values: " PYSPY_CLI_SHELL_LIST "]",
                                ps->shell);
     case PYSPY_CMD_HELP: {
         const pyspy_cli_command *about = NULL;
@@ -404,6 +414,7 @@ static int parse_subcommand(const pyspy_cli_command *cmd, int argc, char **argv,
             done = p == 1;
         } else if (r == PYSPY_ARG_DASHDASH) {
             ps.dashdash = true;
+            ps.dashdash_at = ps.npos;
             while (rc == 0 && s.next < argc) {
                 const char *a = argv[s.next++];
                 int p = positional(&ps, &s, a, err);

@@ -180,15 +180,16 @@ const pyspy_cli_command pyspy_cli_commands[] = {
      "snapshot",
      dump_opts, N(dump_opts), PYSPY_POS_INPUTS, false},
     {"completions", PYSPY_CMD_COMPLETIONS,
-     "Prints a completion script for bash, zsh or fish", plain_opts,
-     N(plain_opts), PYSPY_POS_SHELL, false},
+     "Prints a completion script for bash, elvish, fish, powershell or zsh",
+     plain_opts, N(plain_opts), PYSPY_POS_SHELL, false},
     {"help", PYSPY_CMD_HELP,
      "Prints this message or the help of the given subcommand", plain_opts,
      N(plain_opts), PYSPY_POS_SUBCOMMAND, false},
 };
 const size_t pyspy_cli_ncommands = N(pyspy_cli_commands);
 
-const char *const pyspy_cli_shells[] = {"bash", "zsh", "fish", NULL};
+const char *const pyspy_cli_shells[] = {"bash",       "elvish", "fish",
+                                        "powershell", "zsh",    NULL};
 
 const pyspy_cli_command *pyspy_cli_find(const char *name, pyspy_error *err) {
     const pyspy_cli_command *hit = NULL;
@@ -272,7 +273,7 @@ static void usage_and_args(pyspy_sb *sb, const pyspy_cli_command *c) {
         pyspy_sb_printf(sb, "    " PYSPY_CLI_NAME " %s <shell>\n\n", n);
         pyspy_sb_puts(sb, "ARGS:\n"
                           "    <shell>    Shell to write the script for "
-                          "[possible values: bash, zsh, fish]\n\n");
+                          "[possible values: " PYSPY_CLI_SHELL_LIST "]\n\n");
         break;
     case PYSPY_POS_SUBCOMMAND:
         pyspy_sb_printf(sb, "    " PYSPY_CLI_NAME " %s [subcommand]\n\n", n);

@@ -9,9 +9,15 @@ int main(int argc, char **argv) {
     pyspy_error err = {0};
     char *out = NULL;
     if (pyspy_config_from_args(argc, argv, &cfg, &out, &err) != 0) {
+        free(out);
+        /* py-spy: its parser's errors exit 2 with a hint; what it refuses
+         * after parsing is one bare line and status 1. */
+        if (err.code != PYSPY_E_USAGE) {
+            fprintf(stderr, "%s\n", err.msg);
+            return 1;
+        }
         fprintf(stderr, "error: %s\n", err.msg);
         fprintf(stderr, "\nFor more information, try '--help'.\n");
-        free(out);
         return 2;
     }
     int rc = 0;

@@ -52,6 +52,17 @@ static const char *fails(const char *line) {
     return e.msg;
 }
 
+/* A command line the parser accepts and py-spy then refuses (exit 1). */
+static const char *refused(const char *line) {
+    static pyspy_error e;
+    pyspy_config c;
+    char *out = NULL;
+    CHECK(run(line, &c, &out, &e) == -1);
+    CHECK(e.code == PYSPY_E_GENERIC);
+    CHECK(out == NULL && c.command == PYSPY_CMD_NONE);
+    return e.msg;
+}
+
 static bool contains(const char *hay, const char *needle) {
     bool r = hay && strstr(hay, needle) != NULL;
     if (!r)
@@ -186,7 +197,10 @@ TEST(record_line_numbers) {
     c = ok("record -p 1 --nolineno");
     CHECK(c.lineno == PYSPY_LINENO_NONE && !c.show_line_numbers);
     pyspy_config_free(&c);
-    CHECK(contains(fails("record -p 1 -F --nolineno"), "--function"));
+    CHECK_STR(refused("record -p 1 -F --nolineno"),
+              "--function & --nolinenos can't be used together");
+    /* The parser's own errors come first, as in py-spy. */
+    CHECK(contains(fails("record -F --nolineno"), "--pid"));
 }
 
 TEST(record_program) {
@@ -341,9 +355,36 @@ TEST(unknown_and_repeated_arguments) {
 }
 
 TEST(native_nonblocking_conflict) {
-    CHECK(contains(fails("record -p 1 --native --nonblocking"), "--native"));
-    CHECK(contains(fails("top -p 1 -n --nonblocking"), "--nonblocking"));
-    CHECK(contains(fails("dump -p 1 --nonblocking -n"), "--native"));
+    const char *m = "Can't get native stack traces with the --nonblocking "
+                    "option.";
+    CHECK_STR(refused("record -p 1 --native --nonblocking"), m);
+    CHECK_STR(refused("top -p 1 -n --nonblocking"), m);
+    CHECK_STR(refused("dump -p 1 --nonblocking -n"), m);
+    CHECK(contains(fails("record --native --nonblocking"), "--pid"));
+}
+
+TEST(dump_takes_no_program) {
+    CHECK_STR(fails("dump -- python3 x.py"),
+              "unexpected argument 'python3' found");
+    CHECK_STR(fails("dump -p 1 -- python3"),
+              "unexpected argument 'python3' found");
+}
+
+TEST(completions_shells) {
+    const char *shells[] = {"bash", "elvish", "fish", "powershell", "zsh"};
+    for (size_t i = 0; i < 5; i++) {
+        char line[64];
+        snprintf(line, sizeof line, "completions %s", shells[i]);
+        pyspy_config c;
+        pyspy_error e = {0};
+        char *out = NULL;
+        CHECK(run(line, &c, &out, &e) == 0);
+        CHECK(out && strstr(out, "pyspy-analyze"));
+        free(out);
+        pyspy_config_free(&c);
+    }
+    CHECK(contains(fails("completions tcsh"),
+                   "[possible values: bash, elvish, fish, powershell, zsh]"));
 }
 
 TEST(top_flags) {
@@ -406,13 +447,23 @@ TEST(dump_flags) {
     CHECK(c.dump_locals == 2 && c.dump_json && c.pid == 5);
     pyspy_config_free(&c);
 
-    /* Positional snapshots, options before or after them. */
+    /* Positional snapshots, options before or after them; after "--" a
+     * file whose name starts with '-' (only files: py-spy's dump takes
+     * no program there). */
+    char dir[] = "/tmp/test_config.XXXXXX", cwd[4096];
+    CHECK(mkdtemp(dir) != NULL && getcwd(cwd, sizeof cwd) != NULL);
+    CHECK(chdir(dir) == 0);
+    FILE *odd = fopen("-odd-name", "w");
+    CHECK(odd != NULL);
+    if (odd)
+        fclose(odd);
     c = ok("dump a.core --json b.core.zst -- -odd-name");
     CHECK(c.ninputs == 3 && c.dump_json && c.pid == 0);
     CHECK_STR(c.inputs[0], "a.core");
     CHECK_STR(c.inputs[1], "b.core.zst");
     CHECK_STR(c.inputs[2], "-odd-name");
     pyspy_config_free(&c);
+    CHECK(unlink("-odd-name") == 0 && chdir(cwd) == 0 && rmdir(dir) == 0);
 
     CHECK(contains(fails("dump"), "--pid <pid>"));
     CHECK(contains(fails("dump -p 1 -c x"), "--core"));
@@ -566,6 +617,7 @@ TEST_MAIN(T(defaults_are_py_spys), T(file_formats),
           T(record_basic_long_and_short), T(record_every_flag),
           T(record_line_numbers), T(record_program), T(record_snapshot_inputs),
           T(record_value_errors), T(unknown_and_repeated_arguments),
-          T(native_nonblocking_conflict), T(top_flags), T(dump_flags),
+          T(native_nonblocking_conflict), T(dump_takes_no_program),
+          T(completions_shells), T(top_flags), T(dump_flags),
           T(help_and_version_everywhere), T(subcommand_prefixes),
           T(completions), T(validate_hand_built_configs))
