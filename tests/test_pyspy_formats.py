@@ -240,3 +240,43 @@ def test_time_order(start, tmp_path):
     total = sum(prof["weights"])
     assert abs(total - duration) <= 1 / rate + 1e-9, (total, res.stdout)
     assert prof["endValue"] == pytest.approx(total)
+
+
+CHILDREN = """\
+import subprocess, sys, time
+code = ("import os\\nppid = os.getppid()\\n"
+        "while os.getppid() == ppid:\\n    x = sum(range(1000))\\n")
+kids = [subprocess.Popen([sys.executable, "-c", code]) for _ in range(3)]
+sys.stdout.write("ready\\n"); sys.stdout.flush()
+while True:
+    time.sleep(1)
+"""
+
+
+def test_subprocesses(start, tmp_path):
+    """py-spy's test_subprocesses: at least three processes, told apart;
+    in speedscope each thread's profile names its process, and each
+    sample starts with the process frames, outermost parent first, as
+    py-spy pushes them (no file, line 0)."""
+    p = start(CHILDREN)
+    doc, _ = record(p.pid, tmp_path, "--subprocesses", "--idle",
+                    duration=3)
+    frames = doc["shared"]["frames"]
+    pids = set()
+    for prof in doc["profiles"]:
+        m = re.match(r'^Process (\d+) Thread (\d+) "(.*)"$', prof["name"])
+        assert m, prof["name"]
+        pid = int(m.group(1))
+        pids.add(pid)
+        for s in prof["samples"]:
+            chain = []
+            for i in s:
+                f = Frame(**frames[i])
+                pm = re.match(r'^process (\d+):"(.*)"$', f.name)
+                if not pm:
+                    break
+                assert f.file == "" and f.line == 0 and f.col is None, f
+                chain.append(int(pm.group(1)))
+            assert chain and chain[0] == p.pid and chain[-1] == pid, \
+                (prof["name"], chain)
+    assert len(pids - {p.pid}) >= 3, pids
