@@ -5,6 +5,7 @@
  * Modules come from this host's files when they are the same build, else
  * from the ELF image rebuilt out of the target's memory. */
 #include "analyze/native/unwind.h"
+#include "analyze/walk/internal.h"
 #include "capture/elf/symbols.h"
 
 #include <dlfcn.h>
@@ -26,13 +27,6 @@ typedef struct unwind_ctx {
     bool activation[PYSPY_MAX_NATIVE_FRAMES];
     size_t n;
 } unwind_ctx;
-
-static const pyspy_thread *thread_by_tid(const pyspy_memsrc *src, int tid) {
-    for (size_t i = 0; i < src->nthreads; i++)
-        if (src->threads[i].tid == tid)
-            return &src->threads[i];
-    return NULL;
-}
 
 static pid_t next_thread(Dwfl *dwfl, void *arg, void **thread_argp) {
     (void)dwfl;
@@ -592,7 +586,7 @@ int pyspy_native_unwind(pyspy_memsrc *src, int tid, pyspy_native_frame **out,
                         size_t *n, pyspy_error *err) {
     *out = NULL;
     *n = 0;
-    const pyspy_thread *t = thread_by_tid(src, tid);
+    const pyspy_thread *t = pyspy_thread_by_tid(src, tid);
     if (!t || !t->has_regs)
         return pyspy_error_set(err, PYSPY_E_UNREADABLE,
                                "no registers for thread %d", tid);
