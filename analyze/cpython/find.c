@@ -155,8 +155,8 @@ static int unsupported(const pyspy_pyver *v, const pyspy_module *m,
         v->source);
 }
 
-static int try_module(pyspy_memsrc *src, const pyspy_module *m,
-                      pyspy_python *py, pyspy_error *err) {
+static int try_module(pyspy_memsrc *src, pyspy_module *m, pyspy_python *py,
+                      pyspy_error *err) {
     uint64_t runtime = pyspy_module_symbol(m, "_PyRuntime", NULL);
     if (!runtime)
         runtime = pyspy_debug_offsets_scan(src, m);
@@ -246,7 +246,7 @@ static int try_module(pyspy_memsrc *src, const pyspy_module *m,
 
 /* How strongly a module looks like the interpreter: its symbols first,
  * then its name. */
-static int module_rank(const pyspy_module *m) {
+static int module_rank(pyspy_module *m) {
     if (!m->path)
         return 0;
     if (pyspy_module_symbol(m, "_PyRuntime", NULL) ||
@@ -289,7 +289,7 @@ int pyspy_python_find(pyspy_memsrc *src, pyspy_python *py, pyspy_error *err) {
     for (int pass = 0; pass < 2; pass++) {
         for (int rank = 4; rank >= 1; rank--) {
             for (size_t i = 0; i < src->nmodules; i++) {
-                const pyspy_module *m = &src->modules[i];
+                pyspy_module *m = &src->modules[i];
                 if (likely_home(src, m) != (pass == 0) ||
                     module_rank(m) != rank)
                     continue;

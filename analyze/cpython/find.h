@@ -30,8 +30,8 @@ int pyspy_pyver_from_name(const char *path, pyspy_pyver *v);
  * _Py_DebugOffsets at runtime (0 = unknown), then the version string in
  * the module's data (the buffer Py_GetVersion fills at start-up, as in
  * sys.version), then read-only data, then the file name. */
-int pyspy_python_version(pyspy_memsrc *src, const pyspy_module *m,
-                         uint64_t runtime, pyspy_pyver *v, pyspy_error *err);
+int pyspy_python_version(pyspy_memsrc *src, pyspy_module *m, uint64_t runtime,
+                         pyspy_pyver *v, pyspy_error *err);
 
 /* Regions belonging to module m: its file mappings plus the anonymous
  * mapping right after them (.bss). Calls fn on the readable bytes of each
@@ -60,12 +60,11 @@ int pyspy_debug_offsets_apply(pyspy_memsrc *src, uint64_t runtime,
 uint64_t pyspy_debug_offsets_scan(pyspy_memsrc *src, const pyspy_module *m);
 
 /* Symbol lookup in one module (exact name); 0 if absent. */
-uint64_t pyspy_module_symbol(const pyspy_module *m, const char *name,
-                             uint64_t *size);
+uint64_t pyspy_module_symbol(pyspy_module *m, const char *name, uint64_t *size);
 /* The same for a name of Python's C API, which every build exports: a
  * live module's .symtab is not read for it (a miss is common: probes
  * for other versions or build kinds). */
-uint64_t pyspy_module_api_symbol(const pyspy_module *m, const char *name,
+uint64_t pyspy_module_api_symbol(pyspy_module *m, const char *name,
                                  uint64_t *size);
 
 #endif

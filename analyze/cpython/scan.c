@@ -17,12 +17,12 @@ static uint64_t address_of(const pyspy_module *m, const pyspy_symbol *s,
     return s->value + m->load_bias;
 }
 
-uint64_t pyspy_module_symbol(const pyspy_module *m, const char *name,
+uint64_t pyspy_module_symbol(pyspy_module *m, const char *name,
                              uint64_t *size) {
     return m ? address_of(m, pyspy_module_find_symbol(m, name), size) : 0;
 }
 
-uint64_t pyspy_module_api_symbol(const pyspy_module *m, const char *name,
+uint64_t pyspy_module_api_symbol(pyspy_module *m, const char *name,
                                  uint64_t *size) {
     return m ? address_of(m, pyspy_module_find_dynamic(m, name), size) : 0;
 }

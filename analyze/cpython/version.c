@@ -165,8 +165,8 @@ static int scan_fn(void *ctx, uint64_t addr, const uint8_t *buf, size_t len) {
     return 0;
 }
 
-int pyspy_python_version(pyspy_memsrc *src, const pyspy_module *m,
-                         uint64_t runtime, pyspy_pyver *v, pyspy_error *err) {
+int pyspy_python_version(pyspy_memsrc *src, pyspy_module *m, uint64_t runtime,
+                         pyspy_pyver *v, pyspy_error *err) {
     memset(v, 0, sizeof *v);
     pyspy_pyver hint;
     memset(&hint, 0, sizeof hint);

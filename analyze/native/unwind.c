@@ -264,7 +264,7 @@ static int frame_cb(Dwfl_Frame *state, void *arg) {
 static const char *symbol_from_modules(const pyspy_memsrc *src, uint64_t pc,
                                        const char **module) {
     for (size_t i = 0; i < src->nmodules; i++) {
-        const pyspy_module *m = &src->modules[i];
+        pyspy_module *m = &src->modules[i];
         if (pc < m->start || pc >= m->end)
             continue;
         *module = m->path;

@@ -423,29 +423,26 @@ static void read_pending(pyspy_module *m, bool dynamic_only) {
     }
 }
 
-/* Logically const: the tables were always there, just not read yet. A
- * module is a heap object, never a const one, and is used by one thread
- * at a time, so the lazy read takes no lock. */
-void pyspy_module_ensure_symbols(const pyspy_module *cm) {
-    if (pyspy_module_symbols_pending(cm))
-        read_pending((pyspy_module *)cm, false);
+void pyspy_module_ensure_symbols(pyspy_module *m) {
+    if (pyspy_module_symbols_pending(m))
+        read_pending(m, false);
 }
 
-const pyspy_symbol *pyspy_module_find_dynamic(const pyspy_module *cm,
+const pyspy_symbol *pyspy_module_find_dynamic(pyspy_module *m,
                                               const char *name) {
-    if (!cm)
+    if (!m)
         return NULL;
-    if (pyspy_module_symbols_pending(cm) && !cm->symtab->partial)
-        read_pending((pyspy_module *)cm, true);
-    return lookup(cm, name);
+    if (pyspy_module_symbols_pending(m) && !m->symtab->partial)
+        read_pending(m, true);
+    return lookup(m, name);
 }
 
-const pyspy_symbol *pyspy_module_find_symbol(const pyspy_module *cm,
+const pyspy_symbol *pyspy_module_find_symbol(pyspy_module *m,
                                              const char *name) {
-    const pyspy_symbol *s = pyspy_module_find_dynamic(cm, name);
-    if (!s && pyspy_module_symbols_pending(cm)) {
-        pyspy_module_ensure_symbols(cm);
-        s = lookup(cm, name);
+    const pyspy_symbol *s = pyspy_module_find_dynamic(m, name);
+    if (!s && pyspy_module_symbols_pending(m)) {
+        pyspy_module_ensure_symbols(m);
+        s = lookup(m, name);
     }
     return s;
 }

@@ -45,12 +45,12 @@ bool pyspy_module_symbols_partial(const pyspy_module *m);
  * its symbol file (a file of another build-id gives none). Modules are
  * used by one thread at a time, so the lazy read takes no lock. Every
  * reader of m->symbols calls it first; lookups by name do it
- * themselves. */
-void pyspy_module_ensure_symbols(const pyspy_module *m);
+ * themselves, which is why they take a module they may change. */
+void pyspy_module_ensure_symbols(pyspy_module *m);
 /* A lookup that reads no more than the exported (.dynsym) table of a
  * module not read yet: for probes of API names, which a miss there
  * answers, without reading a big .symtab. */
-const pyspy_symbol *pyspy_module_find_dynamic(const pyspy_module *m,
+const pyspy_symbol *pyspy_module_find_dynamic(pyspy_module *m,
                                               const char *name);
 /* Moves from's symbols (names and index too) into to, freeing to's. -1
  * (nothing moved) when out of memory. */
@@ -64,9 +64,10 @@ void pyspy_module_free_symtab(pyspy_module *m);
  * name index, setting each symbol's hash; -1 when out of memory (then
  * lookups find nothing). Every symbol table goes through it. */
 int pyspy_module_index_symbols(pyspy_module *m);
-/* The symbol called name in an indexed table, NULL if none. */
-const pyspy_symbol *pyspy_module_find_symbol(const pyspy_module *m,
-                                             const char *name);
+/* The symbol called name, NULL if none: the exported table first, then,
+ * on a miss, the rest of a module whose tables are still in its file
+ * (read then, as pyspy_module_ensure_symbols does). */
+const pyspy_symbol *pyspy_module_find_symbol(pyspy_module *m, const char *name);
 uint32_t pyspy_symbol_hash(const char *name);
 
 #endif

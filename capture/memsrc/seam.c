@@ -115,7 +115,7 @@ const pyspy_region *pyspy_memsrc_region_at(const pyspy_memsrc *src,
 uint64_t pyspy_memsrc_symbol(const pyspy_memsrc *src, const char *module_hint,
                              const char *name, uint64_t *size_out) {
     for (size_t i = 0; i < src->nmodules; i++) {
-        const pyspy_module *m = &src->modules[i];
+        pyspy_module *m = &src->modules[i];
         if (module_hint && (!m->path || !strstr(m->path, module_hint)))
             continue;
         const pyspy_symbol *s = pyspy_module_find_symbol(m, name);

@@ -151,7 +151,7 @@ static void add_pyspy_regions(pyspy_buf *b, const pyspy_memsrc *src,
     pyspy_buf_free(&d);
 }
 
-static void add_pyspy_module(pyspy_buf *b, const pyspy_module *m) {
+static void add_pyspy_module(pyspy_buf *b, pyspy_module *m) {
     pyspy_buf d = {0};
     uint8_t bid[20] = {0};
     uint8_t bid_len = m->build_id_len <= 20 ? m->build_id_len : 20;
