@@ -3,6 +3,9 @@
 #include "capture/base/file_io.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -46,4 +49,25 @@ int pyspy_pread_full(int fd, void *buf, size_t len, uint64_t off,
         off += (uint64_t)n;
     }
     return 0;
+}
+
+int pyspy_temp_fd(const char *what, pyspy_error *err) {
+    const char *dir = getenv("TMPDIR");
+    if (!dir || !*dir)
+        dir = "/tmp";
+    int fd = open(dir, O_TMPFILE | O_RDWR | O_EXCL | O_CLOEXEC, 0600);
+    if (fd < 0) {
+        /* A file system without O_TMPFILE: a named file, unlinked at
+         * once. */
+        char tmpl[4096];
+        snprintf(tmpl, sizeof tmpl, "%s/pyspy-%s-XXXXXX", dir, what);
+        fd = mkostemp(tmpl, O_CLOEXEC);
+        if (fd >= 0)
+            unlink(tmpl);
+    }
+    if (fd < 0)
+        pyspy_error_set(err, PYSPY_E_IO,
+                        "cannot create a temporary file in %s: %s", dir,
+                        strerror(errno));
+    return fd;
 }

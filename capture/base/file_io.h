@@ -11,5 +11,9 @@ int pyspy_write_full(int fd, const void *buf, size_t len, const char *name,
 /* Reads exactly len bytes at off; a short read is "X is truncated". */
 int pyspy_pread_full(int fd, void *buf, size_t len, uint64_t off,
                      const char *name, pyspy_error *err);
+/* A new, already unlinked file in $TMPDIR (else /tmp), open for reading
+ * and writing; what names it where the file system needs a name for a
+ * moment ("pyspy-WHAT-XXXXXX"). -1 with err set when none can be made. */
+int pyspy_temp_fd(const char *what, pyspy_error *err);
 
 #endif

@@ -16,25 +16,6 @@
 
 #define SPOOL_CHUNK (1u << 20)
 
-static int temp_fd(pyspy_error *err) {
-    const char *dir = getenv("TMPDIR");
-    if (!dir || !*dir)
-        dir = "/tmp";
-    int fd = open(dir, O_TMPFILE | O_RDWR | O_EXCL | O_CLOEXEC, 0600);
-    if (fd < 0) {
-        char tmpl[4096];
-        snprintf(tmpl, sizeof tmpl, "%s/pyspy-stdin-XXXXXX", dir);
-        fd = mkstemp(tmpl);
-        if (fd >= 0)
-            unlink(tmpl);
-    }
-    if (fd < 0)
-        pyspy_error_set(err, PYSPY_E_IO,
-                        "cannot create a temporary file in %s: %s", dir,
-                        strerror(errno));
-    return fd;
-}
-
 /* Returns a seekable descriptor holding all of stdin. */
 static int spool_stdin(pyspy_error *err) {
     struct stat st;
@@ -46,7 +27,7 @@ static int spool_stdin(pyspy_error *err) {
                             strerror(errno));
         return fd;
     }
-    int fd = temp_fd(err);
+    int fd = pyspy_temp_fd("stdin", err);
     if (fd < 0)
         return -1;
     char *buf = malloc(SPOOL_CHUNK);

@@ -224,21 +224,9 @@ static const pyspy_memsrc_ops snap_ops = {
  * in $TMPDIR; returns its fd. */
 static int decompress_to_temp(int in, const char *name, uint64_t *size_out,
                               pyspy_error *err) {
-    const char *dir = getenv("TMPDIR");
-    if (!dir || !*dir)
-        dir = "/tmp";
-    int out = open(dir, O_TMPFILE | O_RDWR | O_EXCL, 0600);
-    if (out < 0) {
-        char tmpl[4096];
-        snprintf(tmpl, sizeof tmpl, "%s/pyspy-core-XXXXXX", dir);
-        out = mkstemp(tmpl);
-        if (out >= 0)
-            unlink(tmpl);
-    }
+    int out = pyspy_temp_fd("core", err);
     if (out < 0)
-        return pyspy_error_set(err, PYSPY_E_IO,
-                               "cannot create a temporary file in %s: %s", dir,
-                               strerror(errno));
+        return -1;
     ZSTD_DCtx *dctx = ZSTD_createDCtx();
     size_t in_cap = ZSTD_DStreamInSize(), out_cap = ZSTD_DStreamOutSize();
     uint8_t *ib = malloc(in_cap), *ob = malloc(out_cap);

@@ -1,11 +1,16 @@
 /* capture/base: array growth (doubling, overflow refused, the array kept
- * on failure) and the monotonic clock. */
+ * on failure), the monotonic clock and temporary files. */
 #include "capture/base/array.h"
 #include "capture/base/clock.h"
+#include "capture/base/file_io.h"
 #include "testlib.h"
 
+#include <fcntl.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 TEST(array_grows_by_doubling_from_first) {
     size_t cap = 0;
@@ -43,5 +48,36 @@ TEST(clock_is_monotonic) {
     CHECK(u >= a / 1000);
 }
 
+/* A temporary file is already unlinked (nothing is left behind, whatever
+ * happens to the process), not inherited by children, and usable; a
+ * $TMPDIR that cannot hold one is named in the error. */
+TEST(temp_fd_is_unlinked_and_named_on_failure) {
+    pyspy_error err = {0};
+    int fd = pyspy_temp_fd("test", &err);
+    CHECK(fd >= 0);
+    if (fd >= 0) {
+        struct stat st;
+        CHECK(fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_nlink == 0);
+        CHECK(fcntl(fd, F_GETFD) & FD_CLOEXEC);
+        CHECK(pyspy_write_full(fd, "abc", 3, "t", &err) == 0);
+        char buf[3] = {0};
+        CHECK(pyspy_pread_full(fd, buf, 3, 0, "t", &err) == 0);
+        CHECK(memcmp(buf, "abc", 3) == 0);
+        close(fd);
+    }
+    const char *old = getenv("TMPDIR");
+    char *keep = old ? strdup(old) : NULL;
+    setenv("TMPDIR", "/nonexistent-pyspy-dir", 1);
+    CHECK(pyspy_temp_fd("test", &err) == -1);
+    CHECK(strstr(err.msg, "cannot create a temporary file in "
+                          "/nonexistent-pyspy-dir") != NULL);
+    if (keep)
+        setenv("TMPDIR", keep, 1);
+    else
+        unsetenv("TMPDIR");
+    free(keep);
+}
+
 TEST_MAIN(T(array_grows_by_doubling_from_first),
-          T(array_refuses_overflow_and_keeps_the_array), T(clock_is_monotonic))
+          T(array_refuses_overflow_and_keeps_the_array), T(clock_is_monotonic),
+          T(temp_fd_is_unlinked_and_named_on_failure))
