@@ -10,7 +10,7 @@ SAN      ?= 0
 
 # Hidden by default: libpyspy.so exports only what include/pyspy.h marks
 # PYSPY_API (tests/test_library.py checks the list).
-CPPFLAGS_ALL := -Iinclude -I. -D_GNU_SOURCE -MMD -MP
+CPPFLAGS_ALL := -Iinclude -I. -D_GNU_SOURCE -MMD -MP -I$(BUILDDIR)/gen
 CFLAGS_ALL   := -std=c11 -Wall -Wextra -Werror -g -fPIC -pthread \
                 -fno-omit-frame-pointer -fvisibility=hidden
 ifeq ($(SAN),1)
@@ -25,16 +25,16 @@ CFLAGS_ALL  += $(CFLAGS)
 LDFLAGS_ALL += $(LDFLAGS) -pthread
 
 CAPTURE_LIBS := -lelf -lzstd
-ANALYZE_LIBS := -ldw -lelf -lzstd -lcjson -lm
+ANALYZE_LIBS := -ldw -lelf -lzstd -lcjson -lprotobuf-c -lz -lm
 # The tools link elfutils and the compressors statically when their
 # archives are installed (the Debian -dev packages carry them): a
 # sampler's CPU cost includes its start-up, and loading seven shared
 # libraries was ~1.5 ms of it. The shared libpyspy.so keeps them dynamic.
-STATIC_DEPS := dw elf zstd z lzma bz2
+STATIC_DEPS := dw elf zstd z lzma bz2 protobuf-c
 STATIC_FOUND := $(foreach l,$(STATIC_DEPS),$(if $(filter-out lib$(l).a,$(shell $(CC) -print-file-name=lib$(l).a)),$(l)))
 ifeq ($(words $(STATIC_FOUND)),$(words $(STATIC_DEPS)))
 TOOL_CAPTURE_LIBS := -Wl,-Bstatic -lelf -lzstd -lz -Wl,-Bdynamic
-TOOL_ANALYZE_LIBS := -Wl,-Bstatic -ldw -lelf -lzstd -lz -llzma -lbz2 -Wl,-Bdynamic -lcjson -lm
+TOOL_ANALYZE_LIBS := -Wl,-Bstatic -ldw -lelf -lzstd -lprotobuf-c -lz -llzma -lbz2 -Wl,-Bdynamic -lcjson -lm
 else
 TOOL_CAPTURE_LIBS := $(CAPTURE_LIBS)
 TOOL_ANALYZE_LIBS := $(ANALYZE_LIBS)
@@ -49,7 +49,11 @@ UNIT_SRC    := $(sort $(wildcard tests/unit/test_*.c))
 
 obj = $(patsubst %.c,$(BUILDDIR)/obj/%.o,$(1))
 CAPTURE_OBJ := $(call obj,$(CAPTURE_SRC))
-ANALYZE_OBJ := $(call obj,$(ANALYZE_SRC))
+# The pprof encoder is generated from formats/profile.proto by protoc-c
+# (Debian's protobuf-c-compiler) into each build's gen/ folder; only the
+# .proto is in the tree.
+PROTO_OBJ   := $(BUILDDIR)/obj/gen/profile.pb-c.o
+ANALYZE_OBJ := $(call obj,$(ANALYZE_SRC)) $(PROTO_OBJ)
 LIB_OBJ     := $(CAPTURE_OBJ) $(ANALYZE_OBJ)
 UNIT_BIN    := $(patsubst tests/unit/%.c,$(BUILDDIR)/tests/%,$(UNIT_SRC))
 
@@ -75,6 +79,16 @@ $(shell mkdir -p $(BUILDDIR) && echo '$(FLAGS_NOW)' | cmp -s - $(FLAGS_FILE) || 
 $(BUILDDIR)/obj/%.o: %.c $(FLAGS_FILE)
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS_ALL) $(CFLAGS_ALL) -c $< -o $@
+
+%/gen/profile.pb-c.c %/gen/profile.pb-c.h: formats/profile.proto
+	@mkdir -p $*/gen
+	protoc-c --proto_path=formats --c_out=$*/gen $<
+
+$(PROTO_OBJ): $(BUILDDIR)/gen/profile.pb-c.c $(FLAGS_FILE)
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS_ALL) $(CFLAGS_ALL) -c $< -o $@
+
+$(call obj,formats/pprof.c): $(BUILDDIR)/gen/profile.pb-c.h
 
 # Linking against the archive pulls in only what each tool uses; linking
 # pyspy-capture with libelf and libzstd alone proves it needs nothing else.
@@ -150,13 +164,21 @@ FUZZ_FLAGS := -std=c11 -Wall -Wextra -Werror -g -O1 -pthread \
               -fno-sanitize-recover=undefined
 FUZZ_SRC   := $(sort $(wildcard tests/fuzz/fuzz_*.c))
 FUZZ_BIN   := $(patsubst tests/fuzz/%.c,$(FUZZ_DIR)/bin/%,$(FUZZ_SRC))
-FUZZ_OBJ   := $(patsubst %.c,$(FUZZ_DIR)/obj/%.o,$(CAPTURE_SRC) $(ANALYZE_SRC))
+FUZZ_OBJ   := $(patsubst %.c,$(FUZZ_DIR)/obj/%.o,$(CAPTURE_SRC) $(ANALYZE_SRC)) \
+              $(FUZZ_DIR)/obj/gen/profile.pb-c.o
+FUZZ_CPPFLAGS := -I$(FUZZ_DIR)/gen $(CPPFLAGS_ALL)
 
 fuzz: $(FUZZ_BIN) $(FUZZ_DIR)/bin/seedgen
 
 $(FUZZ_DIR)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(FUZZ_CC) $(CPPFLAGS_ALL) $(FUZZ_FLAGS) -fsanitize=fuzzer-no-link -c $< -o $@
+	$(FUZZ_CC) $(FUZZ_CPPFLAGS) $(FUZZ_FLAGS) -fsanitize=fuzzer-no-link -c $< -o $@
+
+$(FUZZ_DIR)/obj/gen/profile.pb-c.o: $(FUZZ_DIR)/gen/profile.pb-c.c
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_CPPFLAGS) $(FUZZ_FLAGS) -fsanitize=fuzzer-no-link -c $< -o $@
+
+$(FUZZ_DIR)/obj/formats/pprof.o: $(FUZZ_DIR)/gen/profile.pb-c.h
 
 $(FUZZ_DIR)/lib/libpyspy.a: $(FUZZ_OBJ)
 	@mkdir -p $(dir $@)

@@ -14,6 +14,9 @@ int pyspy_write_flamegraph(FILE *out, const pyspy_agg *a, const char *title,
 int pyspy_write_raw(FILE *out, const pyspy_agg *a, pyspy_error *err);
 int pyspy_write_speedscope(FILE *out, const pyspy_agg *a, pyspy_error *err);
 int pyspy_write_chrometrace(FILE *out, const pyspy_agg *a, pyspy_error *err);
+/* gzipped pprof profile.proto (formats/profile.proto); needs the
+ * per-thread time line (not counts_only) for its thread labels. */
+int pyspy_write_pprof(FILE *out, const pyspy_agg *a, pyspy_error *err);
 
 /* Dispatches on the format. */
 int pyspy_write_record(FILE *out, pyspy_format fmt, const pyspy_agg *a,

@@ -83,7 +83,8 @@ typedef enum {
     PYSPY_FORMAT_FLAMEGRAPH,
     PYSPY_FORMAT_RAW,
     PYSPY_FORMAT_SPEEDSCOPE,
-    PYSPY_FORMAT_CHROMETRACE
+    PYSPY_FORMAT_CHROMETRACE,
+    PYSPY_FORMAT_PPROF
 } pyspy_format;
 
 typedef enum {
@@ -153,7 +154,8 @@ PYSPY_API int pyspy_config_from_args(int argc, char **argv, pyspy_config *cfg,
 PYSPY_API int pyspy_config_validate(const pyspy_config *cfg, pyspy_error *err);
 PYSPY_API void pyspy_config_free(pyspy_config *cfg);
 
-/* "flamegraph", "raw", "speedscope", "chrometrace", case-insensitive.
+/* "flamegraph", "raw", "speedscope", "chrometrace", "pprof",
+ * case-insensitive.
  * Error text: "Invalid fileformat: X". */
 PYSPY_API int pyspy_file_format_from_str(const char *s, pyspy_format *out,
                                          pyspy_error *err);

@@ -25,7 +25,7 @@ static value_kind value_of(const pyspy_opt *o) {
     }
 }
 
-static const char formats[] = "flamegraph raw speedscope chrometrace";
+static const char formats[] = "flamegraph raw speedscope chrometrace pprof";
 
 /* "r|re|rec|reco|recor|record": every prefix the parser would accept. */
 static void prefixes(pyspy_sb *sb, const pyspy_cli_command *c,

@@ -38,12 +38,12 @@ static const char *const format_names[] = {
     [PYSPY_FORMAT_RAW] = "raw",
     [PYSPY_FORMAT_SPEEDSCOPE] = "speedscope",
     [PYSPY_FORMAT_CHROMETRACE] = "chrometrace",
+    [PYSPY_FORMAT_PPROF] = "pprof",
 };
 
 int pyspy_file_format_from_str(const char *s, pyspy_format *out,
                                pyspy_error *err) {
-    for (int f = PYSPY_FORMAT_FLAMEGRAPH; s && f <= PYSPY_FORMAT_CHROMETRACE;
-         f++) {
+    for (int f = PYSPY_FORMAT_FLAMEGRAPH; s && f <= PYSPY_FORMAT_PPROF; f++) {
         if (strcasecmp(s, format_names[f]) == 0) {
             if (out)
                 *out = (pyspy_format)f;
@@ -55,7 +55,7 @@ int pyspy_file_format_from_str(const char *s, pyspy_format *out,
 }
 
 const char *pyspy_file_format_name(pyspy_format f) {
-    if (f >= PYSPY_FORMAT_FLAMEGRAPH && f <= PYSPY_FORMAT_CHROMETRACE)
+    if (f >= PYSPY_FORMAT_FLAMEGRAPH && f <= PYSPY_FORMAT_PPROF)
         return format_names[f];
     return "none";
 }

@@ -183,7 +183,7 @@ static int apply(parse_state *ps, const pyspy_opt *o, const char *v,
         char why_buf[sizeof e.msg + 96];
         snprintf(why_buf, sizeof why_buf,
                  "%s [possible values: flamegraph, raw, speedscope, "
-                 "chrometrace]",
+                 "chrometrace, pprof]",
                  e.msg);
         return pyspy_opt_invalid(err, o, v, why_buf);
     }

@@ -91,8 +91,8 @@ static const pyspy_opt record_opts[] = {
      "or pid, the time and the format's extension)",
      NULL, false},
     {PYSPY_O_FORMAT, 'f', "format", PYSPY_OPT_VALUE, "format",
-     "Output format, one of flamegraph, raw, speedscope, chrometrace "
-     "(any letter case)",
+     "Output format, one of flamegraph, raw, speedscope, chrometrace, "
+     "pprof (any letter case)",
      "flamegraph", false},
     {PYSPY_O_DURATION, 'd', "duration", PYSPY_OPT_VALUE, "duration",
      "How many seconds to sample for, or 'unlimited' (until the program ends "
@@ -169,8 +169,8 @@ static const pyspy_opt plain_opts[] = {OPT_HELP, OPT_VERSION};
 
 const pyspy_cli_command pyspy_cli_commands[] = {
     {"record", PYSPY_CMD_RECORD,
-     "Samples stack traces into a flamegraph, speedscope, chrometrace or raw "
-     "file",
+     "Samples stack traces into a flamegraph, speedscope, chrometrace, pprof "
+     "or raw file",
      record_opts, N(record_opts), PYSPY_POS_PROGRAM_OR_INPUTS, false},
     {"top", PYSPY_CMD_TOP,
      "Shows a live, top-like view of the functions taking the most time",

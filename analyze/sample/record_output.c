@@ -19,9 +19,11 @@ pyspy_agg_opts pyspy_record_agg_opts(const pyspy_config *cfg) {
     o.show_line_numbers = cfg->show_line_numbers;
     o.period_us = cfg->sampling_rate ? 1000000 / cfg->sampling_rate : 0;
     o.rate = cfg->sampling_rate;
-    /* Only speedscope and chrometrace show samples in time order. */
+    /* Only speedscope and chrometrace show samples in time order; pprof
+     * labels each sample with its thread, which the time line keeps. */
     o.counts_only = cfg->format != PYSPY_FORMAT_SPEEDSCOPE &&
-                    cfg->format != PYSPY_FORMAT_CHROMETRACE;
+                    cfg->format != PYSPY_FORMAT_CHROMETRACE &&
+                    cfg->format != PYSPY_FORMAT_PPROF;
     return o;
 }
 
@@ -36,7 +38,8 @@ pyspy_walk_opts pyspy_record_walk_opts(const pyspy_config *cfg) {
     /* Only --threads frames and the per-thread formats name threads. */
     w.skip_thread_names = !cfg->include_thread_ids &&
                           cfg->format != PYSPY_FORMAT_SPEEDSCOPE &&
-                          cfg->format != PYSPY_FORMAT_CHROMETRACE;
+                          cfg->format != PYSPY_FORMAT_CHROMETRACE &&
+                          cfg->format != PYSPY_FORMAT_PPROF;
     return w;
 }
 
@@ -47,6 +50,8 @@ static const char *extension(pyspy_format f) {
         return "json";
     case PYSPY_FORMAT_RAW:
         return "txt";
+    case PYSPY_FORMAT_PPROF:
+        return "pb.gz";
     default:
         return "svg";
     }
@@ -109,6 +114,11 @@ int pyspy_record_write(const pyspy_config *cfg, const pyspy_agg *a,
     case PYSPY_FORMAT_CHROMETRACE:
         what = "chrome trace";
         hint = "Visit chrome://tracing or https://ui.perfetto.dev/ to view";
+        break;
+    case PYSPY_FORMAT_PPROF:
+        what = "pprof profile";
+        hint = "Run 'go tool pprof -http=: FILE' or load it into Pyroscope, "
+               "Parca or Grafana to view";
         break;
     default:
         break;

@@ -110,6 +110,8 @@ TEST(file_formats) {
           f == PYSPY_FORMAT_SPEEDSCOPE);
     CHECK(pyspy_file_format_from_str("chrometrace", &f, &e) == 0 &&
           f == PYSPY_FORMAT_CHROMETRACE);
+    CHECK(pyspy_file_format_from_str("PProf", &f, &e) == 0 &&
+          f == PYSPY_FORMAT_PPROF);
     CHECK(pyspy_file_format_from_str("svg", &f, &e) == -1);
     CHECK_STR(e.msg, "Invalid fileformat: svg");
     CHECK(pyspy_file_format_from_str("", &f, &e) == -1);
@@ -118,6 +120,7 @@ TEST(file_formats) {
     CHECK_STR(pyspy_file_format_name(PYSPY_FORMAT_RAW), "raw");
     CHECK_STR(pyspy_file_format_name(PYSPY_FORMAT_SPEEDSCOPE), "speedscope");
     CHECK_STR(pyspy_file_format_name(PYSPY_FORMAT_CHROMETRACE), "chrometrace");
+    CHECK_STR(pyspy_file_format_name(PYSPY_FORMAT_PPROF), "pprof");
 }
 
 TEST(record_basic_long_and_short) {
