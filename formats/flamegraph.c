@@ -20,7 +20,9 @@
 
 typedef struct fg {
     const pyspy_agg *a;
+    const pyspy_fg_style *style; /* NULL: colour by package */
     FILE *out;
+    int top;       /* y of the first row of boxes */
     char **labels; /* cleaned frame labels, NULL for unused */
     uint64_t total;
     double scale; /* px per sample */
@@ -107,20 +109,27 @@ static void frame_colour(const pyspy_agg_frame *f, char *buf, size_t len) {
                  62 + l % 14);
 }
 
-static void emit_box(fg *g, uint32_t frame, uint32_t depth, uint64_t start,
-                     uint64_t count) {
+/* The box of frame (path[depth - 1], UINT32_MAX for the root) whose
+ * stack prefix is path[0..depth-1]. */
+static void emit_box(fg *g, uint32_t frame, const uint32_t *path,
+                     uint32_t depth, uint64_t start, uint64_t count) {
     double w = (double)count * g->scale;
     if (w < MIN_WIDTH_PX)
         return;
     double x = PAD + (double)start * g->scale;
-    int y = TOP + (int)depth * FRAME_H;
+    int y = g->top + (int)depth * FRAME_H;
     const char *label = frame == UINT32_MAX ? "all" : g->labels[frame];
-    char colour[48];
-    if (frame == UINT32_MAX)
+    char colour[48], info[256];
+    double pct = g->total ? 100.0 * (double)count / (double)g->total : 0;
+    snprintf(info, sizeof info, "(%" PRIu64 " sample%s, %.2f%%)", count,
+             count == 1 ? "" : "s", pct);
+    if (g->style && g->style->box)
+        g->style->box(g->style->ctx, path, depth, count, g->total, colour,
+                      sizeof colour, info, sizeof info);
+    else if (frame == UINT32_MAX)
         snprintf(colour, sizeof colour, "hsl(0,0%%,85%%)");
     else
         frame_colour(&g->a->frames[frame], colour, sizeof colour);
-    double pct = g->total ? 100.0 * (double)count / (double)g->total : 0;
     fputs("<g class=\"f\" data-l=\"", g->out);
     put_escaped(g->out, label);
     /* The box's extent in samples, exact: the script zooms by these,
@@ -128,8 +137,9 @@ static void emit_box(fg *g, uint32_t frame, uint32_t depth, uint64_t start,
     fprintf(g->out, "\" data-s=\"%" PRIu64 "\" data-x=\"%" PRIu64 "\"><title>",
             count, start);
     put_escaped(g->out, label);
-    fprintf(g->out, " (%" PRIu64 " sample%s, %.2f%%)</title>", count,
-            count == 1 ? "" : "s", pct);
+    fputc(' ', g->out);
+    put_escaped(g->out, info);
+    fputs("</title>", g->out);
     fprintf(g->out,
             "<rect x=\"%.2f\" y=\"%d\" width=\"%.2f\" height=\"%d\" "
             "fill=\"%s\" rx=\"2\"/><text x=\"%.2f\" y=\"%d\"></text></g>\n",
@@ -167,6 +177,8 @@ static void header(fg *g, const char *title, int height) {
             "<text id=\"details\" x=\"%.0f\" y=\"%d\"> </text>\n",
             PAD, IMG_WIDTH - PAD, IMG_WIDTH - PAD, height - 10, PAD,
             height - 10);
+    if (g->style && g->style->legend)
+        g->style->legend(g->style->ctx, o, IMG_WIDTH, TOP);
 }
 
 static int make_labels(fg *g) {
@@ -186,7 +198,16 @@ static int make_labels(fg *g) {
 
 int pyspy_write_flamegraph(FILE *out, const pyspy_agg *a, const char *title,
                            pyspy_error *err) {
-    fg g = {.a = a, .out = out};
+    return pyspy_write_flamegraph_styled(out, a, title, NULL, err);
+}
+
+int pyspy_write_flamegraph_styled(FILE *out, const pyspy_agg *a,
+                                  const char *title,
+                                  const pyspy_fg_style *style,
+                                  pyspy_error *err) {
+    fg g = {.a = a, .out = out, .style = style, .top = TOP};
+    if (style)
+        g.top += style->legend_height;
     uint32_t *order = NULL;
     uint32_t *path = NULL;
     uint64_t *starts = NULL;
@@ -212,11 +233,11 @@ int pyspy_write_flamegraph(FILE *out, const pyspy_agg *a, const char *title,
         maxdepth = MAX_DEPTH - 1;
     qsort_r(order, norder, sizeof *order, cmp_stacks, &g);
     g.scale = g.total ? (IMG_WIDTH - 2 * PAD) / (double)g.total : 0;
-    int height = TOP + (int)(maxdepth + 1) * FRAME_H + BOTTOM;
+    int height = g.top + (int)(maxdepth + 1) * FRAME_H + BOTTOM;
     header(&g, title, height);
     fputs("<g id=\"frames\">\n", out);
     /* The root first: the script measures everything against it. */
-    emit_box(&g, UINT32_MAX, 0, 0, g.total);
+    emit_box(&g, UINT32_MAX, path, 0, 0, g.total);
     /* Walk the sorted stacks keeping the open path; a box is written
      * when the path leaves it, with the samples seen meanwhile. */
     uint32_t depth = 0;
@@ -232,7 +253,7 @@ int pyspy_write_flamegraph(FILE *out, const pyspy_agg *a, const char *title,
             common++;
         while (depth > common) {
             depth--;
-            emit_box(&g, path[depth], depth + 1, starts[depth],
+            emit_box(&g, path[depth], path, depth + 1, starts[depth],
                      offset - starts[depth]);
         }
         for (; depth < n; depth++) {

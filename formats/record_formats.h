@@ -18,6 +18,33 @@ int pyspy_write_chrometrace(FILE *out, const pyspy_agg *a, pyspy_error *err);
  * per-thread time line (not counts_only) for its thread labels. */
 int pyspy_write_pprof(FILE *out, const pyspy_agg *a, pyspy_error *err);
 
+/* How a flamegraph's boxes look, for a writer that draws the same
+ * layout with its own colours and hover text (the differential
+ * flamegraph, formats/flamegraph_diff.c). */
+typedef struct pyspy_fg_style {
+    void *ctx;
+    /* The box whose stack prefix is path[0..depth-1] (depth 0: the root)
+     * and count of total samples: a CSS colour into colour, and into info
+     * the hover text after the label (preset to "(N samples, P%)"). */
+    void (*box)(void *ctx, const uint32_t *path, uint32_t depth, uint64_t count,
+                uint64_t total, char *colour, size_t clen, char *info,
+                size_t ilen);
+    /* Drawn into a band of legend_height px above the boxes, from y. */
+    void (*legend)(void *ctx, FILE *out, double width, int y);
+    int legend_height;
+} pyspy_fg_style;
+int pyspy_write_flamegraph_styled(FILE *out, const pyspy_agg *a,
+                                  const char *title,
+                                  const pyspy_fg_style *style,
+                                  pyspy_error *err);
+
+/* base and new as one flamegraph laid out by new's samples, each box
+ * coloured by the change in its share of all samples (red grew, blue
+ * shrank) and its hover text carrying both counts and shares. */
+int pyspy_write_flamegraph_diff(FILE *out, const pyspy_agg *base,
+                                const pyspy_agg *new_agg, const char *title,
+                                pyspy_error *err);
+
 /* Dispatches on the format. */
 int pyspy_write_record(FILE *out, pyspy_format fmt, const pyspy_agg *a,
                        const char *title, pyspy_error *err);

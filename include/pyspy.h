@@ -99,8 +99,9 @@ typedef enum {
     PYSPY_CMD_TOP,
     PYSPY_CMD_DUMP,
     PYSPY_CMD_COMPLETIONS,
-    PYSPY_CMD_HELP,   /* --help printed; nothing else to do */
-    PYSPY_CMD_VERSION /* --version printed; nothing else to do */
+    PYSPY_CMD_HELP,    /* --help printed; nothing else to do */
+    PYSPY_CMD_VERSION, /* --version printed; nothing else to do */
+    PYSPY_CMD_DIFF     /* differential flamegraph of two recordings */
 } pyspy_command;
 
 typedef struct pyspy_config {

@@ -330,3 +330,74 @@ def test_flamegraph_zoom_keeps_children(browser, many_children):
         assert {f"c{i}" for i in range(8)} <= shown, visible
     finally:
         page.close()
+
+
+@pytest.fixture(scope="module")
+def diff_svg(tmp_path_factory):
+    """pyspy diff of PROGRAM against a version whose costs are swapped."""
+    tmp = tmp_path_factory.mktemp("diff")
+    raws = []
+    for name, text in (("before.py", PROGRAM),
+                       ("after.py", PROGRAM.replace("20000", "X")
+                        .replace("10000", "20000").replace("X", "10000"))):
+        prog = tmp / name
+        prog.write_text(text)
+        proc = subprocess.Popen([TARGET_PYTHON, str(prog)],
+                                stdout=subprocess.PIPE)
+        try:
+            assert proc.stdout.readline().strip() == b"ready"
+            raw = tmp / (name + ".txt")
+            res = subprocess.run(
+                [str(find_tool("pyspy")), "record", "--pid", str(proc.pid),
+                 "-d", "1", "--nolineno", "-f", "raw", "-o", str(raw),
+                 "--hideprogress"],
+                capture_output=True, text=True, timeout=120)
+            assert res.returncode == 0, res.stderr
+            # The two programs' files differ in name only.
+            raw.write_text(raw.read_text().replace(name, "prog.py"))
+            raws.append(raw)
+        finally:
+            proc.kill()
+            proc.wait()
+            proc.stdout.close()
+    out = tmp / "diff.svg"
+    res = subprocess.run([str(find_tool("pyspy")), "diff", str(raws[0]),
+                          str(raws[1]), "-o", str(out)],
+                         capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0, res.stderr
+    return out
+
+
+def test_diff_flamegraph_in_chromium(browser, diff_svg):
+    page = browser.page()
+    try:
+        page.call("Runtime.enable")
+        page.navigate(diff_svg.as_uri())
+        page.wait_for("document.querySelectorAll('g.f').length > 3")
+        # init() ran: labels were fitted into the boxes.
+        assert page.evaluate(
+            "Array.from(document.querySelectorAll('g.f text'))"
+            ".some(t => t.textContent.length > 0)")
+        assert page.evaluate("!!document.getElementById('legend')")
+        box = page.evaluate(FRAME_BOX % "leaf_beta")
+        assert box, "no leaf_beta frame"
+        page.call("Input.dispatchMouseEvent", type="mouseMoved", x=box[0],
+                  y=box[1])
+        details = page.evaluate(
+            "document.getElementById('details').textContent")
+        assert details.startswith("leaf_beta (prog.py) (base ") and \
+            "; new " in details, details
+        page.click(box[0], box[1])
+        assert page.evaluate(FRAME_BOX % "leaf_beta")[2] == \
+            pytest.approx(1180, abs=0.1)
+        page.evaluate("unzoom()")
+        errors = [e for e in page.events
+                  if e.get("method") == "Runtime.exceptionThrown"]
+        assert errors == [], errors
+        # The listener does see a script error: a thrown probe arrives.
+        page.evaluate("setTimeout(() => { throw new Error('probe'); }, 0)")
+        page.wait_for("new Promise(r => setTimeout(() => r(true), 50))")
+        assert any(e.get("method") == "Runtime.exceptionThrown"
+                   for e in page.events), page.events[-5:]
+    finally:
+        page.close()

@@ -44,7 +44,8 @@ typedef enum {
     PYSPY_POS_PROGRAM,           /* top */
     PYSPY_POS_INPUTS,            /* dump */
     PYSPY_POS_SHELL,             /* completions */
-    PYSPY_POS_SUBCOMMAND         /* help */
+    PYSPY_POS_SUBCOMMAND,        /* help */
+    PYSPY_POS_BASE_NEW           /* diff: exactly two recordings */
 } pyspy_cli_positional;
 
 typedef struct pyspy_cli_command {
@@ -60,7 +61,7 @@ typedef struct pyspy_cli_command {
 /* The top level's own options (-h, -V). */
 extern const pyspy_opt pyspy_cli_top_opts[];
 extern const size_t pyspy_cli_ntop_opts;
-/* record, top, dump, completions, help (in that order). */
+/* record, top, dump, diff, completions, help (in that order). */
 extern const pyspy_cli_command pyspy_cli_commands[];
 extern const size_t pyspy_cli_ncommands;
 

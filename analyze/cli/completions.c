@@ -239,6 +239,10 @@ static void zsh_script(pyspy_sb *sb) {
         case PYSPY_POS_INPUTS:
             pyspy_sb_puts(sb, "            '*:snapshot:_files'\n");
             break;
+        case PYSPY_POS_BASE_NEW:
+            pyspy_sb_puts(sb, "            '1:base recording:_files' \\\n"
+                              "            '2:new recording:_files'\n");
+            break;
         case PYSPY_POS_SHELL:
             pyspy_sb_puts(sb, "            '1:shell:(" PYSPY_CLI_SHELL_WORDS
                               ")'\n");

@@ -153,8 +153,8 @@ int pyspy_config_validate(const pyspy_config *cfg, pyspy_error *err) {
     }
     /* Refused by py-spy after its parser accepted the command line: one
      * bare line and status 1, not a usage error. */
-    if (cfg->command == PYSPY_CMD_RECORD && !cfg->show_line_numbers &&
-        cfg->lineno == PYSPY_LINENO_FIRST)
+    if ((cfg->command == PYSPY_CMD_RECORD || cfg->command == PYSPY_CMD_DIFF) &&
+        !cfg->show_line_numbers && cfg->lineno == PYSPY_LINENO_FIRST)
         return pyspy_error_set(err, PYSPY_E_GENERIC,
                                "--function & --nolinenos can't be used "
                                "together");

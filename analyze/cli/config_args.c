@@ -137,6 +137,10 @@ static int positional(parse_state *ps, pyspy_argscan *s, const char *v,
         return 1;
     case PYSPY_POS_INPUTS:
         return add_pos(ps, v, err);
+    case PYSPY_POS_BASE_NEW:
+        if (ps->npos == 2)
+            return unexpected(v, err);
+        return add_pos(ps, v, err);
     case PYSPY_POS_SHELL:
         if (ps->shell)
             return unexpected(v, err);
@@ -355,6 +359,19 @@ static int finish(parse_state *ps, pyspy_config *c, char **text,
         if (ps->npos)
             return dup_argv(ps->pos, ps->npos, &c->inputs, &c->ninputs, err);
         return 0;
+    case PYSPY_CMD_DIFF:
+        if (ps->npos != 2)
+            return usage(err, ps->npos ? "the following required arguments "
+                                         "were not provided: <new>"
+                                       : "the following required arguments "
+                                         "were not provided: <base> <new>");
+        c->format = PYSPY_FORMAT_FLAMEGRAPH;
+        c->show_line_numbers = !ps->nolineno;
+        c->lineno = ps->function   ? PYSPY_LINENO_FIRST
+                    : ps->nolineno ? PYSPY_LINENO_NONE
+                                   : PYSPY_LINENO_LAST_INSTRUCTION;
+        c->hide_progress = true;
+        return dup_argv(ps->pos, ps->npos, &c->inputs, &c->ninputs, err);
     case PYSPY_CMD_COMPLETIONS:
         if (!ps->shell)
             return usage(err, "the following required arguments were not "
@@ -462,7 +479,7 @@ static int parse(int argc, char **argv, pyspy_config *c, char **text,
     case PYSPY_ARG_END:
         return usage(err, "'" PYSPY_CLI_NAME "' requires a subcommand but "
                           "one was not provided [subcommands: record, top, "
-                          "dump, completions, help]");
+                          "dump, diff, completions, help]");
     default:
         return -1;
     }

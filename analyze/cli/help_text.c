@@ -163,6 +163,30 @@ static const pyspy_opt dump_opts[] = {
     OPT_VERSION,
 };
 
+/* diff's options that shape the stacks apply to snapshot inputs; a raw
+ * file's stacks are already made. */
+static const pyspy_opt diff_opts[] = {
+    {PYSPY_O_OUTPUT, 'o', "output", PYSPY_OPT_VALUE, "filename",
+     "File to write the differential flamegraph (SVG) to", "diff.svg", false},
+    OPT_FULL_FILENAMES,
+    {PYSPY_O_FUNCTION, 'F', "function", PYSPY_OPT_FLAG, NULL,
+     "Group samples by the first line of each function rather than the line "
+     "being run (snapshot inputs)",
+     NULL, false},
+    {PYSPY_O_NOLINENO, 0, "nolineno", PYSPY_OPT_FLAG, NULL,
+     "Leave line numbers out of the frames of snapshot inputs", NULL, false},
+    {PYSPY_O_THREADS, 't', "threads", PYSPY_OPT_FLAG, NULL,
+     "Add each thread's id to the stacks of snapshot inputs", NULL, false},
+    OPT_GIL,
+    OPT_IDLE,
+    {PYSPY_O_JOBS, 'j', "jobs", PYSPY_OPT_VALUE, "jobs",
+     "Threads reading snapshot/core files at once", "number of CPUs", false},
+    OPT_EXECUTABLE,
+    OPT_LIB_SEARCH_PATH,
+    OPT_HELP,
+    OPT_VERSION,
+};
+
 static const pyspy_opt plain_opts[] = {OPT_HELP, OPT_VERSION};
 
 #define N(a) (sizeof(a) / sizeof((a)[0]))
@@ -179,6 +203,9 @@ const pyspy_cli_command pyspy_cli_commands[] = {
      "Prints the current stack traces of a process, a core file or a "
      "snapshot",
      dump_opts, N(dump_opts), PYSPY_POS_INPUTS, false},
+    {"diff", PYSPY_CMD_DIFF,
+     "Draws a differential flamegraph of two recordings or snapshot sets",
+     diff_opts, N(diff_opts), PYSPY_POS_BASE_NEW, false},
     {"completions", PYSPY_CMD_COMPLETIONS,
      "Prints a completion script for bash, elvish, fish, powershell or zsh",
      plain_opts, N(plain_opts), PYSPY_POS_SHELL, false},
@@ -214,7 +241,7 @@ const pyspy_cli_command *pyspy_cli_find(const char *name, pyspy_error *err) {
     }
     pyspy_error_set(err, PYSPY_E_USAGE,
                     "unrecognized subcommand '%s' (expected record, top, dump, "
-                    "completions or help)",
+                    "diff, completions or help)",
                     name);
     return NULL;
 }
@@ -231,6 +258,17 @@ static const char record_after[] =
     "named *.core, *.zst (as in *.core.zst), core or core.<N>; each of them "
     "must then exist. Otherwise they are a program to start. Arguments after "
     "'--' are always a program.";
+
+static const char diff_after[] =
+    "Each of <base> and <new> is a file of collapsed stacks ('pyspy record "
+    "-f raw'), one snapshot or core file, or a directory whose files are "
+    "all snapshots or cores (as 'pyspy-capture --rate R --duration D -o "
+    "DIR' writes a series); the two may be of different kinds. The boxes "
+    "are laid out by <new>'s samples. Each is coloured by how its share of "
+    "all samples changed from <base> to <new>: red grew, blue shrank, the "
+    "deeper the larger the change, white about the same; hovering shows "
+    "both counts and shares. A legend says what share of <base> lies in "
+    "stacks <new> lacks.";
 
 static void usage_and_args(pyspy_sb *sb, const pyspy_cli_command *c) {
     const char *n = c->name;
@@ -268,6 +306,18 @@ static void usage_and_args(pyspy_sb *sb, const pyspy_cli_command *c) {
         pyspy_sb_puts(sb, "ARGS:\n"
                           "    <snapshot>...    Snapshot or core files to "
                           "read, each dumped in turn\n\n");
+        break;
+    case PYSPY_POS_BASE_NEW:
+        pyspy_sb_printf(sb,
+                        "    " PYSPY_CLI_NAME
+                        " %s [OPTIONS] <base> <new> [-o diff.svg]\n\n",
+                        n);
+        pyspy_sb_puts(sb, "ARGS:\n"
+                          "    <base>    The recording before: a raw file "
+                          "(record -f raw), a snapshot or core, or a "
+                          "directory of snapshots\n"
+                          "    <new>     The recording after, any of the "
+                          "same\n\n");
         break;
     case PYSPY_POS_SHELL:
         pyspy_sb_printf(sb, "    " PYSPY_CLI_NAME " %s <shell>\n\n", n);
@@ -315,6 +365,10 @@ char *pyspy_cli_help(const pyspy_cli_command *c) {
     if (c->command == PYSPY_CMD_RECORD) {
         pyspy_sb_puts(&sb, "\n");
         pyspy_sb_wrap(&sb, record_after);
+    }
+    if (c->command == PYSPY_CMD_DIFF) {
+        pyspy_sb_puts(&sb, "\n");
+        pyspy_sb_wrap(&sb, diff_after);
     }
     return pyspy_sb_take(&sb);
 }

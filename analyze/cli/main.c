@@ -35,6 +35,9 @@ int main(int argc, char **argv) {
     case PYSPY_CMD_TOP:
         rc = pyspy_cmd_top(&cfg);
         break;
+    case PYSPY_CMD_DIFF:
+        rc = pyspy_cmd_diff(&cfg);
+        break;
     default:
         break;
     }

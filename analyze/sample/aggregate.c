@@ -506,3 +506,27 @@ char *pyspy_agg_frame_label(const pyspy_agg *a, uint32_t frame) {
         snprintf(s, len, "%s", f->name);
     return s;
 }
+
+int pyspy_agg_add_stack(pyspy_agg *a, const char *const *labels, uint32_t n,
+                        uint64_t count, pyspy_error *err) {
+    uint32_t *ids = malloc((n ? n : 1) * sizeof *ids);
+    if (!ids)
+        goto oom;
+    for (uint32_t k = 0; k < n; k++)
+        if (intern_frame(a, labels[k], "", "", 0, false, false, &ids[k]))
+            goto oom;
+    uint32_t st;
+    if (intern_stack(a, ids, n, &st))
+        goto oom;
+    free(ids);
+    if (count > UINT64_MAX - a->total)
+        return pyspy_error_set(err, PYSPY_E_FORMAT,
+                               "sample counts add up to more than 2^64");
+    a->stacks[st].count += count;
+    a->total += count;
+    return 0;
+oom:
+    free(ids);
+    return pyspy_error_set(err, PYSPY_E_GENERIC,
+                           "out of memory while aggregating");
+}

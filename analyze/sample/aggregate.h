@@ -84,6 +84,13 @@ void pyspy_agg_free(pyspy_agg *a);
 int pyspy_agg_add(pyspy_agg *a, const pyspy_traces *t, int64_t ts_us,
                   size_t *added, pyspy_error *err);
 
+/* Adds count samples of one stack given by its frame labels, outermost
+ * first, as a collapsed-stack (raw) file holds them: each label becomes
+ * a frame of that name with no file, so pyspy_agg_frame_label gives it
+ * back unchanged. No time line. */
+int pyspy_agg_add_stack(pyspy_agg *a, const char *const *labels, uint32_t n,
+                        uint64_t count, pyspy_error *err);
+
 /* Whether a trace passes --idle/--gil (exposed for top's counters). */
 bool pyspy_agg_keeps(const pyspy_agg_opts *opts, const pyspy_trace *tr);
 

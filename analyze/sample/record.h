@@ -23,6 +23,11 @@ int pyspy_record_write(const pyspy_config *cfg, const pyspy_agg *a,
                        uint64_t samples, uint64_t errors, const char *lede);
 
 /* Offline: each snapshot/core is one sample of each of its threads. */
+/* Reads inputs into a new aggregate (*out, the caller's), printing
+ * record's warnings; 0, or 1 (exit status) after saying why. */
+int pyspy_record_offline_read(const pyspy_config *cfg, char *const *inputs,
+                              int ninputs, pyspy_agg **out, uint64_t *kept,
+                              uint64_t *errors);
 int pyspy_record_offline(const pyspy_config *cfg);
 
 /* Progress on stderr when it is a terminal: "\r..." updated at most

@@ -27,6 +27,7 @@ typedef struct job {
 
 typedef struct pool {
     const pyspy_config *cfg;
+    char *const *inputs;
     pyspy_walk_opts walk;
     job *jobs;
     int n, next, consumed, window;
@@ -40,7 +41,7 @@ static void read_one(pool *p, int i) {
     pyspy_python py;
     memset(&py, 0, sizeof py);
     pyspy_file_opts fo = {p->cfg->executable, p->cfg->lib_search_path};
-    if (pyspy_memsrc_open_file_with(p->cfg->inputs[i], &fo, &src, &j->err))
+    if (pyspy_memsrc_open_file_with(p->inputs[i], &fo, &src, &j->err))
         return;
     if (pyspy_python_find(src, &py, &j->err) == 0) {
         j->ok =
@@ -85,25 +86,24 @@ static int njobs(const pyspy_config *cfg, int n) {
     return (int)j;
 }
 
-int pyspy_record_offline(const pyspy_config *cfg) {
+int pyspy_record_offline_read(const pyspy_config *cfg, char *const *inputs,
+                              int ninputs, pyspy_agg **out, uint64_t *kept_out,
+                              uint64_t *errors_out) {
     pyspy_error err = {0};
     pyspy_agg_opts ao = pyspy_record_agg_opts(cfg);
     ao.period_us = 0; /* the files' spacing is unknown */
     pyspy_agg *agg = pyspy_agg_new(&ao, &err);
-    pool p = {.cfg = cfg, .n = cfg->ninputs};
+    pool p = {.cfg = cfg, .inputs = inputs, .n = ninputs};
     p.walk = pyspy_record_walk_opts(cfg);
-    p.jobs = calloc((size_t)p.n, sizeof *p.jobs);
-    int nthreads = njobs(cfg, p.n);
+    p.jobs = calloc((size_t)(p.n ? p.n : 1), sizeof *p.jobs);
+    int nthreads = njobs(cfg, p.n ? p.n : 1);
     pthread_t *threads = calloc((size_t)nthreads, sizeof *threads);
-    char *filename = cfg->filename
-                         ? strdup(cfg->filename)
-                         : pyspy_record_default_name(cfg, "snapshots");
-    if (!agg || !p.jobs || !threads || !filename) {
+    *out = NULL;
+    if (!agg || !p.jobs || !threads) {
         fprintf(stderr, "Error: out of memory\n");
         pyspy_agg_free(agg);
         free(p.jobs);
         free(threads);
-        free(filename);
         return 1;
     }
     p.window = nthreads * 4;
@@ -133,7 +133,7 @@ int pyspy_record_offline(const pyspy_config *cfg) {
         if (!j->ok) {
             if (errors < MAX_REPORTED_ERRORS) {
                 pyspy_progress_done(&prog);
-                fprintf(stderr, "warning: %s: %s\n", cfg->inputs[i],
+                fprintf(stderr, "warning: %s: %s\n", inputs[i],
                         j->err.msg[0] ? j->err.msg : "no stack traces");
             }
             errors++;
@@ -144,7 +144,7 @@ int pyspy_record_offline(const pyspy_config *cfg) {
                 pyspy_progress_done(&prog);
                 fprintf(stderr,
                         "warning: %s lacks memory the stacks need: %s\n",
-                        cfg->inputs[i], j->missed);
+                        inputs[i], j->missed);
             }
             /* Capture times give the time line; files without one (or
              * out of order) are placed 10 ms after the previous. */
@@ -189,17 +189,40 @@ int pyspy_record_offline(const pyspy_config *cfg) {
         fprintf(stderr, "Error: none of the %d input files could be read\n",
                 p.n);
         rc = 1;
-    } else {
-        char title[96];
-        snprintf(title, sizeof title, "pyspy record: %d snapshot%s", p.n,
-                 p.n == 1 ? "" : "s");
-        rc = pyspy_record_write(cfg, agg, filename, title, kept, errors, "");
     }
     pthread_mutex_destroy(&p.mu);
     pthread_cond_destroy(&p.cv);
-    pyspy_agg_free(agg);
     free(p.jobs);
     free(threads);
+    if (rc) {
+        pyspy_agg_free(agg);
+        return rc;
+    }
+    *out = agg;
+    *kept_out = kept;
+    *errors_out = errors;
+    return 0;
+}
+
+int pyspy_record_offline(const pyspy_config *cfg) {
+    char *filename = cfg->filename
+                         ? strdup(cfg->filename)
+                         : pyspy_record_default_name(cfg, "snapshots");
+    if (!filename) {
+        fprintf(stderr, "Error: out of memory\n");
+        return 1;
+    }
+    pyspy_agg *agg;
+    uint64_t kept, errors;
+    int rc = pyspy_record_offline_read(cfg, cfg->inputs, cfg->ninputs, &agg,
+                                       &kept, &errors);
+    if (rc == 0) {
+        char title[96];
+        snprintf(title, sizeof title, "pyspy record: %d snapshot%s",
+                 cfg->ninputs, cfg->ninputs == 1 ? "" : "s");
+        rc = pyspy_record_write(cfg, agg, filename, title, kept, errors, "");
+        pyspy_agg_free(agg);
+    }
     free(filename);
     return rc;
 }

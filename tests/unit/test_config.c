@@ -426,9 +426,11 @@ TEST(dump_flags) {
     CHECK(c.capture_output);
     pyspy_config_free(&c);
 
-    c = ok("d -p 1234");
+    c = ok("du -p 1234");
     CHECK(c.command == PYSPY_CMD_DUMP && c.pid == 1234);
     pyspy_config_free(&c);
+    /* dump and diff share their first letter. */
+    CHECK(contains(fails("d -p 1234"), "more than one subcommand"));
 
     c = ok("dump -c core.99 --full-filenames -s -n --json");
     CHECK_STR(c.core_filename, "core.99");
@@ -547,13 +549,14 @@ TEST(subcommand_prefixes) {
     pyspy_config_free(&c);
     CHECK(contains(fails("recordx -p 1"), "recordx"));
     CHECK(contains(fails("x"), "unrecognized subcommand"));
-    /* Every current name has a unique first letter, so an ambiguous prefix
-     * can only be made by hand: check the finder refuses the empty one. */
+    /* The empty prefix names every command; the first two letters name
+     * each current one alone (dump and diff share the first). */
     pyspy_error e = {0};
     CHECK(pyspy_cli_find("", &e) == NULL && e.code == PYSPY_E_USAGE);
     for (size_t i = 0; i < pyspy_cli_ncommands; i++) {
-        char one[2] = {pyspy_cli_commands[i].name[0], 0};
-        CHECK(pyspy_cli_find(one, &e) == &pyspy_cli_commands[i]);
+        char two[3] = {pyspy_cli_commands[i].name[0],
+                       pyspy_cli_commands[i].name[1], 0};
+        CHECK(pyspy_cli_find(two, &e) == &pyspy_cli_commands[i]);
     }
 }
 
