@@ -248,8 +248,7 @@ typedef struct pyspy_symbol {
     char *name;
     uint64_t value; /* link-time value (add the module's load bias) */
     uint64_t size;
-    uint8_t type;  /* STT_* */
-    uint32_t hash; /* of name, for the library's index */
+    uint8_t type; /* STT_* */
 } pyspy_symbol;
 
 /* One mapped ELF object with what analysis needs from its file. */

@@ -6,6 +6,8 @@
  * from the ELF image rebuilt out of the target's memory. */
 #include "analyze/native/unwind.h"
 #include "analyze/walk/internal.h"
+#include "capture/base/array.h"
+#include "capture/base/map.h"
 #include "capture/elf/symbols.h"
 
 #include <dlfcn.h>
@@ -365,10 +367,9 @@ void pyspy_native_frames_free(pyspy_native_frame *f, size_t n) {
  * all along); samples meet the same few hundred addresses again and
  * again. Valid for the session's modules. */
 typedef struct resolved {
-    uint64_t at; /* 0: free slot */
     char *name, *module;
 } resolved;
-#define RESOLVED_MAX 16384u /* slots; the table starts over when full */
+#define RESOLVED_MAX 8192u /* addresses; the table starts over when full */
 
 typedef struct session {
     char *key;
@@ -379,20 +380,22 @@ typedef struct session {
     size_t nimages;
     unwind_ctx *ctx;
     resolved *seen;
-    size_t nseen;
+    size_t nseen, capseen;
+    pyspy_map seen_at; /* address -> position in seen */
 } session;
 
 static pthread_mutex_t session_lock = PTHREAD_MUTEX_INITIALIZER;
 static session cached;
 
 static void seen_clear(session *s) {
-    for (size_t i = 0; s->seen && i < RESOLVED_MAX; i++) {
+    for (size_t i = 0; i < s->nseen; i++) {
         free(s->seen[i].name);
         free(s->seen[i].module);
     }
     free(s->seen);
     s->seen = NULL;
-    s->nseen = 0;
+    s->nseen = s->capseen = 0;
+    pyspy_map_free(&s->seen_at);
 }
 
 static char *dup_or_null(const char *s, bool *oom) {
@@ -402,44 +405,42 @@ static char *dup_or_null(const char *s, bool *oom) {
     return d;
 }
 
+/* Keeps what at resolved to; out of memory only means it is not kept. */
+static void remember(session *s, uint64_t at, const pyspy_native_frame *f) {
+    if (s->nseen >= RESOLVED_MAX)
+        seen_clear(s);
+    resolved *grown = pyspy_array_grow(s->seen, &s->capseen, s->nseen + 1,
+                                       sizeof *grown, 256);
+    if (!grown)
+        return;
+    s->seen = grown;
+    bool oom = false, added;
+    resolved r = {dup_or_null(f->name, &oom), dup_or_null(f->module, &oom)};
+    uint32_t i = (uint32_t)s->nseen;
+    if (oom || pyspy_map_add(&s->seen_at, at, &i, &added) != 0) {
+        free(r.name);
+        free(r.module);
+        return;
+    }
+    s->seen[s->nseen++] = r;
+}
+
 /* resolve() through the session's table of addresses seen before. */
 static int resolve_seen(session *s, pyspy_memsrc *src, uint64_t pc,
                         bool activation, pyspy_native_frame *f) {
     uint64_t at = activation || pc == 0 ? pc : pc - 1;
-    if (!s->seen || s->nseen >= RESOLVED_MAX / 2) {
-        seen_clear(s);
-        s->seen = calloc(RESOLVED_MAX, sizeof *s->seen);
-    }
-    resolved *slot = NULL;
-    if (s->seen && at) {
-        size_t i =
-            (size_t)((at * 0x9E3779B97F4A7C15ull) >> 50) & (RESOLVED_MAX - 1);
-        while (s->seen[i].at && s->seen[i].at != at)
-            i = (i + 1) & (RESOLVED_MAX - 1);
-        slot = &s->seen[i];
-        if (slot->at == at) {
-            bool oom = false;
-            f->pc = pc;
-            f->name = dup_or_null(slot->name, &oom);
-            f->module = dup_or_null(slot->module, &oom);
-            return oom ? -1 : 0;
-        }
+    uint32_t i;
+    if (at && pyspy_map_find(&s->seen_at, at, &i)) {
+        bool oom = false;
+        f->pc = pc;
+        f->name = dup_or_null(s->seen[i].name, &oom);
+        f->module = dup_or_null(s->seen[i].module, &oom);
+        return oom ? -1 : 0;
     }
     if (resolve(s->dwfl, src, pc, activation, f) < 0)
         return -1;
-    if (slot) {
-        bool oom = false;
-        slot->name = dup_or_null(f->name, &oom);
-        slot->module = dup_or_null(f->module, &oom);
-        if (oom) {
-            free(slot->name);
-            free(slot->module);
-            slot->name = slot->module = NULL;
-        } else {
-            slot->at = at;
-            s->nseen++;
-        }
-    }
+    if (at)
+        remember(s, at, f);
     return 0;
 }
 

@@ -1,23 +1,12 @@
 /* Stack → count aggregation with interned frames and per-thread runs. */
 #include "analyze/sample/aggregate.h"
+#include "capture/base/array.h"
+#include "capture/base/map.h"
 
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-/* A byte-string → index map (open addressing, linear probing). */
-typedef struct slot {
-    uint64_t hash;
-    char *key; /* NULL = empty */
-    size_t len;
-    uint32_t value;
-} slot;
-
-typedef struct map {
-    slot *slots;
-    size_t cap, used;
-} map;
 
 /* A process seen in the traces, for --subprocesses' parent chains. */
 typedef struct proc_info {
@@ -26,7 +15,9 @@ typedef struct proc_info {
 } proc_info;
 
 typedef struct agg_index {
-    map frames, stacks, threads;
+    /* Each maps its key's hash to a position in pyspy_agg's array of the
+     * same name, which holds the key. */
+    pyspy_map frames, stacks, threads;
     proc_info *procs;
     size_t nprocs, capprocs;
     char *buf; /* scratch key buffer */
@@ -37,87 +28,11 @@ typedef struct agg_index {
     uint32_t tick_span;
 } agg_index;
 
-static uint64_t hash_bytes(const void *p, size_t n) {
-    const unsigned char *b = p;
-    uint64_t h = 1469598103934665603ull;
-    for (size_t i = 0; i < n; i++) {
-        h ^= b[i];
-        h *= 1099511628211ull;
-    }
-    return h ^ (h >> 29);
-}
-
-static void map_free(map *m) {
-    for (size_t i = 0; i < m->cap; i++)
-        free(m->slots[i].key);
-    free(m->slots);
-    memset(m, 0, sizeof *m);
-}
-
-static int map_grow(map *m) {
-    size_t ncap = m->cap ? m->cap * 2 : 256;
-    slot *ns = calloc(ncap, sizeof *ns);
-    if (!ns)
-        return -1;
-    for (size_t i = 0; i < m->cap; i++) {
-        if (!m->slots[i].key)
-            continue;
-        size_t j = m->slots[i].hash & (ncap - 1);
-        while (ns[j].key)
-            j = (j + 1) & (ncap - 1);
-        ns[j] = m->slots[i];
-    }
-    free(m->slots);
-    m->slots = ns;
-    m->cap = ncap;
-    return 0;
-}
-
-/* Whether key (of hash h) is in m; its value goes to *value. */
-static bool map_find(const map *m, uint64_t h, const void *key, size_t len,
-                     uint32_t *value) {
-    if (!m->cap)
-        return false;
-    size_t j = h & (m->cap - 1);
-    while (m->slots[j].key) {
-        const slot *s = &m->slots[j];
-        if (s->hash == h && s->len == len && memcmp(s->key, key, len) == 0) {
-            *value = s->value;
-            return true;
-        }
-        j = (j + 1) & (m->cap - 1);
-    }
-    return false;
-}
-
-/* Adds key (of hash h), which is not in m yet. -1 on OOM. */
-static int map_insert(map *m, uint64_t h, const void *key, size_t len,
-                      uint32_t value) {
-    if ((m->used + 1) * 4 >= m->cap * 3 && map_grow(m))
-        return -1;
-    char *k = malloc(len ? len : 1);
-    if (!k)
-        return -1;
-    memcpy(k, key, len);
-    size_t j = h & (m->cap - 1);
-    while (m->slots[j].key)
-        j = (j + 1) & (m->cap - 1);
-    m->slots[j] = (slot){h, k, len, value};
-    m->used++;
-    return 0;
-}
-
 static int grow(void **arr, size_t *cap, size_t need, size_t elem) {
-    if (need <= *cap)
-        return 0;
-    size_t ncap = *cap ? *cap : 16;
-    while (ncap < need)
-        ncap *= 2;
-    void *n = realloc(*arr, ncap * elem);
+    void *n = pyspy_array_grow(*arr, cap, need, elem, 16);
     if (!n)
         return -1;
     *arr = n;
-    *cap = ncap;
     return 0;
 }
 
@@ -162,9 +77,9 @@ void pyspy_agg_free(pyspy_agg *a) {
     free(a->threads);
     agg_index *ix = a->index;
     if (ix) {
-        map_free(&ix->frames);
-        map_free(&ix->stacks);
-        map_free(&ix->threads);
+        pyspy_map_free(&ix->frames);
+        pyspy_map_free(&ix->stacks);
+        pyspy_map_free(&ix->threads);
         for (size_t i = 0; i < ix->nprocs; i++)
             free(ix->procs[i].cmdline);
         free(ix->procs);
@@ -190,6 +105,22 @@ void pyspy_format_thread_id(uint64_t thread_id, uint64_t os_thread_id,
         snprintf(buf, len, "0x%" PRIX64, thread_id);
 }
 
+typedef struct frame_key {
+    const pyspy_agg *a;
+    const char *name, *shortname, *fullname;
+    int line;
+    bool native, meta;
+} frame_key;
+
+static bool frame_eq(const void *ctx, uint32_t v) {
+    const frame_key *k = ctx;
+    const pyspy_agg_frame *f = &k->a->frames[v];
+    return f->line == k->line && f->is_native == k->native &&
+           f->is_meta == k->meta && strcmp(f->name, k->name) == 0 &&
+           strcmp(f->full_filename, k->fullname) == 0 &&
+           strcmp(f->filename, k->shortname) == 0;
+}
+
 /* Interns a frame: its index goes to *id. -1 on OOM. */
 static int intern_frame(pyspy_agg *a, const char *name, const char *shortname,
                         const char *fullname, int line, bool native, bool meta,
@@ -199,7 +130,7 @@ static int intern_frame(pyspy_agg *a, const char *name, const char *shortname,
     fullname = fullname ? fullname : "";
     shortname = shortname ? shortname : fullname;
     size_t ln = strlen(name), lf = strlen(fullname), ls = strlen(shortname);
-    /* The key is every field back to back (each string with its NUL);
+    /* The hash is of every field back to back (each string with its NUL);
      * built with copies, not a printf: this runs for every frame of every
      * sample. */
     size_t n = ln + 1 + lf + 1 + ls + 1 + sizeof line + 2;
@@ -216,8 +147,9 @@ static int intern_frame(pyspy_agg *a, const char *name, const char *shortname,
     k += sizeof line;
     *k++ = (char)native;
     *k = (char)meta;
-    uint64_t h = hash_bytes(ix->buf, n);
-    if (map_find(&ix->frames, h, ix->buf, n, id))
+    uint64_t h = pyspy_hash_bytes(ix->buf, n);
+    frame_key key = {a, name, shortname, fullname, line, native, meta};
+    if (pyspy_map_find_hashed(&ix->frames, h, frame_eq, &key, id))
         return 0;
     /* Indices are uint32_t (the stacks hold them) */
     if (a->nframes >= UINT32_MAX || grow((void **)&a->frames, &a->capframes,
@@ -226,8 +158,10 @@ static int intern_frame(pyspy_agg *a, const char *name, const char *shortname,
     pyspy_agg_frame *f = &a->frames[a->nframes];
     *f = (pyspy_agg_frame){
         dupstr(name), dupstr(shortname), dupstr(fullname), line, native, meta};
+    uint32_t v = (uint32_t)a->nframes;
+    bool added;
     if (!f->name || !f->filename || !f->full_filename ||
-        map_insert(&ix->frames, h, ix->buf, n, (uint32_t)a->nframes)) {
+        pyspy_map_add_hashed(&ix->frames, h, frame_eq, &key, &v, &added)) {
         free(f->name);
         free(f->filename);
         free(f->full_filename);
@@ -237,12 +171,26 @@ static int intern_frame(pyspy_agg *a, const char *name, const char *shortname,
     return 0;
 }
 
+typedef struct stack_key {
+    const pyspy_agg *a;
+    const uint32_t *ids;
+    uint32_t n;
+} stack_key;
+
+static bool stack_eq(const void *ctx, uint32_t v) {
+    const stack_key *k = ctx;
+    const pyspy_agg_stack *st = &k->a->stacks[v];
+    return st->nframes == k->n &&
+           memcmp(st->frames, k->ids, (size_t)k->n * sizeof *k->ids) == 0;
+}
+
 static int intern_stack(pyspy_agg *a, const uint32_t *ids, uint32_t n,
                         uint32_t *id) {
     agg_index *ix = a->index;
     size_t len = (size_t)n * sizeof *ids;
-    uint64_t h = hash_bytes(ids, len);
-    if (map_find(&ix->stacks, h, ids, len, id))
+    uint64_t h = pyspy_hash_bytes(ids, len);
+    stack_key key = {a, ids, n};
+    if (pyspy_map_find_hashed(&ix->stacks, h, stack_eq, &key, id))
         return 0;
     if (a->nstacks >= UINT32_MAX || grow((void **)&a->stacks, &a->capstacks,
                                          a->nstacks + 1, sizeof *a->stacks))
@@ -251,30 +199,48 @@ static int intern_stack(pyspy_agg *a, const uint32_t *ids, uint32_t n,
     if (!copy)
         return -1;
     memcpy(copy, ids, len);
-    if (map_insert(&ix->stacks, h, ids, len, (uint32_t)a->nstacks)) {
+    /* The new entry is in place before the map can compare against it. */
+    a->stacks[a->nstacks] = (pyspy_agg_stack){copy, n, 0};
+    uint32_t v = (uint32_t)a->nstacks;
+    bool added;
+    if (pyspy_map_add_hashed(&ix->stacks, h, stack_eq, &key, &v, &added)) {
         free(copy);
         return -1;
     }
-    a->stacks[a->nstacks] = (pyspy_agg_stack){copy, n, 0};
     *id = (uint32_t)a->nstacks++;
     return 0;
+}
+
+typedef struct thread_key {
+    const pyspy_agg *a;
+    int pid;
+    uint64_t thread_id;
+} thread_key;
+
+static bool thread_eq(const void *ctx, uint32_t v) {
+    const thread_key *k = ctx;
+    const pyspy_agg_thread *th = &k->a->threads[v];
+    return th->pid == k->pid && th->thread_id == k->thread_id;
 }
 
 static int intern_thread(pyspy_agg *a, int pid, const pyspy_trace *tr,
                          uint32_t *id) {
     agg_index *ix = a->index;
-    unsigned char key[12];
-    memcpy(key, &pid, 4);
-    memcpy(key + 4, &tr->thread_id, 8);
-    uint64_t h = hash_bytes(key, sizeof key);
+    unsigned char hk[12];
+    memcpy(hk, &pid, 4);
+    memcpy(hk + 4, &tr->thread_id, 8);
+    uint64_t h = pyspy_hash_bytes(hk, sizeof hk);
+    thread_key key = {a, pid, tr->thread_id};
     uint32_t v;
-    if (!map_find(&ix->threads, h, key, sizeof key, &v)) {
+    if (!pyspy_map_find_hashed(&ix->threads, h, thread_eq, &key, &v)) {
+        bool added;
         if (a->nthreads >= UINT32_MAX ||
             grow((void **)&a->threads, &a->capthreads, a->nthreads + 1,
-                 sizeof *a->threads) ||
-            map_insert(&ix->threads, h, key, sizeof key, (uint32_t)a->nthreads))
+                 sizeof *a->threads))
             return -1;
         v = (uint32_t)a->nthreads;
+        if (pyspy_map_add_hashed(&ix->threads, h, thread_eq, &key, &v, &added))
+            return -1;
         a->threads[a->nthreads++] =
             (pyspy_agg_thread){.pid = pid, .thread_id = tr->thread_id};
     }

@@ -6,43 +6,25 @@
 #include <stdlib.h>
 #include <string.h>
 
-static uint64_t hash_str(const char *s) {
-    uint64_t h = 1469598103934665603ull;
-    for (; *s; s++) {
-        h ^= (unsigned char)*s;
-        h *= 1099511628211ull;
-    }
-    return h;
-}
+typedef struct label_key {
+    const pyspy_top_table *t;
+    const char *label;
+} label_key;
 
-static int rehash(pyspy_top_table *t, size_t nslots) {
-    uint32_t *slots = malloc(nslots * sizeof *slots);
-    if (!slots)
-        return -1;
-    memset(slots, 0xff, nslots * sizeof *slots);
-    for (size_t i = 0; i < t->n; i++) {
-        size_t j = hash_str(t->e[i].label) & (nslots - 1);
-        while (slots[j] != UINT32_MAX)
-            j = (j + 1) & (nslots - 1);
-        slots[j] = (uint32_t)i;
-    }
-    free(t->slots);
-    t->slots = slots;
-    t->nslots = nslots;
-    return 0;
+static bool label_eq(const void *ctx, uint32_t v) {
+    const label_key *k = ctx;
+    return strcmp(k->t->e[v].label, k->label) == 0;
 }
 
 /* Finds or adds label; NULL on out of memory. */
 static pyspy_top_entry *entry(pyspy_top_table *t, const char *label) {
-    if ((t->n + 1) * 2 > t->nslots &&
-        rehash(t, t->nslots ? t->nslots * 2 : 256))
+    label_key key = {t, label};
+    uint64_t h = pyspy_hash_bytes(label, strlen(label));
+    uint32_t at;
+    if (pyspy_map_find_hashed(&t->index, h, label_eq, &key, &at))
+        return &t->e[at];
+    if (t->n >= UINT32_MAX)
         return NULL;
-    size_t j = hash_str(label) & (t->nslots - 1);
-    while (t->slots[j] != UINT32_MAX) {
-        if (strcmp(t->e[t->slots[j]].label, label) == 0)
-            return &t->e[t->slots[j]];
-        j = (j + 1) & (t->nslots - 1);
-    }
     if (t->n == t->cap) {
         size_t ncap = t->cap;
         pyspy_top_entry *n =
@@ -55,8 +37,13 @@ static pyspy_top_entry *entry(pyspy_top_table *t, const char *label) {
     char *l = strdup(label);
     if (!l)
         return NULL;
+    at = (uint32_t)t->n;
+    bool added;
+    if (pyspy_map_add_hashed(&t->index, h, label_eq, &key, &at, &added) != 0) {
+        free(l);
+        return NULL;
+    }
     t->e[t->n] = (pyspy_top_entry){.label = l};
-    t->slots[j] = (uint32_t)t->n;
     return &t->e[t->n++];
 }
 
@@ -153,7 +140,7 @@ static void free_table(pyspy_top_table *t) {
     for (size_t i = 0; i < t->n; i++)
         free(t->e[i].label);
     free(t->e);
-    free(t->slots);
+    pyspy_map_free(&t->index);
     memset(t, 0, sizeof *t);
 }
 

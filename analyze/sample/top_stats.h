@@ -5,6 +5,7 @@
 #define PYSPY_ANALYZE_TOP_STATS_H
 
 #include "analyze/sample/aggregate.h"
+#include "capture/base/map.h"
 #include <pyspy.h>
 
 typedef struct pyspy_top_entry {
@@ -15,8 +16,7 @@ typedef struct pyspy_top_entry {
 typedef struct pyspy_top_table {
     pyspy_top_entry *e;
     size_t n, cap;
-    uint32_t *slots; /* hash index into e, UINT32_MAX empty */
-    size_t nslots;
+    pyspy_map index; /* label -> position in e */
 } pyspy_top_table;
 
 typedef struct pyspy_top_stats {

@@ -6,6 +6,7 @@
 #include "analyze/objects/object_layout.h"
 #include "analyze/walk/line_table.h"
 #include "analyze/walk/internal.h"
+#include "capture/base/array.h"
 
 #include <stdint.h>
 #include <stdlib.h>
@@ -17,36 +18,11 @@
 #define MAX_LINETABLE_BYTES (4u << 20)
 #define MAX_CACHED 65536
 
-static size_t slot_of(uint64_t addr, size_t cap) {
-    uint64_t h = addr * 0x9E3779B97F4A7C15ull;
-    return (size_t)(h >> 17) & (cap - 1);
-}
-
 static void info_free(pyspy_code_info *c) {
     free(c->name);
     free(c->filename);
     free(c->linetable);
     memset(c, 0, sizeof *c);
-}
-
-static int grow(pyspy_code_cache *cache) {
-    size_t ncap = cache->cap ? cache->cap * 2 : 256;
-    pyspy_code_info *ns = calloc(ncap, sizeof *ns);
-    if (!ns)
-        return -1;
-    for (size_t i = 0; i < cache->cap; i++) {
-        pyspy_code_info *c = &cache->slots[i];
-        if (!c->addr)
-            continue;
-        size_t j = slot_of(c->addr, ncap);
-        while (ns[j].addr)
-            j = (j + 1) & (ncap - 1);
-        ns[j] = *c;
-    }
-    free(cache->slots);
-    cache->slots = ns;
-    cache->cap = ncap;
-    return 0;
 }
 
 /* The fields an entry depends on; -1 when unreadable. They sit in the
@@ -132,40 +108,40 @@ pyspy_code_info *pyspy_code_get(pyspy_code_cache *cache, pyspy_memsrc *src,
         memset(&cache->none, 0, sizeof cache->none);
         return &cache->none;
     }
-    if (cache->used * 2 >= cache->cap) {
-        if (cache->used >= MAX_CACHED) {
-            /* Bound memory on a pathological target: start over. */
-            pyspy_code_cache_free(cache);
-        }
-        if (grow(cache) < 0)
-            return NULL;
+    if (cache->n >= MAX_CACHED) {
+        /* Bound memory on a pathological target: start over. */
+        pyspy_code_cache_free(cache);
     }
-    size_t i = slot_of(addr, cache->cap);
-    while (cache->slots[i].addr) {
-        pyspy_code_info *c = &cache->slots[i];
-        if (c->addr == addr) {
-            if (c->gen == cache->gen)
-                return c;
-            pyspy_code_info now;
-            if (c->valid && read_sig(src, py, addr, &now) == 0 &&
-                sig_same(c, &now)) {
-                c->gen = cache->gen;
-                return c;
-            }
-            /* Freed and reused, or unreadable before: read afresh. */
-            info_free(c);
-            c->addr = addr;
+    /* Room for a new entry first, so that adding to the index is the
+     * last step that can fail. */
+    pyspy_code_info *grown = pyspy_array_grow(cache->entries, &cache->cap,
+                                              cache->n + 1, sizeof *grown, 256);
+    if (!grown)
+        return NULL;
+    cache->entries = grown;
+    uint32_t i = (uint32_t)cache->n;
+    bool added;
+    if (pyspy_map_add(&cache->index, addr, &i, &added) != 0)
+        return NULL;
+    pyspy_code_info *c = &cache->entries[i];
+    if (!added) {
+        if (c->gen == cache->gen)
+            return c;
+        pyspy_code_info now;
+        if (c->valid && read_sig(src, py, addr, &now) == 0 &&
+            sig_same(c, &now)) {
             c->gen = cache->gen;
-            read_code(src, py, c);
             return c;
         }
-        i = (i + 1) & (cache->cap - 1);
+        /* Freed and reused, or unreadable before: read afresh. */
+        info_free(c);
+    } else {
+        memset(c, 0, sizeof *c);
+        cache->n++;
     }
-    pyspy_code_info *c = &cache->slots[i];
     c->addr = addr;
     c->gen = cache->gen;
     read_code(src, py, c);
-    cache->used++;
     return c;
 }
 
@@ -174,12 +150,12 @@ void pyspy_code_cache_next_walk(pyspy_code_cache *cache) {
 }
 
 void pyspy_code_cache_free(pyspy_code_cache *cache) {
-    for (size_t i = 0; i < cache->cap; i++)
-        if (cache->slots[i].addr)
-            info_free(&cache->slots[i]);
-    free(cache->slots);
-    cache->slots = NULL;
-    cache->cap = cache->used = 0;
+    for (size_t i = 0; i < cache->n; i++)
+        info_free(&cache->entries[i]);
+    free(cache->entries);
+    cache->entries = NULL;
+    cache->n = cache->cap = 0;
+    pyspy_map_free(&cache->index);
     cache->gen++;
 }
 

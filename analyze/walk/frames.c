@@ -98,12 +98,13 @@ static bool enter(chain *ch, uint64_t frame, bool too_deep, uint8_t *buf,
         push_cut(&ch->fl, "<max depth reached>", frame);
         return false;
     }
-    int added = pyspy_addr_set_add(&ch->seen, frame);
-    if (added <= 0) {
-        if (added == 0)
-            push_cut(&ch->fl, "<frame cycle>", frame);
-        else
-            ch->fl.oom = true;
+    bool added;
+    if (pyspy_addr_set_add(&ch->seen, frame, &added) != 0) {
+        ch->fl.oom = true;
+        return false;
+    }
+    if (!added) {
+        push_cut(&ch->fl, "<frame cycle>", frame);
         return false;
     }
     if (pyspy_memsrc_read(ch->src, frame, buf, size, NULL) < 0) {
@@ -279,7 +280,7 @@ int pyspy_walk_frames(pyspy_memsrc *src, const pyspy_python *py,
                       const pyspy_sys_path *sp, uint64_t tstate,
                       pyspy_frame **frames, size_t *n) {
     const pyspy_py_layout *l = &py->layout;
-    chain ch = {src, py, opts, cache, sp, {0}, {0}};
+    chain ch = {.src = src, .py = py, .opts = opts, .cache = cache, .sp = sp};
     frame_list *fl = &ch.fl;
     uint64_t frame = 0;
     *frames = NULL;

@@ -5,6 +5,7 @@
 #define PYSPY_ANALYZE_WALK_INTERNAL_H
 
 #include "analyze/walk/walker.h"
+#include "capture/base/map.h"
 #include <pyspy.h>
 
 /* Hard bounds: remote data is hostile, so every chain is cut here. */
@@ -63,8 +64,9 @@ typedef struct pyspy_code_info {
 } pyspy_code_info;
 
 typedef struct pyspy_code_cache {
-    pyspy_code_info *slots; /* open addressing by address */
-    size_t cap, used;
+    pyspy_code_info *entries; /* in the order first read */
+    size_t n, cap;
+    pyspy_map index;      /* address -> position in entries */
     uint64_t gen;         /* bumped by pyspy_code_cache_next_walk */
     pyspy_code_info none; /* what address 0 gives: never valid */
 } pyspy_code_cache;
@@ -102,12 +104,13 @@ int pyspy_walk_frames(pyspy_memsrc *src, const pyspy_python *py,
 #define PYSPY_ADDR_SET_FEW 16
 
 typedef struct pyspy_addr_set {
-    uint64_t *slots; /* NULL while the entries fit in few */
-    size_t cap, used;
+    pyspy_map map; /* empty while the entries fit in few */
+    size_t nfew;
     uint64_t few[PYSPY_ADDR_SET_FEW];
 } pyspy_addr_set;
-/* 1 if newly added, 0 if already present, -1 out of memory. */
-int pyspy_addr_set_add(pyspy_addr_set *s, uint64_t addr);
+/* Adds addr; *added is false when it was there already (0, never a
+ * remote object, is never kept: always added). -1 out of memory. */
+int pyspy_addr_set_add(pyspy_addr_set *s, uint64_t addr, bool *added);
 void pyspy_addr_set_free(pyspy_addr_set *s);
 
 /* ------------------------------------------------------ OS threads, activity

@@ -221,12 +221,12 @@ static int walk_interpreter(walk *w, uint64_t interp, pyspy_error *err) {
     pyspy_addr_set seen = {0};
     int rc = 0;
     while (tstate && w->tl.n < PYSPY_MAX_THREADS) {
-        int added = pyspy_addr_set_add(&seen, tstate);
-        if (added < 0) {
+        bool added;
+        if (pyspy_addr_set_add(&seen, tstate, &added) != 0) {
             rc = -1;
             break;
         }
-        if (added == 0)
+        if (!added)
             break; /* a cycle: every thread is already in */
         if (one_thread(w, tstate, holder, sp) < 0) {
             rc = -1;
@@ -271,12 +271,13 @@ int pyspy_stack_traces(pyspy_memsrc *src, const pyspy_python *py,
     uint64_t interp = py->interp_head;
     int rc = 0;
     for (size_t k = 0; interp && k < PYSPY_MAX_INTERPRETERS; k++) {
-        int added = pyspy_addr_set_add(&interps, interp);
-        if (added <= 0) {
-            if (added < 0)
-                rc = pyspy_error_set(err, PYSPY_E_GENERIC, "out of memory");
+        bool added;
+        if (pyspy_addr_set_add(&interps, interp, &added) != 0) {
+            rc = pyspy_error_set(err, PYSPY_E_GENERIC, "out of memory");
             break;
         }
+        if (!added)
+            break;
         pyspy_error e = {0};
         if (walk_interpreter(&w, interp, &e) < 0) {
             /* The first interpreter must be readable; a broken link

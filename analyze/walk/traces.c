@@ -40,54 +40,35 @@ void pyspy_traces_free(pyspy_traces *t) {
     memset(t, 0, sizeof *t);
 }
 
-static size_t addr_slot(uint64_t a, size_t cap) {
-    return (size_t)((a * 0x9E3779B97F4A7C15ull) >> 13) & (cap - 1);
-}
-
-static int hash_add(pyspy_addr_set *s, uint64_t addr) {
-    size_t i = addr_slot(addr, s->cap);
-    while (s->slots[i]) {
-        if (s->slots[i] == addr)
-            return 0;
-        i = (i + 1) & (s->cap - 1);
-    }
-    s->slots[i] = addr;
-    s->used++;
-    return 1;
-}
-
-int pyspy_addr_set_add(pyspy_addr_set *s, uint64_t addr) {
-    /* 0 is never a valid remote object, so it marks an empty slot. */
+int pyspy_addr_set_add(pyspy_addr_set *s, uint64_t addr, bool *added) {
+    *added = true;
     if (!addr)
-        return 1;
-    if (!s->slots) {
-        for (size_t i = 0; i < s->used; i++)
-            if (s->few[i] == addr)
+        return 0;
+    if (!s->map.n) {
+        for (size_t i = 0; i < s->nfew; i++)
+            if (s->few[i] == addr) {
+                *added = false;
                 return 0;
-        if (s->used < PYSPY_ADDR_SET_FEW) {
-            s->few[s->used++] = addr;
-            return 1;
+            }
+        if (s->nfew < PYSPY_ADDR_SET_FEW) {
+            s->few[s->nfew++] = addr;
+            return 0;
+        }
+        /* Outgrown: the inline entries move into the map. */
+        if (pyspy_map_reserve(&s->map, 4 * PYSPY_ADDR_SET_FEW) != 0)
+            return -1;
+        for (size_t i = 0; i < s->nfew; i++) {
+            uint32_t v = 0;
+            bool a;
+            if (pyspy_map_add(&s->map, s->few[i], &v, &a) != 0)
+                return -1;
         }
     }
-    if (!s->slots || (s->used + 1) * 2 > s->cap) {
-        size_t ncap = s->cap ? s->cap * 2 : 4 * PYSPY_ADDR_SET_FEW;
-        uint64_t *ns = calloc(ncap, sizeof *ns);
-        if (!ns)
-            return -1;
-        uint64_t *old = s->slots ? s->slots : s->few;
-        size_t nold = s->slots ? s->cap : s->used;
-        pyspy_addr_set grown = {ns, ncap, 0, {0}};
-        for (size_t i = 0; i < nold; i++)
-            if (old[i])
-                hash_add(&grown, old[i]);
-        free(s->slots);
-        s->slots = ns;
-        s->cap = ncap;
-    }
-    return hash_add(s, addr);
+    uint32_t v = 0;
+    return pyspy_map_add(&s->map, addr, &v, added);
 }
 
 void pyspy_addr_set_free(pyspy_addr_set *s) {
-    free(s->slots);
+    pyspy_map_free(&s->map);
     memset(s, 0, sizeof *s);
 }

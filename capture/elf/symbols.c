@@ -16,16 +16,6 @@
 #define MAX_SYMBOLS (4u << 20)
 #define MAX_NAME 4096u
 
-/* Lookups go through a hash table built in one pass: sorting a
- * libpython's or a libc's tens of thousands of names (and allocating
- * each) was more than half of a sampler's start-up. */
-uint32_t pyspy_symbol_hash(const char *name) {
-    uint32_t h = 2166136261u;
-    for (const unsigned char *p = (const unsigned char *)name; *p; p++)
-        h = (h ^ *p) * 16777619u;
-    return h;
-}
-
 /* m's private table state, made on first need; NULL when out of
  * memory. */
 static pyspy_module_symtab *symtab_of(pyspy_module *m) {
@@ -49,52 +39,50 @@ static void free_names(pyspy_module *m) {
 }
 
 static void free_index(pyspy_module *m) {
-    if (m->symtab) {
-        free(m->symtab->index);
-        m->symtab->index = NULL;
-        m->symtab->index_size = 0;
-    }
+    if (m->symtab)
+        pyspy_map_free(&m->symtab->index);
 }
 
-/* The slot holding name, or the empty slot where it would go. */
-static uint32_t *slot_for(const pyspy_module *m, uint32_t hash,
-                          const char *name) {
-    size_t mask = m->symtab->index_size - 1;
-    for (size_t i = hash & mask, n = 0; n <= mask; i = (i + 1) & mask, n++) {
-        uint32_t *e = &m->symtab->index[i];
-        if (*e == 0)
-            return e;
-        const pyspy_symbol *y = &m->symbols[*e - 1];
-        if (y->hash == hash && strcmp(y->name, name) == 0)
-            return e;
-    }
-    return NULL; /* full: cannot happen at half load */
+/* Lookups go through a hash table built in one pass: sorting a
+ * libpython's or a libc's tens of thousands of names (and allocating
+ * each) was more than half of a sampler's start-up. */
+typedef struct name_key {
+    const pyspy_symbol *symbols;
+    const char *name;
+} name_key;
+
+static bool name_eq(const void *ctx, uint32_t v) {
+    const name_key *k = ctx;
+    return strcmp(k->symbols[v].name, k->name) == 0;
+}
+
+static uint64_t name_hash(const char *name) {
+    return pyspy_hash_bytes(name, strlen(name));
 }
 
 int pyspy_module_index_symbols(pyspy_module *m) {
     free_index(m);
     if (!m->symbols || m->nsymbols == 0)
         return 0;
-    size_t size = 16;
-    while (size < 2 * m->nsymbols)
-        size *= 2;
     pyspy_module_symtab *t = symtab_of(m);
-    if (!t)
+    if (!t || m->nsymbols > UINT32_MAX ||
+        pyspy_map_reserve(&t->index, m->nsymbols) != 0)
         return -1;
-    t->index = calloc(size, sizeof *t->index);
-    if (!t->index)
-        return -1;
-    t->index_size = size;
     bool own_names = !t->names;
     /* .symtab and .dynsym overlap: keep one entry per name, one with a
      * value when there is one, and close the gaps as we go. */
     size_t w = 0;
     for (size_t i = 0; i < m->nsymbols; i++) {
         pyspy_symbol s = m->symbols[i];
-        s.hash = pyspy_symbol_hash(s.name);
-        uint32_t *e = slot_for(m, s.hash, s.name);
-        if (e && *e) {
-            pyspy_symbol *old = &m->symbols[*e - 1];
+        name_key k = {m->symbols, s.name};
+        uint32_t at = (uint32_t)w;
+        bool added;
+        /* Cannot fail: the table has room for every symbol. */
+        if (pyspy_map_add_hashed(&t->index, name_hash(s.name), name_eq, &k, &at,
+                                 &added) != 0)
+            return -1;
+        if (!added) {
+            pyspy_symbol *old = &m->symbols[at];
             if (old->value == 0 && s.value != 0) {
                 char *keep = old->name;
                 *old = s;
@@ -104,21 +92,23 @@ int pyspy_module_index_symbols(pyspy_module *m) {
                 free(s.name);
             continue;
         }
-        m->symbols[w] = s;
-        if (e)
-            *e = (uint32_t)(w + 1);
-        w++;
+        m->symbols[w++] = s;
     }
     m->nsymbols = w;
     return 0;
 }
 
 static const pyspy_symbol *lookup(const pyspy_module *m, const char *name) {
-    if (!m || !m->symbols || !m->symtab || !m->symtab->index)
+    if (!m || !m->symbols || !m->symtab)
         return NULL;
-    const uint32_t *e = slot_for(m, pyspy_symbol_hash(name), name);
+    name_key k = {m->symbols, name};
+    uint32_t at;
     /* A caller may shorten nsymbols to hide the tail. */
-    return e && *e && *e - 1 < m->nsymbols ? &m->symbols[*e - 1] : NULL;
+    return pyspy_map_find_hashed(&m->symtab->index, name_hash(name), name_eq,
+                                 &k, &at) &&
+                   at < m->nsymbols
+               ? &m->symbols[at]
+               : NULL;
 }
 
 /* The pending file and whether the table is partial stay to's. */
@@ -133,10 +123,8 @@ int pyspy_module_take_symbols(pyspy_module *to, pyspy_module *from) {
     if (from->symtab) {
         to->symtab->names = from->symtab->names;
         to->symtab->index = from->symtab->index;
-        to->symtab->index_size = from->symtab->index_size;
         from->symtab->names = NULL;
-        from->symtab->index = NULL;
-        from->symtab->index_size = 0;
+        memset(&from->symtab->index, 0, sizeof from->symtab->index);
     }
     from->symbols = NULL;
     from->nsymbols = 0;
@@ -146,7 +134,7 @@ int pyspy_module_take_symbols(pyspy_module *to, pyspy_module *from) {
 void pyspy_module_free_symtab(pyspy_module *m) {
     if (!m || !m->symtab)
         return;
-    free(m->symtab->index);
+    pyspy_map_free(&m->symtab->index);
     free(m->symtab->names);
     free(m->symtab->file);
     free(m->symtab);

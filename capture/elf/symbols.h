@@ -7,16 +7,17 @@
 
 #include <pyspy.h>
 
+#include "capture/base/map.h"
+
 /* What pyspy.h keeps out of pyspy_module: the lookup index and the state
  * of a table read lazily. */
 struct pyspy_module_symtab {
     /* When set, one block holding every symbol name (names point into
      * it); when NULL each name is its own allocation. */
     char *names;
-    /* Open-addressing table of symbol positions + 1 (0 = empty), by the
-     * name's hash; built by pyspy_module_index_symbols. */
-    uint32_t *index;
-    size_t index_size; /* a power of two, or 0 */
+    /* Name -> position in symbols; built by
+     * pyspy_module_index_symbols. */
+    pyspy_map index;
     /* Symbols not read yet: the file to read them from on first use
      * (pyspy_module_ensure_symbols). A sampler needs the interpreter's
      * few symbols, not every library's. */
@@ -61,13 +62,12 @@ void pyspy_module_free(pyspy_module *m);
  * whose symbols array and names the caller owns. */
 void pyspy_module_free_symtab(pyspy_module *m);
 /* Drops repeated names (keeping an entry with a value) and builds the
- * name index, setting each symbol's hash; -1 when out of memory (then
- * lookups find nothing). Every symbol table goes through it. */
+ * name index; -1 when out of memory (then lookups find nothing). Every
+ * symbol table goes through it. */
 int pyspy_module_index_symbols(pyspy_module *m);
 /* The symbol called name, NULL if none: the exported table first, then,
  * on a miss, the rest of a module whose tables are still in its file
  * (read then, as pyspy_module_ensure_symbols does). */
 const pyspy_symbol *pyspy_module_find_symbol(pyspy_module *m, const char *name);
-uint32_t pyspy_symbol_hash(const char *name);
 
 #endif

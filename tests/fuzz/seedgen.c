@@ -223,8 +223,8 @@ static void write_lines(const char *snap, const char *dir) {
                : py.layout.lines == PYSPY_LINES_LINETABLE310 ? 2
                                                              : 3;
     size_t n = 0;
-    for (size_t i = 0; cc && i < cc->cap; i++) {
-        const pyspy_code_info *c = &cc->slots[i];
+    for (size_t i = 0; cc && i < cc->n; i++) {
+        const pyspy_code_info *c = &cc->entries[i];
         if (!c->addr || !c->valid || !c->linetable)
             continue;
         char path[4096];

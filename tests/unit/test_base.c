@@ -1,8 +1,9 @@
 /* capture/base: array growth (doubling, overflow refused, the array kept
- * on failure), the monotonic clock and temporary files. */
+ * on failure), the hash map, the monotonic clock and temporary files. */
 #include "capture/base/array.h"
 #include "capture/base/clock.h"
 #include "capture/base/file_io.h"
+#include "capture/base/map.h"
 #include "testlib.h"
 
 #include <fcntl.h>
@@ -39,6 +40,81 @@ TEST(array_refuses_overflow_and_keeps_the_array) {
     CHECK(pyspy_array_grow(v, &cap, SIZE_MAX, 1, 16) == NULL);
     CHECK(cap == 4);
     free(v);
+}
+
+/* Every key stays found across each growth of the table, a second add
+ * gives the first value back, and keys that were never added (0 too)
+ * are absent. */
+TEST(map_keeps_u64_keys_across_growth) {
+    pyspy_map m = {0};
+    uint32_t v = 7;
+    CHECK(!pyspy_map_find(&m, 0, &v) && v == 7);
+    for (uint32_t i = 0; i < 5000; i++) {
+        uint32_t val = i;
+        bool added = false;
+        CHECK(pyspy_map_add(&m, (uint64_t)i << 12, &val, &added) == 0);
+        CHECK(added && val == i);
+    }
+    CHECK(m.n == 5000 && m.cap >= 10000);
+    for (uint32_t i = 0; i < 5000; i++) {
+        uint32_t val = UINT32_MAX;
+        CHECK(pyspy_map_find(&m, (uint64_t)i << 12, &val) && val == i);
+        bool added = true;
+        val = 99999;
+        CHECK(pyspy_map_add(&m, (uint64_t)i << 12, &val, &added) == 0);
+        CHECK(!added && val == i);
+    }
+    CHECK(!pyspy_map_find(&m, 1, &v));
+    CHECK(!pyspy_map_find(&m, (uint64_t)5000 << 12, &v));
+    CHECK(m.n == 5000);
+    pyspy_map_clear(&m);
+    CHECK(m.n == 0 && !pyspy_map_find(&m, 0, &v));
+    pyspy_map_free(&m);
+    CHECK(m.slots == NULL && m.cap == 0);
+}
+
+static const char *const words[] = {"alpha", "beta", "gamma", "delta"};
+
+static bool word_eq(const void *ctx, uint32_t v) {
+    return strcmp(words[v], ctx) == 0;
+}
+
+/* Hashed keys: entries of one hash are told apart by the callback, so
+ * even a hash shared by every key finds each entry. */
+TEST(map_tells_equal_hashes_apart) {
+    pyspy_map m = {0};
+    for (uint32_t i = 0; i < 4; i++) {
+        uint32_t val = i;
+        bool added = false;
+        CHECK(pyspy_map_add_hashed(&m, 42, word_eq, words[i], &val, &added) ==
+              0);
+        CHECK(added);
+    }
+    for (uint32_t i = 0; i < 4; i++) {
+        uint32_t val = UINT32_MAX;
+        CHECK(pyspy_map_find_hashed(&m, 42, word_eq, words[i], &val));
+        CHECK(val == i);
+    }
+    uint32_t val;
+    CHECK(!pyspy_map_find_hashed(&m, 42, word_eq, "epsilon", &val));
+    CHECK(!pyspy_map_find_hashed(&m, 43, word_eq, "alpha", &val));
+    CHECK(pyspy_hash_bytes("alpha", 5) == pyspy_hash_bytes("alpha", 5));
+    CHECK(pyspy_hash_bytes("alpha", 5) != pyspy_hash_bytes("alphb", 5));
+    pyspy_map_free(&m);
+}
+
+/* A size that would overflow is refused and the table kept. */
+TEST(map_refuses_overflow_and_keeps_the_table) {
+    pyspy_map m = {0};
+    uint32_t val = 1;
+    bool added;
+    CHECK(pyspy_map_add(&m, 5, &val, &added) == 0 && added);
+    CHECK(pyspy_map_reserve(&m, SIZE_MAX / 2) == -1);
+    CHECK(pyspy_map_reserve(&m, SIZE_MAX) == -1);
+    CHECK(pyspy_map_reserve(&m, SIZE_MAX / 4) == -1);
+    val = 0;
+    CHECK(pyspy_map_find(&m, 5, &val) && val == 1 && m.n == 1);
+    pyspy_map_free(&m);
 }
 
 TEST(clock_is_monotonic) {
@@ -79,5 +155,7 @@ TEST(temp_fd_is_unlinked_and_named_on_failure) {
 }
 
 TEST_MAIN(T(array_grows_by_doubling_from_first),
-          T(array_refuses_overflow_and_keeps_the_array), T(clock_is_monotonic),
+          T(array_refuses_overflow_and_keeps_the_array),
+          T(map_keeps_u64_keys_across_growth), T(map_tells_equal_hashes_apart),
+          T(map_refuses_overflow_and_keeps_the_table), T(clock_is_monotonic),
           T(temp_fd_is_unlinked_and_named_on_failure))

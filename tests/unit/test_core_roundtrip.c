@@ -93,9 +93,9 @@ static pyspy_region regions[] = {
 #define NREG (sizeof regions / sizeof regions[0])
 
 static pyspy_symbol syms[] = {
-    {"PyEval_EvalFrame", 0x1100, 64, STT_FUNC, 0},
-    {"_PyRuntime", 0x200500, 4096, STT_OBJECT, 0},
-    {"main", 0x1000, 32, STT_FUNC, 0},
+    {"PyEval_EvalFrame", 0x1100, 64, STT_FUNC},
+    {"_PyRuntime", 0x200500, 4096, STT_OBJECT},
+    {"main", 0x1000, 32, STT_FUNC},
 };
 
 static pyspy_thread threads[3];

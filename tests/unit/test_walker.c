@@ -366,23 +366,26 @@ TEST(activity_rules) {
  * across each growth of the table. */
 TEST(address_sets_across_growth) {
     pyspy_addr_set s = {0};
-    CHECK(pyspy_addr_set_add(&s, 0) == 1); /* 0 is never kept */
+    bool added = false;
+    CHECK(pyspy_addr_set_add(&s, 0, &added) == 0 && added); /* never kept */
+    CHECK(s.nfew == 0);
     for (uint64_t a = 1; a <= 1000; a++) {
-        CHECK(pyspy_addr_set_add(&s, a * 0x1000) == 1);
+        CHECK(pyspy_addr_set_add(&s, a * 0x1000, &added) == 0 && added);
         if (a == PYSPY_ADDR_SET_FEW)
-            CHECK(s.slots == NULL);
+            CHECK(s.map.slots == NULL);
         /* Every earlier entry is still in. */
         if (a % 97 == 0 || a == PYSPY_ADDR_SET_FEW + 1)
             for (uint64_t b = 1; b <= a; b++)
-                CHECK(pyspy_addr_set_add(&s, b * 0x1000) == 0);
+                CHECK(pyspy_addr_set_add(&s, b * 0x1000, &added) == 0 &&
+                      !added);
     }
-    CHECK(s.slots != NULL);
-    CHECK(s.used == 1000);
-    CHECK(pyspy_addr_set_add(&s, 0x1001) == 1);
+    CHECK(s.map.slots != NULL);
+    CHECK(s.map.n == 1000);
+    CHECK(pyspy_addr_set_add(&s, 0x1001, &added) == 0 && added);
     pyspy_addr_set_free(&s);
-    CHECK(s.slots == NULL && s.used == 0);
-    CHECK(pyspy_addr_set_add(&s, 0x2000) == 1);
-    CHECK(pyspy_addr_set_add(&s, 0x2000) == 0);
+    CHECK(s.map.slots == NULL && s.nfew == 0);
+    CHECK(pyspy_addr_set_add(&s, 0x2000, &added) == 0 && added);
+    CHECK(pyspy_addr_set_add(&s, 0x2000, &added) == 0 && !added);
     pyspy_addr_set_free(&s);
 }
 
