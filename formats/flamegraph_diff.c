@@ -282,14 +282,62 @@ static void diff_legend(void *ctx, FILE *out, double width, int y) {
             100 * share(d->base_gone, d->base_total));
 }
 
-int pyspy_write_flamegraph_diff(FILE *out, const pyspy_agg *base,
-                                const pyspy_agg *new_agg, const char *title,
+/* a with each frame replaced by its cleaned label: frames that differ
+ * but look alike (the same label) become one, so each box of the layout
+ * is one prefix of labels, the unit the two sides are compared in. */
+static pyspy_agg *by_label(const pyspy_agg *a, pyspy_error *err) {
+    pyspy_agg_opts o = {.show_line_numbers = true, .counts_only = true};
+    pyspy_agg *out = pyspy_agg_new(&o, err);
+    char **labels = calloc(a->nframes ? a->nframes : 1, sizeof *labels);
+    const char **path = malloc(MAX_DEPTH * sizeof *path);
+    int rc = out && labels && path ? 0 : -1;
+    for (size_t i = 0; rc == 0 && i < a->nframes; i++) {
+        char *l = pyspy_agg_frame_label(a, (uint32_t)i);
+        labels[i] = l ? pyspy_text_clean(l) : NULL;
+        free(l);
+        if (!labels[i])
+            rc = -1;
+    }
+    if (rc)
+        pyspy_error_set(err, PYSPY_E_GENERIC, "out of memory");
+    for (size_t s = 0; rc == 0 && s < a->nstacks; s++) {
+        const pyspy_agg_stack *st = &a->stacks[s];
+        if (!st->count)
+            continue;
+        uint32_t n = st->nframes < MAX_DEPTH - 1 ? st->nframes : MAX_DEPTH - 1;
+        for (uint32_t k = 0; k < n && rc == 0; k++)
+            if (st->frames[k] < a->nframes)
+                path[k] = labels[st->frames[k]];
+            else
+                rc = pyspy_error_set(err, PYSPY_E_GENERIC, "bad frame");
+        if (rc == 0)
+            rc = pyspy_agg_add_stack(out, path, n, st->count, err);
+    }
+    if (labels)
+        for (size_t i = 0; i < a->nframes; i++)
+            free(labels[i]);
+    free(labels);
+    free(path);
+    if (rc) {
+        pyspy_agg_free(out);
+        return NULL;
+    }
+    return out;
+}
+
+int pyspy_write_flamegraph_diff(FILE *out, const pyspy_agg *base_in,
+                                const pyspy_agg *new_in, const char *title,
                                 pyspy_error *err) {
     dctx *d = calloc(1, sizeof *d);
     uint32_t *base_labels = NULL, *new_labels = NULL;
+    pyspy_agg *base = NULL, *new_agg = NULL;
     int rc = -1;
     if (!d)
         goto oom;
+    base = by_label(base_in, err);
+    new_agg = base ? by_label(new_in, err) : NULL;
+    if (!new_agg)
+        goto done;
     d->t.cap = 1024;
     d->t.nodes = malloc(d->t.cap * sizeof *d->t.nodes);
     if (!d->t.nodes)
@@ -323,6 +371,8 @@ int pyspy_write_flamegraph_diff(FILE *out, const pyspy_agg *base,
 oom:
     pyspy_error_set(err, PYSPY_E_GENERIC, "out of memory");
 done:
+    pyspy_agg_free(base);
+    pyspy_agg_free(new_agg);
     free(base_labels);
     free(new_labels);
     if (d) {

@@ -12,6 +12,10 @@
 int pyspy_write_flamegraph(FILE *out, const pyspy_agg *a, const char *title,
                            pyspy_error *err);
 int pyspy_write_raw(FILE *out, const pyspy_agg *a, pyspy_error *err);
+/* Reads collapsed stacks ("frame;frame;... count" lines, as written by
+ * pyspy_write_raw, flamegraph.pl's stackcollapse tools and py-spy) into
+ * a with pyspy_agg_add_stack. name is for messages ("name:line: ..."). */
+int pyspy_read_raw(FILE *in, const char *name, pyspy_agg *a, pyspy_error *err);
 int pyspy_write_speedscope(FILE *out, const pyspy_agg *a, pyspy_error *err);
 int pyspy_write_chrometrace(FILE *out, const pyspy_agg *a, pyspy_error *err);
 /* gzipped pprof profile.proto (formats/profile.proto); needs the

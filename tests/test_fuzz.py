@@ -15,7 +15,8 @@ import pytest
 
 REPO = pathlib.Path(__file__).resolve().parent.parent
 CORPUS = REPO / "tests" / "fuzz" / "corpus"
-HARNESSES = ["core", "zstd_seekable", "line_table", "debug_offsets", "walker"]
+HARNESSES = ["core", "zstd_seekable", "line_table", "debug_offsets", "walker",
+             "collapsed"]
 RUNS = 2000
 
 

@@ -15,8 +15,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define MAX_LINE (64u << 20) /* one raw stack line; hostile input */
-#define MAX_FRAMES 65536     /* frames in one raw line */
 #define MAX_DIR_FILES 1000000
 
 static int cmp_str(const void *x, const void *y) {
@@ -34,68 +32,6 @@ static bool is_core_file(const char *path) {
     return n == 4 &&
            ((m[0] == 0x7f && m[1] == 'E' && m[2] == 'L' && m[3] == 'F') ||
             (m[0] == 0x28 && m[1] == 0xb5 && m[2] == 0x2f && m[3] == 0xfd));
-}
-
-/* Collapsed stacks: "frame;frame;... count" per line. */
-static int read_raw(const char *path, pyspy_agg *a, pyspy_error *err) {
-    FILE *f = fopen(path, "r");
-    if (!f)
-        return pyspy_error_set(err, PYSPY_E_IO, "cannot open '%s': %s", path,
-                               strerror(errno));
-    char *line = NULL;
-    size_t cap = 0;
-    const char **labels = malloc(MAX_FRAMES * sizeof *labels);
-    int rc =
-        labels ? 0 : pyspy_error_set(err, PYSPY_E_GENERIC, "out of memory");
-    unsigned long lineno = 0;
-    ssize_t len;
-    while (rc == 0 && (len = getline(&line, &cap, f)) >= 0) {
-        lineno++;
-        if ((size_t)len > MAX_LINE) {
-            rc = pyspy_error_set(err, PYSPY_E_FORMAT,
-                                 "%s:%lu: line longer than %u bytes", path,
-                                 lineno, MAX_LINE);
-            break;
-        }
-        while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r'))
-            line[--len] = '\0';
-        if (len == 0)
-            continue;
-        char *sp = strrchr(line, ' ');
-        uint64_t count = 0;
-        const char *why = NULL;
-        if (!sp || sp == line || pyspy_parse_u64(sp + 1, &count, &why)) {
-            rc = pyspy_error_set(err, PYSPY_E_FORMAT,
-                                 "%s:%lu: not a collapsed stack ('frame;"
-                                 "frame;... count'), nor a snapshot or core",
-                                 path, lineno);
-            break;
-        }
-        *sp = '\0';
-        uint32_t n = 0;
-        for (char *p = line;; p++) {
-            char *semi = strchr(p, ';');
-            if (n == MAX_FRAMES) {
-                rc = pyspy_error_set(err, PYSPY_E_FORMAT,
-                                     "%s:%lu: more than %d frames", path,
-                                     lineno, MAX_FRAMES);
-                break;
-            }
-            labels[n++] = p;
-            if (!semi)
-                break;
-            *semi = '\0';
-            p = semi;
-        }
-        if (rc == 0 && count)
-            rc = pyspy_agg_add_stack(a, labels, n, count, err);
-    }
-    if (rc == 0 && ferror(f))
-        rc = pyspy_error_set(err, PYSPY_E_IO, "reading '%s' failed", path);
-    free(labels);
-    free(line);
-    fclose(f);
-    return rc;
 }
 
 /* The files of a directory, sorted (a series' names sort in time). */
@@ -199,7 +135,14 @@ static int load_side(const pyspy_config *cfg, const char *what,
     ao.show_line_numbers = true;
     ao.counts_only = true;
     pyspy_agg *a = pyspy_agg_new(&ao, &err);
-    if (!a || read_raw(path, a, &err)) {
+    FILE *f = a ? fopen(path, "r") : NULL;
+    if (a && !f)
+        pyspy_error_set(&err, PYSPY_E_IO, "cannot open '%s': %s", path,
+                        strerror(errno));
+    rc = f ? pyspy_read_raw(f, path, a, &err) : -1;
+    if (f)
+        fclose(f);
+    if (rc) {
         fprintf(stderr, "Error: %s: %s\n", what, err.msg);
         pyspy_agg_free(a);
         return 1;
