@@ -75,15 +75,9 @@ typedef struct frame_vec {
 } frame_vec;
 
 static pyspy_frame *push(frame_vec *fv) {
-    if (fv->n == fv->cap) {
-        size_t ncap = fv->cap;
-        pyspy_frame *v =
-            pyspy_array_grow(fv->v, &ncap, fv->cap + 1, sizeof *v, 32);
-        if (!v)
-            return NULL;
-        fv->v = v;
-        fv->cap = ncap;
-    }
+    if (pyspy_array_reserve(&fv->v, &fv->cap, fv->n + 1, sizeof *fv->v, 32) !=
+        0)
+        return NULL;
     pyspy_frame *f = &fv->v[fv->n++];
     memset(f, 0, sizeof *f);
     return f;

@@ -68,11 +68,9 @@ int pyspy_py_object_getattr_str(pyspy_memsrc *src, const pyspy_python *py,
                                 uint64_t obj, const char *name, uint64_t *value,
                                 pyspy_error *err) {
     *value = 0;
-    const pyspy_py_objlayout *ol = pyspy_py_objlayout_get(py);
+    const pyspy_py_objlayout *ol = pyspy_py_objlayout_need(py, err);
     if (!ol)
-        return pyspy_error_set(err, PYSPY_E_UNSUPPORTED,
-                               "no object layout for Python %d.%d", py->major,
-                               py->minor);
+        return -1;
     pyspy_py_type t;
     if (pyspy_py_type_of(src, py, obj, &t, err) < 0)
         return -1;

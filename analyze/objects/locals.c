@@ -57,15 +57,8 @@ static uint64_t deref_cell(pyspy_memsrc *src, const pyspy_python *py,
 static int add_local(local_list *l, pyspy_memsrc *src, const pyspy_python *py,
                      uint64_t name_obj, uint64_t value, bool is_arg,
                      int verbosity, pyspy_error *err) {
-    if (l->n == l->cap) {
-        size_t cap = l->cap;
-        pyspy_local *v =
-            pyspy_array_grow(l->v, &cap, l->cap + 1, sizeof *v, 16);
-        if (!v)
-            return pyspy_error_set(err, PYSPY_E_GENERIC, "out of memory");
-        l->v = v;
-        l->cap = cap;
-    }
+    if (pyspy_array_reserve(&l->v, &l->cap, l->n + 1, sizeof *l->v, 16) != 0)
+        return pyspy_error_set(err, PYSPY_E_GENERIC, "out of memory");
     pyspy_local *x = &l->v[l->n];
     memset(x, 0, sizeof *x);
     x->name = pyspy_py_str(src, py, name_obj, NAME_MAX_BYTES, NULL);

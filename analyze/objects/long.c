@@ -75,11 +75,9 @@ int pyspy_py_int_value(pyspy_memsrc *src, const pyspy_python *py, uint64_t addr,
         return pyspy_error_set(err, PYSPY_E_FORMAT,
                                "object at 0x%" PRIx64 " is a %s, not an int",
                                addr, t.name);
-    const pyspy_py_objlayout *ol = pyspy_py_objlayout_get(py);
+    const pyspy_py_objlayout *ol = pyspy_py_objlayout_need(py, err);
     if (!ol)
-        return pyspy_error_set(err, PYSPY_E_UNSUPPORTED,
-                               "no object layout for Python %d.%d", py->major,
-                               py->minor);
+        return -1;
     int sign;
     uint64_t nd;
     if (long_header(src, py, ol, addr, &sign, &nd, err) < 0)
@@ -121,13 +119,9 @@ char *pyspy_py_int_text(pyspy_memsrc *src, const pyspy_python *py,
                         t.name);
         return NULL;
     }
-    const pyspy_py_objlayout *ol = pyspy_py_objlayout_get(py);
-    if (!ol) {
-        pyspy_error_set(err, PYSPY_E_UNSUPPORTED,
-                        "no object layout for Python %d.%d", py->major,
-                        py->minor);
+    const pyspy_py_objlayout *ol = pyspy_py_objlayout_need(py, err);
+    if (!ol)
         return NULL;
-    }
     int sign;
     uint64_t nd;
     uint32_t *d;

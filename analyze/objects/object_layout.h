@@ -41,6 +41,10 @@ typedef struct pyspy_py_objlayout {
 
 /* Facts for the target's version; NULL when unknown. */
 const pyspy_py_objlayout *pyspy_py_objlayout_get(const pyspy_python *py);
+/* The same for a reader that cannot go on without them: NULL with err
+ * set ("no object layout for Python X.Y"). */
+const pyspy_py_objlayout *pyspy_py_objlayout_need(const pyspy_python *py,
+                                                  pyspy_error *err);
 
 /* Type flags common to every supported version. */
 #define PYSPY_TPFLAGS_HEAPTYPE (1UL << 9)

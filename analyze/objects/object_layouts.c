@@ -210,3 +210,13 @@ int pyspy_py_type_of(pyspy_memsrc *src, const pyspy_python *py, uint64_t obj,
     }
     return 0;
 }
+
+const pyspy_py_objlayout *pyspy_py_objlayout_need(const pyspy_python *py,
+                                                  pyspy_error *err) {
+    const pyspy_py_objlayout *ol = pyspy_py_objlayout_get(py);
+    if (!ol)
+        pyspy_error_set(err, PYSPY_E_UNSUPPORTED,
+                        "no object layout for Python %d.%d", py ? py->major : 0,
+                        py ? py->minor : 0);
+    return ol;
+}

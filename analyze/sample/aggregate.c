@@ -28,16 +28,12 @@ typedef struct agg_index {
     uint32_t tick_span;
 } agg_index;
 
-static int grow(void **arr, size_t *cap, size_t need, size_t elem) {
-    void *n = pyspy_array_grow(*arr, cap, need, elem, 16);
-    if (!n)
-        return -1;
-    *arr = n;
-    return 0;
+static int grow(void *arr, size_t *cap, size_t need, size_t elem) {
+    return pyspy_array_reserve(arr, cap, need, elem, 16);
 }
 
 static int key_reserve(agg_index *ix, size_t n) {
-    return grow((void **)&ix->buf, &ix->bufcap, n, 1);
+    return grow(&ix->buf, &ix->bufcap, n, 1);
 }
 
 static char *dupstr(const char *s) {
@@ -152,8 +148,8 @@ static int intern_frame(pyspy_agg *a, const char *name, const char *shortname,
     if (pyspy_map_find_hashed(&ix->frames, h, frame_eq, &key, id))
         return 0;
     /* Indices are uint32_t (the stacks hold them) */
-    if (a->nframes >= UINT32_MAX || grow((void **)&a->frames, &a->capframes,
-                                         a->nframes + 1, sizeof *a->frames))
+    if (a->nframes >= UINT32_MAX ||
+        grow(&a->frames, &a->capframes, a->nframes + 1, sizeof *a->frames))
         return -1;
     pyspy_agg_frame *f = &a->frames[a->nframes];
     *f = (pyspy_agg_frame){
@@ -192,8 +188,8 @@ static int intern_stack(pyspy_agg *a, const uint32_t *ids, uint32_t n,
     stack_key key = {a, ids, n};
     if (pyspy_map_find_hashed(&ix->stacks, h, stack_eq, &key, id))
         return 0;
-    if (a->nstacks >= UINT32_MAX || grow((void **)&a->stacks, &a->capstacks,
-                                         a->nstacks + 1, sizeof *a->stacks))
+    if (a->nstacks >= UINT32_MAX ||
+        grow(&a->stacks, &a->capstacks, a->nstacks + 1, sizeof *a->stacks))
         return -1;
     uint32_t *copy = malloc(len ? len : 1);
     if (!copy)
@@ -235,7 +231,7 @@ static int intern_thread(pyspy_agg *a, int pid, const pyspy_trace *tr,
     if (!pyspy_map_find_hashed(&ix->threads, h, thread_eq, &key, &v)) {
         bool added;
         if (a->nthreads >= UINT32_MAX ||
-            grow((void **)&a->threads, &a->capthreads, a->nthreads + 1,
+            grow(&a->threads, &a->capthreads, a->nthreads + 1,
                  sizeof *a->threads))
             return -1;
         v = (uint32_t)a->nthreads;
@@ -277,7 +273,7 @@ static int add_run(pyspy_agg *a, uint32_t thread, uint32_t stack, int64_t ts,
             return 0;
         }
     }
-    if (grow((void **)&th->runs, &th->caprun, th->nruns + 1, sizeof *th->runs))
+    if (grow(&th->runs, &th->caprun, th->nruns + 1, sizeof *th->runs))
         return -1;
     th->runs[th->nruns++] = (pyspy_agg_run){stack, 1, span, ts, ts};
     return 0;
@@ -295,8 +291,7 @@ static int note_proc(pyspy_agg *a, int pid, int ppid, const char *cmd) {
     agg_index *ix = a->index;
     proc_info *p = find_proc(ix, pid);
     if (!p) {
-        if (grow((void **)&ix->procs, &ix->capprocs, ix->nprocs + 1,
-                 sizeof *ix->procs))
+        if (grow(&ix->procs, &ix->capprocs, ix->nprocs + 1, sizeof *ix->procs))
             return -1;
         p = &ix->procs[ix->nprocs++];
         *p = (proc_info){pid, ppid, NULL};
@@ -417,8 +412,7 @@ int pyspy_agg_add(pyspy_agg *a, const pyspy_traces *t, int64_t ts_us,
          * nothing about where time goes. */
         if (!pyspy_agg_keeps(&a->opts, tr) || tr->nframes == 0)
             continue;
-        if (grow((void **)&ids, &capids, tr->nframes + MAX_PROC_CHAIN + 1,
-                 sizeof *ids))
+        if (grow(&ids, &capids, tr->nframes + MAX_PROC_CHAIN + 1, sizeof *ids))
             goto oom;
         uint32_t n;
         if (meta_frames(a, t, tr, ids, &n))

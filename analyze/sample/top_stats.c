@@ -25,15 +25,8 @@ static pyspy_top_entry *entry(pyspy_top_table *t, const char *label) {
         return &t->e[at];
     if (t->n >= UINT32_MAX)
         return NULL;
-    if (t->n == t->cap) {
-        size_t ncap = t->cap;
-        pyspy_top_entry *n =
-            pyspy_array_grow(t->e, &ncap, t->cap + 1, sizeof *n, 128);
-        if (!n)
-            return NULL;
-        t->e = n;
-        t->cap = ncap;
-    }
+    if (pyspy_array_reserve(&t->e, &t->cap, t->n + 1, sizeof *t->e, 128) != 0)
+        return NULL;
     char *l = strdup(label);
     if (!l)
         return NULL;

@@ -25,16 +25,10 @@ typedef struct frame_list {
 static pyspy_frame *push(frame_list *fl) {
     if (fl->oom)
         return NULL;
-    if (fl->n == fl->cap) {
-        size_t ncap = fl->cap;
-        pyspy_frame *v =
-            pyspy_array_grow(fl->v, &ncap, fl->cap + 1, sizeof *v, 16);
-        if (!v) {
-            fl->oom = true;
-            return NULL;
-        }
-        fl->v = v;
-        fl->cap = ncap;
+    if (pyspy_array_reserve(&fl->v, &fl->cap, fl->n + 1, sizeof *fl->v, 16) !=
+        0) {
+        fl->oom = true;
+        return NULL;
     }
     pyspy_frame *f = &fl->v[fl->n++];
     memset(f, 0, sizeof *f);

@@ -48,15 +48,8 @@
 
 int pyspy_tstate_refs_push(pyspy_tstate_refs *r, uint64_t tstate,
                            uint32_t interp_rank) {
-    if (r->n == r->cap) {
-        size_t ncap = r->cap;
-        pyspy_tstate_ref *v =
-            pyspy_array_grow(r->v, &ncap, r->cap + 1, sizeof *v, 16);
-        if (!v)
-            return -1;
-        r->v = v;
-        r->cap = ncap;
-    }
+    if (pyspy_array_reserve(&r->v, &r->cap, r->n + 1, sizeof *r->v, 16) != 0)
+        return -1;
     r->v[r->n++] = (pyspy_tstate_ref){tstate, interp_rank};
     return 0;
 }

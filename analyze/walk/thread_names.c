@@ -57,17 +57,11 @@ static int add_thread(void *ctx, uint64_t key, uint64_t thread) {
     char *name = pyspy_py_str(ns->src, ns->py, name_obj, THREAD_NAME_MAX, NULL);
     if (!name)
         return 0;
-    if (ns->n == ns->cap) {
-        size_t cap = ns->cap;
-        pyspy_thread_name *v =
-            pyspy_array_grow(ns->v, &cap, ns->cap + 1, sizeof *v, 16);
-        if (!v) {
-            free(name);
-            ns->oom = true;
-            return 1;
-        }
-        ns->v = v;
-        ns->cap = cap;
+    if (pyspy_array_reserve(&ns->v, &ns->cap, ns->n + 1, sizeof *ns->v, 16) !=
+        0) {
+        free(name);
+        ns->oom = true;
+        return 1;
     }
     ns->v[ns->n].ident = (uint64_t)ident;
     ns->v[ns->n].name = name;
@@ -80,11 +74,9 @@ int pyspy_py_thread_names(pyspy_memsrc *src, const pyspy_python *py,
                           pyspy_error *err) {
     *out = NULL;
     *n = 0;
-    const pyspy_py_objlayout *ol = pyspy_py_objlayout_get(py);
+    const pyspy_py_objlayout *ol = pyspy_py_objlayout_need(py, err);
     if (!ol)
-        return pyspy_error_set(err, PYSPY_E_UNSUPPORTED,
-                               "no object layout for Python %d.%d", py->major,
-                               py->minor);
+        return -1;
     if (!py->interp_head || py->layout.interp_modules < 0)
         return pyspy_error_set(err, PYSPY_E_UNSUPPORTED,
                                "no interpreter to find sys.modules in");

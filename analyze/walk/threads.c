@@ -59,15 +59,9 @@ typedef struct trace_list {
 } trace_list;
 
 static pyspy_trace *push_trace(trace_list *tl) {
-    if (tl->n == tl->cap) {
-        size_t ncap = tl->cap;
-        pyspy_trace *v =
-            pyspy_array_grow(tl->v, &ncap, tl->cap + 1, sizeof *v, 16);
-        if (!v)
-            return NULL;
-        tl->v = v;
-        tl->cap = ncap;
-    }
+    if (pyspy_array_reserve(&tl->v, &tl->cap, tl->n + 1, sizeof *tl->v, 16) !=
+        0)
+        return NULL;
     pyspy_trace *t = &tl->v[tl->n++];
     memset(t, 0, sizeof *t);
     return t;

@@ -14,4 +14,10 @@
 void *pyspy_array_grow(void *v, size_t *cap, size_t need, size_t elem,
                        size_t first);
 
+/* The same in place, for the usual "room for one more" before an append:
+ * pv is the address of the array pointer (a T **), which, with *cap, is
+ * updated only on success. 0, or -1 with both unchanged. */
+int pyspy_array_reserve(void *pv, size_t *cap, size_t need, size_t elem,
+                        size_t first);
+
 #endif

@@ -277,15 +277,9 @@ static size_t live_readv(pyspy_memsrc *src, const struct iovec *local,
 
 static char record_state(void *ctx, int tid) {
     live_impl *li = ctx;
-    if (li->npre == li->precap) {
-        size_t nc = li->precap;
-        pyspy_thread *np =
-            pyspy_array_grow(li->pre, &nc, li->precap + 1, sizeof *np, 64);
-        if (!np)
-            return 0;
-        li->pre = np;
-        li->precap = nc;
-    }
+    if (pyspy_array_reserve(&li->pre, &li->precap, li->npre + 1,
+                            sizeof *li->pre, 64) != 0)
+        return 0;
     pyspy_thread *t = &li->pre[li->npre];
     memset(t, 0, sizeof *t);
     /* schedstat before stat: a thread seen asleep after it has not been
@@ -300,15 +294,9 @@ static char record_state(void *ctx, int tid) {
         return t->state;
     if (!sched)
         return '?'; /* cannot be proven to sleep on: stopped */
-    if (li->nsl == li->slcap) {
-        size_t nc = li->slcap;
-        struct sleeper *n =
-            pyspy_array_grow(li->sl, &nc, li->slcap + 1, sizeof *n, 16);
-        if (!n)
-            return '?';
-        li->sl = n;
-        li->slcap = nc;
-    }
+    if (pyspy_array_reserve(&li->sl, &li->slcap, li->nsl + 1, sizeof *li->sl,
+                            16) != 0)
+        return '?';
     li->sl[li->nsl++] = (struct sleeper){tid, run, slices};
     return t->state;
 }

@@ -174,15 +174,9 @@ static bool leaves(const pyspy_ptrace_set *set, int tid) {
 }
 
 static int leave(pyspy_ptrace_set *set, int tid) {
-    if (set->nleft == set->leftcap) {
-        size_t nc = set->leftcap;
-        int *l =
-            pyspy_array_grow(set->left, &nc, set->leftcap + 1, sizeof *l, 16);
-        if (!l)
-            return -1;
-        set->left = l;
-        set->leftcap = nc;
-    }
+    if (pyspy_array_reserve(&set->left, &set->leftcap, set->nleft + 1,
+                            sizeof *set->left, 16) != 0)
+        return -1;
     set->left[set->nleft++] = tid;
     return 0;
 }

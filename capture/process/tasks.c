@@ -112,16 +112,10 @@ int pyspy_proc_tasks_list(pyspy_proc_tasks *t, int **out, size_t *nout,
             int tid = pyspy_proc_numeric(d->d_name);
             if (tid <= 0)
                 continue;
-            if (n == cap) {
-                size_t nc = cap;
-                int *nt = pyspy_array_grow(tids, &nc, cap + 1, sizeof *nt, 64);
-                if (!nt) {
-                    free(tids);
-                    return pyspy_error_set(err, PYSPY_E_GENERIC,
-                                           "out of memory");
-                }
-                tids = nt;
-                cap = nc;
+            if (pyspy_array_reserve(&tids, &cap, n + 1, sizeof *tids, 64) !=
+                0) {
+                free(tids);
+                return pyspy_error_set(err, PYSPY_E_GENERIC, "out of memory");
             }
             tids[n++] = tid;
         }
@@ -188,15 +182,8 @@ static pyspy_task_file *file_of(pyspy_proc_tasks *t, int tid) {
         else
             hi = mid;
     }
-    if (t->n == t->cap) {
-        size_t nc = t->cap;
-        pyspy_task_file *nv =
-            pyspy_array_grow(t->v, &nc, t->cap + 1, sizeof *nv, 16);
-        if (!nv)
-            return NULL;
-        t->v = nv;
-        t->cap = nc;
-    }
+    if (pyspy_array_reserve(&t->v, &t->cap, t->n + 1, sizeof *t->v, 16) != 0)
+        return NULL;
     pyspy_task_file nf = {
         .tid = tid, .seen = t->gen, .sched_fd = -1, .ns_tid = tid};
     /* Inside a container Python knows its threads by the namespace's ids;

@@ -42,6 +42,25 @@ TEST(array_refuses_overflow_and_keeps_the_array) {
     free(v);
 }
 
+/* In place: the array and its capacity change together on success and
+ * not at all on failure. */
+TEST(array_reserve_updates_in_place) {
+    int *v = NULL;
+    size_t cap = 0;
+    CHECK(pyspy_array_reserve(&v, &cap, 1, sizeof *v, 16) == 0);
+    CHECK(v && cap == 16);
+    int *before = v;
+    CHECK(pyspy_array_reserve(&v, &cap, 16, sizeof *v, 16) == 0);
+    CHECK(v == before && cap == 16);
+    if (v)
+        v[0] = 42;
+    CHECK(pyspy_array_reserve(&v, &cap, SIZE_MAX / 2, sizeof *v, 16) == -1);
+    CHECK(v == before && cap == 16 && v[0] == 42);
+    CHECK(pyspy_array_reserve(&v, &cap, 17, sizeof *v, 16) == 0);
+    CHECK(v && cap == 32 && v[0] == 42);
+    free(v);
+}
+
 /* Every key stays found across each growth of the table, a second add
  * gives the first value back, and keys that were never added (0 too)
  * are absent. */
@@ -156,6 +175,7 @@ TEST(temp_fd_is_unlinked_and_named_on_failure) {
 
 TEST_MAIN(T(array_grows_by_doubling_from_first),
           T(array_refuses_overflow_and_keeps_the_array),
+          T(array_reserve_updates_in_place),
           T(map_keeps_u64_keys_across_growth), T(map_tells_equal_hashes_apart),
           T(map_refuses_overflow_and_keeps_the_table), T(clock_is_monotonic),
           T(temp_fd_is_unlinked_and_named_on_failure))
