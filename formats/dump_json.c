@@ -68,7 +68,9 @@ static cJSON *frame_json(const pyspy_frame *f, bool interp, bool *ok) {
                 add(lo, "name", cJSON_CreateString(l->name ? l->name : ""), ok);
                 add(lo, "addr", u64_raw(l->addr), ok);
                 add(lo, "arg", cJSON_CreateBool(l->is_arg), ok);
-                add(lo, "repr", str_or_null(l->repr), ok);
+                /* py-spy's placeholder for a value it could not read */
+                add(lo, "repr", cJSON_CreateString(l->repr ? l->repr : "?"),
+                    ok);
             }
             append(locals, lo, ok);
         }

@@ -83,29 +83,67 @@ def target(a, b, *args, **kw):
 EXPECTED = {}
 
 def write_expected(flag, seen, arg_b, b, cellvar):
-    EXPECTED['inner'] = [['flag', True, repr(flag), repr(flag)],
-                         ['seen', False, repr(seen), repr(seen)],
-                         ['arg_b', False, repr(arg_b), repr(arg_b)],
-                         ['b', False, repr(b), repr(b)],
-                         ['cellvar', False, repr(cellvar), repr(cellvar)]]
+    P = pyspy_repr
+    EXPECTED['inner'] = [['flag', True, P(flag), P(flag)],
+                         ['seen', False, P(seen), P(seen)],
+                         ['arg_b', False, P(arg_b), P(arg_b)],
+                         ['b', False, P(b), P(b)],
+                         ['cellvar', False, P(cellvar), P(cellvar)]]
     import os
     with open(sys.argv[1] + '.tmp', 'w') as f:
         json.dump(EXPECTED, f)
     os.rename(sys.argv[1] + '.tmp', sys.argv[1])
 
+import re
+# py-spy shows a string in double quotes, an apostrophe as \" and a
+# newline as \n, the rest of its text as it is (pyspy: control characters
+# as \xNN); a 2.7 str's bytes are each the character of that code.
+STR_LITERAL = re.compile(r"(?<!\w)u?'((?:[^'\\]|\\.)*)'" + '|' +
+                         r'(?<!\w)u?"((?:[^"\\]|\\.)*)"')
+
+def text_repr(t):
+    out = []
+    for ch in t:
+        c = ord(ch)
+        if ch == "'":
+            out.append('\\"')
+        elif ch == '\n':
+            out.append('\\n')
+        elif c < 0x20 or c == 0x7f or 0x80 <= c < 0xa0:
+            out.append('\\x%02x' % c)
+        else:
+            out.append(ch)
+    return '"' + ''.join(out) + '"'
+
+def pyspy_repr(v):
+    if isinstance(v, bytes if not PY2 else ()):
+        return repr(v)
+    if PY2 and isinstance(v, str):
+        return text_repr(v.decode('latin-1'))
+    if isinstance(v, type(U(''))):
+        return text_repr(v)
+    def one(m):
+        import ast
+        return text_repr(ast.literal_eval(m.group(0).lstrip('u')))
+    return STR_LITERAL.sub(one, repr(v))
+
+def cut(r, total):
+    # the whole repr is bounded (128 characters per -l), the cut marked
+    return r if len(r) <= total else r[:total] + '...'
+
 def expect_outer(outer_locals):
     exp_outer = []
     for name, v in sorted(outer_locals.items()):
-        r = repr(v)
+        r = pyspy_repr(v)
         r1 = r2 = r
         if name == 'deep':
             r1, r2 = '[[[[...]]]]', '[[[[[[[...]]]]]]]'
         elif name == 'longlist':
             r1 = '[' + ', '.join(str(i) for i in range(10)) + ', ...]'
-            r2 = '[' + ', '.join(str(i) for i in range(100)) + ', ...]'
+            r2 = cut('[' + ', '.join(str(i) for i in range(100)) + ', ...]', 256)
         elif name == 'longstr':
-            r1 = ('u' if PY2 else '') + "'" + 'x' * 100 + "...'"
-            r2 = r
+            r1 = '"' + 'x' * 123 + '..."'
+            r2 = '"' + 'x' * 251 + '..."'
         elif name in ('obj', 'inner'):
             r1 = r2 = '<%s at 0x%x>' % (type(v).__name__, id(v))
         exp_outer.append([name, name in ('a', 'b', 'args', 'kw'), r1, r2])

@@ -223,8 +223,37 @@ bool pyspy_unicode_printable(uint32_t cp) {
     return true;
 }
 
+/* py-spy replaces each ' by \" and each newline by \n, leaving " and \
+ * alone, and marks a cut inside the quotes. */
+static void quoted_pyspy(pyspy_sbuf *b, const uint32_t *cps, size_t n,
+                         bool truncated) {
+    pyspy_sbuf_puts(b, "\"");
+    for (size_t i = 0; i < n && !b->truncated; i++) {
+        uint32_t c = cps[i];
+        if (c == '\'') {
+            pyspy_sbuf_puts(b, "\\\"");
+        } else if (c == '\n') {
+            pyspy_sbuf_puts(b, "\\n");
+        } else if (c < ' ' || c == 0x7f || (c >= 0x80 && c < 0xa0)) {
+            pyspy_sbuf_printf(b, "\\x%02x", c);
+        } else if (c > 0x10ffff || (c >= 0xd800 && c <= 0xdfff)) {
+            pyspy_sbuf_printf(b, "\\U%08x", c);
+        } else {
+            char u[4];
+            pyspy_sbuf_put(b, u, pyspy_utf8_put(c, u));
+        }
+    }
+    if (truncated)
+        pyspy_sbuf_puts(b, "...");
+    pyspy_sbuf_puts(b, "\"");
+}
+
 void pyspy_fmt_quoted(pyspy_sbuf *b, const uint32_t *cps, size_t n,
                       bool truncated, pyspy_quote_style style) {
+    if (style == PYSPY_QUOTE_PYSPY) {
+        quoted_pyspy(b, cps, n, truncated);
+        return;
+    }
     bool has_sq = false, has_dq = false;
     for (size_t i = 0; i < n; i++) {
         has_sq |= cps[i] == '\'';

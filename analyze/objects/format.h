@@ -44,7 +44,11 @@ typedef enum {
     PYSPY_QUOTE_STR3 = 0, /* 3.x str: non-ASCII printable kept */
     PYSPY_QUOTE_UNICODE2, /* 2.7 unicode: u'', all non-ASCII escaped */
     PYSPY_QUOTE_BYTES3,   /* 3.x bytes: b'' */
-    PYSPY_QUOTE_STR2      /* 2.7 str: '' with bytes escaping */
+    PYSPY_QUOTE_STR2,     /* 2.7 str: '' with bytes escaping */
+    /* py-spy's locals: "", ' shown as \" and a newline as \n, other
+     * text as it is except control characters, which are \xNN so that a
+     * hostile string cannot drive the terminal */
+    PYSPY_QUOTE_PYSPY
 } pyspy_quote_style;
 
 /* Appends a quoted literal of cps (values <= 0xff for the bytes styles);

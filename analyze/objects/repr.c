@@ -15,10 +15,17 @@ typedef struct {
     int max_depth;
 } limits;
 
+/* py-spy allows 128 characters per -l, and cuts a string 5 short of that
+ * to leave room for its quotes and the "..." mark. */
 static limits limits_for(int verbosity) {
-    if (verbosity <= 1)
-        return (limits){128, 10, 100, 3};
-    return (limits){4096, 100, 1000, 6};
+    if (verbosity < 1)
+        verbosity = 1;
+    if (verbosity > 32)
+        verbosity = 32;
+    size_t total = 128 * (size_t)verbosity;
+    if (verbosity == 1)
+        return (limits){total, 10, total - 5, 3};
+    return (limits){total, 100, total - 5, 6};
 }
 
 #define MAX_DEPTH_STACK 16
@@ -48,8 +55,7 @@ static void repr_str(rctx *c, uint64_t addr, const pyspy_py_type *t) {
         other(c, t->name, addr);
         return;
     }
-    pyspy_fmt_quoted(&c->b, cps, n, total > n,
-                     c->ol->py2 ? PYSPY_QUOTE_UNICODE2 : PYSPY_QUOTE_STR3);
+    pyspy_fmt_quoted(&c->b, cps, n, total > n, PYSPY_QUOTE_PYSPY);
     free(cps);
 }
 
@@ -69,7 +75,7 @@ static void repr_bytes(rctx *c, uint64_t addr, const pyspy_py_type *t) {
         for (size_t i = 0; i < len; i++)
             cps[i] = bytes[i];
         pyspy_fmt_quoted(&c->b, cps, len, size > (int64_t)len,
-                         c->ol->py2 ? PYSPY_QUOTE_STR2 : PYSPY_QUOTE_BYTES3);
+                         c->ol->py2 ? PYSPY_QUOTE_PYSPY : PYSPY_QUOTE_BYTES3);
     }
     free(cps);
     free(bytes);

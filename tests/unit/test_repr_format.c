@@ -62,6 +62,13 @@ static char *qcp(const uint32_t *cps, size_t n, pyspy_quote_style style) {
 
 TEST(str_quoting) {
     CHECK_Q(q("", PYSPY_QUOTE_STR3, false), "''");
+    /* py-spy's locals: "", an apostrophe as \", a newline as \n, a cut
+     * marked inside the quotes */
+    CHECK_Q(q("zzz", PYSPY_QUOTE_PYSPY, false), "\"zzz\"");
+    CHECK_Q(q("it's", PYSPY_QUOTE_PYSPY, false), "\"it\\\"s\"");
+    CHECK_Q(q("a\"b\nc\\", PYSPY_QUOTE_PYSPY, false), "\"a\"b\\nc\\\"");
+    CHECK_Q(q("\x1b[2J", PYSPY_QUOTE_PYSPY, false), "\"\\x1b[2J\"");
+    CHECK_Q(q("caf\xc3\xa9", PYSPY_QUOTE_PYSPY, true), "\"caf\xc3\xa9...\"");
     CHECK_Q(q("ascii", PYSPY_QUOTE_STR3, false), "'ascii'");
     CHECK_Q(q("it's", PYSPY_QUOTE_STR3, false), "\"it's\"");
     CHECK_Q(q("'\"", PYSPY_QUOTE_STR3, false), "'\\'\"'");
