@@ -205,7 +205,7 @@ def expected_stacks(want):
             file = f.get("short_filename") or f["filename"]
             body.append(f"frame {f['name']}\t{file}\t{f['line']}")
             for loc in f.get("locals") or []:
-                body.append(f"local {loc['name']}\t{loc['repr'] or '-'}")
+                body.append(f"local {loc['name']}\t{loc['repr'] if loc['repr'] not in (None, '?') else '-'}")
         out.append((t["os_thread_id"], t["thread_name"] or "-", body))
     return out
 
