@@ -7,6 +7,8 @@
 #include "analyze/objects/object_layout.h"
 
 #include <inttypes.h>
+#include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -100,6 +102,99 @@ static void repr_float(rctx *c, uint64_t addr) {
     char buf[40];
     pyspy_fmt_float(v, buf, sizeof buf);
     pyspy_sbuf_puts(&c->b, buf);
+}
+
+/* numpy's scalar objects hold their value right after the object header,
+ * where a float holds its double. */
+static double half_to_double(uint16_t h) {
+    int e = (h >> 10) & 0x1f;
+    double m = h & 0x3ff;
+    double v = e == 0    ? ldexp(m, -24)
+               : e == 31 ? (m ? NAN : INFINITY)
+                         : ldexp(m + 1024, e - 25);
+    return h & 0x8000 ? -v : v;
+}
+
+static bool repr_numpy(rctx *c, uint64_t addr, const char *name) {
+    static const struct {
+        const char *name;
+        char kind; /* i signed, u unsigned, f float, b bool, c complex */
+        uint8_t size;
+    } types[] = {
+        {"int8", 'i', 1},    {"int16", 'i', 2},     {"int32", 'i', 4},
+        {"int64", 'i', 8},   {"uint8", 'u', 1},     {"uint16", 'u', 2},
+        {"uint32", 'u', 4},  {"uint64", 'u', 8},    {"float16", 'f', 2},
+        {"float32", 'f', 4}, {"float64", 'f', 8},   {"bool", 'b', 1},
+        {"bool_", 'b', 1},   {"complex64", 'c', 8}, {"complex128", 'c', 16},
+    };
+    if (strncmp(name, "numpy.", 6) != 0)
+        return false;
+    for (size_t i = 0; i < sizeof types / sizeof types[0]; i++) {
+        if (strcmp(name + 6, types[i].name) != 0)
+            continue;
+        uint8_t v[16];
+        if (pyspy_memsrc_read(c->src, addr + (uint64_t)c->py->layout.float_fval,
+                              v, types[i].size, NULL) < 0)
+            return false;
+        char buf[96], re[40], im[40];
+        switch (types[i].kind) {
+        case 'i': {
+            int64_t x = types[i].size == 1   ? (int8_t)v[0]
+                        : types[i].size == 2 ? *(int16_t *)(void *)v
+                        : types[i].size == 4 ? *(int32_t *)(void *)v
+                                             : *(int64_t *)(void *)v;
+            snprintf(buf, sizeof buf, "%" PRId64, x);
+            break;
+        }
+        case 'u': {
+            uint64_t x = types[i].size == 1   ? v[0]
+                         : types[i].size == 2 ? *(uint16_t *)(void *)v
+                         : types[i].size == 4 ? *(uint32_t *)(void *)v
+                                              : *(uint64_t *)(void *)v;
+            snprintf(buf, sizeof buf, "%" PRIu64, x);
+            break;
+        }
+        case 'f': {
+            double x;
+            if (types[i].size == 2) {
+                uint16_t h;
+                memcpy(&h, v, 2);
+                x = half_to_double(h);
+            } else if (types[i].size == 4) {
+                float f;
+                memcpy(&f, v, 4);
+                x = f;
+            } else {
+                memcpy(&x, v, 8);
+            }
+            pyspy_fmt_float(x, buf, sizeof buf);
+            break;
+        }
+        case 'b':
+            snprintf(buf, sizeof buf, "%s", v[0] ? "True" : "False");
+            break;
+        default: {
+            double r, m;
+            if (types[i].size == 8) {
+                float fr, fm;
+                memcpy(&fr, v, 4);
+                memcpy(&fm, v + 4, 4);
+                r = fr;
+                m = fm;
+            } else {
+                memcpy(&r, v, 8);
+                memcpy(&m, v + 8, 8);
+            }
+            pyspy_fmt_float(r, re, sizeof re);
+            pyspy_fmt_float(fabs(m), im, sizeof im);
+            snprintf(buf, sizeof buf, "(%s%s%sj)", re, signbit(m) ? "-" : "+",
+                     im);
+        }
+        }
+        pyspy_sbuf_puts(&c->b, buf);
+        return true;
+    }
+    return false;
 }
 
 static void repr_seq(rctx *c, uint64_t addr, const pyspy_py_type *t) {
@@ -298,7 +393,8 @@ static void repr_obj(rctx *c, uint64_t addr) {
         repr_set(c, addr, &t);
         break;
     default:
-        other(c, t.name, addr);
+        if (!repr_numpy(c, addr, t.name))
+            other(c, t.name, addr);
     }
     if (is_container(t.kind))
         c->depth--;
