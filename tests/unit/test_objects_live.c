@@ -1,11 +1,11 @@
 /* The object reader against real interpreters: a Python program (every
  * interpreter found on the machine) builds objects and prints their
- * addresses (id()) with what Python's own repr() gives; we read them out
- * of its memory and compare, with the built-in layout tables. The
- * memory source is a bare process_vm_readv reader and the interpreter
- * state is replaced by a word holding sys.modules, so this tests the
- * object layer alone; discovery and walking are tested end to end by
- * tests/test_locals_live.py. */
+ * addresses (id()) with what Python's own repr() gives, its strings
+ * requoted as py-spy shows them; we read them out of its memory and
+ * compare, with the built-in layout tables. The memory source is a bare
+ * process_vm_readv reader and the interpreter state is replaced by a word
+ * holding sys.modules, so this tests the object layer alone; discovery
+ * and walking are tested end to end by tests/test_locals_live.py. */
 #include "analyze/cpython/layout.h"
 #include "analyze/objects/objects.h"
 #include "analyze/objects/object_layout.h"
@@ -36,6 +36,36 @@ static const char *script =
     "cyc = [1]\n"
     "cyc.append(cyc)\n"
     "foo = Foo()\n"
+    "import re, ast\n"
+    "# pyspy shows strings as py-spy does: in double quotes, an apostrophe as\n"
+    "# \\\" and a newline as \\n, control characters as \\xNN, the rest\n"
+    "# as it is;\n"
+    "# a 2.7 str's bytes are each the character of that code.\n"
+    "STR_LITERAL = re.compile(r\"(?<!\\w)u?'((?:[^'\\\\]|\\\\.)*)'\" + '|' +\n"
+    "                         r'(?<!\\w)u?\"((?:[^\"\\\\]|\\\\.)*)\"')\n"
+    "def text_repr(t):\n"
+    "    out = []\n"
+    "    for ch in t:\n"
+    "        c = ord(ch)\n"
+    "        if ch == \"'\":\n"
+    "            out.append('\\\\\"')\n"
+    "        elif ch == '\\n':\n"
+    "            out.append('\\\\n')\n"
+    "        elif c < 0x20 or c == 0x7f or 0x80 <= c < 0xa0:\n"
+    "            out.append('\\\\x%02x' % c)\n"
+    "        else:\n"
+    "            out.append(ch)\n"
+    "    return U('\"') + U('').join(out) + U('\"')\n"
+    "def pyspy_repr(v):\n"
+    "    if PY2 and isinstance(v, str):\n"
+    "        return text_repr(v.decode('latin-1'))\n"
+    "    if isinstance(v, type(U(''))):\n"
+    "        return text_repr(v)\n"
+    "    if isinstance(v, bytes):\n"
+    "        return repr(v)\n"
+    "    def one(m):\n"
+    "        return text_repr(ast.literal_eval(m.group(0).lstrip('u')))\n"
+    "    return STR_LITERAL.sub(one, repr(v))\n"
     "foo2 = Foo()\n"
     "foo2.__dict__\n"
     "foo2._name = U('materialized')\n"
@@ -66,7 +96,7 @@ static const char *script =
     "    objs.append(('py2str', 'caf\\xc3\\xa9', None))\n"
     "    objs.append(('py2long', long(7), None))\n"
     "for name, o, want in objs:\n"
-    "    r = repr(o) if want is None else want\n"
+    "    r = pyspy_repr(o) if want is None else want\n"
     "    if name == 'longdict':\n"
     "        r = '{' + ', '.join('%d: %d' % (i, i) for i in range(10)) + ', "
     "...}'\n"
@@ -99,7 +129,7 @@ static const char *script =
     "fr = g.gi_frame\n"
     "exp = []\n"
     "for n, v in sorted(fr.f_locals.items()):\n"
-    "    r = repr(v)\n"
+    "    r = pyspy_repr(v)\n"
     "    if type(v).__name__ == 'function':\n"
     "        r = '<function at 0x%x>' % id(v)\n"
     "    exp.append([n, n in ('a', 'b', 'args', 'kw'), r])\n"
