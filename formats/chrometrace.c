@@ -5,7 +5,6 @@
  * thread-name metadata ("M") events. */
 #include "formats/record_formats.h"
 
-#include <cjson/cJSON.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,21 +14,20 @@ typedef struct open_frame {
     uint32_t frame;
 } open_frame;
 
+/* Written as it goes, not built as a JSON tree: a recording has events
+ * for every change of stack, and the tree of a 1 kHz run of 32 threads
+ * held hundreds of MB at the end. */
 typedef struct emitter {
     const pyspy_agg *a;
-    cJSON *events;
+    FILE *out;
+    size_t nevents;
     int64_t origin;
     int pid;
     char tid[24]; /* the pthread id, as py-spy: written as an integer */
 } emitter;
 
-static cJSON *clean_string(const char *s) {
-    char *c = pyspy_text_clean(s);
-    if (!c)
-        return NULL;
-    cJSON *j = cJSON_CreateString(c);
-    free(c);
-    return j;
+static void event_start(emitter *e) {
+    fputs(e->nevents++ ? "," : "[", e->out);
 }
 
 /* py-spy's fields in py-spy's order: args (filename: the full path; line:
@@ -37,58 +35,29 @@ static cJSON *clean_string(const char *s) {
 static int emit_be(emitter *e, const open_frame *o, const char *ph,
                    int64_t ts) {
     const pyspy_agg_frame *f = &e->a->frames[o->frame];
-    cJSON *ev = cJSON_CreateObject(), *args = cJSON_CreateObject();
-    cJSON *name = clean_string(f->name);
-    cJSON *file = clean_string(f->full_filename);
-    cJSON *line = e->a->opts.show_line_numbers ? cJSON_CreateNumber(f->line)
-                                               : cJSON_CreateNull();
-    if (!ev || !args || !name || !file || !line) {
-        cJSON_Delete(ev);
-        cJSON_Delete(args);
-        cJSON_Delete(name);
-        cJSON_Delete(file);
-        cJSON_Delete(line);
+    event_start(e);
+    fputs("{\"args\":{\"filename\":", e->out);
+    if (pyspy_json_put_clean(e->out, f->full_filename))
         return -1;
-    }
-    cJSON_AddItemToObject(args, "filename", file);
-    cJSON_AddItemToObject(args, "line", line);
-    cJSON_AddItemToObject(ev, "args", args);
-    if (!cJSON_AddStringToObject(ev, "cat", "py-spy")) {
-        cJSON_Delete(ev);
-        cJSON_Delete(name);
+    if (e->a->opts.show_line_numbers)
+        fprintf(e->out, ",\"line\":%d", f->line);
+    else
+        fputs(",\"line\":null", e->out);
+    fputs("},\"cat\":\"py-spy\",\"name\":", e->out);
+    if (pyspy_json_put_clean(e->out, f->name))
         return -1;
-    }
-    cJSON_AddItemToObject(ev, "name", name);
-    if (!cJSON_AddStringToObject(ev, "ph", ph) ||
-        !cJSON_AddNumberToObject(ev, "pid", e->pid) ||
-        !cJSON_AddRawToObject(ev, "tid", e->tid) ||
-        !cJSON_AddNumberToObject(ev, "ts", (double)(ts - e->origin)) ||
-        !cJSON_AddItemToArray(e->events, ev)) {
-        cJSON_Delete(ev);
-        return -1;
-    }
+    fprintf(e->out, ",\"ph\":\"%s\",\"pid\":%d,\"tid\":%s,\"ts\":%" PRId64 "}",
+            ph, e->pid, e->tid, ts - e->origin);
     return 0;
 }
 
 static int emit_meta(emitter *e, const char *what, const char *value) {
-    cJSON *ev = cJSON_CreateObject(), *args = cJSON_CreateObject();
-    cJSON *v = clean_string(value);
-    if (!ev || !args || !v) {
-        cJSON_Delete(ev);
-        cJSON_Delete(args);
-        cJSON_Delete(v);
+    event_start(e);
+    fputs("{\"args\":{\"name\":", e->out);
+    if (pyspy_json_put_clean(e->out, value))
         return -1;
-    }
-    cJSON_AddItemToObject(args, "name", v);
-    cJSON_AddItemToObject(ev, "args", args);
-    if (!cJSON_AddStringToObject(ev, "name", what) ||
-        !cJSON_AddStringToObject(ev, "ph", "M") ||
-        !cJSON_AddNumberToObject(ev, "pid", e->pid) ||
-        !cJSON_AddRawToObject(ev, "tid", e->tid) ||
-        !cJSON_AddItemToArray(e->events, ev)) {
-        cJSON_Delete(ev);
-        return -1;
-    }
+    fprintf(e->out, "},\"name\":\"%s\",\"ph\":\"M\",\"pid\":%d,\"tid\":%s}",
+            what, e->pid, e->tid);
     return 0;
 }
 
@@ -161,18 +130,12 @@ static int thread_events(emitter *e, const pyspy_agg_thread *th) {
  * reads it, and speedscope takes an object with "traceEvents" for a
  * Chrome DevTools timeline instead. */
 int pyspy_write_chrometrace(FILE *out, const pyspy_agg *a, pyspy_error *err) {
-    emitter e = {a, cJSON_CreateArray(), a->first_us, 0, ""};
-    int rc = -1;
-    if (!e.events)
-        goto oom;
+    emitter e = {a, out, 0, a->first_us, 0, ""};
     for (size_t i = 0; i < a->nthreads; i++)
         if (thread_events(&e, &a->threads[i]))
-            goto oom;
-    rc = pyspy_write_json(out, e.events, err);
-    goto done;
-oom:
-    pyspy_error_set(err, PYSPY_E_GENERIC, "out of memory");
-done:
-    cJSON_Delete(e.events);
-    return rc;
+            return pyspy_error_set(err, PYSPY_E_GENERIC, "out of memory");
+    fputs(e.nevents ? "]\n" : "[]\n", out);
+    if (ferror(out))
+        return pyspy_error_set(err, PYSPY_E_IO, "write failed");
+    return 0;
 }

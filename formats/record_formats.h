@@ -53,10 +53,11 @@ int pyspy_write_flamegraph_diff(FILE *out, const pyspy_agg *base,
 int pyspy_write_record(FILE *out, pyspy_format fmt, const pyspy_agg *a,
                        const char *title, pyspy_error *err);
 
-/* Writes doc as one line of JSON (the speedscope and Chrome trace
- * writers' last step). */
-struct cJSON;
-int pyspy_write_json(FILE *out, const struct cJSON *doc, pyspy_error *err);
+/* Writes s (NULL: "") as a JSON string, cleaned first by
+ * pyspy_text_clean, so only '"' and '\\' need escapes. -1 when out of
+ * memory. The speedscope and Chrome trace writers stream their documents
+ * with it: a long recording has an entry per sample. */
+int pyspy_json_put_clean(FILE *out, const char *s);
 
 /* A copy of s that is valid UTF-8 without control characters (each bad
  * byte or control becomes '?'), safe in XML, JSON and one-line text.

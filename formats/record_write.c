@@ -1,7 +1,6 @@
-/* Picks the writer for record's --format; writes the JSON ones. */
+/* Picks the writer for record's --format; the JSON string helper. */
 #include "formats/record_formats.h"
 
-#include <cjson/cJSON.h>
 #include <stdlib.h>
 
 int pyspy_write_record(FILE *out, pyspy_format fmt, const pyspy_agg *a,
@@ -22,13 +21,17 @@ int pyspy_write_record(FILE *out, pyspy_format fmt, const pyspy_agg *a,
     }
 }
 
-int pyspy_write_json(FILE *out, const struct cJSON *doc, pyspy_error *err) {
-    char *text = cJSON_PrintUnformatted(doc);
-    if (!text)
-        return pyspy_error_set(err, PYSPY_E_GENERIC, "out of memory");
-    int rc = fprintf(out, "%s\n", text) < 0
-                 ? pyspy_error_set(err, PYSPY_E_IO, "write failed")
-                 : 0;
-    free(text);
-    return rc;
+int pyspy_json_put_clean(FILE *out, const char *s) {
+    char *c = pyspy_text_clean(s ? s : "");
+    if (!c)
+        return -1;
+    fputc('"', out);
+    for (const char *p = c; *p; p++) {
+        if (*p == '"' || *p == '\\')
+            fputc('\\', out);
+        fputc(*p, out);
+    }
+    fputc('"', out);
+    free(c);
+    return 0;
 }

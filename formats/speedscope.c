@@ -10,22 +10,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* A JSON string: cleaned first, so only '"' and '\\' need escapes. */
-static int put_string(FILE *out, const char *s) {
-    char *c = pyspy_text_clean(s ? s : "");
-    if (!c)
-        return -1;
-    fputc('"', out);
-    for (const char *p = c; *p; p++) {
-        if (*p == '"' || *p == '\\')
-            fputc('\\', out);
-        fputc(*p, out);
-    }
-    fputc('"', out);
-    free(c);
-    return 0;
-}
-
 /* A number as serde_json writes an f64: the shortest text that reads
  * back the same, "2.0" for a whole number, "1e-5" for an exponent. */
 static void format_seconds(double v, char *buf, size_t len) {
@@ -67,10 +51,10 @@ static int put_frames(FILE *out, const pyspy_agg *a) {
     for (size_t i = 0; i < a->nframes; i++) {
         const pyspy_agg_frame *f = &a->frames[i];
         fputs(i ? ",{\"name\":" : "{\"name\":", out);
-        if (put_string(out, f->name))
+        if (pyspy_json_put_clean(out, f->name))
             return -1;
         fputs(",\"file\":", out);
-        if (put_string(out, f->is_meta ? "" : f->full_filename))
+        if (pyspy_json_put_clean(out, f->is_meta ? "" : f->full_filename))
             return -1;
         if (a->opts.show_line_numbers)
             fprintf(out, ",\"line\":%d,\"col\":null}", f->line);
@@ -110,7 +94,7 @@ static int put_profile(FILE *out, const pyspy_agg *a,
     char one[40];
     format_seconds(tick, one, sizeof one);
     fputs("{\"type\":\"sampled\",\"name\":", out);
-    if (put_string(out, name))
+    if (pyspy_json_put_clean(out, name))
         return -1;
     fputs(",\"unit\":\"seconds\",\"startValue\":0.0,\"endValue\":", out);
     put_seconds(out, (double)th->ticks * tick);
