@@ -248,6 +248,49 @@ def test_native_record_raw(tmp_path):
 
 
 
+
+def test_native_offline_record_in_parallel(tmp_path):
+    """Offline record --native over snapshots of one program: workers on
+    two threads unwind in libdw sessions of their own, and the profile is
+    the one a single worker makes, C frames of sorted() included."""
+    exe = '/usr/bin/python3'
+    prog = tmp_path / 'native_prog.py'
+    prog.write_text(PROGRAM)
+    p = subprocess.Popen([exe, str(prog)], stdout=subprocess.PIPE,
+                         stderr=subprocess.DEVNULL, text=True)
+    snaps = []
+    try:
+        assert p.stdout.readline().strip() == 'ready'
+        settled_dump('--pid', p.pid)
+        for i in range(6):
+            snap = tmp_path / f's{i}.core.zst'
+            r = subprocess.run([str(find_tool('pyspy-capture')), '--pid',
+                                str(p.pid), '-o', str(snap)],
+                               capture_output=True, text=True, timeout=TIMEOUT)
+            assert r.returncode == 0, r.stderr
+            snaps.append(str(snap))
+    finally:
+        p.kill()
+        p.wait()
+    outs = []
+    for jobs in ('1', '2'):
+        out = tmp_path / f'j{jobs}.txt'
+        r = subprocess.run([str(find_tool('pyspy')), 'record', '--native',
+                            '--idle', '-j', jobs, '-f', 'raw', '-o', str(out),
+                            *snaps], capture_output=True, text=True,
+                           timeout=TIMEOUT)
+        assert r.returncode == 0, r.stderr
+        assert f'Samples: {2 * len(snaps)} Errors: 0' in r.stdout, r.stdout
+        outs.append(out.read_text())
+    assert outs[0] == outs[1]
+    keyfn = [l for l in outs[0].splitlines() if 'keyfn (' in l]
+    assert len(keyfn) == 1 and keyfn[0].endswith(f' {len(snaps)}'), outs[0]
+    stack = keyfn[0].rsplit(' ', 1)[0].split(';')
+    o = next(i for i, f in enumerate(stack) if f.startswith('outer ('))
+    k = next(i for i, f in enumerate(stack) if f.startswith('keyfn ('))
+    assert o < k - 1 and all('.py:' not in f for f in stack[o + 1:k]), stack
+
+
 def open_file_ids(pid):
     """(st_dev, st_ino) of every file process pid holds open."""
     ids = set()

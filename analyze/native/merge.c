@@ -157,15 +157,17 @@ static int push_python_run(frame_vec *fv, pyspy_trace *trace, size_t *next) {
     return 0;
 }
 
-int pyspy_native_merge(pyspy_memsrc *src, const pyspy_python *py,
-                       pyspy_trace *trace, pyspy_error *err) {
+int pyspy_native_merge(pyspy_native_session **s, pyspy_memsrc *src,
+                       const pyspy_python *py, pyspy_trace *trace,
+                       pyspy_error *err) {
     if (!trace->os_thread_id)
         return pyspy_error_set(err, PYSPY_E_UNREADABLE,
                                "the OS thread of thread 0x%llx is unknown",
                                (unsigned long long)trace->thread_id);
     pyspy_native_frame *nf = NULL;
     size_t nn = 0;
-    if (pyspy_native_unwind(src, (int)trace->os_thread_id, &nf, &nn, err) < 0)
+    if (pyspy_native_unwind_in(s, src, (int)trace->os_thread_id, &nf, &nn,
+                               err) < 0)
         return -1;
     frame_vec fv = {0};
     size_t next = 0;

@@ -291,19 +291,22 @@ static const char *symbol_from_modules(const pyspy_memsrc *src, uint64_t pc,
  * loaded, names stay mangled). */
 typedef char *(*demangle_fn)(const char *, char *, size_t *, int *);
 
+static demangle_fn demangler;
+static pthread_once_t demangler_once = PTHREAD_ONCE_INIT;
+
+static void load_demangler(void) {
+    void *h = dlopen("libstdc++.so.6", RTLD_LAZY | RTLD_LOCAL);
+    void *sym = h ? dlsym(h, "__cxa_demangle") : NULL;
+    /* POSIX guarantees object-to-function pointer conversion for dlsym
+     * results. */
+    memcpy(&demangler, &sym, sizeof demangler);
+}
+
 static char *demangle(const char *name) {
-    static demangle_fn fn;
-    static bool tried;
     if (strncmp(name, "_Z", 2) != 0)
         return NULL;
-    if (!tried) {
-        tried = true;
-        void *h = dlopen("libstdc++.so.6", RTLD_LAZY | RTLD_LOCAL);
-        void *sym = h ? dlsym(h, "__cxa_demangle") : NULL;
-        /* POSIX guarantees object-to-function pointer conversion for
-         * dlsym results. */
-        memcpy(&fn, &sym, sizeof fn);
-    }
+    pthread_once(&demangler_once, load_demangler);
+    demangle_fn fn = demangler;
     if (!fn)
         return NULL;
     int status = -1;
@@ -357,11 +360,15 @@ void pyspy_native_frames_free(pyspy_native_frame *f, size_t n) {
     free(f);
 }
 
-/* One libdw session, kept between calls: reporting modules and loading
- * their symbol and unwind tables costs far more than an unwind, and
- * record/top unwind every thread at every sample. It is reused for any
- * source whose modules are the same files at the same addresses (the key),
- * so also across snapshots of one program. */
+/* libdw sessions, kept between calls: reporting modules and loading their
+ * symbol and unwind tables costs far more than an unwind, and record and
+ * top unwind every thread at every sample. A session serves any source
+ * whose modules are the same files at the same addresses, found in the
+ * same place (its key), so also the next snapshot of one program; it is
+ * used by one caller at a time, and a caller that finds every session of
+ * its key taken opens another, so the workers of an offline record
+ * unwind side by side. */
+
 /* A resolved address: libdw looks a symbol up by scanning the module's
  * table, which was most of a --native sample's time (the target stopped
  * all along); samples meet the same few hundred addresses again and
@@ -371,9 +378,25 @@ typedef struct resolved {
 } resolved;
 #define RESOLVED_MAX 8192u /* addresses; the table starts over when full */
 
-typedef struct session {
-    char *key;
-    size_t keylen;
+/* What a session was opened for, module by module: the build-id where
+ * the module has one, else its path alone names the file; the path is
+ * kept either way, as libdw names frames' modules by it. */
+typedef struct module_key {
+    uint8_t build_id[20];
+    uint8_t build_id_len;
+    char *path;
+    uint64_t start, end, load_bias;
+} module_key;
+
+struct pyspy_native_session {
+    struct pyspy_native_session *next; /* in the pool */
+    uint64_t hash;                     /* of the key below */
+    char *root;                        /* pyspy_memsrc_file_root */
+    module_key *mods;
+    size_t nmods;
+    uint64_t vdso; /* start of the [vdso] mapping, 0 none */
+    bool busy;     /* taken by a caller */
+    uint64_t used; /* pool clock when last given back */
     Dwfl *dwfl;
     bool attached;
     mem_image *images;
@@ -382,10 +405,17 @@ typedef struct session {
     resolved *seen;
     size_t nseen, capseen;
     pyspy_map seen_at; /* address -> position in seen */
-} session;
+};
+typedef struct pyspy_native_session session;
 
-static pthread_mutex_t session_lock = PTHREAD_MUTEX_INITIALIZER;
-static session cached;
+/* Sessions not in use that are kept: one per target of a sampler that
+ * follows subprocesses, or per worker of an offline record; beyond it the
+ * least recently used goes. */
+#define MAX_IDLE 32
+
+static pthread_mutex_t pool_lock = PTHREAD_MUTEX_INITIALIZER;
+static session *pool;
+static uint64_t pool_clock;
 
 static void seen_clear(session *s) {
     for (size_t i = 0; i < s->nseen; i++) {
@@ -445,6 +475,8 @@ static int resolve_seen(session *s, pyspy_memsrc *src, uint64_t pc,
 }
 
 static void session_free(session *s) {
+    if (!s)
+        return;
     seen_clear(s);
     if (s->dwfl)
         dwfl_end(s->dwfl);
@@ -452,71 +484,110 @@ static void session_free(session *s) {
         free(s->images[i].buf);
     free(s->images);
     free(s->ctx);
-    free(s->key);
-    memset(s, 0, sizeof *s);
+    for (size_t i = 0; s->mods && i < s->nmods; i++)
+        free(s->mods[i].path);
+    free(s->mods);
+    free(s->root);
+    free(s);
 }
 
-/* What identifies the modules libdw was given (malloc'd, *len set). */
-static char *modules_key(const pyspy_memsrc *src, size_t *len) {
-    const char *root = pyspy_memsrc_file_root(src);
-    size_t cap = strlen(root) + 64, n = 0;
-    char *k = malloc(cap);
-    if (!k)
-        return NULL;
-    n = (size_t)snprintf(k, cap, "%s\n", root);
+static uint64_t mix(uint64_t h, uint64_t v) {
+    h = (h ^ v) * 0x9E3779B97F4A7C15ull;
+    return h ^ (h >> 29);
+}
+
+static uint64_t mix_str(uint64_t h, const char *p) {
+    for (; p && *p; p++)
+        h = (h ^ (unsigned char)*p) * 0x100000001b3ull;
+    return mix(h, 0);
+}
+
+static uint64_t vdso_start(const pyspy_memsrc *src) {
+    for (size_t i = 0; i < src->nregions; i++) {
+        const char *p = src->regions[i].path;
+        if (p && p[0] == '[' && strcmp(p, "[vdso]") == 0)
+            return src->regions[i].start;
+    }
+    return 0;
+}
+
+/* The key's hash: build-ids rather than paths where there are any, so a
+ * lookup hashes a few words per module. */
+static uint64_t key_hash(const pyspy_memsrc *src, const char *root,
+                         uint64_t vdso) {
+    uint64_t h = mix(mix_str(0xcbf29ce484222325ull, root), src->nmodules);
     for (size_t i = 0; i < src->nmodules; i++) {
         const pyspy_module *m = &src->modules[i];
-        size_t need = (m->path ? strlen(m->path) : 0) + 128;
-        if (n + need > cap) {
-            cap = (n + need) * 2;
-            char *nk = realloc(k, cap);
-            if (!nk) {
-                free(k);
-                return NULL;
-            }
-            k = nk;
+        if (m->build_id_len) {
+            uint64_t w[3] = {0};
+            memcpy(w, m->build_id, m->build_id_len < 20 ? m->build_id_len : 20);
+            h = mix(mix(mix(h, w[0]), w[1]), w[2] ^ m->build_id_len);
+        } else {
+            h = mix_str(h, m->path);
         }
-        n += (size_t)snprintf(
-            k + n, cap - n, "%s %llx %llx %llx ", m->path ? m->path : "",
-            (unsigned long long)m->start, (unsigned long long)m->end,
-            (unsigned long long)m->load_bias);
-        for (unsigned b = 0; b < m->build_id_len && b < 20; b++)
-            n += (size_t)snprintf(k + n, cap - n, "%02x", m->build_id[b]);
-        k[n++] = '\n';
+        h = mix(mix(mix(h, m->start), m->end), m->load_bias);
     }
-    for (size_t i = 0; i < src->nregions; i++)
-        if (src->regions[i].path &&
-            strcmp(src->regions[i].path, "[vdso]") == 0) {
-            if (n + 32 > cap) {
-                char *nk = realloc(k, n + 32);
-                if (!nk) {
-                    free(k);
-                    return NULL;
-                }
-                k = nk;
-                cap = n + 32;
-            }
-            n += (size_t)snprintf(k + n, cap - n, "vdso %llx",
-                                  (unsigned long long)src->regions[i].start);
-            break;
-        }
-    *len = n;
-    return k;
+    return mix(h, vdso);
 }
 
-static int session_open(session *s, pyspy_memsrc *src, char *key, size_t keylen,
-                        pyspy_error *err) {
-    memset(s, 0, sizeof *s);
-    s->key = key;
-    s->keylen = keylen;
+static bool same_str(const char *a, const char *b) {
+    return a && b ? strcmp(a, b) == 0 : a == b;
+}
+
+static bool key_matches(const session *s, const pyspy_memsrc *src,
+                        const char *root, uint64_t hash, uint64_t vdso) {
+    if (s->hash != hash || s->nmods != src->nmodules || s->vdso != vdso ||
+        strcmp(s->root, root) != 0)
+        return false;
+    for (size_t i = 0; i < s->nmods; i++) {
+        const module_key *k = &s->mods[i];
+        const pyspy_module *m = &src->modules[i];
+        if (k->start != m->start || k->end != m->end ||
+            k->load_bias != m->load_bias ||
+            k->build_id_len != m->build_id_len ||
+            memcmp(k->build_id, m->build_id, k->build_id_len) != 0 ||
+            !same_str(k->path, m->path))
+            return false;
+    }
+    return true;
+}
+
+static session *session_open(pyspy_memsrc *src, const char *root, uint64_t hash,
+                             uint64_t vdso, pyspy_error *err) {
+    session *s = calloc(1, sizeof *s);
+    if (!s) {
+        pyspy_error_set(err, PYSPY_E_GENERIC, "out of memory");
+        return NULL;
+    }
+    s->hash = hash;
+    s->vdso = vdso;
+    s->root = strdup(root);
+    s->nmods = src->nmodules;
+    s->mods = calloc(s->nmods + 1, sizeof *s->mods);
+    bool oom = !s->root || !s->mods;
+    for (size_t i = 0; !oom && i < s->nmods; i++) {
+        const pyspy_module *m = &src->modules[i];
+        module_key *k = &s->mods[i];
+        memcpy(k->build_id, m->build_id, sizeof k->build_id);
+        k->build_id_len = m->build_id_len;
+        k->path = dup_or_null(m->path, &oom);
+        k->start = m->start;
+        k->end = m->end;
+        k->load_bias = m->load_bias;
+    }
     s->nimages = src->nmodules + 1;
-    s->images = calloc(s->nimages, sizeof *s->images);
-    s->ctx = calloc(1, sizeof *s->ctx);
-    s->dwfl = s->images && s->ctx ? dwfl_begin(&dwfl_callbacks) : NULL;
+    s->images = oom ? NULL : calloc(s->nimages, sizeof *s->images);
+    s->ctx = oom ? NULL : calloc(1, sizeof *s->ctx);
+    if (!s->images || !s->ctx) {
+        session_free(s);
+        pyspy_error_set(err, PYSPY_E_GENERIC, "out of memory");
+        return NULL;
+    }
+    s->dwfl = dwfl_begin(&dwfl_callbacks);
     if (!s->dwfl) {
         session_free(s);
-        return pyspy_error_set(err, PYSPY_E_GENERIC, "libdw: %s",
-                               dwfl_errmsg(-1));
+        pyspy_error_set(err, PYSPY_E_GENERIC, "libdw: %s", dwfl_errmsg(-1));
+        return NULL;
     }
     s->ctx->src = src;
     dwfl_report_begin(s->dwfl);
@@ -525,7 +596,7 @@ static int session_open(session *s, pyspy_memsrc *src, char *key, size_t keylen,
     pid_t pid = src->proc.pid > 0 ? src->proc.pid : 1;
     s->attached =
         dwfl_attach_state(s->dwfl, NULL, pid, &thread_callbacks, s->ctx);
-    return 0;
+    return s;
 }
 
 /* Points the session at this call's source (the same modules, maybe a
@@ -537,28 +608,120 @@ static void session_retarget(session *s, pyspy_memsrc *src) {
             s->images[i].src = src;
 }
 
-static int unwind_locked(pyspy_memsrc *src, const pyspy_thread *t,
-                         pyspy_native_frame **out, size_t *n,
-                         pyspy_error *err) {
-    size_t keylen = 0;
-    char *key = modules_key(src, &keylen);
-    if (!key)
-        return pyspy_error_set(err, PYSPY_E_GENERIC, "out of memory");
-    if (cached.dwfl && cached.keylen == keylen &&
-        memcmp(cached.key, key, keylen) == 0) {
-        free(key);
-        session_retarget(&cached, src);
-    } else {
-        session_free(&cached);
-        if (session_open(&cached, src, key, keylen, err) < 0)
-            return -1;
+/* Unlinks from the pool (pool_lock held) every idle session for which
+ * drop says so, into *out. */
+static void unlink_idle(session **out,
+                        bool (*drop)(const session *, const void *),
+                        const void *arg) {
+    for (session **pp = &pool; *pp;) {
+        session *s = *pp;
+        if (!s->busy && drop(s, arg)) {
+            *pp = s->next;
+            s->next = *out;
+            *out = s;
+        } else {
+            pp = &s->next;
+        }
     }
-    unwind_ctx *c = cached.ctx;
+}
+
+static void free_list(session *s) {
+    while (s) {
+        session *next = s->next;
+        session_free(s);
+        s = next;
+    }
+}
+
+static bool any(const session *s, const void *arg) {
+    (void)s;
+    (void)arg;
+    return true;
+}
+
+/* A target's own files (a live process) changed mapping: its sessions
+ * of the old modules will not be asked for again. */
+static bool same_root(const session *s, const void *root) {
+    return ((const char *)root)[0] && strcmp(s->root, root) == 0;
+}
+
+pyspy_native_session *pyspy_native_get(pyspy_memsrc *src, pyspy_error *err) {
+    const char *root = pyspy_memsrc_file_root(src);
+    uint64_t vdso = vdso_start(src);
+    uint64_t hash = key_hash(src, root, vdso);
+    session *s = NULL, *stale = NULL;
+    pthread_mutex_lock(&pool_lock);
+    for (s = pool; s; s = s->next)
+        if (!s->busy && key_matches(s, src, root, hash, vdso))
+            break;
+    if (s)
+        s->busy = true;
+    else
+        unlink_idle(&stale, same_root, root);
+    pthread_mutex_unlock(&pool_lock);
+    free_list(stale);
+    if (s) {
+        if (s->ctx->src != src)
+            session_retarget(s, src);
+        return s;
+    }
+    /* Opened outside the lock: it reads files and the target's memory,
+     * and other callers' sessions are theirs meanwhile. */
+    s = session_open(src, root, hash, vdso, err);
+    if (!s)
+        return NULL;
+    s->busy = true;
+    pthread_mutex_lock(&pool_lock);
+    s->next = pool;
+    pool = s;
+    pthread_mutex_unlock(&pool_lock);
+    return s;
+}
+
+void pyspy_native_put(pyspy_native_session *s) {
+    if (!s)
+        return;
+    session *victim = NULL;
+    pthread_mutex_lock(&pool_lock);
+    s->busy = false;
+    s->used = ++pool_clock;
+    size_t idle = 0;
+    session **oldest = NULL;
+    for (session **pp = &pool; *pp; pp = &(*pp)->next)
+        if (!(*pp)->busy) {
+            idle++;
+            if (!oldest || (*pp)->used < (*oldest)->used)
+                oldest = pp;
+        }
+    if (idle > MAX_IDLE) {
+        victim = *oldest;
+        *oldest = victim->next;
+        victim->next = NULL;
+    }
+    pthread_mutex_unlock(&pool_lock);
+    session_free(victim);
+}
+
+int pyspy_native_unwind_in(pyspy_native_session **sp, pyspy_memsrc *src,
+                           int tid, pyspy_native_frame **out, size_t *n,
+                           pyspy_error *err) {
+    *out = NULL;
+    *n = 0;
+    const pyspy_thread *t = pyspy_thread_by_tid(src, tid);
+    if (!t || !t->has_regs)
+        return pyspy_error_set(err, PYSPY_E_UNREADABLE,
+                               "no registers for thread %d", tid);
+    if (!*sp && !(*sp = pyspy_native_get(src, err)))
+        return -1;
+    session *s = *sp;
+    if (s->ctx->src != src)
+        session_retarget(s, src);
+    unwind_ctx *c = s->ctx;
     c->thread = t;
     c->n = 0;
-    if (cached.attached)
+    if (s->attached)
         /* Stopping early (end of stack, no unwind data) is expected. */
-        (void)dwfl_getthread_frames(cached.dwfl, t->tid, frame_cb, c);
+        (void)dwfl_getthread_frames(s->dwfl, t->tid, frame_cb, c);
     if (c->n == 0) {
         /* No unwind at all (no module told libdw the architecture): the
          * innermost frame is all that can be named. */
@@ -571,8 +734,7 @@ static int unwind_locked(pyspy_memsrc *src, const pyspy_thread *t,
     if (!v)
         return pyspy_error_set(err, PYSPY_E_GENERIC, "out of memory");
     for (size_t i = 0; i < c->n; i++) {
-        if (resolve_seen(&cached, src, c->pcs[i], c->activation[i], &v[i]) <
-            0) {
+        if (resolve_seen(s, src, c->pcs[i], c->activation[i], &v[i]) < 0) {
             pyspy_native_frames_free(v, c->n);
             return pyspy_error_set(err, PYSPY_E_GENERIC, "out of memory");
         }
@@ -585,20 +747,16 @@ static int unwind_locked(pyspy_memsrc *src, const pyspy_thread *t,
 
 int pyspy_native_unwind(pyspy_memsrc *src, int tid, pyspy_native_frame **out,
                         size_t *n, pyspy_error *err) {
-    *out = NULL;
-    *n = 0;
-    const pyspy_thread *t = pyspy_thread_by_tid(src, tid);
-    if (!t || !t->has_regs)
-        return pyspy_error_set(err, PYSPY_E_UNREADABLE,
-                               "no registers for thread %d", tid);
-    pthread_mutex_lock(&session_lock);
-    int rc = unwind_locked(src, t, out, n, err);
-    pthread_mutex_unlock(&session_lock);
+    session *s = NULL;
+    int rc = pyspy_native_unwind_in(&s, src, tid, out, n, err);
+    pyspy_native_put(s);
     return rc;
 }
 
 void pyspy_native_release(void) {
-    pthread_mutex_lock(&session_lock);
-    session_free(&cached);
-    pthread_mutex_unlock(&session_lock);
+    session *idle = NULL;
+    pthread_mutex_lock(&pool_lock);
+    unlink_idle(&idle, any, NULL);
+    pthread_mutex_unlock(&pool_lock);
+    free_list(idle);
 }

@@ -301,9 +301,13 @@ int pyspy_stack_traces(pyspy_memsrc *src, const pyspy_python *py,
     pyspy_own_tids_free(&w.own_tids);
     if (rc == 0 && opts->native) {
         /* After finish: idle detection looks at the Python frames. */
-        /* A thread that cannot be unwound keeps its Python frames. */
+        /* A thread that cannot be unwound keeps its Python frames. One
+         * libdw session serves the walk's threads, got at the first that
+         * has registers to unwind. */
+        pyspy_native_session *ns = NULL;
         for (size_t i = 0; i < w.tl.n; i++)
-            pyspy_native_merge(src, py, &w.tl.v[i], NULL);
+            pyspy_native_merge(&ns, src, py, &w.tl.v[i], NULL);
+        pyspy_native_put(ns);
     }
     out->traces = w.tl.v;
     out->ntraces = w.tl.n;

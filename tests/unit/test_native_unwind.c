@@ -205,5 +205,55 @@ TEST(hostile_sources_give_a_bounded_stack) {
     hostile_case(fill_huge_phnum);
 }
 
+/* Sessions: one source's modules find the session they were given
+ * back in, a second caller meanwhile gets a session of its own, and other
+ * modules (or the same modules found elsewhere) another. */
+TEST(sessions_by_module_identity) {
+    static fake f;
+    memset(&f, 0, sizeof f);
+    pyspy_module m = {.path = "/nonexistent/libsession.so",
+                      .start = 0x10000,
+                      .end = 0x11000,
+                      .build_id = {1, 2, 3, 4},
+                      .build_id_len = 4};
+    pyspy_region r = {.start = 0x10000,
+                      .end = 0x11000,
+                      .present = true,
+                      .perms = PYSPY_PERM_R | PYSPY_PERM_X,
+                      .path = m.path};
+    pyspy_memsrc a = {.ops = &fake_ops,
+                      .impl = &f,
+                      .regions = &r,
+                      .nregions = 1,
+                      .modules = &m,
+                      .nmodules = 1};
+    pyspy_memsrc b = a; /* another snapshot of the same program */
+    pyspy_error err = {0};
+    pyspy_native_session *s1 = pyspy_native_get(&a, &err);
+    pyspy_native_session *s2 = pyspy_native_get(&b, &err);
+    CHECK(s1 && s2 && s1 != s2);
+    pyspy_native_put(s2);
+    pyspy_native_session *s3 = pyspy_native_get(&a, &err);
+    CHECK(s3 == s2);
+    pyspy_native_put(s1);
+    pyspy_native_put(s3);
+    pyspy_native_session *again = pyspy_native_get(&b, &err);
+    CHECK(again == s1 || again == s2);
+    pyspy_native_put(again);
+    pyspy_module other = m;
+    other.build_id[0] = 9;
+    b.modules = &other;
+    pyspy_native_session *s4 = pyspy_native_get(&b, &err);
+    CHECK(s4 && s4 != s1 && s4 != s2);
+    pyspy_native_put(s4);
+    other = m;
+    other.load_bias = 0x1000;
+    pyspy_native_session *s5 = pyspy_native_get(&b, &err);
+    CHECK(s5 && s5 != s1 && s5 != s2 && s5 != s4);
+    pyspy_native_put(s5);
+    pyspy_native_release();
+}
+
 TEST_MAIN(T(live_child_unwinds_through_its_c_functions),
-          T(hostile_sources_give_a_bounded_stack))
+          T(hostile_sources_give_a_bounded_stack),
+          T(sessions_by_module_identity))
