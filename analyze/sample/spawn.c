@@ -6,7 +6,7 @@
  * signals the program: until it has reaped it the pid cannot be reused,
  * where a kill from here could reach another process that got the pid. */
 #include "analyze/sample/spawn.h"
-#include "capture/process/ptrace_lock.h"
+#include "capture/process/proc.h"
 
 #include <errno.h>
 #include <fcntl.h>
