@@ -3,7 +3,7 @@
 #include "analyze/cli/commands.h"
 #include "analyze/sample/record.h"
 #include "analyze/sample/sampler.h"
-#include "analyze/sample/spawn.h"
+#include "capture/process/spawn.h"
 
 #include <signal.h>
 #include <stdio.h>

@@ -2,7 +2,7 @@
  * --delay seconds (py-spy's console viewer). */
 #include "analyze/cli/commands.h"
 #include "analyze/sample/sampler.h"
-#include "analyze/sample/spawn.h"
+#include "capture/process/spawn.h"
 #include "analyze/cli/top_ui.h"
 
 #include <signal.h>

@@ -108,14 +108,4 @@ int pyspy_proc_error(int pid, int errnum, const char *what, pyspy_error *err);
 int pyspy_live_load_modules(pyspy_memsrc *src, int pid, pyspy_error *err);
 void pyspy_modules_free(pyspy_module *m, size_t n);
 
-/* Threads of a process this tool traced that a release could not detach
- * (capture/process/ptrace_lock.c), for whatever waits on that process.
- * Waits, without blocking, for them: each that died is collected (only then can
- * its parent reap its process), each that stopped is detached. Returns how many
- * are left; call it again until 0 before waiting on anything that waits for the
- * target. Not async-signal-safe; from the tracing thread. */
-size_t pyspy_ptrace_reap(void);
-/* How many such threads are listed now. */
-size_t pyspy_ptrace_lost(void);
-
 #endif

@@ -51,8 +51,14 @@ void pyspy_ptrace_read_regs(int tid, pyspy_thread *t);
  * thread that cannot be detached (it died while held, or has not reached
  * its stop yet) is kept on a list for pyspy_ptrace_reap. */
 void pyspy_ptrace_release(pyspy_ptrace_set *set);
-/* pyspy_ptrace_reap and pyspy_ptrace_lost, for what waits on a process
- * this tool traced, are in capture/process/proc.h. */
+/* Waits, without blocking, for the threads release could not detach:
+ * each that died is collected (only then can its parent reap its
+ * process), each that stopped is detached. Returns how many are left;
+ * call it again until 0 before waiting on anything that waits for the
+ * target. Not async-signal-safe; from the tracing thread. */
+size_t pyspy_ptrace_reap(void);
+/* How many such threads are listed now. */
+size_t pyspy_ptrace_lost(void);
 bool pyspy_ptrace_holds(const pyspy_ptrace_set *set, int tid);
 
 /* Async-signal-safe: detaches whatever any set currently holds. For

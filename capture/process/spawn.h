@@ -1,6 +1,6 @@
 /* Running the program given after `--` for record and top. */
-#ifndef PYSPY_ANALYZE_SPAWN_H
-#define PYSPY_ANALYZE_SPAWN_H
+#ifndef PYSPY_CAPTURE_SPAWN_H
+#define PYSPY_CAPTURE_SPAWN_H
 
 #include <pyspy.h>
 #include <signal.h>

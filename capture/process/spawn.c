@@ -5,8 +5,9 @@
  * the program (a byte, or its end closing when we die). Only the reaper
  * signals the program: until it has reaped it the pid cannot be reused,
  * where a kill from here could reach another process that got the pid. */
-#include "analyze/sample/spawn.h"
-#include "capture/process/proc.h"
+#include "capture/process/spawn.h"
+#include "capture/base/clock.h"
+#include "capture/process/ptrace_lock.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -17,7 +18,6 @@
 #include <string.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 /* How long the program may take to end once it was sent SIGKILL. */
@@ -252,9 +252,7 @@ static void dump_output(int fd) {
 }
 
 static int64_t now_ms(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    return pyspy_clock_ns() / 1000000;
 }
 
 /* The status from the reaper, waiting at most timeout_ms, and no longer
