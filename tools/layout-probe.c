@@ -25,10 +25,23 @@
 #endif
 #include <internal/pycore_gil.h>
 #endif
+#if V >= 0x030a0000
+#include <internal/pycore_moduleobject.h>
+#endif
 #if V >= 0x030b0000
 #include <internal/pycore_code.h>
 #include <internal/pycore_dict.h>
 #include <internal/pycore_frame.h>
+#include <internal/pycore_object.h>
+#endif
+#if V >= 0x030c0000
+#include <internal/pycore_long.h>
+#endif
+
+/* Lib/threading.py's attribute names, read from the version's own
+ * threading.py by tools/gen-layouts. */
+#if !defined(PYSPY_THREAD_NAME_ATTR) || !defined(PYSPY_THREAD_IDENT_ATTR)
+#error "tools/gen-layouts passes -DPYSPY_THREAD_NAME_ATTR and _IDENT_ATTR"
 #endif
 
 #if V >= 0x03060000 && V < 0x030b0000
@@ -41,6 +54,36 @@ typedef struct {
     Py_ssize_t dk_nentries;
     char dk_indices[8];
 } mirror_dictkeys;
+
+/* Objects/dict-common.h, unchanged from 3.6 to 3.10. */
+typedef struct {
+    Py_hash_t me_hash;
+    PyObject *me_key;
+    PyObject *me_value;
+} mirror_dictentry;
+#endif
+
+#if V < 0x030a0000
+/* Objects/moduleobject.c (2.7-3.9; later in internal/pycore_moduleobject.h):
+ * md_dict is the first field after the header. */
+typedef struct {
+    PyObject_HEAD PyObject *md_dict;
+} mirror_module;
+#endif
+
+#if V >= 0x030b0000 && V < 0x030d0000
+/* Where the header's own accessor puts an instance's managed-dict slot:
+ * called on a stand-in object whose type has the managed-dict flag. */
+static PyTypeObject managed_type;
+static PyObject *managed_object(void) {
+    static PyObject *mem[16];
+    PyObject *o = (PyObject *)&mem[8];
+    managed_type.tp_flags = Py_TPFLAGS_MANAGED_DICT;
+    o->ob_type = &managed_type;
+    return o;
+}
+#define MANAGED_OFF(accessor)                                                  \
+    ((long)((char *)accessor(managed_object()) - (char *)managed_object()))
 #endif
 
 #define F(field, expr) printf("    .%s = %ld,\n", #field, (long)(expr))
@@ -65,7 +108,7 @@ typedef struct {
  * offset the layout carries: {offsetof(pyspy_py_layout, field), offset
  * of the uint64 in _Py_DebugOffsets}. */
 #define DM(field, path)                                                        \
-    printf("        {offsetof(pyspy_py_layout, %s), %ld},\n", #field,         \
+    printf("        {offsetof(pyspy_py_layout, %s), %ld},\n", #field,          \
            OF(_Py_DebugOffsets, path))
 
 static void debug_map(void) {
@@ -80,8 +123,10 @@ static void debug_map(void) {
     F(version, OF(_Py_DebugOffsets, version));
     F(free_threaded_flag, OF(_Py_DebugOffsets, free_threaded));
     F(gil_base, OF(_Py_DebugOffsets, interpreter_state.gil_runtime_state));
-    F(gil_locked, OF(_Py_DebugOffsets, interpreter_state.gil_runtime_state_locked));
-    F(gil_holder, OF(_Py_DebugOffsets, interpreter_state.gil_runtime_state_holder));
+    F(gil_locked,
+      OF(_Py_DebugOffsets, interpreter_state.gil_runtime_state_locked));
+    F(gil_holder,
+      OF(_Py_DebugOffsets, interpreter_state.gil_runtime_state_holder));
 #if V >= 0x030e0000 && defined(Py_GIL_DISABLED)
     F(tlbc_index, OF(_Py_DebugOffsets, interpreter_frame.tlbc_index));
 #else
@@ -386,7 +431,32 @@ int main(int argc, char **argv) {
     F(code_nlocalsplus, OF(PyCodeObject, co_nlocalsplus));
     F(code_size, OF(PyCodeObject, co_code_adaptive));
 #endif
-    F(code_unit_size, PY_MAJOR_VERSION == 2 ? 1 : 2);
+#if PY_MAJOR_VERSION == 2
+    F(code_unit_size, 1); /* bytes: instructions of 1 or 3 of them */
+#else
+    F(code_unit_size, sizeof(_Py_CODEUNIT));
+#endif
+#if V < 0x030a0000
+    F(frame_lasti_unit, 1);
+#elif V < 0x030b0000
+    F(frame_lasti_unit, sizeof(_Py_CODEUNIT));
+#else
+    NA(frame_lasti_unit);
+#endif
+    F(co_varargs, CO_VARARGS);
+    F(co_varkeywords, CO_VARKEYWORDS);
+#if V >= 0x030c0000
+    F(co_fast_hidden, CO_FAST_HIDDEN);
+#else
+    F(co_fast_hidden, 0);
+#endif
+#if V >= 0x030b0000
+    F(co_fast_cell, CO_FAST_CELL);
+    F(co_fast_free, CO_FAST_FREE);
+#else
+    F(co_fast_cell, 0);
+    F(co_fast_free, 0);
+#endif
     E(lnotab_unsigned_deltas, PY_MAJOR_VERSION == 2 ? "true" : "false");
 
     /* Objects */
@@ -468,6 +538,119 @@ int main(int argc, char **argv) {
     F(set_table, OF(PySetObject, table));
     F(set_mask, OF(PySetObject, mask));
     F(set_used, OF(PySetObject, used));
+    F(set_entry_key, OF(setentry, key));
+    F(set_entry_size, sizeof(setentry));
+#if PY_MAJOR_VERSION == 2
+    F(dictentry_size, sizeof(PyDictEntry));
+    F(dictentry_key, OF(PyDictEntry, me_key));
+    F(dictentry_value, OF(PyDictEntry, me_value));
+#elif V < 0x030b0000
+    F(dictentry_size, sizeof(mirror_dictentry));
+    F(dictentry_key, OF(mirror_dictentry, me_key));
+    F(dictentry_value, OF(mirror_dictentry, me_value));
+#else
+    F(dictentry_size, sizeof(PyDictKeyEntry));
+    F(dictentry_key, OF(PyDictKeyEntry, me_key));
+    F(dictentry_value, OF(PyDictKeyEntry, me_value));
+#endif
+#if V >= 0x030b0000
+    F(dictuentry_size, sizeof(PyDictUnicodeEntry));
+    F(dictuentry_key, OF(PyDictUnicodeEntry, me_key));
+    F(dictuentry_value, OF(PyDictUnicodeEntry, me_value));
+    F(dictkeys_general, DICT_KEYS_GENERAL);
+    F(dictkeys_unicode, DICT_KEYS_UNICODE);
+    F(dictkeys_split, DICT_KEYS_SPLIT);
+    F(dictvalues_values, OF(PyDictValues, values));
+#else
+    NA(dictuentry_size);
+    NA(dictuentry_key);
+    NA(dictuentry_value);
+    NA(dictkeys_general);
+    NA(dictkeys_unicode);
+    NA(dictkeys_split);
+    /* ma_values is the PyObject* array itself */
+    F(dictvalues_values, 0);
+#endif
+#if V >= 0x030d0000
+    F(dictvalues_capacity, OF(PyDictValues, capacity));
+    F(dictvalues_valid, OF(PyDictValues, valid));
+#else
+    NA(dictvalues_capacity);
+    NA(dictvalues_valid);
+#endif
+
+    /* Objects beyond the walker's (analyze/objects/) */
+#if PY_MAJOR_VERSION == 2
+    E(builtins, "PYSPY_BUILTINS_PY2");
+#else
+    E(builtins, "PYSPY_BUILTINS_PY3");
+#endif
+#if V < 0x030b0000
+    E(idict, "PYSPY_IDICT_DICTOFFSET");
+    F(managed_dict_off, 0);
+    F(managed_values_off, 0);
+#elif V < 0x030c0000
+    E(idict, "PYSPY_IDICT_MANAGED311");
+    F(managed_dict_off, MANAGED_OFF(_PyObject_ManagedDictPointer));
+    F(managed_values_off, MANAGED_OFF(_PyObject_ValuesPointer));
+#elif V < 0x030d0000
+    E(idict, "PYSPY_IDICT_MANAGED312");
+    F(managed_dict_off, MANAGED_OFF(_PyObject_DictOrValuesPointer));
+    F(managed_values_off, 0);
+#else
+    E(idict, "PYSPY_IDICT_MANAGED313");
+    F(managed_dict_off, MANAGED_DICT_OFFSET);
+    F(managed_values_off, 0);
+#endif
+    F(cell_ob_ref, OF(PyCellObject, ob_ref));
+#if V >= 0x030a0000
+    F(module_md_dict, OF(PyModuleObject, md_dict));
+#else
+    F(module_md_dict, OF(mirror_module, md_dict));
+#endif
+    F(type_tp_basicsize, OF(PyTypeObject, tp_basicsize));
+#if PY_MAJOR_VERSION >= 3
+    F(heaptype_cached_keys, OF(PyHeapTypeObject, ht_cached_keys));
+#else
+    NA(heaptype_cached_keys);
+#endif
+    F(long_digit_bits, PyLong_SHIFT);
+    F(long_digit_size, sizeof(digit));
+#if V >= 0x030c0000
+    F(long_tag_sign_mask, SIGN_MASK);
+    F(long_tag_sign_zero, SIGN_ZERO);
+    F(long_tag_sign_negative, SIGN_NEGATIVE);
+    F(long_tag_ndigits_shift, NON_SIZE_BITS);
+#else
+    NA(long_tag_sign_mask);
+    NA(long_tag_sign_zero);
+    NA(long_tag_sign_negative);
+    NA(long_tag_ndigits_shift);
+#endif
+    F(tpflags_heaptype, Py_TPFLAGS_HEAPTYPE);
+#if PY_MAJOR_VERSION == 2
+    F(tpflags_int_subclass, Py_TPFLAGS_INT_SUBCLASS);
+#else
+    F(tpflags_int_subclass, 0);
+#endif
+    F(tpflags_long_subclass, Py_TPFLAGS_LONG_SUBCLASS);
+    F(tpflags_list_subclass, Py_TPFLAGS_LIST_SUBCLASS);
+    F(tpflags_tuple_subclass, Py_TPFLAGS_TUPLE_SUBCLASS);
+    F(tpflags_bytes_subclass, Py_TPFLAGS_BYTES_SUBCLASS);
+    F(tpflags_unicode_subclass, Py_TPFLAGS_UNICODE_SUBCLASS);
+    F(tpflags_dict_subclass, Py_TPFLAGS_DICT_SUBCLASS);
+#if V >= 0x030b0000
+    F(tpflags_managed_dict, Py_TPFLAGS_MANAGED_DICT);
+#else
+    F(tpflags_managed_dict, 0);
+#endif
+#if V >= 0x030d0000
+    F(tpflags_inline_values, Py_TPFLAGS_INLINE_VALUES);
+#else
+    F(tpflags_inline_values, 0);
+#endif
+    printf("    .thread_name_attr = \"%s\",\n", PYSPY_THREAD_NAME_ATTR);
+    printf("    .thread_ident_attr = \"%s\",\n", PYSPY_THREAD_IDENT_ATTR);
     printf("},\n");
     return 0;
 }

@@ -1,7 +1,7 @@
-/* Per-version CPython layouts: every offset the walker and the object
- * reader use. This is the only place version differences live: a table
- * per version (generated from that version's headers with offsetof, see
- * tools/gen-layouts) or, for 3.13+, filled from the target's
+/* Per-version CPython layouts: every offset, size, flag bit and kind the
+ * walker and the object reader use. This is the only place version differences
+ * live: a table per version (generated from that version's headers with
+ * offsetof, see tools/gen-layouts) or, for 3.13+, filled from the target's
  * _Py_DebugOffsets. Code that walks memory reads fields by these names and
  * never tests the version number.
  *
@@ -40,6 +40,28 @@ typedef enum {
     PYSPY_DICT_PY36,    /* 3.6-3.10: PyDictKeysObject, dk_size, entries */
     PYSPY_DICT_PY311    /* 3.11+: dk_log2_size, dk_kind, unicode entries */
 } pyspy_dict_kind;
+
+/* Which builtin types exist and how their reprs look. */
+typedef enum {
+    PYSPY_BUILTINS_PY3 = 0, /* str, bytes, int; {1, 2} sets */
+    PYSPY_BUILTINS_PY2      /* str is bytes, u'' unicode, int and 1L long,
+                               set([1, 2]) */
+} pyspy_builtins_kind;
+
+/* Where an instance keeps its __dict__ (types with the managed-dict
+ * flag; others use tp_dictoffset in every version). */
+typedef enum {
+    PYSPY_IDICT_DICTOFFSET = 0, /* <= 3.10: tp_dictoffset only */
+    /* 3.11: dict pointer at managed_dict_off or, while there is none, a
+     * values array pointer at managed_values_off */
+    PYSPY_IDICT_MANAGED311,
+    /* 3.12: one slot at managed_dict_off: a dict, or an odd pointer that
+     * is the values array minus one */
+    PYSPY_IDICT_MANAGED312,
+    /* 3.13+: a dict at managed_dict_off; else, with the inline-values
+     * flag, a PyDictValues right after the object (tp_basicsize) */
+    PYSPY_IDICT_MANAGED313
+} pyspy_idict_kind;
 
 typedef struct pyspy_py_layout {
     int major, minor;   /* the family this table is for */
@@ -242,6 +264,57 @@ typedef struct pyspy_py_layout {
      * _Py_DebugOffsets where the target gives them. */
     int32_t tstate_size;
     int32_t interp_size;
+
+    /* Code objects' flag bits (co_flags, and 3.11+ co_localspluskinds
+     * per slot; 0 = the version has no such kind). */
+    uint32_t co_varargs, co_varkeywords;
+    uint32_t co_fast_hidden, co_fast_cell, co_fast_free;
+    /* Bytes one unit of f_lasti counts (<= 3.10): 1 while it counts
+     * bytes (2.7-3.9), code_unit_size when it counts code units (3.10). */
+    int32_t frame_lasti_unit;
+
+    /* What analyze/objects/ reads beyond the walker's fields. */
+    pyspy_builtins_kind builtins;
+    pyspy_idict_kind idict;
+    int32_t cell_ob_ref;          /* PyCellObject: PyObject* ob_ref */
+    int32_t module_md_dict;       /* PyModuleObject: PyObject* md_dict */
+    int32_t type_tp_basicsize;    /* PyTypeObject: Py_ssize_t */
+    int32_t heaptype_cached_keys; /* PyHeapTypeObject: PyDictKeysObject* */
+    /* Relative to the object, negative (managed dicts, 3.11+; 0 before):
+     * the dict (or 3.12 dict-or-values) slot and 3.11's values slot. */
+    int32_t managed_dict_off;
+    int32_t managed_values_off;
+    /* A split table's values: values[] inside the values object (0 while
+     * ma_values is a plain PyObject** array, <= 3.12), and 3.13+'s uint8
+     * capacity and valid fields (-1 before). */
+    int32_t dictvalues_values;
+    int32_t dictvalues_capacity;
+    int32_t dictvalues_valid;
+    /* Dict entries: {hash, key, value} (2.7 PyDictEntry, 3.x
+     * PyDictKeyEntry), and 3.11+'s {key, value} PyDictUnicodeEntry used
+     * while dk_kind is not general (-1 before 3.11). */
+    int32_t dictentry_size, dictentry_key, dictentry_value;
+    int32_t dictuentry_size, dictuentry_key, dictuentry_value;
+    /* dk_kind values (3.11+; -1 before): general, unicode, split. */
+    int32_t dictkeys_general, dictkeys_unicode, dictkeys_split;
+    int32_t set_entry_key, set_entry_size; /* setentry */
+    int32_t long_digit_bits;               /* PyLong_SHIFT */
+    int32_t long_digit_size;               /* sizeof(digit) */
+    /* 3.12+ lv_tag: sign in the low bits (mask; zero and negative
+     * values, positive is 0), digit count above them (-1 before 3.12). */
+    int32_t long_tag_sign_mask, long_tag_sign_zero, long_tag_sign_negative;
+    int32_t long_tag_ndigits_shift;
+    /* Type flags: heap type, and the fast-subclass bits the builtins
+     * carry (0 where the version has no such bit: 2.7's int). */
+    uint64_t tpflags_heaptype;
+    uint64_t tpflags_int_subclass, tpflags_long_subclass;
+    uint64_t tpflags_list_subclass, tpflags_tuple_subclass;
+    uint64_t tpflags_bytes_subclass, tpflags_unicode_subclass;
+    uint64_t tpflags_dict_subclass;
+    uint64_t tpflags_managed_dict, tpflags_inline_values; /* 3.11+, 3.13+ */
+    /* threading.Thread's attributes for its name and ident (2.7 mangles
+     * its private names). */
+    const char *thread_name_attr, *thread_ident_attr;
 } pyspy_py_layout;
 
 /* Built-in table for a version family (generated). NULL when unknown. */

@@ -12,6 +12,8 @@
 /* More slots than this is not a dict we want to walk. */
 #define DICT_MAX_SLOTS ((uint64_t)1 << 24)
 #define CHUNK 256
+/* Entries are three pointers at most in every version so far. */
+#define MAX_ENTRY_BYTES 32
 
 int pyspy_py_dict_len(pyspy_memsrc *src, const pyspy_python *py, uint64_t dict,
                       uint64_t *n, pyspy_error *err) {
@@ -36,9 +38,13 @@ typedef struct {
 
 static int walk_entries(pyspy_memsrc *src, const entries *e, size_t max,
                         pyspy_py_dict_fn fn, void *ctx, pyspy_error *err) {
-    uint8_t buf[CHUNK * 24];
+    uint8_t buf[CHUNK * MAX_ENTRY_BYTES];
     uint64_t vals[CHUNK];
     size_t seen = 0;
+    if (e->entry_size < 8 || e->entry_size > MAX_ENTRY_BYTES ||
+        e->key_off > e->entry_size - 8 || e->value_off > e->entry_size - 8)
+        return pyspy_error_set(err, PYSPY_E_UNSUPPORTED,
+                               "dict entries of %zu bytes", e->entry_size);
     for (uint64_t i = 0; i < e->n && seen < max;) {
         size_t k = e->n - i < CHUNK ? (size_t)(e->n - i) : CHUNK;
         if (pyspy_memsrc_read(src, e->table + i * e->entry_size, buf,
@@ -79,7 +85,9 @@ int pyspy_py_dictkeys_each(pyspy_memsrc *src, const pyspy_python *py,
                           err) < 0)
         return -1;
     uint64_t size;
-    entries e = {.entry_size = 24, .key_off = 8, .value_off = 16};
+    entries e = {.entry_size = (size_t)l->dictentry_size,
+                 .key_off = (size_t)l->dictentry_key,
+                 .value_off = (size_t)l->dictentry_value};
     if (l->dict == PYSPY_DICT_PY311) {
         uint8_t log2size, kind;
         if (pyspy_memsrc_read(src, keys + (uint64_t)l->dictkeys_size, &log2size,
@@ -87,13 +95,17 @@ int pyspy_py_dictkeys_each(pyspy_memsrc *src, const pyspy_python *py,
             pyspy_memsrc_read(src, keys + (uint64_t)l->dictkeys_kind, &kind, 1,
                               err) < 0)
             return -1;
-        if (log2size > 30 || kind > 2)
+        if (log2size > 30 ||
+            (kind != l->dictkeys_general && kind != l->dictkeys_unicode &&
+             kind != l->dictkeys_split))
             return pyspy_error_set(err, PYSPY_E_FORMAT,
                                    "dict keys at 0x%" PRIx64 ": bad header",
                                    keys);
         size = (uint64_t)1 << log2size;
-        if (kind != 0) /* unicode keys: {key, value} without the hash */
-            e = (entries){.entry_size = 16, .key_off = 0, .value_off = 8};
+        if (kind != l->dictkeys_general) /* str keys: entries without hash */
+            e = (entries){.entry_size = (size_t)l->dictuentry_size,
+                          .key_off = (size_t)l->dictuentry_key,
+                          .value_off = (size_t)l->dictuentry_value};
     } else {
         int64_t dk_size;
         if (pyspy_py_read_i64(src, keys + (uint64_t)l->dictkeys_size, &dk_size,
@@ -113,8 +125,7 @@ int pyspy_py_dictkeys_each(pyspy_memsrc *src, const pyspy_python *py,
     e.table = keys + (uint64_t)l->dictkeys_indices + size * index_width(size);
     e.n = (uint64_t)nentries;
     if (values) {
-        const pyspy_py_objlayout *ol = pyspy_py_objlayout_get(py);
-        e.values = values + (uint64_t)(ol ? ol->dictvalues_values : 0);
+        e.values = values + (uint64_t)l->dictvalues_values;
         if (values_cap && values_cap < e.n)
             e.n = values_cap;
     }
@@ -140,13 +151,13 @@ int pyspy_py_dict_each(pyspy_memsrc *src, const pyspy_python *py, uint64_t dict,
         if (mask < 0 || (uint64_t)mask >= DICT_MAX_SLOTS || ((mask + 1) & mask))
             return pyspy_error_set(err, PYSPY_E_FORMAT,
                                    "dict at 0x%" PRIx64 ": bad mask", dict);
-        /* 2.7 entries are {hash, key, value}; deleted ones keep a dummy
-         * key with a NULL value, which walk_entries skips. */
+        /* Deleted entries keep a dummy key with a NULL value, which
+         * walk_entries skips. */
         entries e = {.table = keys,
                      .n = (uint64_t)mask + 1,
-                     .entry_size = 24,
-                     .key_off = 8,
-                     .value_off = 16};
+                     .entry_size = (size_t)l->dictentry_size,
+                     .key_off = (size_t)l->dictentry_key,
+                     .value_off = (size_t)l->dictentry_value};
         return walk_entries(src, &e, max, fn, ctx, err);
     }
     uint64_t values = 0;

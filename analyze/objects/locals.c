@@ -11,12 +11,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define CO_VARARGS 0x4
-#define CO_VARKEYWORDS 0x8
-#define CO_FAST_HIDDEN 0x10
-#define CO_FAST_CELL 0x40
-#define CO_FAST_FREE 0x80
-
 /* Real functions have far fewer; this only bounds hostile input. */
 #define MAX_LOCALS 4096
 #define NAME_MAX_BYTES 256
@@ -34,22 +28,19 @@ static int read_i32(pyspy_memsrc *src, uint64_t base, int32_t off, int32_t *out,
     return pyspy_memsrc_read(src, base + (uint64_t)off, out, sizeof *out, err);
 }
 
+/* 3.14+ stack references keep flags in the low bits (mask 0 before). */
 static uint64_t untag(const pyspy_python *py, uint64_t v) {
-    /* 3.14 stack references keep flags in the low bits; objects are
-     * at least 8-aligned, so 3 is a safe mask where none is given. */
-    if (py->layout.stackref_tag_mask)
-        return v & ~(uint64_t)py->layout.stackref_tag_mask;
-    return py->layout.tagged_stackrefs ? v & ~(uint64_t)3 : v;
+    return v & ~(uint64_t)py->layout.stackref_tag_mask;
 }
 
 static uint64_t deref_cell(pyspy_memsrc *src, const pyspy_python *py,
-                           const pyspy_py_objlayout *ol, uint64_t v) {
+                           uint64_t v) {
     pyspy_py_type t;
-    if (!ol || pyspy_py_type_of(src, py, v, &t, NULL) < 0 ||
-        t.kind != PYSPY_OBJ_CELL)
+    if (pyspy_py_type_of(src, py, v, &t, NULL) < 0 || t.kind != PYSPY_OBJ_CELL)
         return v;
     uint64_t ref = 0;
-    if (pyspy_py_read_u64(src, v + (uint64_t)ol->cell_ob_ref, &ref, NULL) < 0)
+    if (pyspy_py_read_u64(src, v + (uint64_t)py->layout.cell_ob_ref, &ref,
+                          NULL) < 0)
         return 0;
     return ref;
 }
@@ -83,8 +74,9 @@ static int arg_count(pyspy_memsrc *src, const pyspy_python *py, uint64_t code,
         read_i32(src, code, l->code_flags, &flags, err) < 0)
         return -1;
     /* co_argcount already includes the positional-only arguments. */
-    *nargs = (int64_t)argc + kwonly + ((flags & CO_VARARGS) ? 1 : 0) +
-             ((flags & CO_VARKEYWORDS) ? 1 : 0);
+    *nargs = (int64_t)argc + kwonly +
+             (((uint32_t)flags & l->co_varargs) ? 1 : 0) +
+             (((uint32_t)flags & l->co_varkeywords) ? 1 : 0);
     if (argc < 0 || kwonly < 0 || *nargs > MAX_LOCALS)
         return pyspy_error_set(err, PYSPY_E_FORMAT,
                                "code at 0x%" PRIx64 ": bad argument counts",
@@ -106,9 +98,9 @@ static int read_slots(pyspy_memsrc *src, uint64_t addr, size_t n,
 }
 
 /* 3.11+: one name per slot, kinds tell cells, frees and hidden slots. */
-static int locals_plus(pyspy_memsrc *src, const pyspy_python *py,
-                       const pyspy_py_objlayout *ol, uint64_t code, uint64_t lp,
-                       int verbosity, local_list *out, pyspy_error *err) {
+static int locals_plus(pyspy_memsrc *src, const pyspy_python *py, uint64_t code,
+                       uint64_t lp, int verbosity, local_list *out,
+                       pyspy_error *err) {
     const pyspy_py_layout *l = &py->layout;
     uint64_t names_obj, kinds_obj;
     if (pyspy_py_read_u64(src, code + (uint64_t)l->code_localsplusnames,
@@ -131,11 +123,11 @@ static int locals_plus(pyspy_memsrc *src, const pyspy_python *py,
     if (read_slots(src, lp, n, &slots, err) < 0)
         goto out;
     for (size_t i = 0; i < n; i++) {
-        if (kinds[i] & CO_FAST_HIDDEN)
+        if (kinds[i] & l->co_fast_hidden)
             continue;
         uint64_t v = untag(py, slots[i]);
-        if (v && (kinds[i] & (CO_FAST_CELL | CO_FAST_FREE)))
-            v = deref_cell(src, py, ol, v);
+        if (v && (kinds[i] & (l->co_fast_cell | l->co_fast_free)))
+            v = deref_cell(src, py, v);
         if (!v)
             continue;
         if (add_local(out, src, py, names[i], v, (int64_t)i < nargs, verbosity,
@@ -164,9 +156,8 @@ static bool same_name(pyspy_memsrc *src, const pyspy_python *py, uint64_t a,
 
 /* <= 3.10: co_nlocals locals, then one slot per cellvar and freevar. */
 static int locals_classic(pyspy_memsrc *src, const pyspy_python *py,
-                          const pyspy_py_objlayout *ol, uint64_t code,
-                          uint64_t lp, int verbosity, local_list *out,
-                          pyspy_error *err) {
+                          uint64_t code, uint64_t lp, int verbosity,
+                          local_list *out, pyspy_error *err) {
     const pyspy_py_layout *l = &py->layout;
     int32_t nlocals;
     int64_t nargs;
@@ -212,7 +203,7 @@ static int locals_classic(pyspy_memsrc *src, const pyspy_python *py,
                 continue;
             cell_used[j] = 1;
             uint64_t c = slots[(size_t)nlocals + j];
-            v = c ? deref_cell(src, py, ol, c) : 0;
+            v = c ? deref_cell(src, py, c) : 0;
             break;
         }
         if (v && add_local(out, src, py, names[0][i], v, (int64_t)i < nargs,
@@ -226,7 +217,7 @@ static int locals_classic(pyspy_memsrc *src, const pyspy_python *py,
             if (k == 1 && cell_used[i])
                 continue;
             if (v)
-                v = deref_cell(src, py, ol, v);
+                v = deref_cell(src, py, v);
             if (!v)
                 continue;
             if (add_local(out, src, py, names[k][i], v, false, verbosity, err) <
@@ -258,13 +249,12 @@ int pyspy_py_frame_locals(pyspy_memsrc *src, const pyspy_python *py,
                           pyspy_error *err) {
     *out = NULL;
     *n = 0;
-    const pyspy_py_objlayout *ol = pyspy_py_objlayout_get(py);
     local_list l = {0};
-    int rc = py->layout.code_localsplusnames >= 0
-                 ? locals_plus(src, py, ol, code, localsplus_addr, verbosity,
-                               &l, err)
-                 : locals_classic(src, py, ol, code, localsplus_addr, verbosity,
-                                  &l, err);
+    int rc =
+        py->layout.code_localsplusnames >= 0
+            ? locals_plus(src, py, code, localsplus_addr, verbosity, &l, err)
+            : locals_classic(src, py, code, localsplus_addr, verbosity, &l,
+                             err);
     if (rc < 0) {
         pyspy_py_locals_free(l.v, l.n);
         return -1;

@@ -1,60 +1,13 @@
-/* Object-reader internals shared by the files of analyze/objects/:
- * the per-version object facts that analyze/cpython/layout.h does not carry
- * (analyze/objects/object_layouts.c), type classification by tp_name and
- * fast-subclass flags, and small bounded read helpers. */
+/* Object-reader internals shared by the files of analyze/objects/: type
+ * classification by tp_name and fast-subclass flags (analyze/objects/type.c)
+ * and small bounded read helpers. Every per-version fact they use (offsets,
+ * entry shapes, flag bits, attribute names) is a field of the generated
+ * layout, analyze/cpython/layout.h. */
 #ifndef PYSPY_ANALYZE_PY_OBJLAYOUT_H
 #define PYSPY_ANALYZE_PY_OBJLAYOUT_H
 
 #include <pyspy.h>
 #include "analyze/cpython/python.h"
-
-/* How an instance finds its __dict__. */
-typedef enum {
-    PYSPY_IDICT_DICTOFFSET = 0, /* <= 3.10: tp_dictoffset */
-    PYSPY_IDICT_MANAGED311,     /* dict at -3 words, values at -4 words */
-    PYSPY_IDICT_MANAGED312,     /* -3 words: dict, or values-1 (odd) */
-    PYSPY_IDICT_MANAGED313      /* -3 words: dict; values inline after the
-                                   object (tp_basicsize) */
-} pyspy_idict_kind;
-
-typedef struct pyspy_py_objlayout {
-    int major, minor;
-    int32_t cell_ob_ref;    /* PyCellObject.ob_ref */
-    int32_t module_md_dict; /* PyModuleObject.md_dict */
-    int32_t type_tp_basicsize;
-    int32_t heaptype_cached_keys; /* PyHeapTypeObject.ht_cached_keys */
-    int32_t dictvalues_values;    /* values[] inside PyDictValues */
-    int32_t set_entry_key;        /* 2.7 setentry is {hash, key} */
-    int32_t set_entry_size;
-    pyspy_idict_kind idict;
-    int32_t managed_dict_off;   /* relative to the object, negative */
-    int32_t managed_values_off; /* 3.11 only */
-    uint64_t tpflags_managed_dict;
-    uint64_t tpflags_inline_values;
-    int long_digit_bits; /* PYLONG_BITS_IN_DIGIT */
-    /* 3.12+ lv_tag: low bits sign (0 +, 1 zero, 2 -), digits above. */
-    int long_tag_ndigits_shift;
-    bool py2; /* str is bytes; unicode/long exist */
-    /* threading.Thread's attributes (2.7 mangles its private names). */
-    const char *thread_name_attr, *thread_ident_attr;
-} pyspy_py_objlayout;
-
-/* Facts for the target's version; NULL when unknown. */
-const pyspy_py_objlayout *pyspy_py_objlayout_get(const pyspy_python *py);
-/* The same for a reader that cannot go on without them: NULL with err
- * set ("no object layout for Python X.Y"). */
-const pyspy_py_objlayout *pyspy_py_objlayout_need(const pyspy_python *py,
-                                                  pyspy_error *err);
-
-/* Type flags common to every supported version. */
-#define PYSPY_TPFLAGS_HEAPTYPE (1UL << 9)
-#define PYSPY_TPFLAGS_INT_SUBCLASS (1UL << 23) /* 2.7 */
-#define PYSPY_TPFLAGS_LONG_SUBCLASS (1UL << 24)
-#define PYSPY_TPFLAGS_LIST_SUBCLASS (1UL << 25)
-#define PYSPY_TPFLAGS_TUPLE_SUBCLASS (1UL << 26)
-#define PYSPY_TPFLAGS_BYTES_SUBCLASS (1UL << 27) /* 2.7: str */
-#define PYSPY_TPFLAGS_UNICODE_SUBCLASS (1UL << 28)
-#define PYSPY_TPFLAGS_DICT_SUBCLASS (1UL << 29)
 
 typedef enum {
     PYSPY_OBJ_OTHER = 0,

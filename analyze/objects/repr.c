@@ -36,7 +36,7 @@ static limits limits_for(int verbosity) {
 typedef struct {
     pyspy_memsrc *src;
     const pyspy_python *py;
-    const pyspy_py_objlayout *ol;
+    bool py2; /* 2.7's builtins and reprs */
     limits lim;
     pyspy_sbuf b;
     uint64_t stack[MAX_DEPTH_STACK];
@@ -77,7 +77,7 @@ static void repr_bytes(rctx *c, uint64_t addr, const pyspy_py_type *t) {
         for (size_t i = 0; i < len; i++)
             cps[i] = bytes[i];
         pyspy_fmt_quoted(&c->b, cps, len, size > (int64_t)len,
-                         c->ol->py2 ? PYSPY_QUOTE_PYSPY : PYSPY_QUOTE_BYTES3);
+                         c->py2 ? PYSPY_QUOTE_PYSPY : PYSPY_QUOTE_BYTES3);
     }
     free(cps);
     free(bytes);
@@ -262,7 +262,7 @@ static bool set_dummy(rctx *c, uint64_t key) {
         return true;
     if (strncmp(t.name, "<dummy", 6) == 0)
         return true;
-    return c->ol->py2 && t.kind == PYSPY_OBJ_BYTES &&
+    return c->py2 && t.kind == PYSPY_OBJ_BYTES &&
            pyspy_py_str_equals(c->src, c->py, key, "<dummy key>");
 }
 
@@ -281,7 +281,7 @@ static void repr_set(rctx *c, uint64_t addr, const pyspy_py_type *t) {
         return;
     }
     bool frozen = t->kind == PYSPY_OBJ_FROZENSET;
-    if (c->ol->py2) {
+    if (c->py2) {
         pyspy_sbuf_puts(&c->b, frozen ? "frozenset([" : "set([");
     } else if (used == 0) {
         pyspy_sbuf_puts(&c->b, frozen ? "frozenset()" : "set()");
@@ -290,17 +290,16 @@ static void repr_set(rctx *c, uint64_t addr, const pyspy_py_type *t) {
         pyspy_sbuf_puts(&c->b, frozen ? "frozenset({" : "{");
     }
     size_t shown = 0;
-    size_t esz = (size_t)c->ol->set_entry_size;
+    size_t esz = (size_t)l->set_entry_size;
     /* A table left huge by deletions is not scanned to the end. */
     int64_t scan = mask < SET_SCAN_MAX ? mask : SET_SCAN_MAX;
     for (int64_t i = 0; i <= scan && shown < c->lim.max_items &&
                         (int64_t)shown < used && !c->b.truncated;
          i++) {
         uint64_t key;
-        if (pyspy_py_read_u64(c->src,
-                              table + (uint64_t)i * esz +
-                                  (uint64_t)c->ol->set_entry_key,
-                              &key, NULL) < 0)
+        if (pyspy_py_read_u64(
+                c->src, table + (uint64_t)i * esz + (uint64_t)l->set_entry_key,
+                &key, NULL) < 0)
             break;
         if (!key || set_dummy(c, key))
             continue;
@@ -311,7 +310,7 @@ static void repr_set(rctx *c, uint64_t addr, const pyspy_py_type *t) {
     }
     if ((int64_t)shown < used)
         pyspy_sbuf_puts(&c->b, shown ? ", ..." : "...");
-    if (c->ol->py2)
+    if (c->py2)
         pyspy_sbuf_puts(&c->b, "])");
     else
         pyspy_sbuf_puts(&c->b, frozen ? "})" : "}");
@@ -333,11 +332,11 @@ static void container_elided(rctx *c, const pyspy_py_type *t) {
         pyspy_sbuf_puts(&c->b, "(...)");
         break;
     case PYSPY_OBJ_SET:
-        pyspy_sbuf_puts(&c->b, c->ol->py2 ? "set([...])" : "{...}");
+        pyspy_sbuf_puts(&c->b, c->py2 ? "set([...])" : "{...}");
         break;
     case PYSPY_OBJ_FROZENSET:
         pyspy_sbuf_puts(&c->b,
-                        c->ol->py2 ? "frozenset([...])" : "frozenset({...})");
+                        c->py2 ? "frozenset([...])" : "frozenset({...})");
         break;
     default:
         pyspy_sbuf_puts(&c->b, "{...}");
@@ -402,16 +401,11 @@ static void repr_obj(rctx *c, uint64_t addr) {
 
 char *pyspy_py_repr(pyspy_memsrc *src, const pyspy_python *py, uint64_t addr,
                     int verbosity) {
-    const pyspy_py_objlayout *ol = pyspy_py_objlayout_get(py);
-    rctx c = {.src = src, .py = py, .ol = ol, .lim = limits_for(verbosity)};
+    rctx c = {.src = src,
+              .py = py,
+              .py2 = py->layout.builtins == PYSPY_BUILTINS_PY2,
+              .lim = limits_for(verbosity)};
     pyspy_sbuf_init(&c.b, c.lim.max_total);
-    if (!ol) {
-        pyspy_py_type t;
-        if (pyspy_py_type_of(src, py, addr, &t, NULL) < 0)
-            return NULL;
-        other(&c, t.name, addr);
-        return pyspy_sbuf_take(&c.b);
-    }
     pyspy_py_type t;
     if (pyspy_py_type_of(src, py, addr, &t, NULL) < 0)
         return NULL;

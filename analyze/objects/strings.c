@@ -174,8 +174,8 @@ int pyspy_py_str_codepoints(pyspy_memsrc *src, const pyspy_python *py,
         return -1;
     /* Subclasses share the layout (and are how non-compact strings
      * come about), so the fast-subclass flag is enough here. */
-    bool is_str =
-        t.kind == PYSPY_OBJ_STR || (t.flags & PYSPY_TPFLAGS_UNICODE_SUBCLASS);
+    bool is_str = t.kind == PYSPY_OBJ_STR ||
+                  (t.flags & py->layout.tpflags_unicode_subclass);
     if (is_str && py->layout.str == PYSPY_STR_PY2)
         return py2_unicode(src, py, addr, max_chars, cps, n, total, err);
     if (is_str)

@@ -160,8 +160,8 @@ static void walk_frame_objects(chain *ch, uint64_t frame) {
     if (size == 0 || size > MAX_FRAME_HEADER || l->frame_back < 0 ||
         l->frame_code < 0)
         return;
-    /* f_lasti counts bytes up to 3.9 and code units in 3.10. */
-    int64_t unit = l->lines == PYSPY_LINES_LINETABLE310 ? 2 : 1;
+    /* f_lasti in bytes, as the line tables count. */
+    int64_t unit = l->frame_lasti_unit > 0 ? l->frame_lasti_unit : 1;
     uint8_t buf[MAX_FRAME_HEADER];
     while (frame && !ch->fl.oom && enter(ch, frame, false, buf, size)) {
         uint64_t code = u64_at(buf, l->frame_code);
@@ -198,11 +198,7 @@ static void walk_interpreter_frames(chain *ch, uint64_t frame) {
         l->iframe_code < 0)
         return;
     /* 3.14's _PyStackRef keeps tag bits in the low bits of the pointer. */
-    uint64_t mask = ~(uint64_t)0;
-    if (l->stackref_tag_mask)
-        mask = ~(uint64_t)l->stackref_tag_mask;
-    else if (l->tagged_stackrefs)
-        mask = ~(uint64_t)7;
+    uint64_t mask = ~(uint64_t)l->stackref_tag_mask;
     uint8_t buf[MAX_FRAME_HEADER];
     /* Iterations, not frames: skipped shim frames count too. */
     size_t steps = 0;
@@ -248,14 +244,16 @@ static void walk_interpreter_frames(chain *ch, uint64_t frame) {
             frame = previous;
             continue;
         }
+        /* The instruction's offset in bytes, whole code units. */
         int64_t lasti = -1;
-        if (l->iframe_instr_ptr >= 0 && l->code_code_adaptive >= 0) {
+        if (l->iframe_instr_ptr >= 0 && l->code_code_adaptive >= 0 &&
+            l->code_unit_size > 0) {
             uint64_t ip = u64_at(buf, l->iframe_instr_ptr);
             uint64_t first = code + (uint64_t)l->code_code_adaptive;
-            int64_t units = ((int64_t)(ip - first)) / 2;
+            int64_t units = ((int64_t)(ip - first)) / l->code_unit_size;
             if (l->instr_ptr_is_next)
                 units -= 1;
-            lasti = units * 2;
+            lasti = units * l->code_unit_size;
         }
         bool is_entry = l->iframe_is_entry > 0 && buf[l->iframe_is_entry] != 0;
         if (!add(ch, c, lasti, is_entry,

@@ -20,7 +20,6 @@ typedef struct {
     size_t n, cap;
     bool from_limbo;
     bool oom;
-    const pyspy_py_objlayout *ol;
 } names;
 
 static bool have(const names *ns, uint64_t ident) {
@@ -33,13 +32,11 @@ static bool have(const names *ns, uint64_t ident) {
 static int add_thread(void *ctx, uint64_t key, uint64_t thread) {
     names *ns = ctx;
     int64_t ident;
-    if (!ns->ol->thread_name_attr || !ns->ol->thread_ident_attr)
-        return 1;
     if (ns->from_limbo) {
         uint64_t id_obj;
         if (pyspy_py_object_getattr_str(ns->src, ns->py, thread,
-                                        ns->ol->thread_ident_attr, &id_obj,
-                                        NULL) < 0 ||
+                                        ns->py->layout.thread_ident_attr,
+                                        &id_obj, NULL) < 0 ||
             !id_obj ||
             pyspy_py_int_value(ns->src, ns->py, id_obj, &ident, NULL) < 0)
             return 0;
@@ -50,7 +47,7 @@ static int add_thread(void *ctx, uint64_t key, uint64_t thread) {
         return 0;
     uint64_t name_obj;
     if (pyspy_py_object_getattr_str(ns->src, ns->py, thread,
-                                    ns->ol->thread_name_attr, &name_obj,
+                                    ns->py->layout.thread_name_attr, &name_obj,
                                     NULL) < 0 ||
         !name_obj)
         return 0;
@@ -74,9 +71,9 @@ int pyspy_py_thread_names(pyspy_memsrc *src, const pyspy_python *py,
                           pyspy_error *err) {
     *out = NULL;
     *n = 0;
-    const pyspy_py_objlayout *ol = pyspy_py_objlayout_need(py, err);
-    if (!ol)
-        return -1;
+    if (!py->layout.thread_name_attr || !py->layout.thread_ident_attr)
+        return pyspy_error_set(err, PYSPY_E_UNSUPPORTED,
+                               "threading's attribute names unknown");
     if (!py->interp_head || py->layout.interp_modules < 0)
         return pyspy_error_set(err, PYSPY_E_UNSUPPORTED,
                                "no interpreter to find sys.modules in");
@@ -92,10 +89,10 @@ int pyspy_py_thread_names(pyspy_memsrc *src, const pyspy_python *py,
         return pyspy_error_prefix(err, "sys.modules");
     if (!threading)
         return 0; /* never imported: no names, not an error */
-    if (pyspy_py_read_u64(src, threading + (uint64_t)ol->module_md_dict,
+    if (pyspy_py_read_u64(src, threading + (uint64_t)py->layout.module_md_dict,
                           &md_dict, err) < 0)
         return pyspy_error_prefix(err, "threading module");
-    names ns = {.src = src, .py = py, .ol = ol};
+    names ns = {.src = src, .py = py};
     const char *regs[] = {"_active", "_limbo"};
     for (int i = 0; i < 2 && md_dict; i++) {
         uint64_t reg;
