@@ -18,13 +18,30 @@
 #define OFF_FREE_THREADED 16
 #define MAX_STRUCT_OFFSET (1u << 22) /* 4 MiB: larger is not an offset */
 
+/* A version as one comparable number. */
+static int family(int major, int minor) {
+    return major * 100 + minor;
+}
+
+/* Whether a version can have a _Py_DebugOffsets at all: the oldest family
+ * the generator measured one for bounds it, newer ones may add their own. */
+static bool publishes_offsets(const pyspy_pyver *v) {
+    for (size_t i = 0; i < pyspy_py_debug_maps_count; i++) {
+        const pyspy_py_debug_map *d = &pyspy_py_debug_maps[i];
+        if (d->major == v->major &&
+            family(v->major, v->minor) >= family(d->major, d->minor))
+            return true;
+    }
+    return false;
+}
+
 static bool plausible_header(const uint8_t *h, uint64_t *version, bool *ft) {
     uint64_t ver, flag;
     memcpy(&ver, h + OFF_VERSION, 8);
     memcpy(&flag, h + OFF_FREE_THREADED, 8);
     pyspy_pyver v;
     if (memcmp(h, COOKIE, 8) != 0 || pyspy_pyver_from_hex(ver, &v) < 0 ||
-        v.major != 3 || v.minor < 13 || flag > 1)
+        !publishes_offsets(&v) || flag > 1)
         return false;
     *version = ver;
     *ft = flag != 0;

@@ -165,7 +165,8 @@ int pyspy_code_line(const pyspy_python *py, pyspy_code_info *c, int64_t lasti) {
             return c->memo_line[i];
     int line =
         pyspy_line_for(py->layout.lines, py->layout.lnotab_unsigned_deltas,
-                       c->linetable, c->linetable_len, c->firstlineno, lasti);
+                       py->layout.code_unit_size, c->linetable,
+                       c->linetable_len, c->firstlineno, lasti);
     uint8_t at = c->memo_next;
     c->memo_next = (uint8_t)((at + 1) % PYSPY_LINE_MEMO);
     if (c->memo_n < PYSPY_LINE_MEMO)

@@ -81,7 +81,9 @@ enum {
 };
 
 int pyspy_line_locations311(const uint8_t *tab, size_t len, int firstlineno,
-                            int64_t lasti) {
+                            int64_t lasti, int code_unit) {
+    if (code_unit < 1)
+        return 0;
     int64_t computed = firstlineno;
     int64_t ar_end = 0, ar_line = -1;
     size_t pos = 0;
@@ -118,7 +120,7 @@ int pyspy_line_locations311(const uint8_t *tab, size_t len, int firstlineno,
         if (computed > INT32_MAX || computed < -(int64_t)INT32_MAX)
             return 0;
         ar_line = code == LOC_NONE ? -1 : computed;
-        ar_end += (int64_t)((first & 7) + 1) * 2;
+        ar_end += (int64_t)((first & 7) + 1) * code_unit;
         pos++;
         while (pos < len && !(tab[pos] & 0x80))
             pos++;
@@ -128,7 +130,7 @@ int pyspy_line_locations311(const uint8_t *tab, size_t len, int firstlineno,
     return (int)ar_line;
 }
 
-int pyspy_line_for(pyspy_lines_kind kind, bool lnotab_unsigned,
+int pyspy_line_for(pyspy_lines_kind kind, bool lnotab_unsigned, int code_unit,
                    const uint8_t *tab, size_t len, int firstlineno,
                    int64_t lasti) {
     if (lasti < 0)
@@ -140,7 +142,7 @@ int pyspy_line_for(pyspy_lines_kind kind, bool lnotab_unsigned,
     case PYSPY_LINES_LINETABLE310:
         return pyspy_line_linetable310(tab, len, firstlineno, lasti);
     case PYSPY_LINES_LOCATIONS311:
-        return pyspy_line_locations311(tab, len, firstlineno, lasti);
+        return pyspy_line_locations311(tab, len, firstlineno, lasti, code_unit);
     }
     return 0;
 }

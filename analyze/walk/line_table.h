@@ -22,14 +22,15 @@ int pyspy_line_lnotab(const uint8_t *tab, size_t len, int firstlineno,
 int pyspy_line_linetable310(const uint8_t *tab, size_t len, int firstlineno,
                             int64_t lasti);
 
-/* Location table (3.11+). lasti is a byte offset (code units * 2).
- * Returns 0 for no line. */
+/* Location table (3.11+). lasti is a byte offset; entries count code
+ * units of code_unit bytes (the layout's code_unit_size). Returns 0 for no
+ * line. */
 int pyspy_line_locations311(const uint8_t *tab, size_t len, int firstlineno,
-                            int64_t lasti);
+                            int64_t lasti, int code_unit);
 
 /* Dispatch by table kind; a negative lasti (frame not started) gives the
  * first line. */
-int pyspy_line_for(pyspy_lines_kind kind, bool lnotab_unsigned,
+int pyspy_line_for(pyspy_lines_kind kind, bool lnotab_unsigned, int code_unit,
                    const uint8_t *tab, size_t len, int firstlineno,
                    int64_t lasti);
 

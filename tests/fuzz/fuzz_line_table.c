@@ -29,8 +29,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     int64_t lasti = (int64_t)pyspy_fuzz_le(data + 5, 8);
     const uint8_t *tab = data + 13;
     size_t len = size - 13;
-    int line = pyspy_line_for(kinds[k].kind, kinds[k].unsigned_deltas, tab, len,
-                              first, lasti);
+    int line = pyspy_line_for(kinds[k].kind, kinds[k].unsigned_deltas, 2, tab,
+                              len, first, lasti);
     if (line < 0)
         abort();
     if (lasti < 0 && line != (first > 0 ? first : 0))
@@ -39,6 +39,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     memset(&py, 0, sizeof py);
     py.layout.lines = kinds[k].kind;
     py.layout.lnotab_unsigned_deltas = kinds[k].unsigned_deltas;
+    py.layout.code_unit_size = 2;
     pyspy_code_info c = {.valid = true,
                          .firstlineno = first,
                          .linetable = (uint8_t *)tab,
@@ -52,8 +53,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         for (int64_t at = -2; at <= reach; at += step)
             for (int again = 0; again < 2; again++) {
                 int want =
-                    pyspy_line_for(kinds[k].kind, kinds[k].unsigned_deltas, tab,
-                                   len, first, at);
+                    pyspy_line_for(kinds[k].kind, kinds[k].unsigned_deltas, 2,
+                                   tab, len, first, at);
                 if (want < 0 || pyspy_code_line(&py, &c, at) != want)
                     abort();
             }

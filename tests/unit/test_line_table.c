@@ -80,9 +80,9 @@ TEST(locations_311) {
                                7, 7, 7, 7, 7, 8, 9, 7, 7, 7, 7, 7, 7, 7, 7};
     for (size_t i = 0; i < N(want); i++)
         CHECK(pyspy_line_locations311(locations311, sizeof locations311, 2,
-                                      (int64_t)i * 2) == want[i]);
-    CHECK(pyspy_line_locations311(locations311, sizeof locations311, 2, 1000) ==
-          0);
+                                      (int64_t)i * 2, 2) == want[i]);
+    CHECK(pyspy_line_locations311(locations311, sizeof locations311, 2, 1000,
+                                  2) == 0);
 }
 
 static const uint8_t locations312[] = {
@@ -99,26 +99,26 @@ TEST(locations_312_with_no_location_entry) {
                                7, 7, 7, 8, 9, 7, 7, 7, 7, 7, -1, -1, 5, 5, 5};
     for (size_t i = 0; i < N(want); i++)
         CHECK(pyspy_line_locations311(locations312, sizeof locations312, 2,
-                                      (int64_t)i * 2) ==
-              (want[i] < 0 ? 0 : want[i]));
+                                      (int64_t)i * 2,
+                                      2) == (want[i] < 0 ? 0 : want[i]));
 }
 
 TEST(locations_hostile) {
     /* a continuation byte where an entry should start */
     static const uint8_t bad[] = {0x05, 0x01};
-    CHECK(pyspy_line_locations311(bad, sizeof bad, 7, 0) == 0);
+    CHECK(pyspy_line_locations311(bad, sizeof bad, 7, 0, 2) == 0);
     /* a varint that runs off the end */
     static const uint8_t cut[] = {0x80 | (13 << 3), 0x7f};
-    CHECK(pyspy_line_locations311(cut, sizeof cut, 7, 0) == 0);
+    CHECK(pyspy_line_locations311(cut, sizeof cut, 7, 0, 2) == 0);
     /* an endless varint */
     uint8_t endless[64];
     endless[0] = 0x80 | (13 << 3);
     for (size_t i = 1; i < sizeof endless; i++)
         endless[i] = 0x7f;
-    CHECK(pyspy_line_locations311(endless, sizeof endless, 7, 0) == 0);
+    CHECK(pyspy_line_locations311(endless, sizeof endless, 7, 0, 2) == 0);
     /* signed varint: line delta -3 (u = 7) */
     static const uint8_t neg[] = {0x80 | (13 << 3), 7};
-    CHECK(pyspy_line_locations311(neg, sizeof neg, 10, 0) == 7);
+    CHECK(pyspy_line_locations311(neg, sizeof neg, 10, 0, 2) == 7);
     /* Deltas near 2^62 (found by tests/fuzz/fuzz_line_table): no line,
      * and no overflow of the running line. */
     uint8_t huge[2 * 12];
@@ -129,18 +129,18 @@ TEST(locations_hostile) {
             p[i] = 0x7f;
         p[11] = 0x3e;
     }
-    CHECK(pyspy_line_locations311(huge, sizeof huge, 7, 4) == 0);
+    CHECK(pyspy_line_locations311(huge, sizeof huge, 7, 4, 2) == 0);
 }
 
 TEST(dispatch_negative_lasti_is_first_line) {
-    CHECK(pyspy_line_for(PYSPY_LINES_LOCATIONS311, false, locations311,
+    CHECK(pyspy_line_for(PYSPY_LINES_LOCATIONS311, false, 2, locations311,
                          sizeof locations311, 2, -2) == 2);
-    CHECK(pyspy_line_for(PYSPY_LINES_LNOTAB, false, lnotab38, sizeof lnotab38,
-                         2, 32) == 7);
-    CHECK(pyspy_line_for(PYSPY_LINES_LNOTAB, true, lnotab38, sizeof lnotab38, 2,
-                         32) ==
+    CHECK(pyspy_line_for(PYSPY_LINES_LNOTAB, false, 2, lnotab38,
+                         sizeof lnotab38, 2, 32) == 7);
+    CHECK(pyspy_line_for(PYSPY_LINES_LNOTAB, true, 2, lnotab38, sizeof lnotab38,
+                         2, 32) ==
           2 + 1 + 1 + 255 + 2 + 1 + 255 + 2 + 1 + 1 + 254);
-    CHECK(pyspy_line_for(PYSPY_LINES_LINETABLE310, false, linetable310,
+    CHECK(pyspy_line_for(PYSPY_LINES_LINETABLE310, false, 2, linetable310,
                          sizeof linetable310, 2, 30) == 9);
 }
 

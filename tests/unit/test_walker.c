@@ -408,7 +408,7 @@ TEST(code_entries_memo_lines_and_short_names) {
         for (int64_t lasti = -2; lasti <= 40; lasti += 2)
             for (int again = 0; again < 2; again++)
                 CHECK(pyspy_code_line(&py, &c, lasti) ==
-                      pyspy_line_for(PYSPY_LINES_LNOTAB, false, lnotab,
+                      pyspy_line_for(PYSPY_LINES_LNOTAB, false, 1, lnotab,
                                      sizeof lnotab, 2, lasti));
     CHECK(pyspy_code_line(&py, &c, 32) == 7);
     char *near[] = {"/usr/lib/python3.11"},
