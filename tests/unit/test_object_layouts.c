@@ -3,24 +3,7 @@
  * are single distinct bits, and a few values known independently of the
  * generator (CPython's documented object layouts, Python's name mangling)
  * hold. */
-#include "analyze/cpython/layout_tables.h"
-#include "tests/unit/testlib.h"
-
-#define EACH(l)                                                                \
-    for (size_t i_ = 0; i_ < pyspy_py_layout_count(); i_++)                    \
-        for (const pyspy_py_layout *l = pyspy_py_layout_at(i_); l; l = NULL)
-
-static void report(const pyspy_py_layout *l, const char *what) {
-    fprintf(stderr, "  table %d.%d%s: %s\n", l->major, l->minor,
-            l->free_threaded ? "t" : "", what);
-}
-
-#define NEED(l, cond)                                                          \
-    do {                                                                       \
-        if (!(cond))                                                           \
-            report(l, #cond);                                                  \
-        CHECK(cond);                                                           \
-    } while (0)
+#include "tests/unit/layout_each.h"
 
 static bool one_bit(uint64_t f) {
     return f && !(f & (f - 1));
