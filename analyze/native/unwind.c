@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 typedef struct unwind_ctx {
@@ -90,15 +91,42 @@ static const Dwfl_Callbacks dwfl_callbacks = {
     .debuginfo_path = &debuginfo_path,
 };
 
+/* The file a module without a build-id was read from: nothing else
+ * tells one build of it from another at the same path. All zero when
+ * there was no file (the module came from the target's memory). */
+typedef struct file_id {
+    uint64_t dev, ino, size;
+    int64_t mtime_ns;
+} file_id;
+
+/* Where this host has m's file: under the target's file root. */
+static bool host_path(const char *root, const pyspy_module *m, char *path,
+                      size_t pathlen) {
+    if (!m->path || m->path[0] != '/')
+        return false;
+    int w = snprintf(path, pathlen, "%s%s", root, m->path);
+    return w >= 0 && (size_t)w < pathlen;
+}
+
+/* The file at m's host path now, all zero when there is none; the
+ * session records it when opened and a lookup compares it, the same
+ * question both times, so a file that cannot be opened still matches. */
+static file_id file_now(const char *root, const pyspy_module *m) {
+    char path[4096 + 64];
+    struct stat st;
+    if (!host_path(root, m, path, sizeof path) || stat(path, &st) != 0 ||
+        !S_ISREG(st.st_mode))
+        return (file_id){0};
+    return (file_id){
+        (uint64_t)st.st_dev, (uint64_t)st.st_ino, (uint64_t)st.st_size,
+        (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec};
+}
+
 /* Opens the host's copy of m when it is the same build as the target's
  * (a different build would give wrong unwind tables and names). */
 static int open_module_file(const pyspy_memsrc *src, const pyspy_module *m,
                             char *path, size_t pathlen) {
-    if (!m->path || m->path[0] != '/')
-        return -1;
-    int w =
-        snprintf(path, pathlen, "%s%s", pyspy_memsrc_file_root(src), m->path);
-    if (w < 0 || (size_t)w >= pathlen)
+    if (!host_path(pyspy_memsrc_file_root(src), m, path, pathlen))
         return -1;
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
@@ -216,10 +244,16 @@ static void report_from_memory(Dwfl *dwfl, pyspy_memsrc *src, const char *name,
 
 /* images has room for src->nmodules + 1 entries (the last for the vDSO,
  * which is no file anywhere); their buffers outlive dwfl. */
-static void report_modules(Dwfl *dwfl, pyspy_memsrc *src, mem_image *images) {
+/* files[i]: what module i without a build-id was read from. */
+static void report_modules(Dwfl *dwfl, pyspy_memsrc *src, mem_image *images,
+                           file_id *files) {
     char path[4096 + 64];
     for (size_t i = 0; i < src->nmodules; i++) {
         const pyspy_module *m = &src->modules[i];
+        /* Before the open: a file replaced in between is then a
+         * different key at the next lookup, not a stale session. */
+        if (!m->build_id_len)
+            files[i] = file_now(pyspy_memsrc_file_root(src), m);
         int fd = open_module_file(src, m, path, sizeof path);
         /* On success libdw owns fd. */
         if (fd >= 0 &&
@@ -379,8 +413,8 @@ typedef struct resolved {
 #define RESOLVED_MAX 8192u /* addresses; the table starts over when full */
 
 /* What a session was opened for, module by module: the build-id where
- * the module has one, else its path alone names the file; the path is
- * kept either way, as libdw names frames' modules by it. */
+ * the module has one, else the file it was read from (path and inode);
+ * the path is kept either way, as libdw names frames' modules by it. */
 typedef struct module_key {
     uint8_t build_id[20];
     uint8_t build_id_len;
@@ -394,9 +428,10 @@ struct pyspy_native_session {
     char *root;                        /* pyspy_memsrc_file_root */
     module_key *mods;
     size_t nmods;
-    uint64_t vdso; /* start of the [vdso] mapping, 0 none */
-    bool busy;     /* taken by a caller */
-    uint64_t used; /* pool clock when last given back */
+    file_id *files; /* per module, those without a build-id */
+    uint64_t vdso;  /* start of the [vdso] mapping, 0 none */
+    bool busy;      /* taken by a caller */
+    uint64_t used;  /* pool clock when last given back */
     Dwfl *dwfl;
     bool attached;
     mem_image *images;
@@ -487,6 +522,7 @@ static void session_free(session *s) {
     for (size_t i = 0; s->mods && i < s->nmods; i++)
         free(s->mods[i].path);
     free(s->mods);
+    free(s->files);
     free(s->root);
     free(s);
 }
@@ -534,8 +570,30 @@ static bool same_str(const char *a, const char *b) {
     return a && b ? strcmp(a, b) == 0 : a == b;
 }
 
+/* file_now of src's modules without a build-id; NULL when every module
+ * has one (or out of memory, which only means no session matches). */
+static file_id *files_now(const pyspy_memsrc *src, const char *root) {
+    size_t i = 0;
+    while (i < src->nmodules && src->modules[i].build_id_len)
+        i++;
+    if (i == src->nmodules)
+        return NULL;
+    file_id *files = calloc(src->nmodules, sizeof *files);
+    for (; files && i < src->nmodules; i++)
+        if (!src->modules[i].build_id_len)
+            files[i] = file_now(root, &src->modules[i]);
+    return files;
+}
+
+static bool same_file(const file_id *a, const file_id *b) {
+    return a->dev == b->dev && a->ino == b->ino && a->size == b->size &&
+           a->mtime_ns == b->mtime_ns;
+}
+
+/* files: from files_now (NULL when no module lacks a build-id). */
 static bool key_matches(const session *s, const pyspy_memsrc *src,
-                        const char *root, uint64_t hash, uint64_t vdso) {
+                        const char *root, uint64_t hash, uint64_t vdso,
+                        const file_id *files) {
     if (s->hash != hash || s->nmods != src->nmodules || s->vdso != vdso ||
         strcmp(s->root, root) != 0)
         return false;
@@ -547,6 +605,8 @@ static bool key_matches(const session *s, const pyspy_memsrc *src,
             k->build_id_len != m->build_id_len ||
             memcmp(k->build_id, m->build_id, k->build_id_len) != 0 ||
             !same_str(k->path, m->path))
+            return false;
+        if (!m->build_id_len && (!files || !same_file(&s->files[i], &files[i])))
             return false;
     }
     return true;
@@ -564,7 +624,8 @@ static session *session_open(pyspy_memsrc *src, const char *root, uint64_t hash,
     s->root = strdup(root);
     s->nmods = src->nmodules;
     s->mods = calloc(s->nmods + 1, sizeof *s->mods);
-    bool oom = !s->root || !s->mods;
+    s->files = calloc(s->nmods + 1, sizeof *s->files);
+    bool oom = !s->root || !s->mods || !s->files;
     for (size_t i = 0; !oom && i < s->nmods; i++) {
         const pyspy_module *m = &src->modules[i];
         module_key *k = &s->mods[i];
@@ -591,7 +652,7 @@ static session *session_open(pyspy_memsrc *src, const char *root, uint64_t hash,
     }
     s->ctx->src = src;
     dwfl_report_begin(s->dwfl);
-    report_modules(s->dwfl, src, s->images);
+    report_modules(s->dwfl, src, s->images, s->files);
     dwfl_report_end(s->dwfl, NULL, NULL);
     pid_t pid = src->proc.pid > 0 ? src->proc.pid : 1;
     s->attached =
@@ -649,16 +710,18 @@ pyspy_native_session *pyspy_native_get(pyspy_memsrc *src, pyspy_error *err) {
     const char *root = pyspy_memsrc_file_root(src);
     uint64_t vdso = vdso_start(src);
     uint64_t hash = key_hash(src, root, vdso);
+    file_id *files = files_now(src, root);
     session *s = NULL, *stale = NULL;
     pthread_mutex_lock(&pool_lock);
     for (s = pool; s; s = s->next)
-        if (!s->busy && key_matches(s, src, root, hash, vdso))
+        if (!s->busy && key_matches(s, src, root, hash, vdso, files))
             break;
     if (s)
         s->busy = true;
     else
         unlink_idle(&stale, same_root, root);
     pthread_mutex_unlock(&pool_lock);
+    free(files);
     free_list(stale);
     if (s) {
         if (s->ctx->src != src)

@@ -21,8 +21,9 @@ typedef struct pyspy_native_frame {
 
 /* A libdw session: the modules of a source reported to libdw, with
  * their symbol and unwind tables. Sessions are kept between calls, one
- * per set of modules (each module's build-id, or path where it has none,
- * its addresses, and pyspy_memsrc_file_root): a target's next sample, or
+ * per set of modules (each module's build-id, or where it has none the
+ * file it was read from, path and inode; its addresses; and
+ * pyspy_memsrc_file_root): a target's next sample, or
  * the next snapshot of the same program, finds its own again. A session
  * is the caller's alone until given back, and callers on other threads
  * get sessions of their own, so they unwind side by side. */

@@ -254,6 +254,62 @@ TEST(sessions_by_module_identity) {
     pyspy_native_release();
 }
 
+static bool write_file(const char *path, const char *text) {
+    FILE *f = fopen(path, "w");
+    if (!f)
+        return false;
+    bool ok = fputs(text, f) >= 0;
+    return fclose(f) == 0 && ok;
+}
+
+/* A module without a build-id is its file: the same path holding another
+ * file (a rebuilt library, a new inode) is another session, the same
+ * file the same session, and a path with no file keeps its session too. */
+TEST(sessions_of_files_without_build_id) {
+    static fake f;
+    memset(&f, 0, sizeof f);
+    const char *tmp = getenv("TMPDIR");
+    char dir[4096], lib[4200], next[4200];
+    snprintf(dir, sizeof dir, "%s/test_native_unwind-XXXXXX",
+             tmp && *tmp ? tmp : "/tmp");
+    CHECK(mkdtemp(dir) != NULL);
+    snprintf(lib, sizeof lib, "%s/libnobuildid.so", dir);
+    snprintf(next, sizeof next, "%s/libnobuildid.so.new", dir);
+    CHECK(write_file(lib, "first build"));
+    pyspy_module m = {.path = lib, .start = 0x10000, .end = 0x11000};
+    pyspy_region r = {.start = 0x10000,
+                      .end = 0x11000,
+                      .present = true,
+                      .perms = PYSPY_PERM_R | PYSPY_PERM_X,
+                      .path = m.path};
+    pyspy_memsrc a = {.ops = &fake_ops,
+                      .impl = &f,
+                      .regions = &r,
+                      .nregions = 1,
+                      .modules = &m,
+                      .nmodules = 1};
+    pyspy_error err = {0};
+    pyspy_native_session *s1 = pyspy_native_get(&a, &err);
+    CHECK(s1 != NULL);
+    pyspy_native_put(s1);
+    pyspy_native_session *s2 = pyspy_native_get(&a, &err);
+    CHECK(s2 == s1);
+    pyspy_native_put(s2);
+    CHECK(write_file(next, "second build") && rename(next, lib) == 0);
+    pyspy_native_session *s3 = pyspy_native_get(&a, &err);
+    CHECK(s3 && s3 != s1);
+    pyspy_native_put(s3);
+    CHECK(unlink(lib) == 0);
+    pyspy_native_session *s4 = pyspy_native_get(&a, &err);
+    CHECK(s4 && s4 != s1 && s4 != s3);
+    pyspy_native_put(s4);
+    pyspy_native_session *s5 = pyspy_native_get(&a, &err);
+    CHECK(s5 == s4);
+    pyspy_native_put(s5);
+    CHECK(rmdir(dir) == 0);
+    pyspy_native_release();
+}
+
 TEST_MAIN(T(live_child_unwinds_through_its_c_functions),
           T(hostile_sources_give_a_bounded_stack),
-          T(sessions_by_module_identity))
+          T(sessions_by_module_identity), T(sessions_of_files_without_build_id))
