@@ -5,6 +5,8 @@
  * prefixes are matched by their frame labels, so a raw file and a set of
  * snapshots compare as long as they label frames alike. */
 #include "formats/record_formats.h"
+#include "capture/base/array.h"
+#include "capture/base/map.h"
 
 #include <inttypes.h>
 #include <math.h>
@@ -22,126 +24,63 @@ typedef struct node {
 typedef struct dtree {
     node *nodes;
     size_t n, cap;
-    /* (parent, label) -> node + 1, open addressing */
-    uint32_t *slots;
-    size_t nslots;
-    /* label strings -> id */
+    pyspy_map children; /* parent << 32 | label -> node */
     char **labels;
     size_t nlabels, caplabels;
-    uint32_t *lslots;
-    size_t nlslots;
+    pyspy_map label_ids; /* hash of a label -> its id */
 } dtree;
 
-static uint64_t mix(uint64_t h) {
-    h ^= h >> 33;
-    h *= 0xff51afd7ed558ccdull;
-    h ^= h >> 33;
-    return h;
-}
+typedef struct label_key {
+    const dtree *t;
+    const char *s;
+} label_key;
 
-static uint64_t hash_s(const char *s) {
-    uint64_t h = 1469598103934665603ull;
-    for (; *s; s++) {
-        h ^= (unsigned char)*s;
-        h *= 1099511628211ull;
-    }
-    return h;
+static bool label_is(const void *ctx, uint32_t id) {
+    const label_key *k = ctx;
+    return strcmp(k->t->labels[id], k->s) == 0;
 }
 
 static int label_id(dtree *t, const char *s, uint32_t *id) {
-    if ((t->nlabels + 1) * 2 > t->nlslots) {
-        size_t ns = t->nlslots ? t->nlslots * 2 : 1024;
-        uint32_t *sl = calloc(ns, sizeof *sl);
-        if (!sl)
-            return -1;
-        for (size_t i = 0; i < t->nlabels; i++) {
-            size_t j = hash_s(t->labels[i]) & (ns - 1);
-            while (sl[j])
-                j = (j + 1) & (ns - 1);
-            sl[j] = (uint32_t)i + 1;
-        }
-        free(t->lslots);
-        t->lslots = sl;
-        t->nlslots = ns;
-    }
-    size_t j = hash_s(s) & (t->nlslots - 1);
-    while (t->lslots[j]) {
-        if (strcmp(t->labels[t->lslots[j] - 1], s) == 0) {
-            *id = t->lslots[j] - 1;
-            return 0;
-        }
-        j = (j + 1) & (t->nlslots - 1);
-    }
-    if (t->nlabels >= UINT32_MAX - 1)
+    label_key k = {t, s};
+    uint64_t h = pyspy_hash_bytes(s, strlen(s));
+    if (pyspy_map_find_hashed(&t->label_ids, h, label_is, &k, id))
+        return 0;
+    if (t->nlabels >= UINT32_MAX - 1 ||
+        pyspy_array_reserve(&t->labels, &t->caplabels, t->nlabels + 1,
+                            sizeof *t->labels, 256))
         return -1;
-    if (t->nlabels == t->caplabels) {
-        size_t cap = t->caplabels ? t->caplabels * 2 : 256;
-        char **l = realloc(t->labels, cap * sizeof *l);
-        if (!l)
-            return -1;
-        t->labels = l;
-        t->caplabels = cap;
-    }
     char *copy = strdup(s);
     if (!copy)
         return -1;
+    bool added;
+    *id = (uint32_t)t->nlabels;
     t->labels[t->nlabels] = copy;
-    t->lslots[j] = (uint32_t)t->nlabels + 1;
-    *id = (uint32_t)t->nlabels++;
+    if (pyspy_map_add_hashed(&t->label_ids, h, label_is, &k, id, &added)) {
+        free(copy);
+        return -1;
+    }
+    t->nlabels++;
     return 0;
-}
-
-static uint64_t node_hash(uint32_t parent, uint32_t label) {
-    return mix(((uint64_t)parent << 32) | label);
 }
 
 /* The child of parent with label; created when add, else UINT32_MAX when
  * there is none. -1 on OOM. */
 static int child(dtree *t, uint32_t parent, uint32_t label, bool add,
                  uint32_t *out) {
-    if (add && (t->n + 1) * 2 > t->nslots) {
-        size_t ns = t->nslots ? t->nslots * 2 : 1024;
-        uint32_t *sl = calloc(ns, sizeof *sl);
-        if (!sl)
-            return -1;
-        for (size_t i = 1; i < t->n; i++) {
-            size_t j =
-                node_hash(t->nodes[i].parent, t->nodes[i].label) & (ns - 1);
-            while (sl[j])
-                j = (j + 1) & (ns - 1);
-            sl[j] = (uint32_t)i + 1;
-        }
-        free(t->slots);
-        t->slots = sl;
-        t->nslots = ns;
-    }
+    uint64_t key = (uint64_t)parent << 32 | label;
     *out = UINT32_MAX;
-    if (!t->nslots)
+    if (pyspy_map_find(&t->children, key, out) || !add)
         return 0;
-    size_t j = node_hash(parent, label) & (t->nslots - 1);
-    while (t->slots[j]) {
-        const node *nd = &t->nodes[t->slots[j] - 1];
-        if (nd->parent == parent && nd->label == label) {
-            *out = t->slots[j] - 1;
-            return 0;
-        }
-        j = (j + 1) & (t->nslots - 1);
-    }
-    if (!add)
-        return 0;
-    if (t->n >= UINT32_MAX - 1)
+    if (t->n >= UINT32_MAX - 1 ||
+        pyspy_array_reserve(&t->nodes, &t->cap, t->n + 1, sizeof *t->nodes,
+                            1024))
         return -1;
-    if (t->n == t->cap) {
-        size_t cap = t->cap * 2;
-        node *nn = realloc(t->nodes, cap * sizeof *nn);
-        if (!nn)
-            return -1;
-        t->nodes = nn;
-        t->cap = cap;
-    }
-    t->nodes[t->n] = (node){parent, label, 0, 0};
-    t->slots[j] = (uint32_t)t->n + 1;
-    *out = (uint32_t)t->n++;
+    uint32_t v = (uint32_t)t->n;
+    bool added;
+    if (pyspy_map_add(&t->children, key, &v, &added))
+        return -1;
+    t->nodes[t->n++] = (node){parent, label, 0, 0};
+    *out = v;
     return 0;
 }
 
@@ -338,9 +277,8 @@ int pyspy_write_flamegraph_diff(FILE *out, const pyspy_agg *base_in,
     new_agg = base ? by_label(new_in, err) : NULL;
     if (!new_agg)
         goto done;
-    d->t.cap = 1024;
-    d->t.nodes = malloc(d->t.cap * sizeof *d->t.nodes);
-    if (!d->t.nodes)
+    if (pyspy_array_reserve(&d->t.nodes, &d->t.cap, 1, sizeof *d->t.nodes,
+                            1024))
         goto oom;
     d->t.nodes[0] = (node){UINT32_MAX, UINT32_MAX, 0, 0};
     d->t.n = 1;
@@ -379,8 +317,8 @@ done:
         for (size_t i = 0; i < d->t.nlabels; i++)
             free(d->t.labels[i]);
         free(d->t.labels);
-        free(d->t.lslots);
-        free(d->t.slots);
+        pyspy_map_free(&d->t.label_ids);
+        pyspy_map_free(&d->t.children);
         free(d->t.nodes);
         free(d);
     }

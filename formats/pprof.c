@@ -5,6 +5,8 @@
  * labelled with the thread's id and name and the pid, so a reader can
  * split a profile by thread as the other record formats do. */
 #include "formats/record_formats.h"
+#include "capture/base/array.h"
+#include "capture/base/map.h"
 
 #include <protobuf-c/protobuf-c.h>
 #include <stdlib.h>
@@ -21,150 +23,78 @@ typedef Perftools__Profiles__Location Location;
 typedef Perftools__Profiles__Line Line;
 typedef Perftools__Profiles__Function Function;
 
-/* A string (or name\0file pair) to index map: pprof refers to every
- * string by its index in one table, and to functions by id. */
-typedef struct strmap {
-    char **keys;
-    size_t *lens;
-    uint64_t *vals;
-    size_t cap, n;
-} strmap;
-
-static uint64_t hash_mem(const char *s, size_t n) {
-    uint64_t h = 1469598103934665603ull;
-    for (size_t i = 0; i < n; i++) {
-        h ^= (unsigned char)s[i];
-        h *= 1099511628211ull;
-    }
-    return h;
-}
-
-static int strmap_grow(strmap *m) {
-    size_t cap = m->cap ? m->cap * 2 : 256;
-    char **keys = calloc(cap, sizeof *keys);
-    size_t *lens = calloc(cap, sizeof *lens);
-    uint64_t *vals = calloc(cap, sizeof *vals);
-    if (!keys || !lens || !vals) {
-        free(keys);
-        free(lens);
-        free(vals);
-        return -1;
-    }
-    for (size_t i = 0; i < m->cap; i++) {
-        if (!m->keys[i])
-            continue;
-        size_t j = hash_mem(m->keys[i], m->lens[i]) & (cap - 1);
-        while (keys[j])
-            j = (j + 1) & (cap - 1);
-        keys[j] = m->keys[i];
-        lens[j] = m->lens[i];
-        vals[j] = m->vals[i];
-    }
-    free(m->keys);
-    free(m->lens);
-    free(m->vals);
-    m->keys = keys;
-    m->lens = lens;
-    m->vals = vals;
-    m->cap = cap;
-    return 0;
-}
-
-/* *val receives the key's value; a new key gets next_val and *added;
- * *stored (may be NULL) the map's copy of the key, which lives as long as
- * the map. */
-static int strmap_get(strmap *m, const char *key, size_t len, uint64_t next_val,
-                      uint64_t *val, bool *added, char **stored) {
-    *added = false;
-    if ((m->n + 1) * 2 > m->cap && strmap_grow(m))
-        return -1;
-    size_t j = hash_mem(key, len) & (m->cap - 1);
-    while (m->keys[j]) {
-        if (m->lens[j] == len && memcmp(m->keys[j], key, len) == 0) {
-            *val = m->vals[j];
-            if (stored)
-                *stored = m->keys[j];
-            return 0;
-        }
-        j = (j + 1) & (m->cap - 1);
-    }
-    char *copy = malloc(len + 1);
-    if (!copy)
-        return -1;
-    memcpy(copy, key, len);
-    copy[len] = '\0';
-    m->keys[j] = copy;
-    m->lens[j] = len;
-    m->vals[j] = next_val;
-    m->n++;
-    *val = next_val;
-    *added = true;
-    if (stored)
-        *stored = copy;
-    return 0;
-}
-
-static void strmap_free(strmap *m) {
-    for (size_t i = 0; i < m->cap; i++)
-        free(m->keys[i]);
-    free(m->keys);
-    free(m->lens);
-    free(m->vals);
-}
-
+/* pprof refers to every string by its index in one table, and to
+ * functions by id: both are found again through hash maps over the
+ * tables themselves. */
 typedef struct pp {
-    strmap strs, funcs;
-    char **table; /* string_table; entries are the strmap's keys */
+    char **table; /* string_table, owned */
     size_t ntable, captable;
+    pyspy_map strs; /* hash of a string -> its index */
     Function **functions;
     size_t nfunctions;
+    pyspy_map funcs; /* hash of name and file -> index in functions */
 } pp;
+
+typedef struct str_key {
+    const pp *p;
+    const char *name, *file; /* file: functions only */
+} str_key;
+
+static bool str_is(const void *ctx, uint32_t i) {
+    const str_key *k = ctx;
+    return strcmp(k->p->table[i], k->name) == 0;
+}
 
 /* The string's index in string_table (-1 on OOM). */
 static int64_t str_index(pp *p, const char *s) {
-    uint64_t v;
-    bool added;
-    char *stored;
-    if (strmap_get(&p->strs, s, strlen(s), p->ntable, &v, &added, &stored))
+    str_key k = {p, s, NULL};
+    uint64_t h = pyspy_hash_bytes(s, strlen(s));
+    uint32_t i;
+    if (pyspy_map_find_hashed(&p->strs, h, str_is, &k, &i))
+        return i;
+    if (p->ntable >= UINT32_MAX ||
+        pyspy_array_reserve(&p->table, &p->captable, p->ntable + 1,
+                            sizeof *p->table, 256))
         return -1;
-    if (!added)
-        return (int64_t)v;
-    if (p->ntable == p->captable) {
-        size_t cap = p->captable ? p->captable * 2 : 256;
-        char **t = realloc(p->table, cap * sizeof *t);
-        if (!t)
-            return -1;
-        p->table = t;
-        p->captable = cap;
+    char *copy = strdup(s);
+    if (!copy)
+        return -1;
+    bool added;
+    i = (uint32_t)p->ntable;
+    p->table[p->ntable] = copy;
+    if (pyspy_map_add_hashed(&p->strs, h, str_is, &k, &i, &added)) {
+        free(copy);
+        return -1;
     }
-    /* The table shares the map's copy. */
-    p->table[p->ntable++] = stored;
-    return (int64_t)v;
+    p->ntable++;
+    return i;
+}
+
+static bool function_is(const void *ctx, uint32_t i) {
+    const str_key *k = ctx;
+    const Function *f = k->p->functions[i];
+    return strcmp(k->p->table[f->name], k->name) == 0 &&
+           strcmp(k->p->table[f->filename], k->file) == 0;
+}
+
+static uint64_t function_hash(const char *name, const char *file) {
+    uint64_t h = pyspy_hash_bytes(name, strlen(name));
+    return (h * 0x9E3779B97F4A7C15ull) ^ pyspy_hash_bytes(file, strlen(file));
 }
 
 /* The id of the function name in file (-1 on OOM): frames that differ
  * only by line share it, as pprof expects. */
 static int64_t function_id(pp *p, const char *name, const char *file) {
-    size_t ln = strlen(name), lf = strlen(file);
-    char *key = malloc(ln + lf + 2);
-    if (!key)
-        return -1;
-    memcpy(key, name, ln + 1);
-    memcpy(key + ln + 1, file, lf + 1);
-    uint64_t id;
-    bool added;
-    int rc = strmap_get(&p->funcs, key, ln + lf + 1, p->nfunctions + 1, &id,
-                        &added, NULL);
-    free(key);
-    if (rc)
-        return -1;
-    if (!added)
-        return (int64_t)id;
+    str_key k = {p, name, file};
+    uint64_t h = function_hash(name, file);
+    uint32_t i;
+    if (pyspy_map_find_hashed(&p->funcs, h, function_is, &k, &i))
+        return (int64_t)i + 1;
     Function *f = malloc(sizeof *f);
     if (!f)
         return -1;
     perftools__profiles__function__init(f);
-    f->id = id;
+    f->id = p->nfunctions + 1;
     int64_t n = str_index(p, name), fl = str_index(p, file);
     if (n < 0 || fl < 0) {
         free(f);
@@ -174,8 +104,15 @@ static int64_t function_id(pp *p, const char *name, const char *file) {
     f->system_name = n;
     f->filename = fl;
     /* functions[] was sized for one per frame by the caller. */
-    p->functions[p->nfunctions++] = f;
-    return (int64_t)id;
+    i = (uint32_t)p->nfunctions;
+    p->functions[i] = f;
+    bool added;
+    if (pyspy_map_add_hashed(&p->funcs, h, function_is, &k, &i, &added)) {
+        free(f);
+        return -1;
+    }
+    p->nfunctions++;
+    return (int64_t)i + 1;
 }
 
 /* What protoc-c packs goes straight through deflate to the file, so the
@@ -342,14 +279,9 @@ int pyspy_write_pprof(FILE *out, const pyspy_agg *a, pyspy_error *err) {
             const pyspy_agg_stack *st = &a->stacks[s];
             acc c = per_stack[s];
             per_stack[s] = (acc){0, 0};
-            if (nsamples == capsamples) {
-                size_t cap = capsamples ? capsamples * 2 : 256;
-                Sample **ns = realloc(samples, cap * sizeof *ns);
-                if (!ns)
-                    goto oom;
-                samples = ns;
-                capsamples = cap;
-            }
+            if (pyspy_array_reserve(&samples, &capsamples, nsamples + 1,
+                                    sizeof *samples, 256))
+                goto oom;
             /* One allocation per sample: the message, its values, its
              * labels and its (leaf first) location ids. */
             size_t nlabels = th->name ? 3 : 2;
@@ -418,8 +350,10 @@ done:
     free(lineps);
     free(per_stack);
     free(touched);
+    for (size_t i = 0; i < p.ntable; i++)
+        free(p.table[i]);
     free(p.table);
-    strmap_free(&p.strs);
-    strmap_free(&p.funcs);
+    pyspy_map_free(&p.strs);
+    pyspy_map_free(&p.funcs);
     return rc;
 }
