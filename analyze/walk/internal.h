@@ -143,6 +143,12 @@ const pyspy_thread *pyspy_os_thread_for(pyspy_memsrc *src, pyspy_own_tids *m,
                                         uint64_t pthread_id);
 /* By the source's (host's) tid. */
 const pyspy_thread *pyspy_thread_by_tid(const pyspy_memsrc *src, int tid);
+/* The name the thread gave itself (its comm), for a thread Python has
+ * no name for; NULL when it has none of its own: empty, or the main
+ * thread's, which every new thread inherits and which is the process's
+ * name rather than the thread's (so the main thread never has one). */
+const char *pyspy_os_thread_own_name(const pyspy_memsrc *src,
+                                     const pyspy_thread *os);
 
 /* Whether the kernel saw the thread running at capture: its recorded
  * state when there is one, else (kernel cores) whether it sat in a

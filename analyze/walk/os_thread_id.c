@@ -9,6 +9,7 @@
 
 #include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 
 #define REG_FS_BASE 21 /* user_regs_struct.fs_base */
 
@@ -21,6 +22,19 @@ const pyspy_thread *pyspy_thread_by_tid(const pyspy_memsrc *src, int tid) {
         if (src->threads[i].tid == tid)
             return &src->threads[i];
     return NULL;
+}
+
+const char *pyspy_os_thread_own_name(const pyspy_memsrc *src,
+                                     const pyspy_thread *os) {
+    if (!os || !os->name[0] || os->tid == src->proc.pid)
+        return NULL;
+    const pyspy_thread *main = pyspy_thread_by_tid(src, src->proc.pid);
+    /* Without the main thread's name there is nothing to tell an
+     * inherited name from a chosen one: no name rather than a wrong one. */
+    if (!main || !main->name[0] ||
+        strncmp(main->name, os->name, sizeof os->name) == 0)
+        return NULL;
+    return os->name;
 }
 
 static int cmp_own(const void *a, const void *b) {

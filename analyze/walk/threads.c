@@ -171,6 +171,14 @@ static int finish(walk *w) {
         if (t->active && pyspy_frames_look_idle(t->frames, t->nframes))
             t->active = false;
         t->crashed = os && os->crashed;
+        /* A thread started outside threading (C pthread_create, an
+         * extension's thread, _thread) has no Python name; pystack shows
+         * the kernel's. */
+        const char *own = w->opts->skip_thread_names || t->thread_name
+                              ? NULL
+                              : pyspy_os_thread_own_name(src, os);
+        if (own && !(t->thread_name = strndup(own, sizeof os->name)))
+            return -1;
         for (size_t k = 0; k < t->nframes; k++)
             t->incomplete |= t->frames[k].unreadable;
     }
