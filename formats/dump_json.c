@@ -110,6 +110,9 @@ static cJSON *process_info_json(const pyspy_traces *t,
     } else {
         add(o, "parent", cJSON_CreateNull(), ok);
     }
+    /* Not in py-spy's shape: only while a garbage collection runs. */
+    if (t->gc_collecting)
+        add(o, "gc_collecting", cJSON_CreateTrue(), ok);
     return o;
 }
 
@@ -143,6 +146,9 @@ static cJSON *trace_json(const pyspy_traces *t, const pyspy_trace *tr,
      * there (os_thread_id stays the host's, as py-spy's field means). */
     if (tr->ns_thread_id)
         add(o, "ns_thread_id", u64_raw(tr->ns_thread_id), ok);
+    /* And only the thread running a garbage collection. */
+    if (tr->gc_collecting)
+        add(o, "gc_collecting", cJSON_CreateTrue(), ok);
     return o;
 }
 

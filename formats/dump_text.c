@@ -63,10 +63,13 @@ static void print_thread_line(FILE *out, const pyspy_trace *tr,
         snprintf(status + n, sizeof status - n, ", ns %" PRIu64,
                  tr->ns_thread_id);
     }
+    /* After py-spy's parenthesis, which stays as it was. */
+    const char *gc = tr->gc_collecting ? " (gc)" : "";
     if (tr->thread_name)
-        fprintf(out, "Thread %s (%s): \"%s\"\n", id, status, tr->thread_name);
+        fprintf(out, "Thread %s (%s)%s: \"%s\"\n", id, status, gc,
+                tr->thread_name);
     else
-        fprintf(out, "Thread %s (%s)\n", id, status);
+        fprintf(out, "Thread %s (%s)%s\n", id, status, gc);
 }
 
 bool pyspy_trace_has_subinterpreter(const pyspy_trace *tr) {
@@ -115,6 +118,13 @@ int pyspy_dump_text(FILE *out, const pyspy_traces *t,
     if (h && h->parent_pid > 0)
         fprintf(out, "Parent Process %d: %s\n", h->parent_pid,
                 h->parent_cmdline ? h->parent_cmdline : "");
+    if (t->gc_collecting) {
+        bool told = false;
+        for (size_t i = 0; i < t->ntraces; i++)
+            told |= t->traces[i].gc_collecting;
+        fprintf(out, "Garbage collection running%s\n",
+                told ? "" : " (on a thread that cannot be told)");
+    }
     fputc('\n', out);
     size_t *order = pyspy_dump_order(t, true);
     if (!order)

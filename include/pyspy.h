@@ -445,6 +445,9 @@ typedef struct pyspy_trace {
      * an unreadable frame or code object): frames are what could be
      * read, never presented as the whole stack. */
     bool incomplete;
+    /* The thread is running the garbage collector (a collection that
+     * started on it is in progress; see pyspy_traces.gc_collecting). */
+    bool gc_collecting;
     pyspy_frame *frames; /* innermost first */
     size_t nframes;
 } pyspy_trace;
@@ -459,6 +462,11 @@ typedef struct pyspy_traces {
     /* Lists of thread states or interpreters that ended at memory that
      * could not be read: threads past that point are not in traces. */
     size_t lists_cut;
+    /* A garbage collection is running in some interpreter (read from the
+     * collector's state; false where the version does not say), whether
+     * or not the thread running it could be told (gc_collecting of a
+     * trace). */
+    bool gc_collecting;
 } pyspy_traces;
 
 /* What pyspy_traces_read fills in beyond the frames (dump's options). */

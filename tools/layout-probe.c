@@ -132,6 +132,18 @@ static void debug_map(void) {
 #else
     NA(tlbc_index);
 #endif
+#if V >= 0x030e0000
+    F(gc_base, OF(_Py_DebugOffsets, interpreter_state.gc));
+    F(gc_collecting, OF(_Py_DebugOffsets, gc.collecting));
+#else
+    NA(gc_base);
+    NA(gc_collecting);
+#endif
+#if V >= 0x030f0000
+    F(gc_frame, OF(_Py_DebugOffsets, gc.frame));
+#else
+    NA(gc_frame);
+#endif
     printf("    .fields = {\n");
     DM(runtime_interpreters_head, runtime_state.interpreters_head);
     DM(interp_size, interpreter_state.size);
@@ -330,6 +342,36 @@ int main(int argc, char **argv) {
     NA(tstate_native_thread_id);
 #endif
     F(tstate_size, sizeof(PyThreadState));
+
+    /* Garbage collector state: 2.7/3.6 keep it in gcmodule.c statics. */
+#if V >= 0x03070000 && V < 0x03090000
+    F(runtime_gc_collecting, OF(_PyRuntimeState, gc.collecting));
+#else
+    NA(runtime_gc_collecting);
+#endif
+#if V >= 0x03090000
+    F(interp_gc_collecting, OF(PyInterpreterState, gc.collecting));
+#else
+    NA(interp_gc_collecting);
+#endif
+#if V >= 0x030f0000
+    F(interp_gc_frame, OF(PyInterpreterState, gc.frame));
+#else
+    NA(interp_gc_frame);
+#endif
+
+    /* The exception being handled (sys.exc_info()). */
+#if V >= 0x03070000
+    NA(tstate_exc_value);
+    F(tstate_exc_info, OF(PyThreadState, exc_info));
+    F(stackitem_exc_value, OF(_PyErr_StackItem, exc_value));
+    F(stackitem_previous, OF(_PyErr_StackItem, previous_item));
+#else
+    F(tstate_exc_value, OF(PyThreadState, exc_value));
+    NA(tstate_exc_info);
+    NA(stackitem_exc_value);
+    NA(stackitem_previous);
+#endif
 
     /* Frames */
 #if V < 0x030b0000

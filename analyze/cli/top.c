@@ -128,7 +128,8 @@ int pyspy_cmd_top(const pyspy_config *cfg) {
                  .full_filenames = cfg->full_filenames,
                  .native = cfg->native,
                  /* top shows no thread names */
-                 .skip_thread_names = true},
+                 .skip_thread_names = true,
+                 .skip_gc = true},
         .attach_wait_ms = child.pid ? 10000 : 0,
         .stop = &stop_requested,
         .on_traces = on_traces,

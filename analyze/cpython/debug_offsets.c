@@ -160,6 +160,28 @@ int pyspy_debug_offsets_apply(pyspy_memsrc *src, uint64_t runtime,
         else
             patched.iframe_tlbc_index = (int32_t)val;
     }
+    if (!bad && d->gc_base >= 0 && d->gc_collecting >= 0) {
+        uint64_t base, collecting, frame = 0;
+        memcpy(&base, buf + d->gc_base, 8);
+        memcpy(&collecting, buf + d->gc_collecting, 8);
+        if (d->gc_frame >= 0)
+            memcpy(&frame, buf + d->gc_frame, 8);
+        /* The layout wants them relative to the interpreter. The GC
+         * state never starts the interpreter: 0 is a section left
+         * unfilled, and the built-in offsets stay. */
+        if (base == 0)
+            ;
+        else if (base >= MAX_STRUCT_OFFSET || collecting > 4096 ||
+                 frame > 4096 ||
+                 base + collecting + 4 > (uint64_t)patched.interp_size ||
+                 base + frame + 8 > (uint64_t)patched.interp_size)
+            bad = "gc";
+        else {
+            patched.interp_gc_collecting = (int32_t)(base + collecting);
+            if (d->gc_frame >= 0)
+                patched.interp_gc_frame = (int32_t)(base + frame);
+        }
+    }
     free(buf);
     if (!bad && !consistent(&patched))
         bad = "consistency";

@@ -265,6 +265,26 @@ typedef struct pyspy_py_layout {
     int32_t tstate_size;
     int32_t interp_size;
 
+    /* The garbage collector's struct _gc_runtime_state: its int
+     * collecting, nonzero while a collection runs, in the runtime
+     * (3.7-3.8) or in each interpreter (3.9+); 2.7/3.6 keep it in a
+     * static of gcmodule.c (both -1). */
+    int32_t runtime_gc_collecting;
+    int32_t interp_gc_collecting;
+    /* 3.15+: gc.frame, the _PyInterpreterFrame* that was running when the
+     * current collection started (NULL if none): names the thread. */
+    int32_t interp_gc_frame;
+
+    /* The exception being handled, as sys.exc_info() finds it: 3.7+
+     * PyThreadState.exc_info points at a stack of _PyErr_StackItem
+     * (previous_item links, exc_value NULL or None where that level
+     * handles nothing); 2.7/3.6 hold PyObject* exc_value in the thread
+     * state itself. */
+    int32_t tstate_exc_value;
+    int32_t tstate_exc_info;
+    int32_t stackitem_exc_value;
+    int32_t stackitem_previous;
+
     /* Code objects' flag bits (co_flags, and 3.11+ co_localspluskinds
      * per slot; 0 = the version has no such kind). */
     uint32_t co_varargs, co_varkeywords;

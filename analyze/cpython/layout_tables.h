@@ -33,6 +33,10 @@ typedef struct pyspy_py_debug_map {
      * the layout wants the fields relative to the GIL. */
     int32_t gil_base, gil_locked, gil_holder;
     int32_t tlbc_index; /* free-threaded 3.14+ only (0 in GIL builds) */
+    /* interpreter_state.gc and gc.collecting / gc.frame (3.14+; frame
+     * 3.15+): the GC state relative to the interpreter, its fields
+     * relative to the GC state. */
+    int32_t gc_base, gc_collecting, gc_frame;
     pyspy_py_debug_field fields[PYSPY_DEBUG_MAP_MAX];
 } pyspy_py_debug_map;
 

@@ -158,6 +158,18 @@ bool pyspy_thread_active(const pyspy_thread *t);
  * function is idle whatever the kernel said. */
 bool pyspy_frames_look_idle(const pyspy_frame *frames, size_t n);
 
+/* ---------------------------------------------------------- the collector */
+
+/* Whether the interpreter's garbage collector is running: 1 yes, 0 no,
+ * -1 unknown (a version that keeps the state in statics, or unreadable).
+ * When it runs, *start_frame is the frame that started it where the
+ * version records one (3.15+), else 0. */
+int pyspy_gc_collecting(pyspy_memsrc *src, const pyspy_python *py,
+                        uint64_t interp, uint64_t *start_frame);
+/* Whether frame is on the thread state's frame chain. */
+bool pyspy_gc_frame_on_thread(pyspy_memsrc *src, const pyspy_python *py,
+                              uint64_t tstate, uint64_t frame);
+
 /* -------------------------------------------------------- sub-interpreters */
 
 /* The thread state each trace was read from (traces[i] from v[i]). */

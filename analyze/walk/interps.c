@@ -194,6 +194,7 @@ static int merge_group(pyspy_trace *tv, member *g, size_t ng,
         m.owns_gil |= t->owns_gil;
         m.incomplete |= t->incomplete;
         m.crashed |= t->crashed;
+        m.gc_collecting |= t->gc_collecting;
         free(t->frames);
         t->frames = NULL;
         t->nframes = 0;

@@ -9,6 +9,7 @@
 #include "analyze/walk/cache.h"
 
 #include <inttypes.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -92,7 +93,28 @@ typedef struct walk {
     size_t lists_cut;
     bool oom;
     pyspy_own_tids own_tids; /* Python's thread ids to the source's */
+    bool gc_collecting;      /* some interpreter's collector runs */
 } walk;
+
+/* Marks the thread running the interpreter's collection, when one runs
+ * and the thread can be told (analyze/walk/gc_state.c says how). */
+static void mark_collector(walk *w, uint64_t interp, size_t first) {
+    uint64_t start = 0;
+    if (pyspy_gc_collecting(w->src, w->py, interp, &start) != 1)
+        return;
+    w->gc_collecting = true;
+    size_t hit = SIZE_MAX;
+    for (size_t i = first; start && hit == SIZE_MAX && i < w->tl.n; i++)
+        if (pyspy_gc_frame_on_thread(w->src, w->py, w->refs.v[i].tstate, start))
+            hit = i;
+    for (size_t i = first; hit == SIZE_MAX && i < w->tl.n; i++)
+        if (w->tl.v[i].owns_gil)
+            hit = i;
+    if (hit == SIZE_MAX && w->tl.n == first + 1)
+        hit = first;
+    if (hit != SIZE_MAX)
+        w->tl.v[hit].gc_collecting = true;
+}
 
 static int one_thread(walk *w, uint64_t tstate, uint64_t holder,
                       const pyspy_sys_path *sp) {
@@ -222,6 +244,7 @@ static int walk_interpreter(walk *w, uint64_t interp, pyspy_error *err) {
     w->nview = ncached;
     pyspy_addr_set seen = {0};
     int rc = 0;
+    size_t first = w->tl.n;
     while (tstate && w->tl.n < PYSPY_MAX_THREADS) {
         bool added;
         if (pyspy_addr_set_add(&seen, tstate, &added) != 0) {
@@ -242,6 +265,8 @@ static int walk_interpreter(walk *w, uint64_t interp, pyspy_error *err) {
         }
     }
     pyspy_addr_set_free(&seen);
+    if (rc == 0 && !w->opts->skip_gc)
+        mark_collector(w, interp, first);
     pyspy_sys_path_free(&own_sp);
     pyspy_py_thread_names_free(w->names, w->nnames);
     w->names = NULL;
@@ -320,6 +345,7 @@ int pyspy_stack_traces(pyspy_memsrc *src, const pyspy_python *py,
     out->traces = w.tl.v;
     out->ntraces = w.tl.n;
     out->lists_cut = w.lists_cut;
+    out->gc_collecting = w.gc_collecting;
     out->pid = src->proc.pid;
     out->ppid = src->proc.ppid;
     out->command_line = dup_or_null(src->proc.cmdline ? src->proc.cmdline : "");

@@ -27,6 +27,9 @@ typedef struct pyspy_walk_opts {
     /* Nothing will use which thread holds the GIL (record without
      * --gil): leave the lock unread, one page fewer per sample. */
     bool skip_gil;
+    /* Nothing will show whether the collector runs (record without
+     * --gc, top): leave its state unread. */
+    bool skip_gc;
 } pyspy_walk_opts;
 
 /* Fills out with one trace per Python thread of every interpreter. A frame
