@@ -22,6 +22,16 @@ int pyspy_write_chrometrace(FILE *out, const pyspy_agg *a, pyspy_error *err);
  * per-thread time line (not counts_only) for its thread labels. */
 int pyspy_write_pprof(FILE *out, const pyspy_agg *a, pyspy_error *err);
 
+/* pyspy's aggregate file (formats/aggregate_file.c): everything a
+ * recording holds (frames, stacks, threads and their time lines), so
+ * partial recordings merge into what one run over all their inputs
+ * gives. The reader takes data (the whole file, len bytes) as hostile
+ * and gives a new aggregate with the options it was recorded with. */
+int pyspy_write_aggregate(FILE *out, const pyspy_agg *a, pyspy_error *err);
+bool pyspy_is_aggregate(const void *head, size_t n);
+int pyspy_read_aggregate(const void *data, size_t len, const char *name,
+                         pyspy_agg **out, pyspy_error *err);
+
 /* How a flamegraph's boxes look, for a writer that draws the same
  * layout with its own colours and hover text (the differential
  * flamegraph, formats/flamegraph_diff.c). */

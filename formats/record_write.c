@@ -16,6 +16,8 @@ int pyspy_write_record(FILE *out, pyspy_format fmt, const pyspy_agg *a,
         return pyspy_write_chrometrace(out, a, err);
     case PYSPY_FORMAT_PPROF:
         return pyspy_write_pprof(out, a, err);
+    case PYSPY_FORMAT_AGGREGATE:
+        return pyspy_write_aggregate(out, a, err);
     default:
         return pyspy_error_set(err, PYSPY_E_USAGE, "no output format");
     }

@@ -84,7 +84,8 @@ typedef enum {
     PYSPY_FORMAT_RAW,
     PYSPY_FORMAT_SPEEDSCOPE,
     PYSPY_FORMAT_CHROMETRACE,
-    PYSPY_FORMAT_PPROF
+    PYSPY_FORMAT_PPROF,
+    PYSPY_FORMAT_AGGREGATE /* pyspy's own, for pyspy merge */
 } pyspy_format;
 
 typedef enum {
@@ -101,7 +102,8 @@ typedef enum {
     PYSPY_CMD_COMPLETIONS,
     PYSPY_CMD_HELP,    /* --help printed; nothing else to do */
     PYSPY_CMD_VERSION, /* --version printed; nothing else to do */
-    PYSPY_CMD_DIFF     /* differential flamegraph of two recordings */
+    PYSPY_CMD_DIFF,    /* differential flamegraph of two recordings */
+    PYSPY_CMD_MERGE    /* partial recordings into one */
 } pyspy_command;
 
 typedef struct pyspy_config {
@@ -156,7 +158,7 @@ PYSPY_API int pyspy_config_validate(const pyspy_config *cfg, pyspy_error *err);
 PYSPY_API void pyspy_config_free(pyspy_config *cfg);
 
 /* "flamegraph", "raw", "speedscope", "chrometrace", "pprof",
- * case-insensitive.
+ * "aggregate", case-insensitive.
  * Error text: "Invalid fileformat: X". */
 PYSPY_API int pyspy_file_format_from_str(const char *s, pyspy_format *out,
                                          pyspy_error *err);

@@ -142,7 +142,8 @@ def test_bash_completions_source_cleanly(pyspy):
     assert r.stderr == ""
     assert "complete -o filenames -F _pyspy pyspy" in r.stdout
     assert "opts: --format" in r.stdout
-    assert "formats: flamegraph raw speedscope chrometrace pprof" in r.stdout
+    assert ("formats: flamegraph raw speedscope chrometrace pprof aggregate"
+            in r.stdout)
     subs = re.search(r"^subs: (.*)$", r.stdout, re.M).group(1).split()
     assert {"record", "top", "dump"} <= set(subs)
 
@@ -210,7 +211,7 @@ def test_elvish_completion_completes(pyspy, tmp_path):
     assert "--format" in groups[0] and "--nolineno" in groups[0], groups
     assert "--locals" not in groups[0], groups
     assert groups[1] == ["flamegraph", "raw", "speedscope", "chrometrace",
-                         "pprof"]
+                         "pprof", "aggregate"]
     assert {"record", "top", "dump", "completions"} <= set(groups[2])
     assert groups[3] == ["bash", "elvish", "fish", "powershell", "zsh"]
     assert groups[4] == []  # a pid is not completed
@@ -258,7 +259,8 @@ def test_powershell_completion_script(pyspy):
         assert f"'{prefix}' = '{sub}'" in text
     for flag in RECORD_FLAGS:
         assert f"'{flag}'" in text, flag
-    assert "'flamegraph', 'raw', 'speedscope', 'chrometrace', 'pprof'" in text
+    assert ("'flamegraph', 'raw', 'speedscope', 'chrometrace', 'pprof', "
+            "'aggregate'") in text
     assert ps_balanced(text)
     assert run(pyspy, "completions", "PowerShell").stdout == text
 

@@ -45,7 +45,8 @@ typedef enum {
     PYSPY_POS_INPUTS,            /* dump */
     PYSPY_POS_SHELL,             /* completions */
     PYSPY_POS_SUBCOMMAND,        /* help */
-    PYSPY_POS_BASE_NEW           /* diff: exactly two recordings */
+    PYSPY_POS_BASE_NEW,          /* diff: exactly two recordings */
+    PYSPY_POS_RECORDINGS         /* merge: one or more recordings */
 } pyspy_cli_positional;
 
 typedef struct pyspy_cli_command {
@@ -61,7 +62,7 @@ typedef struct pyspy_cli_command {
 /* The top level's own options (-h, -V). */
 extern const pyspy_opt pyspy_cli_top_opts[];
 extern const size_t pyspy_cli_ntop_opts;
-/* record, top, dump, diff, completions, help (in that order). */
+/* record, top, dump, diff, merge, completions, help (in that order). */
 extern const pyspy_cli_command pyspy_cli_commands[];
 extern const size_t pyspy_cli_ncommands;
 

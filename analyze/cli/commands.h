@@ -12,6 +12,7 @@ int pyspy_cmd_dump(const pyspy_config *cfg);
 int pyspy_cmd_record(const pyspy_config *cfg);
 int pyspy_cmd_top(const pyspy_config *cfg);
 int pyspy_cmd_diff(const pyspy_config *cfg);
+int pyspy_cmd_merge(const pyspy_config *cfg);
 
 /* Warns on stderr, in one line, of memory the analysis of src wanted and
  * src lacks (cores), with what to do about it; false when there was none. */

@@ -25,7 +25,8 @@ static value_kind value_of(const pyspy_opt *o) {
     }
 }
 
-static const char formats[] = "flamegraph raw speedscope chrometrace pprof";
+static const char formats[] =
+    "flamegraph raw speedscope chrometrace pprof aggregate";
 
 /* "r|re|rec|reco|recor|record": every prefix the parser would accept. */
 static void prefixes(pyspy_sb *sb, const pyspy_cli_command *c,
@@ -238,6 +239,9 @@ static void zsh_script(pyspy_sb *sb) {
             break;
         case PYSPY_POS_INPUTS:
             pyspy_sb_puts(sb, "            '*:snapshot:_files'\n");
+            break;
+        case PYSPY_POS_RECORDINGS:
+            pyspy_sb_puts(sb, "            '*:recording:_files'\n");
             break;
         case PYSPY_POS_BASE_NEW:
             pyspy_sb_puts(sb, "            '1:base recording:_files' \\\n"

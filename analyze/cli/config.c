@@ -39,11 +39,13 @@ static const char *const format_names[] = {
     [PYSPY_FORMAT_SPEEDSCOPE] = "speedscope",
     [PYSPY_FORMAT_CHROMETRACE] = "chrometrace",
     [PYSPY_FORMAT_PPROF] = "pprof",
+    [PYSPY_FORMAT_AGGREGATE] = "aggregate",
 };
 
 int pyspy_file_format_from_str(const char *s, pyspy_format *out,
                                pyspy_error *err) {
-    for (int f = PYSPY_FORMAT_FLAMEGRAPH; s && f <= PYSPY_FORMAT_PPROF; f++) {
+    for (int f = PYSPY_FORMAT_FLAMEGRAPH; s && f <= PYSPY_FORMAT_AGGREGATE;
+         f++) {
         if (strcasecmp(s, format_names[f]) == 0) {
             if (out)
                 *out = (pyspy_format)f;
@@ -55,7 +57,7 @@ int pyspy_file_format_from_str(const char *s, pyspy_format *out,
 }
 
 const char *pyspy_file_format_name(pyspy_format f) {
-    if (f >= PYSPY_FORMAT_FLAMEGRAPH && f <= PYSPY_FORMAT_PPROF)
+    if (f >= PYSPY_FORMAT_FLAMEGRAPH && f <= PYSPY_FORMAT_AGGREGATE)
         return format_names[f];
     return "none";
 }
@@ -153,7 +155,8 @@ int pyspy_config_validate(const pyspy_config *cfg, pyspy_error *err) {
     }
     /* Refused by py-spy after its parser accepted the command line: one
      * bare line and status 1, not a usage error. */
-    if ((cfg->command == PYSPY_CMD_RECORD || cfg->command == PYSPY_CMD_DIFF) &&
+    if ((cfg->command == PYSPY_CMD_RECORD || cfg->command == PYSPY_CMD_DIFF ||
+         cfg->command == PYSPY_CMD_MERGE) &&
         !cfg->show_line_numbers && cfg->lineno == PYSPY_LINENO_FIRST)
         return pyspy_error_set(err, PYSPY_E_GENERIC,
                                "--function & --nolinenos can't be used "

@@ -136,6 +136,7 @@ static int positional(parse_state *ps, pyspy_argscan *s, const char *v,
                 return -1;
         return 1;
     case PYSPY_POS_INPUTS:
+    case PYSPY_POS_RECORDINGS:
         return add_pos(ps, v, err);
     case PYSPY_POS_BASE_NEW:
         if (ps->npos == 2)
@@ -187,7 +188,7 @@ static int apply(parse_state *ps, const pyspy_opt *o, const char *v,
         char why_buf[sizeof e.msg + 96];
         snprintf(why_buf, sizeof why_buf,
                  "%s [possible values: flamegraph, raw, speedscope, "
-                 "chrometrace, pprof]",
+                 "chrometrace, pprof, aggregate]",
                  e.msg);
         return pyspy_opt_invalid(err, o, v, why_buf);
     }
@@ -372,6 +373,18 @@ static int finish(parse_state *ps, pyspy_config *c, char **text,
                                    : PYSPY_LINENO_LAST_INSTRUCTION;
         c->hide_progress = true;
         return dup_argv(ps->pos, ps->npos, &c->inputs, &c->ninputs, err);
+    case PYSPY_CMD_MERGE:
+        if (ps->npos == 0)
+            return usage(err, "the following required arguments were not "
+                              "provided: <input>...");
+        if (c->format == PYSPY_FORMAT_NONE)
+            c->format = PYSPY_FORMAT_FLAMEGRAPH;
+        c->show_line_numbers = !ps->nolineno;
+        c->lineno = ps->function   ? PYSPY_LINENO_FIRST
+                    : ps->nolineno ? PYSPY_LINENO_NONE
+                                   : PYSPY_LINENO_LAST_INSTRUCTION;
+        c->hide_progress = ps->hideprogress;
+        return dup_argv(ps->pos, ps->npos, &c->inputs, &c->ninputs, err);
     case PYSPY_CMD_COMPLETIONS:
         if (!ps->shell)
             return usage(err, "the following required arguments were not "
@@ -479,7 +492,7 @@ static int parse(int argc, char **argv, pyspy_config *c, char **text,
     case PYSPY_ARG_END:
         return usage(err, "'" PYSPY_CLI_NAME "' requires a subcommand but "
                           "one was not provided [subcommands: record, top, "
-                          "dump, diff, completions, help]");
+                          "dump, diff, merge, completions, help]");
     default:
         return -1;
     }

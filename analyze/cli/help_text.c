@@ -91,8 +91,8 @@ static const pyspy_opt record_opts[] = {
      "or pid, the time and the format's extension)",
      NULL, false},
     {PYSPY_O_FORMAT, 'f', "format", PYSPY_OPT_VALUE, "format",
-     "Output format, one of flamegraph, raw, speedscope, chrometrace, "
-     "pprof (any letter case)",
+     "Output format: flamegraph, raw, speedscope, chrometrace, pprof or "
+     "aggregate (any case)",
      "flamegraph", false},
     {PYSPY_O_DURATION, 'd', "duration", PYSPY_OPT_VALUE, "duration",
      "How many seconds to sample for, or 'unlimited' (until the program ends "
@@ -187,6 +187,39 @@ static const pyspy_opt diff_opts[] = {
     OPT_VERSION,
 };
 
+/* merge's options that shape the stacks apply to snapshot inputs, as
+ * offline record's; recorded inputs carry their own and must agree. */
+static const pyspy_opt merge_opts[] = {
+    {PYSPY_O_OUTPUT, 'o', "output", PYSPY_OPT_VALUE, "filename",
+     "File to write the merged profile to (by default merge-<time> and the "
+     "format's extension)",
+     NULL, false},
+    {PYSPY_O_FORMAT, 'f', "format", PYSPY_OPT_VALUE, "format",
+     "Output format: flamegraph, raw, speedscope, chrometrace, pprof or "
+     "aggregate (any case)",
+     "flamegraph", false},
+    OPT_RATE,
+    OPT_FULL_FILENAMES,
+    {PYSPY_O_FUNCTION, 'F', "function", PYSPY_OPT_FLAG, NULL,
+     "Group samples by the first line of each function rather than the line "
+     "being run (snapshot inputs)",
+     NULL, false},
+    {PYSPY_O_NOLINENO, 0, "nolineno", PYSPY_OPT_FLAG, NULL,
+     "Leave line numbers out of the frames of snapshot inputs", NULL, false},
+    {PYSPY_O_THREADS, 't', "threads", PYSPY_OPT_FLAG, NULL,
+     "Add each thread's id to the stacks of snapshot inputs", NULL, false},
+    OPT_GIL,
+    OPT_IDLE,
+    {PYSPY_O_HIDEPROGRESS, 0, "hideprogress", PYSPY_OPT_FLAG, NULL,
+     "Do not draw the progress bar", NULL, false},
+    {PYSPY_O_JOBS, 'j', "jobs", PYSPY_OPT_VALUE, "jobs",
+     "Threads reading snapshot/core files at once", "number of CPUs", false},
+    OPT_EXECUTABLE,
+    OPT_LIB_SEARCH_PATH,
+    OPT_HELP,
+    OPT_VERSION,
+};
+
 static const pyspy_opt plain_opts[] = {OPT_HELP, OPT_VERSION};
 
 #define N(a) (sizeof(a) / sizeof((a)[0]))
@@ -206,6 +239,9 @@ const pyspy_cli_command pyspy_cli_commands[] = {
     {"diff", PYSPY_CMD_DIFF,
      "Draws a differential flamegraph of two recordings or snapshot sets",
      diff_opts, N(diff_opts), PYSPY_POS_BASE_NEW, false},
+    {"merge", PYSPY_CMD_MERGE,
+     "Merges partial recordings into one, in any of record's formats",
+     merge_opts, N(merge_opts), PYSPY_POS_RECORDINGS, false},
     {"completions", PYSPY_CMD_COMPLETIONS,
      "Prints a completion script for bash, elvish, fish, powershell or zsh",
      plain_opts, N(plain_opts), PYSPY_POS_SHELL, false},
@@ -241,7 +277,7 @@ const pyspy_cli_command *pyspy_cli_find(const char *name, pyspy_error *err) {
     }
     pyspy_error_set(err, PYSPY_E_USAGE,
                     "unrecognized subcommand '%s' (expected record, top, dump, "
-                    "diff, completions or help)",
+                    "diff, merge, completions or help)",
                     name);
     return NULL;
 }
@@ -269,6 +305,17 @@ static const char diff_after[] =
     "deeper the larger the change, white about the same; hovering shows "
     "both counts and shares. A legend says what share of <base> lies in "
     "stacks <new> lacks.";
+
+static const char merge_after[] =
+    "Each <input> is an aggregate file ('pyspy record -f aggregate', which "
+    "keeps threads, their names and the time line), a file of collapsed "
+    "stacks ('pyspy record -f raw'), a snapshot or core file, or a "
+    "directory of them, merged in the order given: the result is what one "
+    "'pyspy record' over all their snapshots gives (the time line too, "
+    "when each input's samples come after the previous input's). Inputs "
+    "must be recorded with the same --idle, --gil, --threads, --nolineno "
+    "and --rate. Raw files have only stack labels, so with any of them the "
+    "output is a flamegraph or raw file.";
 
 static void usage_and_args(pyspy_sb *sb, const pyspy_cli_command *c) {
     const char *n = c->name;
@@ -318,6 +365,16 @@ static void usage_and_args(pyspy_sb *sb, const pyspy_cli_command *c) {
                           "directory of snapshots\n"
                           "    <new>     The recording after, any of the "
                           "same\n\n");
+        break;
+    case PYSPY_POS_RECORDINGS:
+        pyspy_sb_printf(sb,
+                        "    " PYSPY_CLI_NAME
+                        " %s [OPTIONS] <input>... [-o OUT] [-f FORMAT]\n\n",
+                        n);
+        pyspy_sb_puts(sb, "ARGS:\n"
+                          "    <input>...    Recordings to merge: aggregate "
+                          "or raw files, snapshots or cores, or directories "
+                          "of them\n\n");
         break;
     case PYSPY_POS_SHELL:
         pyspy_sb_printf(sb, "    " PYSPY_CLI_NAME " %s <shell>\n\n", n);
@@ -369,6 +426,10 @@ char *pyspy_cli_help(const pyspy_cli_command *c) {
     if (c->command == PYSPY_CMD_DIFF) {
         pyspy_sb_puts(&sb, "\n");
         pyspy_sb_wrap(&sb, diff_after);
+    }
+    if (c->command == PYSPY_CMD_MERGE) {
+        pyspy_sb_puts(&sb, "\n");
+        pyspy_sb_wrap(&sb, merge_after);
     }
     return pyspy_sb_take(&sb);
 }

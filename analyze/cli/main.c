@@ -38,6 +38,9 @@ int main(int argc, char **argv) {
     case PYSPY_CMD_DIFF:
         rc = pyspy_cmd_diff(&cfg);
         break;
+    case PYSPY_CMD_MERGE:
+        rc = pyspy_cmd_merge(&cfg);
+        break;
     default:
         break;
     }

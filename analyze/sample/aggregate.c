@@ -219,14 +219,15 @@ static bool thread_eq(const void *ctx, uint32_t v) {
     return th->pid == k->pid && th->thread_id == k->thread_id;
 }
 
-static int intern_thread(pyspy_agg *a, int pid, const pyspy_trace *tr,
-                         uint32_t *id) {
+int pyspy_agg_intern_thread(pyspy_agg *a, int pid, uint64_t thread_id,
+                            uint64_t os_thread_id, const char *name,
+                            uint32_t *id) {
     agg_index *ix = a->index;
     unsigned char hk[12];
     memcpy(hk, &pid, 4);
-    memcpy(hk + 4, &tr->thread_id, 8);
+    memcpy(hk + 4, &thread_id, 8);
     uint64_t h = pyspy_hash_bytes(hk, sizeof hk);
-    thread_key key = {a, pid, tr->thread_id};
+    thread_key key = {a, pid, thread_id};
     uint32_t v;
     if (!pyspy_map_find_hashed(&ix->threads, h, thread_eq, &key, &v)) {
         bool added;
@@ -238,19 +239,48 @@ static int intern_thread(pyspy_agg *a, int pid, const pyspy_trace *tr,
         if (pyspy_map_add_hashed(&ix->threads, h, thread_eq, &key, &v, &added))
             return -1;
         a->threads[a->nthreads++] =
-            (pyspy_agg_thread){.pid = pid, .thread_id = tr->thread_id};
+            (pyspy_agg_thread){.pid = pid, .thread_id = thread_id};
     }
     *id = v;
     pyspy_agg_thread *th = &a->threads[v];
-    if (tr->os_thread_id)
-        th->os_thread_id = tr->os_thread_id;
-    if (tr->thread_name && (!th->name || strcmp(th->name, tr->thread_name))) {
-        char *n = strdup(tr->thread_name);
+    if (os_thread_id)
+        th->os_thread_id = os_thread_id;
+    if (name && (!th->name || strcmp(th->name, name))) {
+        char *n = strdup(name);
         if (n) {
             free(th->name);
             th->name = n;
         }
     }
+    return 0;
+}
+
+/* Whether a sample (or a run of them) starting at first_us continues
+ * the thread's last run rather than starting one. */
+static bool continues(const pyspy_agg *a, const pyspy_agg_thread *th,
+                      const pyspy_agg_run *next) {
+    if (!th->nruns || next->first_ticks != 1)
+        return false;
+    const pyspy_agg_run *r = &th->runs[th->nruns - 1];
+    /* A gap (the thread was filtered out meanwhile) starts a new run so
+     * the time line shows it. */
+    int64_t slack = (int64_t)(a->opts.period_us + a->opts.period_us / 2);
+    return r->stack == next->stack && r->count <= UINT32_MAX - next->count &&
+           (a->opts.period_us == 0 || next->first_us - r->last_us <= slack);
+}
+
+int pyspy_agg_append_run(pyspy_agg *a, uint32_t thread,
+                         const pyspy_agg_run *run) {
+    pyspy_agg_thread *th = &a->threads[thread];
+    if (continues(a, th, run)) {
+        pyspy_agg_run *r = &th->runs[th->nruns - 1];
+        r->count += run->count;
+        r->last_us = run->last_us;
+        return 0;
+    }
+    if (grow(&th->runs, &th->caprun, th->nruns + 1, sizeof *th->runs))
+        return -1;
+    th->runs[th->nruns++] = *run;
     return 0;
 }
 
@@ -261,22 +291,8 @@ static int add_run(pyspy_agg *a, uint32_t thread, uint32_t stack, int64_t ts,
     th->ticks += span;
     if (a->opts.counts_only)
         return 0;
-    if (th->nruns && span == 1) {
-        pyspy_agg_run *r = &th->runs[th->nruns - 1];
-        /* A gap (the thread was filtered out meanwhile) starts a new run
-         * so the time line shows it. */
-        int64_t slack = (int64_t)(a->opts.period_us + a->opts.period_us / 2);
-        if (r->stack == stack && r->count < UINT32_MAX &&
-            (a->opts.period_us == 0 || ts - r->last_us <= slack)) {
-            r->count++;
-            r->last_us = ts;
-            return 0;
-        }
-    }
-    if (grow(&th->runs, &th->caprun, th->nruns + 1, sizeof *th->runs))
-        return -1;
-    th->runs[th->nruns++] = (pyspy_agg_run){stack, 1, span, ts, ts};
-    return 0;
+    pyspy_agg_run run = {stack, 1, span, ts, ts};
+    return pyspy_agg_append_run(a, thread, &run);
 }
 
 static proc_info *find_proc(agg_index *ix, int pid) {
@@ -287,7 +303,7 @@ static proc_info *find_proc(agg_index *ix, int pid) {
 }
 
 /* Remembers a process (latest command line wins). -1 on OOM. */
-static int note_proc(pyspy_agg *a, int pid, int ppid, const char *cmd) {
+int pyspy_agg_note_process(pyspy_agg *a, int pid, int ppid, const char *cmd) {
     agg_index *ix = a->index;
     proc_info *p = find_proc(ix, pid);
     if (!p) {
@@ -404,7 +420,8 @@ int pyspy_agg_add(pyspy_agg *a, const pyspy_traces *t, int64_t ts_us,
     if (a->total == 0 && a->nthreads == 0)
         a->first_us = ts_us;
     a->last_us = ts_us;
-    if (a->opts.subprocesses && note_proc(a, t->pid, t->ppid, t->command_line))
+    if (a->opts.subprocesses &&
+        pyspy_agg_note_process(a, t->pid, t->ppid, t->command_line))
         goto oom;
     for (size_t i = 0; i < t->ntraces; i++) {
         const pyspy_trace *tr = &t->traces[i];
@@ -429,7 +446,9 @@ int pyspy_agg_add(pyspy_agg *a, const pyspy_traces *t, int64_t ts_us,
         }
         uint32_t st, th;
         int pid = tr->pid ? tr->pid : t->pid;
-        if (intern_stack(a, ids, n, &st) || intern_thread(a, pid, tr, &th) ||
+        if (intern_stack(a, ids, n, &st) ||
+            pyspy_agg_intern_thread(a, pid, tr->thread_id, tr->os_thread_id,
+                                    tr->thread_name, &th) ||
             add_run(a, th, st, ts_us, span))
             goto oom;
         a->stacks[st].count++;
@@ -489,4 +508,32 @@ oom:
     free(ids);
     return pyspy_error_set(err, PYSPY_E_GENERIC,
                            "out of memory while aggregating");
+}
+
+int pyspy_agg_intern_frame(pyspy_agg *a, const pyspy_agg_frame *f,
+                           uint32_t *id) {
+    return intern_frame(a, f->name, f->filename, f->full_filename, f->line,
+                        f->is_native, f->is_meta, id);
+}
+
+int pyspy_agg_intern_stack(pyspy_agg *a, const uint32_t *frames, uint32_t n,
+                           uint32_t *id) {
+    for (uint32_t k = 0; k < n; k++)
+        if (frames[k] >= a->nframes)
+            return -1;
+    return intern_stack(a, frames, n, id);
+}
+
+size_t pyspy_agg_nprocesses(const pyspy_agg *a) {
+    const agg_index *ix = a->index;
+    return ix->nprocs;
+}
+
+void pyspy_agg_process(const pyspy_agg *a, size_t i, int *pid, int *ppid,
+                       const char **cmdline) {
+    const agg_index *ix = a->index;
+    const proc_info *p = &ix->procs[i];
+    *pid = p->pid;
+    *ppid = p->ppid;
+    *cmdline = p->cmdline;
 }

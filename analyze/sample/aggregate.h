@@ -71,8 +71,15 @@ struct pyspy_agg {
     uint64_t gil;    /* kept samples whose thread held the GIL */
     uint64_t active; /* kept samples whose thread was active */
     int64_t first_us, last_us;
+    /* Wall-clock time (CLOCK_REALTIME, microseconds) of time 0, so that
+     * pyspy_agg_merge can lay recordings on one time line; 0 unknown. */
+    int64_t origin_us;
     void *index; /* private hash tables */
 };
+
+/* Where offline record puts a file whose capture time is unknown or
+ * earlier than the last one: this long after the last. */
+#define PYSPY_AGG_GAP_US 10000
 
 pyspy_agg *pyspy_agg_new(const pyspy_agg_opts *opts, pyspy_error *err);
 void pyspy_agg_free(pyspy_agg *a);
@@ -90,6 +97,49 @@ int pyspy_agg_add(pyspy_agg *a, const pyspy_traces *t, int64_t ts_us,
  * back unchanged. No time line. */
 int pyspy_agg_add_stack(pyspy_agg *a, const char *const *labels, uint32_t n,
                         uint64_t count, pyspy_error *err);
+
+/* Adds everything src holds to dst as if src's samples had come after
+ * dst's in one run: frames, stacks, threads and processes keep their
+ * order of first appearance, counts add up, and src's time line is moved
+ * by the difference of the origins (or, when that would put it before
+ * dst's end, to PYSPY_AGG_GAP_US after it), a thread's last run of dst
+ * continuing into its first of src as pyspy_agg_add would have. The two
+ * must have the same shape (pyspy_agg_same_shape). */
+int pyspy_agg_merge(pyspy_agg *dst, const pyspy_agg *src, pyspy_error *err);
+
+/* Adds src's stacks to dst as labels (pyspy_agg_add_stack), for a dst
+ * that also holds raw files' stacks: no threads, no time line. */
+int pyspy_agg_merge_labels(pyspy_agg *dst, const pyspy_agg *src,
+                           pyspy_error *err);
+
+/* Whether recordings with these options can be merged: the same filters,
+ * root frames, line numbers and rate. When not, *which (may be NULL)
+ * names the first option that differs ("--idle"). */
+bool pyspy_agg_same_shape(const pyspy_agg_opts *x, const pyspy_agg_opts *y,
+                          const char **which);
+
+/* The tables pyspy_agg_add fills, for a reader that rebuilds an
+ * aggregate (formats/aggregate_file.c): each interns its key, or finds
+ * it, into *id. -1 when out of memory or full. */
+int pyspy_agg_intern_frame(pyspy_agg *a, const pyspy_agg_frame *f,
+                           uint32_t *id);
+int pyspy_agg_intern_stack(pyspy_agg *a, const uint32_t *frames, uint32_t n,
+                           uint32_t *id);
+/* os_thread_id 0 and name NULL leave what is known. */
+int pyspy_agg_intern_thread(pyspy_agg *a, int pid, uint64_t thread_id,
+                            uint64_t os_thread_id, const char *name,
+                            uint32_t *id);
+/* Appends a run to a thread's time line, or continues its last run when
+ * pyspy_agg_add would have (same stack, one tick, within the period).
+ * The thread's samples and ticks are the caller's. */
+int pyspy_agg_append_run(pyspy_agg *a, uint32_t thread,
+                         const pyspy_agg_run *run);
+/* The processes seen (for --subprocesses' parent chains), in order. */
+int pyspy_agg_note_process(pyspy_agg *a, int pid, int ppid,
+                           const char *cmdline);
+size_t pyspy_agg_nprocesses(const pyspy_agg *a);
+void pyspy_agg_process(const pyspy_agg *a, size_t i, int *pid, int *ppid,
+                       const char **cmdline);
 
 /* Whether a trace passes --idle/--gil (exposed for top's counters). */
 bool pyspy_agg_keeps(const pyspy_agg_opts *opts, const pyspy_trace *tr);

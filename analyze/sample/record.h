@@ -7,6 +7,10 @@
 #include "analyze/walk/walker.h"
 #include <pyspy.h>
 
+/* Whether a format needs each thread's time line and name (the
+ * aggregate's runs), not only the counts of its stacks. */
+bool pyspy_format_keeps_threads(pyspy_format f);
+
 /* Aggregation and walk options from the command line. */
 pyspy_agg_opts pyspy_record_agg_opts(const pyspy_config *cfg);
 pyspy_walk_opts pyspy_record_walk_opts(const pyspy_config *cfg);
@@ -29,6 +33,27 @@ int pyspy_record_offline_read(const pyspy_config *cfg, char *const *inputs,
                               int ninputs, pyspy_agg **out, uint64_t *kept,
                               uint64_t *errors);
 int pyspy_record_offline(const pyspy_config *cfg);
+
+/* A recording named on the command line (analyze/sample/record_input.c),
+ * told apart by content: a directory (of snapshots or cores) or one
+ * snapshot or core, an aggregate file, or else a raw file. */
+typedef enum {
+    PYSPY_INPUT_SNAPSHOTS,
+    PYSPY_INPUT_AGGREGATE,
+    PYSPY_INPUT_RAW
+} pyspy_input_kind;
+int pyspy_input_kind_of(const char *path, pyspy_input_kind *kind,
+                        pyspy_error *err);
+/* The options a raw file's stacks are read with: labels as they are. */
+pyspy_agg_opts pyspy_raw_agg_opts(const pyspy_config *cfg);
+/* Reads it into a new aggregate (*out, the caller's): snapshots as
+ * offline record reads them with cfg's options (*errors: files that
+ * could not be read), an aggregate file with the options it was recorded
+ * with, a raw file's lines as stacks of their labels. what names it in
+ * the error line ("base"). 0, or 1 (exit status) after saying why. */
+int pyspy_read_recording(const pyspy_config *cfg, const char *what,
+                         const char *path, pyspy_input_kind *kind,
+                         pyspy_agg **out, uint64_t *errors);
 
 /* Progress on stderr when it is a terminal: "\r..." updated at most
  * every 100 ms; pyspy_progress_done clears the line. */

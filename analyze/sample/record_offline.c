@@ -151,9 +151,9 @@ int pyspy_record_offline_read(const pyspy_config *cfg, char *const *inputs,
             int64_t ts = j->capture_us;
             if (i == 0 || !first_us)
                 first_us = ts;
-            ts = ts && first_us ? ts - first_us : last_ts + 10000;
+            ts = ts && first_us ? ts - first_us : last_ts + PYSPY_AGG_GAP_US;
             if (ts < last_ts)
-                ts = last_ts + 10000;
+                ts = last_ts + PYSPY_AGG_GAP_US;
             last_ts = ts;
             size_t n;
             if (pyspy_agg_add(agg, &j->traces, ts, &n, &err))
@@ -198,6 +198,7 @@ int pyspy_record_offline_read(const pyspy_config *cfg, char *const *inputs,
         pyspy_agg_free(agg);
         return rc;
     }
+    agg->origin_us = first_us;
     *out = agg;
     *kept_out = kept;
     *errors_out = errors;

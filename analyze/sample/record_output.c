@@ -10,6 +10,14 @@
 #include <time.h>
 #include <unistd.h>
 
+bool pyspy_format_keeps_threads(pyspy_format f) {
+    /* Only speedscope and chrometrace show samples in time order; pprof
+     * labels each sample with its thread, which the time line keeps; an
+     * aggregate file keeps everything for a later merge. */
+    return f == PYSPY_FORMAT_SPEEDSCOPE || f == PYSPY_FORMAT_CHROMETRACE ||
+           f == PYSPY_FORMAT_PPROF || f == PYSPY_FORMAT_AGGREGATE;
+}
+
 pyspy_agg_opts pyspy_record_agg_opts(const pyspy_config *cfg) {
     pyspy_agg_opts o = {0};
     o.include_idle = cfg->include_idle;
@@ -19,11 +27,7 @@ pyspy_agg_opts pyspy_record_agg_opts(const pyspy_config *cfg) {
     o.show_line_numbers = cfg->show_line_numbers;
     o.period_us = cfg->sampling_rate ? 1000000 / cfg->sampling_rate : 0;
     o.rate = cfg->sampling_rate;
-    /* Only speedscope and chrometrace show samples in time order; pprof
-     * labels each sample with its thread, which the time line keeps. */
-    o.counts_only = cfg->format != PYSPY_FORMAT_SPEEDSCOPE &&
-                    cfg->format != PYSPY_FORMAT_CHROMETRACE &&
-                    cfg->format != PYSPY_FORMAT_PPROF;
+    o.counts_only = !pyspy_format_keeps_threads(cfg->format);
     return o;
 }
 
@@ -36,10 +40,8 @@ pyspy_walk_opts pyspy_record_walk_opts(const pyspy_config *cfg) {
     /* Only --gil uses the GIL's holder. */
     w.skip_gil = !cfg->gil_only;
     /* Only --threads frames and the per-thread formats name threads. */
-    w.skip_thread_names = !cfg->include_thread_ids &&
-                          cfg->format != PYSPY_FORMAT_SPEEDSCOPE &&
-                          cfg->format != PYSPY_FORMAT_CHROMETRACE &&
-                          cfg->format != PYSPY_FORMAT_PPROF;
+    w.skip_thread_names =
+        !cfg->include_thread_ids && !pyspy_format_keeps_threads(cfg->format);
     return w;
 }
 
@@ -52,6 +54,8 @@ static const char *extension(pyspy_format f) {
         return "txt";
     case PYSPY_FORMAT_PPROF:
         return "pb.gz";
+    case PYSPY_FORMAT_AGGREGATE:
+        return "pyagg";
     default:
         return "svg";
     }
@@ -119,6 +123,11 @@ int pyspy_record_write(const pyspy_config *cfg, const pyspy_agg *a,
         what = "pprof profile";
         hint = "Run 'go tool pprof -http=: FILE' or load it into Pyroscope, "
                "Parca or Grafana to view";
+        break;
+    case PYSPY_FORMAT_AGGREGATE:
+        what = "aggregate profile";
+        hint = "Run 'pyspy merge FILE... -o OUT -f FORMAT' to combine it "
+               "with others";
         break;
     default:
         break;

@@ -112,6 +112,8 @@ TEST(file_formats) {
           f == PYSPY_FORMAT_CHROMETRACE);
     CHECK(pyspy_file_format_from_str("PProf", &f, &e) == 0 &&
           f == PYSPY_FORMAT_PPROF);
+    CHECK(pyspy_file_format_from_str("Aggregate", &f, &e) == 0 &&
+          f == PYSPY_FORMAT_AGGREGATE);
     CHECK(pyspy_file_format_from_str("svg", &f, &e) == -1);
     CHECK_STR(e.msg, "Invalid fileformat: svg");
     CHECK(pyspy_file_format_from_str("", &f, &e) == -1);
@@ -121,6 +123,7 @@ TEST(file_formats) {
     CHECK_STR(pyspy_file_format_name(PYSPY_FORMAT_SPEEDSCOPE), "speedscope");
     CHECK_STR(pyspy_file_format_name(PYSPY_FORMAT_CHROMETRACE), "chrometrace");
     CHECK_STR(pyspy_file_format_name(PYSPY_FORMAT_PPROF), "pprof");
+    CHECK_STR(pyspy_file_format_name(PYSPY_FORMAT_AGGREGATE), "aggregate");
 }
 
 TEST(record_basic_long_and_short) {
@@ -547,6 +550,18 @@ TEST(subcommand_prefixes) {
     c = ok("comp bash");
     CHECK(c.command == PYSPY_CMD_COMPLETIONS);
     pyspy_config_free(&c);
+    /* merge: its inputs, -o and -f; 'm' names it alone. */
+    c = ok("m a.pyagg b.txt -o out.txt -f raw --hideprogress");
+    CHECK(c.command == PYSPY_CMD_MERGE && c.ninputs == 2 &&
+          c.format == PYSPY_FORMAT_RAW && c.hide_progress);
+    CHECK_STR(c.inputs[1], "b.txt");
+    CHECK_STR(c.filename, "out.txt");
+    pyspy_config_free(&c);
+    c = ok("merge a.pyagg");
+    CHECK(c.format == PYSPY_FORMAT_FLAMEGRAPH && !c.hide_progress);
+    pyspy_config_free(&c);
+    CHECK(contains(fails("merge"), "<input>"));
+    CHECK(contains(fails("merge -p 1 a"), "unexpected argument"));
     CHECK(contains(fails("recordx -p 1"), "recordx"));
     CHECK(contains(fails("x"), "unrecognized subcommand"));
     /* The empty prefix names every command; the first two letters name
