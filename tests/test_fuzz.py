@@ -16,7 +16,7 @@ import pytest
 REPO = pathlib.Path(__file__).resolve().parent.parent
 CORPUS = REPO / "tests" / "fuzz" / "corpus"
 HARNESSES = ["core", "zstd_seekable", "line_table", "debug_offsets", "walker",
-             "collapsed"]
+             "collapsed", "aggregate"]
 RUNS = 2000
 
 

@@ -18,6 +18,12 @@ typedef struct merger {
     uint64_t errors;
 } merger;
 
+/* Whether the output shows each thread's samples in time order, which
+ * raw files and aggregates merged from them do not keep. */
+static bool needs_time_line(pyspy_format f) {
+    return pyspy_format_keeps_threads(f) && f != PYSPY_FORMAT_AGGREGATE;
+}
+
 /* Whether any input is a raw file, which only has labels; 0 or 1. */
 static int scan_kinds(merger *m) {
     const pyspy_config *cfg = m->cfg;
@@ -30,12 +36,12 @@ static int scan_kinds(merger *m) {
         }
         if (kind == PYSPY_INPUT_RAW && !m->labels) {
             m->labels = true;
-            if (pyspy_format_keeps_threads(cfg->format)) {
+            if (needs_time_line(cfg->format)) {
                 fprintf(stderr,
                         "Error: '%s' is a raw file, which keeps no threads "
                         "or time line for -f %s: merge raw files into a "
-                        "flamegraph or raw file, or record the inputs with "
-                        "-f aggregate\n",
+                        "flamegraph, raw or aggregate file, or record the "
+                        "inputs with -f aggregate\n",
                         cfg->inputs[i], pyspy_file_format_name(cfg->format));
                 return 1;
             }
@@ -72,7 +78,7 @@ static int add_input(merger *m, const char *path, pyspy_agg *src) {
                 m->first, path, which);
         return 1;
     }
-    if (threads && src->opts.counts_only && src->total) {
+    if (needs_time_line(cfg->format) && src->opts.counts_only && src->total) {
         fprintf(stderr,
                 "Error: '%s' keeps no threads or time line for -f %s (it "
                 "was merged from raw files)\n",

@@ -94,6 +94,14 @@ int pyspy_agg_merge(pyspy_agg *dst, const pyspy_agg *src, pyspy_error *err) {
     if (!pyspy_agg_same_shape(&dst->opts, &src->opts, &which))
         return pyspy_error_set(err, PYSPY_E_USAGE,
                                "recorded with different %s settings", which);
+    /* Threads with samples but no runs would leave dst's time line short
+     * of its counts. */
+    for (size_t i = 0;
+         !dst->opts.counts_only && src->opts.counts_only && i < src->nthreads;
+         i++)
+        if (src->threads[i].samples)
+            return pyspy_error_set(err, PYSPY_E_USAGE,
+                                   "it keeps no time line of its threads");
     bool was_empty = is_empty(dst);
     uint32_t *fmap = malloc((src->nframes ? src->nframes : 1) * sizeof *fmap);
     uint32_t *smap = malloc((src->nstacks ? src->nstacks : 1) * sizeof *smap);
@@ -105,10 +113,10 @@ int pyspy_agg_merge(pyspy_agg *dst, const pyspy_agg *src, pyspy_error *err) {
             rc = oom(err);
     for (size_t s = 0; rc == 0 && s < src->nstacks; s++) {
         const pyspy_agg_stack *st = &src->stacks[s];
-        if (st->nframes > capids) {
+        if (!ids || st->nframes > capids) {
             free(ids);
             capids = st->nframes;
-            if (!(ids = malloc(capids * sizeof *ids))) {
+            if (!(ids = malloc((capids ? capids : 1) * sizeof *ids))) {
                 rc = oom(err);
                 break;
             }
