@@ -22,10 +22,18 @@ typedef struct pyspy_dump_header {
 int pyspy_dump_text(FILE *out, const pyspy_traces *t,
                     const pyspy_dump_header *h);
 
-/* A JSON array of traces, serde_json's pretty layout (two-space indent),
- * followed by a newline. */
+/* One JSON array of traces in serde_json's pretty layout (two-space
+ * indent) for every process a dump shows, so that --subprocesses and
+ * several inputs still print one document: pyspy_dump_json appends a
+ * process's traces, pyspy_dump_json_end closes the array (or prints []
+ * when no process had a thread) and a newline. */
+typedef struct pyspy_json_array {
+    size_t n; /* traces written */
+} pyspy_json_array;
+
 int pyspy_dump_json(FILE *out, const pyspy_traces *t,
-                    const pyspy_dump_header *h);
+                    const pyspy_dump_header *h, pyspy_json_array *arr);
+int pyspy_dump_json_end(FILE *out, const pyspy_json_array *arr);
 
 /* Whether the thread runs a sub-interpreter (a frame's interpreter_id is
  * not 0): only then do its frames say which interpreter they are of

@@ -48,7 +48,25 @@ static void append(cJSON *arr, cJSON *val, bool *ok) {
     }
 }
 
-static cJSON *frame_json(const pyspy_frame *f, bool interp, bool *ok) {
+/* py-spy's two entry flags. Its is_entry is the frame's own flag (3.11's
+ * _PyInterpreterFrame.is_entry, true before 3.11 and on native frames);
+ * is_shim_entry marks the frame a shim or entry frame lies below (3.12+),
+ * the outermost Python frame and native frames. The walker marks a
+ * shim-entered frame is_entry too, for the native merge, and says so by
+ * keeping where that entry frame is (entry_frame_addr): the two are told
+ * apart by it. */
+static void entry_flags(const pyspy_frame *f, bool outermost, bool *entry,
+                        bool *shim) {
+    if (f->is_native) {
+        *entry = *shim = true;
+        return;
+    }
+    *entry = f->is_entry && !f->entry_frame_addr;
+    *shim = f->entry_frame_addr != 0 || outermost;
+}
+
+static cJSON *frame_json(const pyspy_frame *f, bool interp, bool outermost,
+                         bool *ok) {
     cJSON *o = cJSON_CreateObject();
     if (!o) {
         *ok = false;
@@ -78,7 +96,10 @@ static cJSON *frame_json(const pyspy_frame *f, bool interp, bool *ok) {
     } else {
         add(o, "locals", cJSON_CreateNull(), ok);
     }
-    add(o, "is_entry", cJSON_CreateBool(f->is_entry), ok);
+    bool entry, shim;
+    entry_flags(f, outermost, &entry, &shim);
+    add(o, "is_entry", cJSON_CreateBool(entry), ok);
+    add(o, "is_shim_entry", cJSON_CreateBool(shim), ok);
     /* Not in py-spy's shape: only a thread that runs a sub-interpreter
      * says which interpreter each of its Python frames is of (absent: 0,
      * the main one; native frames belong to none). */
@@ -132,8 +153,13 @@ static cJSON *trace_json(const pyspy_traces *t, const pyspy_trace *tr,
     add(o, "owns_gil", cJSON_CreateBool(tr->owns_gil), ok);
     cJSON *frames = cJSON_CreateArray();
     bool interp = pyspy_trace_has_subinterpreter(tr);
+    size_t outermost = tr->nframes;
+    for (size_t i = 0; i < tr->nframes; i++)
+        if (!tr->frames[i].is_native)
+            outermost = i;
     for (size_t i = 0; frames && i < tr->nframes; i++)
-        append(frames, frame_json(&tr->frames[i], interp, ok), ok);
+        append(frames, frame_json(&tr->frames[i], interp, i == outermost, ok),
+               ok);
     add(o, "frames", frames, ok);
     add(o, "process_info", process_info_json(t, h, ok), ok);
     /* Not in py-spy's shape: only a crashed thread carries it. */
@@ -228,17 +254,23 @@ static void put_value(FILE *out, const cJSON *v, int depth) {
 }
 
 int pyspy_dump_json(FILE *out, const pyspy_traces *t,
-                    const pyspy_dump_header *h) {
+                    const pyspy_dump_header *h, pyspy_json_array *arr) {
     size_t *order = pyspy_dump_order(t, false);
-    cJSON *root = cJSON_CreateArray();
-    bool ok = order && root;
-    for (size_t k = 0; ok && k < t->ntraces; k++)
-        append(root, trace_json(t, &t->traces[order[k]], h, &ok), &ok);
-    free(order);
-    if (ok) {
-        put_value(out, root, 0);
-        fputc('\n', out);
+    bool ok = order != NULL;
+    for (size_t k = 0; ok && k < t->ntraces; k++) {
+        cJSON *tr = trace_json(t, &t->traces[order[k]], h, &ok);
+        if (tr && ok) {
+            fputs(arr->n++ ? ",\n" : "[\n", out);
+            indent(out, 1);
+            put_value(out, tr, 1);
+        }
+        cJSON_Delete(tr);
     }
-    cJSON_Delete(root);
+    free(order);
     return ok && !ferror(out) ? 0 : -1;
+}
+
+int pyspy_dump_json_end(FILE *out, const pyspy_json_array *arr) {
+    fputs(arr->n ? "\n]\n" : "[]\n", out);
+    return ferror(out) ? -1 : 0;
 }

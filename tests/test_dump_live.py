@@ -201,7 +201,8 @@ def test_live_json_matches_interpreter(scenario):
             assert not t['owns_gil'], t['thread_name']
         for f in t['frames']:
             assert set(f) == {'name', 'filename', 'module', 'short_filename',
-                              'line', 'locals', 'is_entry'}
+                              'line', 'locals', 'is_entry',
+                              'is_shim_entry'}
             assert f['module'] is None and f['locals'] is None
         assert t['process_info']['pid'] == scenario.pid
         assert 'scenarios.py' in t['process_info']['command_line']

@@ -579,9 +579,12 @@ outer()
 @pytest.mark.parametrize('exe', interpreters() + sid_interpreters())
 def test_is_entry_python_c_python(exe, tmp_path):
     """<module> -> outer -> sorted (C) -> inner: the frames that begin an
-    eval-loop invocation say is_entry. From 3.11 a Python-to-Python call
-    stays in its caller's invocation (outer is not an entry); before, each
-    frame had an invocation of its own."""
+    eval-loop invocation say so, with py-spy's two flags. From 3.11 a
+    Python-to-Python call stays in its caller's invocation (outer is not
+    an entry); before, each frame had an invocation of its own. py-spy's
+    is_entry is the frame's own flag (3.11's is_entry field, always true
+    before), is_shim_entry marks the frame a 3.12+ shim frame lies below
+    and the outermost frame."""
     if not os.access(exe, os.X_OK):
         pytest.skip(f'{exe} is not installed')
     r = subprocess.run([exe, '-c', 'import sys; print(sys.version_info[0] '
@@ -600,7 +603,14 @@ def test_is_entry_python_c_python(exe, tmp_path):
         p.wait()
     assert r.returncode == 0, r.stderr
     frames = json.loads(r.stdout)[0]['frames']
-    got = [(f['name'], f['is_entry']) for f in frames]
-    outer_is_entry = version < 311
-    assert got == [('inner', True), ('outer', outer_is_entry),
-                   ('<module>', True)], got
+    got = [(f['name'], f['is_entry'], f['is_shim_entry']) for f in frames]
+    if version < 311:
+        want = [('inner', True, False), ('outer', True, False),
+                ('<module>', True, True)]
+    elif version == 311:
+        want = [('inner', True, False), ('outer', False, False),
+                ('<module>', True, True)]
+    else:
+        want = [('inner', False, True), ('outer', False, False),
+                ('<module>', False, True)]
+    assert got == want, got

@@ -17,6 +17,12 @@
  * cannot measure (79 columns). */
 #define RULE_WIDTH 79
 
+/* What one dump gathers over all its processes and files. */
+typedef struct dump_run {
+    bool incomplete; /* a stack printed is not the whole of it */
+    pyspy_json_array json;
+} dump_run;
+
 static pyspy_trace_opts trace_opts(const pyspy_config *cfg) {
     pyspy_trace_opts o = {.lineno = cfg->lineno,
                           .locals = cfg->dump_locals,
@@ -26,11 +32,9 @@ static pyspy_trace_opts trace_opts(const pyspy_config *cfg) {
 }
 
 /* Finds the interpreter, stops the target for the walk when the source is
- * live, and prints. *incomplete is set when a stack printed is not the
- * whole of it. */
+ * live, and prints. */
 static int dump_source(pyspy_memsrc *src, const pyspy_config *cfg,
-                       pyspy_dump_header *h, bool *incomplete,
-                       pyspy_error *err) {
+                       pyspy_dump_header *h, dump_run *run, pyspy_error *err) {
     pyspy_trace_opts to = trace_opts(cfg);
     pyspy_traces traces;
     if (pyspy_traces_read(src, &to, &traces, err) < 0)
@@ -39,10 +43,10 @@ static int dump_source(pyspy_memsrc *src, const pyspy_config *cfg,
     size_t cut = 0;
     for (size_t i = 0; i < traces.ntraces; i++)
         cut += traces.traces[i].incomplete;
-    *incomplete |= cut > 0 || traces.lists_cut > 0;
+    run->incomplete |= cut > 0 || traces.lists_cut > 0;
     h->incomplete_stacks = cut;
     h->lists_cut = traces.lists_cut;
-    int rc = cfg->dump_json ? pyspy_dump_json(stdout, &traces, h)
+    int rc = cfg->dump_json ? pyspy_dump_json(stdout, &traces, h, &run->json)
                             : pyspy_dump_text(stdout, &traces, h);
     fflush(stdout);
     pyspy_traces_free(&traces);
@@ -65,14 +69,14 @@ bool pyspy_warn_missed(const pyspy_memsrc *src) {
     return true;
 }
 
-static int dump_file(const char *path, const pyspy_config *cfg,
-                     bool *incomplete, pyspy_error *err) {
+static int dump_file(const char *path, const pyspy_config *cfg, dump_run *run,
+                     pyspy_error *err) {
     pyspy_memsrc *src = NULL;
     pyspy_file_opts fo = {cfg->executable, cfg->lib_search_path};
     if (pyspy_memsrc_open_file_with(path, &fo, &src, err) < 0)
         return -1;
     pyspy_dump_header h = {0};
-    int rc = dump_source(src, cfg, &h, incomplete, err);
+    int rc = dump_source(src, cfg, &h, run, err);
     /* One line either way: what the file lacks, or else that stacks lost
      * frames to memory it holds wrongly (zeros where frames were). */
     bool warned = pyspy_warn_missed(src);
@@ -96,8 +100,8 @@ static int dump_file(const char *path, const pyspy_config *cfg,
     return rc;
 }
 
-static int dump_pid(int pid, int parent, const pyspy_config *cfg,
-                    bool *incomplete, pyspy_error *err) {
+static int dump_pid(int pid, int parent, const pyspy_config *cfg, dump_run *run,
+                    pyspy_error *err) {
     pyspy_memsrc *src = NULL;
     if (pyspy_memsrc_open_pid(pid, cfg->blocking, &src, err) < 0)
         return -1;
@@ -109,7 +113,7 @@ static int dump_pid(int pid, int parent, const pyspy_config *cfg,
         h.parent_pid = parent;
         h.parent_cmdline = pinfo.cmdline;
     }
-    int rc = dump_source(src, cfg, &h, incomplete, err);
+    int rc = dump_source(src, cfg, &h, run, err);
     pyspy_process_info_free(&pinfo);
     pyspy_memsrc_close(src);
     return rc;
@@ -127,8 +131,7 @@ static int parent_of(int pid) {
 /* Descendants that run Python, each after a rule; ones that do not (a
  * shell between two interpreters) or that exit meanwhile are passed
  * over. */
-static void dump_descendants(int root, const pyspy_config *cfg,
-                             bool *incomplete) {
+static void dump_descendants(int root, const pyspy_config *cfg, dump_run *run) {
     int *kids = malloc(MAX_DESCENDANTS * sizeof *kids);
     if (!kids)
         return;
@@ -152,7 +155,7 @@ static void dump_descendants(int root, const pyspy_config *cfg,
             rule[RULE_WIDTH] = 0;
             printf("\n%s\n", rule);
         }
-        if (dump_pid(kids[i], parent_of(kids[i]), cfg, incomplete, &e) < 0)
+        if (dump_pid(kids[i], parent_of(kids[i]), cfg, run, &e) < 0)
             fprintf(stderr, "Error: %s\n", e.msg);
     }
     free(kids);
@@ -160,21 +163,21 @@ static void dump_descendants(int root, const pyspy_config *cfg,
 
 int pyspy_cmd_dump(const pyspy_config *cfg) {
     int failed = 0, done = 0;
-    bool incomplete = false;
+    dump_run run = {0};
     pyspy_error err = {0};
     if (cfg->pid > 0) {
-        if (dump_pid(cfg->pid, 0, cfg, &incomplete, &err) < 0) {
+        if (dump_pid(cfg->pid, 0, cfg, &run, &err) < 0) {
             fprintf(stderr, "Error: %s\n", err.msg);
             failed++;
         } else {
             done++;
             if (cfg->subprocesses)
-                dump_descendants(cfg->pid, cfg, &incomplete);
+                dump_descendants(cfg->pid, cfg, &run);
         }
     }
     if (cfg->core_filename) {
         pyspy_error_clear(&err);
-        if (dump_file(cfg->core_filename, cfg, &incomplete, &err) < 0) {
+        if (dump_file(cfg->core_filename, cfg, &run, &err) < 0) {
             fprintf(stderr, "Error: %s\n", err.msg);
             failed++;
         } else {
@@ -187,7 +190,7 @@ int pyspy_cmd_dump(const pyspy_config *cfg) {
          * processes of one dump. */
         if (done && !cfg->dump_json)
             putchar('\n');
-        if (dump_file(cfg->inputs[i], cfg, &incomplete, &err) < 0) {
+        if (dump_file(cfg->inputs[i], cfg, &run, &err) < 0) {
             fprintf(stderr, "Error: %s\n", err.msg);
             failed++;
         } else {
@@ -199,8 +202,12 @@ int pyspy_cmd_dump(const pyspy_config *cfg) {
                         "snapshot)\n");
         return 1;
     }
+    if (cfg->dump_json && done && pyspy_dump_json_end(stdout, &run.json) < 0) {
+        fprintf(stderr, "Error: failed to write the dump\n");
+        return 1;
+    }
     if (failed)
         return 1;
     /* Printed, but not every stack whole: scripts must be able to tell. */
-    return incomplete ? PYSPY_EXIT_INCOMPLETE : 0;
+    return run.incomplete ? PYSPY_EXIT_INCOMPLETE : 0;
 }
