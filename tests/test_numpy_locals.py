@@ -25,6 +25,8 @@ def target():
     f16 = np.float16(0.5); f32 = np.float32(0.25); f64 = np.float64(-1.5)
     yes = np.bool_(True); no = np.bool_(False)
     c64 = np.complex64(1 - 2j); c128 = np.complex128(0.5 + 3j)
+    f32b = np.float32(0.1); f16b = np.float16(0.3)
+    ll = np.longlong(-11); ull = np.ulonglong(12)
     with open(sys.argv[1] + '.tmp', 'w') as f:
         f.write('ready')
     import os
@@ -38,7 +40,12 @@ WANT = {"i8": "-2", "i16": "300", "i32": "-70000", "i64": "1099511627776",
         "u8": "2", "u16": "65535", "u32": "4000000000",
         "u64": "18446744073709551615", "f16": "0.5", "f32": "0.25",
         "f64": "-1.5", "yes": "True", "no": "False",
-        "c64": "(1.0-2.0j)", "c128": "(0.5+3.0j)"}
+        "c64": "(1.0-2.0j)", "c128": "(0.5+3.0j)",
+        # the fewest digits that read back as the float32 / float16 held
+        # (py-spy's f32 Display, numpy's repr), not the double's digits
+        "f32b": "0.1", "f16b": "0.3",
+        # Linux numpy's long long types are not int64/uint64 by name
+        "ll": "-11", "ull": "12"}
 
 
 def has_numpy():

@@ -214,6 +214,58 @@ def test_thread_names(start, tmp_path):
                                name=f"thread ({m.group(1)}): {m.group(2)}")
 
 
+# One thread spinning, three waiting for ever, the main thread waiting.
+MIXED = """\
+import sys, threading
+go = threading.Event()
+def spin():
+    while not go.is_set():
+        pass
+threading.Thread(target=spin, name="spinner", daemon=True).start()
+for i in range(3):
+    threading.Thread(target=go.wait, name="waiter-%d" % i,
+                     daemon=True).start()
+sys.stdout.write("ready\\n"); sys.stdout.flush()
+go.wait()
+"""
+
+
+def test_idle_program_gives_few_samples(start, tmp_path):
+    """py-spy's sample counts, without --gil: a program that only sleeps
+    gives (almost) no samples unless --idle is given."""
+    p = start(SLEEPING)
+    doc, _ = record(p.pid, tmp_path)
+    assert sum(samples_of(doc).values()) <= 10
+
+
+def test_which_threads_are_idle(start, tmp_path):
+    """Without --idle only the spinning thread has samples, nearly one a
+    tick; with --idle every thread has one a tick, the waiters in their
+    wait."""
+    p = start(MIXED)
+    doc, res = record(p.pid, tmp_path, "--threads")
+    by_thread = defaultdict(int)
+    for key, n in samples_of(doc, include_profile_name=True).items():
+        by_thread[re.search(r'"(.*)"$', key[0]).group(1)] += n
+    assert set(by_thread) == {"spinner"}, dict(by_thread)
+    assert by_thread["spinner"] >= 0.9 * ticks_possible(res, 100, 2), \
+        (dict(by_thread), res.stdout)
+    doc, res = record(p.pid, tmp_path, "--threads", "--idle")
+    by_thread = defaultdict(int)
+    for key, n in samples_of(doc, include_profile_name=True).items():
+        by_thread[re.search(r'"(.*)"$', key[0]).group(1)] += n
+        if "waiter" in key[0]:
+            assert key[-1].name == "wait", key
+    assert set(by_thread) == {"MainThread", "spinner", "waiter-0",
+                              "waiter-1", "waiter-2"}, dict(by_thread)
+    # Every tick samples every thread (a tick whose read failed for one
+    # thread may be missing).
+    counts = by_thread.values()
+    assert max(counts) - min(counts) <= 0.02 * max(counts) + 1, \
+        dict(by_thread)
+    assert by_thread["spinner"] >= 0.9 * ticks_possible(res, 100, 2)
+
+
 def test_shell_completions():
     subprocess.check_output([str(find_tool("pyspy")), "completions", "bash"])
 

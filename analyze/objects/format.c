@@ -29,10 +29,17 @@ static bool sbuf_grow(pyspy_sbuf *b, size_t need) {
 void pyspy_sbuf_put(pyspy_sbuf *b, const char *s, size_t n) {
     if (b->truncated)
         return;
-    if (b->len + n > b->limit) {
-        n = b->limit - b->len;
-        b->truncated = true;
+    size_t fit = 0, chars = b->chars;
+    for (; fit < n; fit++) {
+        bool lead = ((uint8_t)s[fit] & 0xc0) != 0x80;
+        if (lead && chars == b->limit) {
+            b->truncated = true;
+            break;
+        }
+        chars += lead;
     }
+    n = fit;
+    b->chars = chars;
     if (!sbuf_grow(b, b->len + n)) {
         b->truncated = true;
         return;
@@ -62,7 +69,7 @@ char *pyspy_sbuf_take(pyspy_sbuf *b) {
     if (!s)
         s = calloc(1, 1);
     b->s = NULL;
-    b->len = b->cap = 0;
+    b->len = b->cap = b->chars = 0;
     return s;
 }
 
@@ -128,7 +135,27 @@ size_t pyspy_utf8_decode(const uint8_t *s, size_t n, uint32_t *cps,
     return k;
 }
 
+/* Whether the digits in e read back as v held in a float of that width.
+ * A half has 10 stored mantissa bits and no exponent below -14, so its
+ * spacing at v is 2^(max(E, -14) - 10) for v in [2^E, 2^(E+1)). */
+static bool reads_back(const char *e, double v, int bits) {
+    if (bits == 32)
+        return strtof(e, NULL) == (float)v;
+    double r = strtod(e, NULL);
+    if (bits == 16) {
+        int ex;
+        frexp(v, &ex);
+        double ulp = ldexp(1, (ex - 1 < -14 ? -14 : ex - 1) - 10);
+        return fabs(r - v) < ulp / 2;
+    }
+    return r == v;
+}
+
 void pyspy_fmt_float(double v, char *out, size_t outsz) {
+    pyspy_fmt_float_bits(v, 64, out, outsz);
+}
+
+void pyspy_fmt_float_bits(double v, int bits, char *out, size_t outsz) {
     if (isnan(v)) {
         snprintf(out, outsz, "nan");
         return;
@@ -141,7 +168,7 @@ void pyspy_fmt_float(double v, char *out, size_t outsz) {
     char e[40];
     for (int p = 1; p <= 17; p++) {
         snprintf(e, sizeof e, "%.*e", p - 1, v);
-        if (strtod(e, NULL) == v)
+        if (reads_back(e, v, bits))
             break;
     }
     /* e is "[-]d[.ddd]e[+-]xx" */

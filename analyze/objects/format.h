@@ -9,11 +9,13 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* Appends stop at limit bytes (the text is then marked truncated); an
- * allocation failure also marks it. */
+/* Appends stop at limit characters (UTF-8 sequences, never split; the
+ * text is then marked truncated), since py-spy's bounds count characters;
+ * an allocation failure also marks it. */
 typedef struct pyspy_sbuf {
     char *s;
     size_t len, cap, limit;
+    size_t chars; /* characters in s */
     bool truncated;
 } pyspy_sbuf;
 
@@ -36,6 +38,10 @@ size_t pyspy_utf8_decode(const uint8_t *s, size_t n, uint32_t *cps, size_t max);
 /* Python's repr(float): shortest round-trip digits, "inf", "nan",
  * exponent form below 1e-4 and from 1e16. out needs 32 bytes. */
 void pyspy_fmt_float(double v, char *out, size_t outsz);
+/* The same for a value held in a narrower float (bits 16 or 32, as numpy's
+ * float16 and float32): the fewest digits that read back as that float,
+ * as numpy's repr and py-spy show them (0.1, not 0.10000000149011612). */
+void pyspy_fmt_float_bits(double v, int bits, char *out, size_t outsz);
 
 /* unicodedata-free approximation of str.isprintable() for one char. */
 bool pyspy_unicode_printable(uint32_t cp);

@@ -121,11 +121,25 @@ static bool repr_numpy(rctx *c, uint64_t addr, const char *name) {
         char kind; /* i signed, u unsigned, f float, b bool, c complex */
         uint8_t size;
     } types[] = {
-        {"int8", 'i', 1},    {"int16", 'i', 2},     {"int32", 'i', 4},
-        {"int64", 'i', 8},   {"uint8", 'u', 1},     {"uint16", 'u', 2},
-        {"uint32", 'u', 4},  {"uint64", 'u', 8},    {"float16", 'f', 2},
-        {"float32", 'f', 4}, {"float64", 'f', 8},   {"bool", 'b', 1},
-        {"bool_", 'b', 1},   {"complex64", 'c', 8}, {"complex128", 'c', 16},
+        {"int8", 'i', 1},
+        {"int16", 'i', 2},
+        {"int32", 'i', 4},
+        {"int64", 'i', 8},
+        {"uint8", 'u', 1},
+        {"uint16", 'u', 2},
+        {"uint32", 'u', 4},
+        {"uint64", 'u', 8},
+        {"float16", 'f', 2},
+        {"float32", 'f', 4},
+        {"float64", 'f', 8},
+        {"bool", 'b', 1},
+        {"bool_", 'b', 1},
+        {"complex64", 'c', 8},
+        {"complex128", 'c', 16},
+        /* On Linux numpy's long long types are their own types, of
+         * int64's size */
+        {"longlong", 'i', 8},
+        {"ulonglong", 'u', 8},
     };
     if (strncmp(name, "numpy.", 6) != 0)
         return false;
@@ -167,7 +181,7 @@ static bool repr_numpy(rctx *c, uint64_t addr, const char *name) {
             } else {
                 memcpy(&x, v, 8);
             }
-            pyspy_fmt_float(x, buf, sizeof buf);
+            pyspy_fmt_float_bits(x, types[i].size * 8, buf, sizeof buf);
             break;
         }
         case 'b':
@@ -185,8 +199,9 @@ static bool repr_numpy(rctx *c, uint64_t addr, const char *name) {
                 memcpy(&r, v, 8);
                 memcpy(&m, v + 8, 8);
             }
-            pyspy_fmt_float(r, re, sizeof re);
-            pyspy_fmt_float(fabs(m), im, sizeof im);
+            int bits = types[i].size * 4;
+            pyspy_fmt_float_bits(r, bits, re, sizeof re);
+            pyspy_fmt_float_bits(fabs(m), bits, im, sizeof im);
             snprintf(buf, sizeof buf, "(%s%s%sj)", re, signbit(m) ? "-" : "+",
                      im);
         }
@@ -411,13 +426,9 @@ char *pyspy_py_repr(pyspy_memsrc *src, const pyspy_python *py, uint64_t addr,
         return NULL;
     repr_obj(&c, addr);
     if (c.b.truncated) {
-        /* Cut on a character boundary, then mark the cut. */
-        while (c.b.len > 0 && ((uint8_t)c.b.s[c.b.len - 1] & 0xc0) == 0x80)
-            c.b.len--;
-        if (c.b.len > 0 && (uint8_t)c.b.s[c.b.len - 1] >= 0xc0)
-            c.b.len--;
+        /* The cut fell between characters: mark it. */
         c.b.truncated = false;
-        c.b.limit = c.b.len + 3;
+        c.b.limit = c.b.chars + 3;
         pyspy_sbuf_puts(&c.b, "...");
     }
     return pyspy_sbuf_take(&c.b);

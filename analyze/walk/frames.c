@@ -144,6 +144,14 @@ static bool add(chain *ch, pyspy_code_info *c, int64_t lasti, bool is_entry,
                                   &f->nlocals, NULL) < 0) {
             f->locals = NULL;
             f->nlocals = 0;
+        } else if (!f->locals) {
+            /* Asked for and there are none: an empty list, which py-spy's
+             * JSON shows as [] (null is for locals not asked for). */
+            f->locals = calloc(1, sizeof *f->locals);
+            if (!f->locals) {
+                ch->fl.oom = true;
+                return false;
+            }
         }
     }
     return true;
