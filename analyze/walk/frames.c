@@ -22,11 +22,16 @@ typedef struct frame_list {
     bool oom;
 } frame_list;
 
+/* A first block under 1 KiB: glibc serves those from its small bins,
+ * where a larger one (16 entries of this size) goes the large-bin way
+ * and consolidates the fast bins, at every walk of every sample. */
+#define FIRST_CAP (1000 / sizeof(*((frame_list *)0)->v))
+
 static pyspy_frame *push(frame_list *fl) {
     if (fl->oom)
         return NULL;
-    if (pyspy_array_reserve(&fl->v, &fl->cap, fl->n + 1, sizeof *fl->v, 16) !=
-        0) {
+    if (pyspy_array_reserve(&fl->v, &fl->cap, fl->n + 1, sizeof *fl->v,
+                            FIRST_CAP) != 0) {
         fl->oom = true;
         return NULL;
     }

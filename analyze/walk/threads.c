@@ -59,9 +59,14 @@ typedef struct trace_list {
     size_t n, cap;
 } trace_list;
 
+/* A first block under 1 KiB: glibc serves those from its small bins,
+ * where a larger one (16 entries of this size) goes the large-bin way
+ * and consolidates the fast bins, at every walk of every sample. */
+#define FIRST_CAP (1000 / sizeof(*((trace_list *)0)->v))
+
 static pyspy_trace *push_trace(trace_list *tl) {
-    if (pyspy_array_reserve(&tl->v, &tl->cap, tl->n + 1, sizeof *tl->v, 16) !=
-        0)
+    if (pyspy_array_reserve(&tl->v, &tl->cap, tl->n + 1, sizeof *tl->v,
+                            FIRST_CAP) != 0)
         return NULL;
     pyspy_trace *t = &tl->v[tl->n++];
     memset(t, 0, sizeof *t);

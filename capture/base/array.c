@@ -1,12 +1,11 @@
-/* pyspy_array_grow and pyspy_array_reserve (capture/base/array.h). */
+/* pyspy_array_grow_to (capture/base/array.h). */
 #include "capture/base/array.h"
 
 #include <stdint.h>
 #include <stdlib.h>
-#include <string.h>
 
-void *pyspy_array_grow(void *v, size_t *cap, size_t need, size_t elem,
-                       size_t first) {
+void *pyspy_array_grow_to(void *v, size_t *cap, size_t need, size_t elem,
+                          size_t first) {
     if (need <= *cap && v)
         return v;
     if (elem == 0)
@@ -24,17 +23,4 @@ void *pyspy_array_grow(void *v, size_t *cap, size_t need, size_t elem,
         return NULL;
     *cap = nc;
     return nv;
-}
-
-int pyspy_array_reserve(void *pv, size_t *cap, size_t need, size_t elem,
-                        size_t first) {
-    /* The pointer is copied, not read through a void **, which would
-     * access a T * as another type. */
-    void *v;
-    memcpy(&v, pv, sizeof v);
-    void *nv = pyspy_array_grow(v, cap, need, elem, first);
-    if (!nv)
-        return -1;
-    memcpy(pv, &nv, sizeof nv);
-    return 0;
 }

@@ -64,17 +64,19 @@ static int add_region(pyspy_core_ctx *c, size_t *cap, uint64_t start,
                       pyspy_error *err) {
     pyspy_memsrc *s = c->src;
     if (s->nregions == *cap) {
-        size_t nc = *cap;
+        /* Both arrays grow alike, each size checked on its own. */
+        size_t nc = *cap, nco = *cap;
         pyspy_region *nr =
             pyspy_array_grow(s->regions, &nc, *cap + 1, sizeof *nr, 64);
-        uint64_t *no = realloc(c->lay->file_off, nc * sizeof *no);
-        if (no)
-            c->lay->file_off = no;
-        if (nr)
-            s->regions = nr;
-        if (!nr || !no)
+        if (!nr)
             return oom(err);
-        *cap = nc;
+        s->regions = nr;
+        uint64_t *no =
+            pyspy_array_grow(c->lay->file_off, &nco, nc, sizeof *no, 64);
+        if (!no)
+            return oom(err);
+        c->lay->file_off = no;
+        *cap = nc < nco ? nc : nco;
     }
     pyspy_region *r = &s->regions[s->nregions];
     memset(r, 0, sizeof *r);
