@@ -24,3 +24,25 @@ def find_tool(name: str) -> pathlib.Path:
 @pytest.fixture(scope="session")
 def bin_dir() -> pathlib.Path:
     return get_bin_dir()
+
+
+def capture_series(out_base: pathlib.Path, pid: int, min_files: int,
+                   rate: int = 5, duration: int = 1, tries: int = 20):
+    """Snapshot files of process pid in time order, taken as series by
+    pyspy-capture --rate into out_base/sNN; a loaded machine skips
+    snapshots of a series, so series are taken (each one pyspy-capture
+    run) until there are min_files, or tries runs were made."""
+    import subprocess
+    files = []
+    for i in range(tries):
+        out = out_base / f"s{i:02d}"
+        res = subprocess.run([str(find_tool("pyspy-capture")), "--pid",
+                              str(pid), "--rate", str(rate), "--duration",
+                              str(duration), "-o", str(out)],
+                             capture_output=True, text=True, timeout=600)
+        assert res.returncode == 0, res.stderr
+        files += sorted(out.iterdir())
+        if len(files) >= min_files:
+            break
+    assert len(files) >= min_files, files
+    return files

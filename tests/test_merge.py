@@ -8,7 +8,7 @@ import subprocess
 
 import pytest
 
-from conftest import find_tool
+from conftest import capture_series, find_tool
 
 SYSTEM_PYTHON = os.environ.get("PYSPY_TEST_PYTHON", "/usr/bin/python3")
 
@@ -52,21 +52,13 @@ def series(tmp_path_factory):
     path.write_text(PROGRAM)
     proc = subprocess.Popen([SYSTEM_PYTHON, str(path)],
                             stdout=subprocess.PIPE, cwd=str(tmp))
-    files = []
     try:
         assert proc.stdout.readline().strip() == b"ready"
-        for i in range(20):
-            out = tmp / f"s{i:02d}"
-            run(find_tool("pyspy-capture"), "--pid", proc.pid, "--rate", 5,
-                "--duration", 1, "-o", out)
-            files += sorted(out.iterdir())
-            if len(files) >= MIN_SNAPSHOTS:
-                break
+        files = capture_series(tmp, proc.pid, MIN_SNAPSHOTS)
     finally:
         proc.kill()
         proc.wait()
         proc.stdout.close()
-    assert len(files) >= MIN_SNAPSHOTS, files
     return tmp, files
 
 
