@@ -40,7 +40,9 @@ enum {
     O_THREADS = 4,
     O_SUBPROCESSES = 8,
     O_LINENO = 16,
-    O_COUNTS_ONLY = 32
+    O_COUNTS_ONLY = 32,
+    O_EXCEPTION = 64, /* --mode exception */
+    O_GC = 128        /* --gc */
 };
 
 static void put_uv(pyspy_buf *b, uint64_t v) {
@@ -77,7 +79,9 @@ static void put_opts(pyspy_buf *b, const pyspy_agg_opts *o) {
                   (o->include_thread_ids ? O_THREADS : 0) |
                   (o->subprocesses ? O_SUBPROCESSES : 0) |
                   (o->show_line_numbers ? O_LINENO : 0) |
-                  (o->counts_only ? O_COUNTS_ONLY : 0));
+                  (o->counts_only ? O_COUNTS_ONLY : 0) |
+                  (o->exception_only ? O_EXCEPTION : 0) |
+                  (o->gc_frames ? O_GC : 0));
     put_uv(b, o->period_us);
     put_uv(b, o->rate);
 }
@@ -397,7 +401,7 @@ static void read_payload(rd *r, pyspy_agg **out) {
     uint64_t flags = uv(r);
     o.period_us = uv(r);
     o.rate = uv(r);
-    if (r->rc == 0 && flags > 63)
+    if (r->rc == 0 && flags > 255)
         bad(r, "unknown options");
     o.include_idle = flags & O_IDLE;
     o.gil_only = flags & O_GIL;
@@ -405,6 +409,8 @@ static void read_payload(rd *r, pyspy_agg **out) {
     o.subprocesses = flags & O_SUBPROCESSES;
     o.show_line_numbers = flags & O_LINENO;
     o.counts_only = flags & O_COUNTS_ONLY;
+    o.exception_only = flags & O_EXCEPTION;
+    o.gc_frames = flags & O_GC;
     if (r->rc)
         return;
     pyspy_agg *a = pyspy_agg_new(&o, r->err);

@@ -49,6 +49,12 @@ static void print_thread_line(FILE *out, const pyspy_trace *tr,
     } else {
         snprintf(status, sizeof status, "%s", status_of(tr));
     }
+    /* The thread runs a garbage collection: a note like the ones below,
+     * inside the parenthesis after py-spy's status word. */
+    if (tr->gc_collecting) {
+        size_t n = strlen(status);
+        snprintf(status + n, sizeof status - n, ", gc");
+    }
     /* Never shown as the whole stack when part of it was lost. */
     if (tr->incomplete) {
         size_t n = strlen(status);
@@ -63,13 +69,10 @@ static void print_thread_line(FILE *out, const pyspy_trace *tr,
         snprintf(status + n, sizeof status - n, ", ns %" PRIu64,
                  tr->ns_thread_id);
     }
-    /* After py-spy's parenthesis, which stays as it was. */
-    const char *gc = tr->gc_collecting ? " (gc)" : "";
     if (tr->thread_name)
-        fprintf(out, "Thread %s (%s)%s: \"%s\"\n", id, status, gc,
-                tr->thread_name);
+        fprintf(out, "Thread %s (%s): \"%s\"\n", id, status, tr->thread_name);
     else
-        fprintf(out, "Thread %s (%s)%s\n", id, status, gc);
+        fprintf(out, "Thread %s (%s)\n", id, status);
 }
 
 bool pyspy_trace_has_subinterpreter(const pyspy_trace *tr) {

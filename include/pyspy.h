@@ -142,6 +142,12 @@ typedef struct pyspy_config {
      * file, and colon-separated folders holding the libraries. */
     char *executable;
     char *lib_search_path;
+    /* record --gc: a <GC> frame on top of each sample of a thread running
+     * a garbage collection. */
+    bool gc_frames;
+    /* record --mode exception: only samples of threads handling an
+     * exception (--mode wall|cpu|gil set include_idle / gil_only). */
+    bool exception_only;
 } pyspy_config;
 
 /* py-spy's defaults exactly. */
@@ -450,6 +456,9 @@ typedef struct pyspy_trace {
     /* The thread is running the garbage collector (a collection that
      * started on it is in progress; see pyspy_traces.gc_collecting). */
     bool gc_collecting;
+    /* The thread is handling an exception (sys.exc_info() would give
+     * one); read only for record --mode exception, else false. */
+    bool handling_exception;
     pyspy_frame *frames; /* innermost first */
     size_t nframes;
 } pyspy_trace;

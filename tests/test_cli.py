@@ -13,7 +13,8 @@ VERSION = re.search(r'#define PYSPY_VERSION "([^"]+)"',
 RECORD_FLAGS = ["--pid", "--output", "--format", "--duration", "--rate",
                 "--subprocesses", "--function", "--nolineno", "--threads",
                 "--gil", "--idle", "--native", "--nonblocking",
-                "--full-filenames", "--capture", "--hideprogress", "--jobs"]
+                "--full-filenames", "--capture", "--hideprogress", "--jobs",
+                "--mode", "--gc"]
 
 
 def run(tool, *args, cwd=None, input=None):

@@ -1,15 +1,20 @@
 """GC state (issue 16 item 4): while a garbage collection runs, dump says
 so for the process (text: a "Garbage collection running" line; JSON:
-process_info.gc_collecting) and for the thread running it (text: "(gc)"
-after the thread's status; JSON: gc_collecting), read from the
+process_info.gc_collecting) and for the thread running it (text: ", gc"
+after the status word in the thread line's parenthesis, as "crashed" and
+"incomplete" go; JSON: gc_collecting), read from the
 collector's own state, live and from a snapshot taken by pyspy-capture.
 Outside a collection nothing changes py-spy's output. The program's
 __del__ blocks inside gc.collect(): sleeping (the GIL released) as the
 only thread, spinning (the GIL held) beside a waiting thread, and sleeping
 beside a waiting thread, where only 3.15's gc.frame names the collecting
-thread."""
+thread. A kernel core of a program whose __del__ aborts inside
+gc.collect() says the same."""
+import glob
 import json
 import os
+import re
+import resource
 import signal
 import subprocess
 import time
@@ -36,6 +41,8 @@ def publish(path):
 class Blocker(object):
     def __del__(self):
         publish(flag + ".collecting")
+        if mode == "abort":
+            os.abort()
         if mode == "spin":
             while True:
                 pass
@@ -52,7 +59,7 @@ def waiter(ev):
     ev.wait()
 
 gc.disable()
-if mode != "alone":
+if mode not in ("alone", "abort"):
     ev = threading.Event()
     threading.Thread(target=waiter, args=(ev,), name="waiter").start()
 publish(flag + ".ready")
@@ -97,6 +104,18 @@ def version_of(exe):
     return int(out)
 
 
+def need_gc_state(exe):
+    """The interpreter's minor version; skips where it is missing or
+    keeps no collector state a table can reach."""
+    if not os.access(exe, os.X_OK):
+        pytest.skip('interpreter %s is not installed' % exe)
+    minor = version_of(exe)
+    if minor < 7:
+        pytest.skip('3.%d keeps the collector state in statics of gcmodule.c, '
+                    'which no table can reach' % minor)
+    return minor
+
+
 def check_collecting(text, doc, collector_told):
     assert all(t['process_info'].get('gc_collecting') is True for t in doc), doc
     main = [t for t in doc if t['thread_name'] == 'MainThread']
@@ -109,23 +128,20 @@ def check_collecting(text, doc, collector_told):
     if collector_told:
         assert main[0].get('gc_collecting') is True, main
         assert 'Garbage collection running\n' in text, text
-        assert ') (gc): "MainThread"' in main_line[0], main_line
+        assert re.match(r'Thread \d+ \((idle|active\+gil)(, crashed: SIGABRT)?, gc\): '
+                        r'"MainThread"$',
+                        main_line[0]), main_line
     else:
         assert 'gc_collecting' not in main[0], main
         assert 'Garbage collection running (on a thread that cannot be told)\n' in text
-        assert '(gc)' not in text
-    assert sum('(gc)' in l for l in lines) == (1 if collector_told else 0), lines
+        assert ', gc)' not in text
+    assert sum(', gc)' in l for l in lines) == (1 if collector_told else 0), lines
 
 
 @pytest.mark.parametrize('mode', ['alone', 'spin', 'beside'])
 @pytest.mark.parametrize('exe', interpreters())
 def test_collection_running(exe, mode, tmp_path):
-    if not os.access(exe, os.X_OK):
-        pytest.skip('interpreter %s is not installed' % exe)
-    minor = version_of(exe)
-    if minor < 7:
-        pytest.skip('3.%d keeps the collector state in statics of gcmodule.c, '
-                    'which no table can reach' % minor)
+    minor = need_gc_state(exe)
     prog, flag = tmp_path / 'gcprog.py', str(tmp_path / 'f')
     prog.write_text(PROGRAM)
     proc = subprocess.Popen([exe, str(prog), mode, flag], cwd=str(tmp_path),
@@ -133,7 +149,7 @@ def test_collection_running(exe, mode, tmp_path):
     try:
         wait_for(flag + '.ready', proc)
         text, doc = dumps(['--pid', proc.pid])
-        assert 'Garbage collection' not in text and '(gc)' not in text, text
+        assert 'Garbage collection' not in text and ', gc)' not in text, text
         assert all('gc_collecting' not in t and 'gc_collecting' not in t['process_info']
                    for t in doc), doc
         os.kill(proc.pid, signal.SIGUSR1)
@@ -150,3 +166,39 @@ def test_collection_running(exe, mode, tmp_path):
     finally:
         proc.kill()
         proc.wait()
+
+
+@pytest.mark.parametrize('exe', interpreters())
+def test_kernel_core_mid_collection(exe, tmp_path):
+    need_gc_state(exe)
+    with open('/proc/sys/kernel/core_pattern') as f:
+        pattern = f.read().strip()
+    if pattern.startswith('|') or pattern.startswith('/'):
+        pytest.skip('core_pattern is %r: the kernel does not write cores '
+                    'into the working directory' % pattern)
+    prog, flag = tmp_path / 'gcprog.py', str(tmp_path / 'f')
+    prog.write_text(PROGRAM)
+
+    def unlimited():
+        resource.setrlimit(resource.RLIMIT_CORE, (resource.RLIM_INFINITY,
+                                                  resource.RLIM_INFINITY))
+    proc = subprocess.Popen([exe, str(prog), 'abort', flag], cwd=str(tmp_path),
+                            preexec_fn=unlimited, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE)
+    try:
+        wait_for(flag + '.ready', proc)
+        os.kill(proc.pid, signal.SIGUSR1)
+        assert proc.wait(timeout=TIMEOUT) == -signal.SIGABRT
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait()
+    deadline = time.monotonic() + TIMEOUT
+    cores = []
+    while not cores and time.monotonic() < deadline:
+        cores = glob.glob(str(tmp_path / 'core*'))
+        time.sleep(0.05)
+    if not cores:
+        pytest.skip('no core was written (core_pattern %r)' % pattern)
+    text, doc = dumps([cores[0]])
+    check_collecting(text, doc, True)

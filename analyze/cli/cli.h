@@ -34,7 +34,9 @@ enum pyspy_cli_opt_id {
     PYSPY_O_LOCALS,
     PYSPY_O_JSON,
     PYSPY_O_EXECUTABLE,
-    PYSPY_O_LIB_SEARCH_PATH
+    PYSPY_O_LIB_SEARCH_PATH,
+    PYSPY_O_MODE,
+    PYSPY_O_GC
 };
 
 /* What a subcommand's positional arguments are. */

@@ -7,7 +7,7 @@
 
 #define NAMES PYSPY_CLI_NAME " " PYSPY_CLI_NAME "-analyze"
 
-typedef enum { VAL_NONE, VAL_FILE, VAL_PID, VAL_FORMAT } value_kind;
+typedef enum { VAL_NONE, VAL_FILE, VAL_PID, VAL_FORMAT, VAL_MODE } value_kind;
 
 static value_kind value_of(const pyspy_opt *o) {
     switch (o->id) {
@@ -20,6 +20,8 @@ static value_kind value_of(const pyspy_opt *o) {
         return VAL_PID;
     case PYSPY_O_FORMAT:
         return VAL_FORMAT;
+    case PYSPY_O_MODE:
+        return VAL_MODE;
     default:
         return VAL_NONE;
     }
@@ -27,6 +29,7 @@ static value_kind value_of(const pyspy_opt *o) {
 
 static const char formats[] =
     "flamegraph raw speedscope chrometrace pprof aggregate";
+static const char modes[] = "wall cpu gil exception";
 
 /* "r|re|rec|reco|recor|record": every prefix the parser would accept. */
 static void prefixes(pyspy_sb *sb, const pyspy_cli_command *c,
@@ -74,8 +77,9 @@ static void bash_command(pyspy_sb *sb, const pyspy_cli_command *c) {
                               "2>/dev/null)\" -- \"$cur\"))");
             break;
         case VAL_FORMAT:
+        case VAL_MODE:
             pyspy_sb_printf(sb, "COMPREPLY=($(compgen -W \"%s\" -- \"$cur\"))",
-                            formats);
+                            value_of(o) == VAL_MODE ? modes : formats);
             break;
         case VAL_NONE:
             pyspy_sb_puts(sb, "COMPREPLY=()");
@@ -188,6 +192,9 @@ static void zsh_opt(pyspy_sb *sb, const pyspy_opt *o) {
             break;
         case VAL_FORMAT:
             pyspy_sb_printf(sb, "(%s)", formats);
+            break;
+        case VAL_MODE:
+            pyspy_sb_printf(sb, "(%s)", modes);
             break;
         case VAL_NONE:
             pyspy_sb_puts(sb, " ");
@@ -325,6 +332,9 @@ static void fish_script(pyspy_sb *sb) {
                 case VAL_FORMAT:
                     pyspy_sb_printf(sb, " -x -a '%s'", formats);
                     break;
+                case VAL_MODE:
+                    pyspy_sb_printf(sb, " -x -a '%s'", modes);
+                    break;
                 case VAL_NONE:
                     pyspy_sb_puts(sb, " -x");
                     break;
@@ -402,7 +412,9 @@ static bool opt_wanted(const pyspy_opt *o, opt_filter want) {
     if (o->kind != PYSPY_OPT_VALUE)
         return false;
     value_kind v = value_of(o);
-    return want == OPTS_FILE ? v == VAL_FILE : v == VAL_PID || v == VAL_NONE;
+    /* elvish and powershell offer only the formats by value. */
+    return want == OPTS_FILE ? v == VAL_FILE
+                             : v == VAL_PID || v == VAL_NONE || v == VAL_MODE;
 }
 
 static void option_lists(pyspy_sb *sb, bool elvish, opt_filter want,

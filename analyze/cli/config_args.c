@@ -229,6 +229,23 @@ static int apply(parse_state *ps, const pyspy_opt *o, const char *v,
     case PYSPY_O_IDLE:
         c->include_idle = true;
         return 0;
+    case PYSPY_O_MODE:
+        /* py-spy's flags are the modes: wall is --idle, gil is --gil, cpu
+         * the default; exception keeps idle threads too, as wall does. */
+        if (strcasecmp(v, "wall") == 0)
+            c->include_idle = true;
+        else if (strcasecmp(v, "gil") == 0)
+            c->gil_only = true;
+        else if (strcasecmp(v, "exception") == 0)
+            c->include_idle = c->exception_only = true;
+        else if (strcasecmp(v, "cpu") != 0)
+            return pyspy_opt_invalid(err, o, v,
+                                     "[possible values: wall, cpu, gil, "
+                                     "exception]");
+        return 0;
+    case PYSPY_O_GC:
+        c->gc_frames = true;
+        return 0;
     case PYSPY_O_CAPTURE:
         ps->capture = true;
         return 0;

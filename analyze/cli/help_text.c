@@ -110,6 +110,15 @@ static const pyspy_opt record_opts[] = {
      "Add each thread's id to the output", NULL, false},
     OPT_GIL,
     OPT_IDLE,
+    {PYSPY_O_MODE, 0, "mode", PYSPY_OPT_VALUE, "mode",
+     "Which samples to keep: wall (every thread, as --idle), cpu (threads "
+     "that are running), gil (the thread holding the GIL, as --gil) or "
+     "exception (threads handling an exception, running or not)",
+     "cpu", false},
+    {PYSPY_O_GC, 0, "gc", PYSPY_OPT_FLAG, NULL,
+     "Add a <GC> frame on top of samples taken while the thread ran a "
+     "garbage collection",
+     NULL, false},
     {PYSPY_O_CAPTURE, 0, "capture", PYSPY_OPT_FLAG, NULL,
      "Capture the output of the program started by pyspy instead of letting "
      "it print",

@@ -90,6 +90,8 @@ bool pyspy_agg_keeps(const pyspy_agg_opts *opts, const pyspy_trace *tr) {
         return false;
     if (opts->gil_only && !tr->owns_gil)
         return false;
+    if (opts->exception_only && !tr->handling_exception)
+        return false;
     return true;
 }
 
@@ -429,7 +431,7 @@ int pyspy_agg_add(pyspy_agg *a, const pyspy_traces *t, int64_t ts_us,
          * nothing about where time goes. */
         if (!pyspy_agg_keeps(&a->opts, tr) || tr->nframes == 0)
             continue;
-        if (grow(&ids, &capids, tr->nframes + MAX_PROC_CHAIN + 1, sizeof *ids))
+        if (grow(&ids, &capids, tr->nframes + MAX_PROC_CHAIN + 2, sizeof *ids))
             goto oom;
         uint32_t n;
         if (meta_frames(a, t, tr, ids, &n))
@@ -444,6 +446,11 @@ int pyspy_agg_add(pyspy_agg *a, const pyspy_traces *t, int64_t ts_us,
                              f->is_native, false, &ids[n++]))
                 goto oom;
         }
+        /* As CPython's own sampler shows a collection: a frame of no
+         * file above whatever Python frame was running. */
+        if (a->opts.gc_frames && tr->gc_collecting &&
+            intern_frame(a, "<GC>", NULL, NULL, 0, false, true, &ids[n++]))
+            goto oom;
         uint32_t st, th;
         int pid = tr->pid ? tr->pid : t->pid;
         if (intern_stack(a, ids, n, &st) ||

@@ -10,6 +10,8 @@
 typedef struct pyspy_agg_opts {
     bool include_idle;       /* --idle: keep threads that are not active */
     bool gil_only;           /* --gil: keep only the GIL holder */
+    bool exception_only;     /* --mode exception: threads handling one */
+    bool gc_frames;          /* --gc: <GC> on top during a collection */
     bool include_thread_ids; /* --threads: a "thread (tid): name" root */
     bool subprocesses;       /* --subprocesses: a "process N:..." root */
     bool show_line_numbers;  /* false: frames differing by line merge */
@@ -141,7 +143,8 @@ size_t pyspy_agg_nprocesses(const pyspy_agg *a);
 void pyspy_agg_process(const pyspy_agg *a, size_t i, int *pid, int *ppid,
                        const char **cmdline);
 
-/* Whether a trace passes --idle/--gil (exposed for top's counters). */
+/* Whether a trace passes --idle/--gil/--mode (exposed for top's
+ * counters). */
 bool pyspy_agg_keeps(const pyspy_agg_opts *opts, const pyspy_trace *tr);
 
 /* "name (file:line)", "name (file)" or "name", as py-spy labels frames

@@ -12,6 +12,10 @@ bool pyspy_agg_same_shape(const pyspy_agg_opts *x, const pyspy_agg_opts *y,
         w = "--idle";
     else if (x->gil_only != y->gil_only)
         w = "--gil";
+    else if (x->exception_only != y->exception_only)
+        w = "--mode exception";
+    else if (x->gc_frames != y->gc_frames)
+        w = "--gc";
     else if (x->include_thread_ids != y->include_thread_ids)
         w = "--threads";
     else if (x->subprocesses != y->subprocesses)

@@ -22,6 +22,8 @@ pyspy_agg_opts pyspy_record_agg_opts(const pyspy_config *cfg) {
     pyspy_agg_opts o = {0};
     o.include_idle = cfg->include_idle;
     o.gil_only = cfg->gil_only;
+    o.exception_only = cfg->exception_only;
+    o.gc_frames = cfg->gc_frames;
     o.include_thread_ids = cfg->include_thread_ids;
     o.subprocesses = cfg->subprocesses;
     o.show_line_numbers = cfg->show_line_numbers;
@@ -37,8 +39,11 @@ pyspy_walk_opts pyspy_record_walk_opts(const pyspy_config *cfg) {
     w.locals = 0;
     w.full_filenames = cfg->full_filenames;
     w.native = cfg->native;
-    /* Only --gil uses the GIL's holder. */
-    w.skip_gil = !cfg->gil_only;
+    /* Only --gil uses the GIL's holder, and --gc, which tells the thread
+     * running a collection by it. */
+    w.skip_gil = !cfg->gil_only && !cfg->gc_frames;
+    w.skip_gc = !cfg->gc_frames;
+    w.exceptions = cfg->exception_only;
     /* Only --threads frames and the per-thread formats name threads. */
     w.skip_thread_names =
         !cfg->include_thread_ids && !pyspy_format_keeps_threads(cfg->format);

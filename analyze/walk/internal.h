@@ -170,6 +170,11 @@ int pyspy_gc_collecting(pyspy_memsrc *src, const pyspy_python *py,
 bool pyspy_gc_frame_on_thread(pyspy_memsrc *src, const pyspy_python *py,
                               uint64_t tstate, uint64_t frame);
 
+/* Whether the thread state is handling an exception (sys.exc_info()
+ * would give one); false when that cannot be read. */
+bool pyspy_tstate_handling_exception(pyspy_memsrc *src, const pyspy_python *py,
+                                     uint64_t tstate);
+
 /* -------------------------------------------------------- sub-interpreters */
 
 /* The thread state each trace was read from (traces[i] from v[i]). */

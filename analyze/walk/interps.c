@@ -195,6 +195,7 @@ static int merge_group(pyspy_trace *tv, member *g, size_t ng,
         m.incomplete |= t->incomplete;
         m.crashed |= t->crashed;
         m.gc_collecting |= t->gc_collecting;
+        m.handling_exception |= t->handling_exception;
         free(t->frames);
         t->frames = NULL;
         t->nframes = 0;

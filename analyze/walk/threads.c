@@ -155,6 +155,9 @@ static int one_thread(walk *w, uint64_t tstate, uint64_t holder,
             t->os_thread_id = (uint64_t)os->tid;
     }
     t->owns_gil = holder && holder == tstate;
+    if (w->opts->exceptions)
+        t->handling_exception =
+            pyspy_tstate_handling_exception(w->src, w->py, tstate);
     const char *name = name_of(w->view, w->nview, t->thread_id);
     if (name && !(t->thread_name = strdup(name)))
         return -1;

@@ -30,6 +30,9 @@ typedef struct pyspy_walk_opts {
     /* Nothing will show whether the collector runs (record without
      * --gc, top): leave its state unread. */
     bool skip_gc;
+    /* Read whether each thread handles an exception (record --mode
+     * exception); off, handling_exception stays false. */
+    bool exceptions;
 } pyspy_walk_opts;
 
 /* Fills out with one trace per Python thread of every interpreter. A frame

@@ -193,6 +193,46 @@ TEST(record_every_flag) {
     pyspy_config_free(&c);
 }
 
+/* --mode is py-spy's flags by another name (wall = --idle, gil = --gil,
+ * cpu = neither); exception keeps idle threads too. */
+TEST(record_modes_and_gc) {
+    pyspy_config c = ok("record -p 7");
+    CHECK(!c.include_idle && !c.gil_only && !c.exception_only && !c.gc_frames);
+    pyspy_config_free(&c);
+    c = ok("record -p 7 --mode cpu");
+    CHECK(!c.include_idle && !c.gil_only && !c.exception_only);
+    pyspy_config_free(&c);
+    c = ok("record -p 7 --mode wall");
+    CHECK(c.include_idle && !c.gil_only && !c.exception_only);
+    pyspy_config_free(&c);
+    c = ok("record -p 7 --mode=GIL");
+    CHECK(!c.include_idle && c.gil_only && !c.exception_only);
+    pyspy_config_free(&c);
+    c = ok("record -p 7 --mode exception --gc");
+    CHECK(c.include_idle && !c.gil_only && c.exception_only && c.gc_frames);
+    pyspy_config_free(&c);
+    c = ok("record -p 7 --mode gil --idle");
+    CHECK(c.include_idle && c.gil_only);
+    pyspy_config_free(&c);
+    CHECK(contains(fails("record -p 7 --mode idle"),
+                   "[possible values: wall, cpu, gil, exception]"));
+    CHECK(contains(fails("record -p 7 --mode"), "'--mode <mode>'"));
+    CHECK(contains(fails("dump -p 7 --gc"), "'--gc'"));
+    CHECK(contains(fails("top -p 7 --mode wall"), "'--mode'"));
+    /* The shells that complete values offer the modes after --mode. */
+    const char *shells[] = {"bash", "zsh", "fish"};
+    const char *want[] = {"compgen -W \"wall cpu gil exception\"",
+                          ":mode:(wall cpu gil exception)",
+                          "-l mode -x -a 'wall cpu gil exception'"};
+    for (int i = 0; i < 3; i++) {
+        char *out = NULL;
+        pyspy_error e = {0};
+        CHECK(pyspy_cli_completions(shells[i], &out, &e) == 0);
+        CHECK(out && contains(out, want[i]));
+        free(out);
+    }
+}
+
 TEST(record_line_numbers) {
     pyspy_config c = ok("record -p 1 -F");
     CHECK(c.lineno == PYSPY_LINENO_FIRST && c.show_line_numbers);
@@ -636,9 +676,9 @@ TEST(validate_hand_built_configs) {
 
 TEST_MAIN(T(defaults_are_py_spys), T(file_formats),
           T(record_basic_long_and_short), T(record_every_flag),
-          T(record_line_numbers), T(record_program), T(record_snapshot_inputs),
-          T(record_value_errors), T(unknown_and_repeated_arguments),
-          T(native_nonblocking_conflict), T(dump_takes_no_program),
-          T(completions_shells), T(top_flags), T(dump_flags),
-          T(help_and_version_everywhere), T(subcommand_prefixes),
+          T(record_modes_and_gc), T(record_line_numbers), T(record_program),
+          T(record_snapshot_inputs), T(record_value_errors),
+          T(unknown_and_repeated_arguments), T(native_nonblocking_conflict),
+          T(dump_takes_no_program), T(completions_shells), T(top_flags),
+          T(dump_flags), T(help_and_version_everywhere), T(subcommand_prefixes),
           T(completions), T(validate_hand_built_configs))
