@@ -3,6 +3,7 @@
 #include "analyze/cli/commands.h"
 #include "analyze/sample/record.h"
 #include "analyze/sample/sampler.h"
+#include "capture/base/out_file.h"
 #include "capture/process/spawn.h"
 
 #include <signal.h>
@@ -160,6 +161,12 @@ static int record_live(const pyspy_config *cfg) {
     title = make_title(cfg);
     if (!filename || !title) {
         fprintf(stderr, "Error: out of memory\n");
+        goto out;
+    }
+    /* An output that will be refused is said before the program runs and
+     * the sampling is done, not after. */
+    if (pyspy_out_check(filename, &r.err) != 0) {
+        fprintf(stderr, "Error: %s\n", r.err.msg);
         goto out;
     }
     stop_requested = 0;

@@ -4,6 +4,7 @@
  * depend on scheduling, and workers run at most a window ahead so memory
  * stays bounded however many files there are. */
 #include "capture/base/clock.h"
+#include "capture/base/out_file.h"
 #include "analyze/cpython/python.h"
 #include "analyze/sample/record.h"
 #include "analyze/sample/sampler.h"
@@ -211,6 +212,12 @@ int pyspy_record_offline(const pyspy_config *cfg) {
                          : pyspy_record_default_name(cfg, "snapshots");
     if (!filename) {
         fprintf(stderr, "Error: out of memory\n");
+        return 1;
+    }
+    pyspy_error err = {0};
+    if (pyspy_out_check(filename, &err) != 0) {
+        fprintf(stderr, "Error: %s\n", err.msg);
+        free(filename);
         return 1;
     }
     pyspy_agg *agg;

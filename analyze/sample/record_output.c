@@ -1,9 +1,9 @@
 /* What live and offline record share: options, the default file name,
  * writing the file with py-spy's summary, and the progress line. */
 #include "analyze/sample/record.h"
+#include "capture/base/out_file.h"
 #include "formats/record_formats.h"
 
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -92,21 +92,26 @@ char *pyspy_record_default_name(const pyspy_config *cfg, const char *who) {
     return s;
 }
 
+typedef struct record_fill {
+    const pyspy_config *cfg;
+    const pyspy_agg *a;
+    const char *title;
+} record_fill;
+
+static int fill_record(FILE *f, void *ctx, pyspy_error *err) {
+    const record_fill *r = ctx;
+    return pyspy_write_record(f, r->cfg->format, r->a, r->title, err);
+}
+
 int pyspy_record_write(const pyspy_config *cfg, const pyspy_agg *a,
                        const char *filename, const char *title,
                        uint64_t samples, uint64_t errors, const char *lede) {
     pyspy_error err = {0};
-    FILE *f = fopen(filename, "w");
-    if (!f) {
-        fprintf(stderr, "Error: cannot write '%s': %s\n", filename,
-                strerror(errno));
-        return 1;
-    }
-    int rc = pyspy_write_record(f, cfg->format, a, title, &err);
-    if (fclose(f) != 0 && rc == 0)
-        rc = pyspy_error_set(&err, PYSPY_E_IO, "%s", strerror(errno));
-    if (rc) {
-        fprintf(stderr, "Error: writing '%s': %s\n", filename, err.msg);
+    /* Like a snapshot: never through a symlink planted at the name, and
+     * never a partial file in place of the previous one (ENOSPC). */
+    record_fill r = {cfg, a, title};
+    if (pyspy_out_write(filename, 0666, fill_record, &r, &err) != 0) {
+        fprintf(stderr, "Error: %s\n", err.msg);
         return 1;
     }
     const char *what = "flamegraph data", *hint = NULL;

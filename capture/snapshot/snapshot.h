@@ -33,11 +33,11 @@ typedef struct pyspy_snapshot_stats {
 
 /* Writes every present region of src (reads through src->ops->read),
  * src's threads (NT_PRSTATUS/NT_FPREGSET), process info, modules with
- * their symbols, and absent regions as absent. Writes to path via a
- * temporary file renamed when complete, mode 0600. The temporary file is
- * "<dir of path>/.<name>.XXXXXX" (capture/tool/partial_cleanup.c relies on
- * that name). A region whose read fails with PYSPY_E_UNREADABLE is
- * recorded as absent; any other read error fails the write. */
+ * their symbols, and absent regions as absent. Writes to path through
+ * pyspy_out_open (capture/base/file_io.h), mode 0600: nothing appears
+ * under path until the file is whole. A region whose read fails with
+ * PYSPY_E_UNREADABLE is recorded as absent; any other read error fails the
+ * write. */
 int pyspy_snapshot_write(pyspy_memsrc *src, const pyspy_snapshot_opts *opts,
                          const char *path, pyspy_snapshot_stats *stats,
                          pyspy_error *err);

@@ -1,5 +1,6 @@
 /* pyspy_snapshot_write: an ELF core (ET_CORE) streamed through the zstd
- * seekable writer into a temporary file that is renamed when complete.
+ * seekable writer into a file that appears only when complete
+ * (pyspy_out_open).
  *
  * Layout: ELF header, memory from the first page boundary on (one PT_LOAD
  * per region, in region order, absent regions with p_filesz = 0), then
@@ -8,7 +9,7 @@
  * after its bytes were streamed: its slot stays in the file as zeros that
  * no header points to. */
 #include "capture/snapshot/format.h"
-#include "capture/base/file_io.h"
+#include "capture/base/out_file.h"
 #include "capture/snapshot/snapshot.h"
 #include "capture/snapshot/zstd_seekable.h"
 
@@ -234,17 +235,6 @@ static int write_core(wstate *w, const pyspy_snapshot_opts *opts,
     return pyspy_zsk_writer_finish(w->zw, err);
 }
 
-static char *temp_path_for(const char *path) {
-    const char *slash = strrchr(path, '/');
-    size_t dirlen = slash ? (size_t)(slash - path + 1) : 0;
-    const char *base = slash ? slash + 1 : path;
-    size_t n = dirlen + strlen(base) + 16;
-    char *t = malloc(n);
-    if (t)
-        snprintf(t, n, "%.*s.%s.XXXXXX", (int)dirlen, path, base);
-    return t;
-}
-
 int pyspy_snapshot_write(pyspy_memsrc *src, const pyspy_snapshot_opts *opts,
                          const char *path, pyspy_snapshot_stats *stats,
                          pyspy_error *err) {
@@ -254,15 +244,13 @@ int pyspy_snapshot_write(pyspy_memsrc *src, const pyspy_snapshot_opts *opts,
         if (src->regions[i].start < src->regions[i - 1].end)
             return pyspy_error_set(err, PYSPY_E_GENERIC,
                                    "regions overlap or are not sorted");
-    char *tmp = temp_path_for(path);
     wstate w = {0};
     w.src = src;
     w.chunk = malloc(CHUNK);
     w.digests = calloc(src->nregions + 1, sizeof *w.digests);
     w.blocks = calloc(src->nregions + 1, sizeof *w.blocks);
     w.absent = calloc(src->nregions + 1, sizeof *w.absent);
-    if (!tmp || !w.chunk || !w.digests || !w.blocks || !w.absent) {
-        free(tmp);
+    if (!w.chunk || !w.digests || !w.blocks || !w.absent) {
         free(w.chunk);
         free(w.digests);
         free(w.blocks);
@@ -270,39 +258,19 @@ int pyspy_snapshot_write(pyspy_memsrc *src, const pyspy_snapshot_opts *opts,
         return pyspy_error_set(err, PYSPY_E_GENERIC, "out of memory");
     }
     int rc = -1;
-    bool created = false;
-    /* mkstemp: O_EXCL and mode 0600 (memory holds secrets). */
-    int fd = mkstemp(tmp);
-    if (fd < 0) {
-        pyspy_error_set(err, PYSPY_E_IO, "cannot create %s: %s", path,
-                        strerror(errno));
+    /* Mode 0600: memory holds secrets. */
+    pyspy_out_file file;
+    if (pyspy_out_open(&file, path, 0600, err) != 0)
         goto out;
-    }
-    created = true;
     w.prog.on = !(opts && opts->hide_progress) && isatty(2);
     w.prog.last_pct = -1;
-    if (pyspy_zsk_writer_new(fd, path, opts ? opts->zstd_level : 0, &w.zw,
+    if (pyspy_zsk_writer_new(file.fd, path, opts ? opts->zstd_level : 0, &w.zw,
                              err) != 0)
         goto out;
     if (write_core(&w, opts, err) != 0)
         goto out;
-    if (fsync(fd) != 0 && errno != EINVAL) {
-        pyspy_error_set(err, PYSPY_E_IO, "cannot write %s: %s", path,
-                        strerror(errno));
+    if (pyspy_out_commit(&file, err) != 0)
         goto out;
-    }
-    if (close(fd) != 0) {
-        fd = -1;
-        pyspy_error_set(err, PYSPY_E_IO, "cannot write %s: %s", path,
-                        strerror(errno));
-        goto out;
-    }
-    fd = -1;
-    if (rename(tmp, path) != 0) {
-        pyspy_error_set(err, PYSPY_E_IO, "cannot rename %s to %s: %s", tmp,
-                        path, strerror(errno));
-        goto out;
-    }
     if (stats) {
         stats->memory_bytes = w.prog.done;
         stats->file_bytes = pyspy_zsk_writer_bytes_out(w.zw);
@@ -310,12 +278,8 @@ int pyspy_snapshot_write(pyspy_memsrc *src, const pyspy_snapshot_opts *opts,
     rc = 0;
 out:
     progress_end(&w.prog);
-    if (fd >= 0)
-        close(fd);
-    if (rc != 0 && created)
-        unlink(tmp);
+    pyspy_out_abort(&file);
     pyspy_zsk_writer_free(w.zw);
-    free(tmp);
     free(w.chunk);
     free(w.digests);
     for (size_t i = 0; i < src->nregions; i++)

@@ -1,6 +1,7 @@
 /* pyspy-capture: snapshots of live processes (one, a tree, or a series)
  * and re-writing of existing core files. The one place that exits. */
 #include "capture/tool/run.h"
+#include "capture/base/out_file.h"
 #include "capture/process/proc.h"
 #include "capture/process/ptrace_lock.h"
 #include "capture/snapshot/snapshot.h"
@@ -63,6 +64,10 @@ static int run_core(const pyspy_capture_config *cfg) {
     }
     if (!path) {
         pyspy_error_set(&err, PYSPY_E_GENERIC, "out of memory");
+        return fail(&err);
+    }
+    if (pyspy_out_check(path, &err) != 0) {
+        free(path);
         return fail(&err);
     }
     pyspy_snapshot_opts opts = {0};

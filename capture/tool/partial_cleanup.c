@@ -1,7 +1,10 @@
-/* Removing a half-written snapshot from a signal handler. The writer
- * names its temporary file "<dir>/.<name>.XXXXXX"; a handler may only use
- * async-signal-safe calls, so the directory is scanned with getdents64
- * and names are compared by hand. */
+/* Removing a half-written snapshot from a signal handler. The writer's
+ * data normally sits in an unnamed O_TMPFILE that vanishes with the
+ * process; only where the filesystem has none (or for the instant between
+ * linking it under a temporary name and renaming that over an existing
+ * file) is there a "<dir>/.<name>.XXXXXX" (capture/base/out_file.c) to
+ * remove. A handler may only use async-signal-safe calls, so the
+ * directory is scanned with getdents64 and names are compared by hand. */
 #include "capture/tool/run.h"
 
 #include <dirent.h>

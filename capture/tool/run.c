@@ -3,6 +3,7 @@
  * copy, not the compression. When the copy would not fit the memory
  * budget the snapshot is written straight from the stopped process. */
 #include "capture/base/clock.h"
+#include "capture/base/out_file.h"
 #include "capture/tool/run.h"
 #include "capture/elf/symbols.h"
 #include "capture/memsrc/ram.h"
@@ -32,6 +33,9 @@ int pyspy_capture_pid(int pid, const pyspy_capture_config *cfg,
                       pyspy_error *err) {
     memset(res, 0, sizeof *res);
     res->pid = pid;
+    /* Before the target is paused for a file that would be refused. */
+    if (pyspy_out_check(path, err) != 0)
+        return -1;
     pyspy_memsrc *live = NULL, *view = NULL;
     if (pyspy_memsrc_open_pid(pid, cfg->blocking, &live, err) != 0)
         return -1;
