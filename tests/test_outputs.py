@@ -1,10 +1,10 @@
-"""Every output file (record -o in every format, diff -o, pyspy-capture's
-snapshots) appears under its name only once whole, so a failure leaves the
-old file of that name intact and no partial or temporary file; a symlink
-at the name is refused, never written through (the tests run as root,
-where following it would let another user aim the output at any file);
-and a SIGKILLed pyspy-capture leaves nothing (its data sits in an unnamed
-O_TMPFILE until it is linked in)."""
+"""Every output file (record -o in every format, diff -o, merge -o,
+pyspy-capture's snapshots) appears under its name only once whole, so a
+failure leaves the old file of that name intact and no partial or
+temporary file; a symlink at the name is refused, never written through
+(the tests run as root, where following it would let another user aim
+the output at any file); and a SIGKILLed pyspy-capture leaves nothing
+(its data sits in an unnamed O_TMPFILE until it is linked in)."""
 import json
 import os
 import signal
@@ -19,7 +19,8 @@ from conftest import REPO, find_tool
 
 TIMEOUT = 300
 FIXTURE = REPO / 'fixtures' / '3.11.2-static' / 'scenarios.core.zst'
-FORMATS = ['flamegraph', 'raw', 'speedscope', 'chrometrace', 'pprof']
+FORMATS = ['flamegraph', 'raw', 'speedscope', 'chrometrace', 'pprof',
+           'aggregate']
 
 
 def run(args, **kw):
@@ -48,6 +49,8 @@ def writers(tmp_path):
     cmds = [[f'{fmt}.out', [pyspy, 'record', '--idle', '-f', fmt, '-o', 'OUT',
                             str(FIXTURE)]] for fmt in FORMATS]
     cmds.append(['diff.svg', [pyspy, 'diff', str(raw), str(raw), '-o', 'OUT']])
+    cmds.append(['merge.svg', [pyspy, 'merge', str(raw), str(raw), '-o',
+                               'OUT']])
     cmds.append(['snap.core.zst', [capture, '--core', str(FIXTURE),
                                    '--hideprogress', '-o', 'OUT']])
     return cmds
@@ -61,12 +64,14 @@ def check_output(path, name):
     data = path.read_bytes()
     if name.startswith(('speedscope', 'chrometrace')):
         json.loads(data)
-    elif name.startswith(('flamegraph', 'diff')):
+    elif name.startswith(('flamegraph', 'diff', 'merge')):
         assert data.rstrip().endswith(b'</svg>'), name
     elif name.startswith('raw'):
         assert b'scenarios.py' in data, name
     elif name.startswith('pprof'):
         assert data[:2] == b'\x1f\x8b', name  # gzip
+    elif name.startswith('aggregate'):
+        assert data[:8] == b'PYSPYAGG', name
     else:
         r = run([find_tool('pyspy'), 'dump', path])
         assert r.returncode == 0 and 'Thread' in r.stdout, r.stderr

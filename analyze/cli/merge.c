@@ -5,6 +5,7 @@
 #include "analyze/cli/commands.h"
 #include "analyze/sample/record.h"
 #include "capture/base/clock.h"
+#include "capture/base/out_file.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -100,6 +101,12 @@ int pyspy_cmd_merge(const pyspy_config *cfg) {
                                    : pyspy_record_default_name(cfg, "merge");
     if (!filename) {
         fprintf(stderr, "Error: out of memory\n");
+        return 1;
+    }
+    pyspy_error err = {0};
+    if (pyspy_out_check(filename, &err) != 0) {
+        fprintf(stderr, "Error: %s\n", err.msg);
+        free(filename);
         return 1;
     }
     pyspy_progress prog;
