@@ -155,15 +155,17 @@ int pyspy_out_check(const char *path, pyspy_error *err) {
     pyspy_out_file o;
     bool device;
     int rc = start(&o, path, 0, &device, err);
-    if (rc == 0 && !device) {
-        char *dir = dir_of(path);
+    char *dir = rc == 0 && !device ? dir_of(path) : NULL;
+    if (rc == 0 && !device && !dir)
+        rc = pyspy_error_set(err, PYSPY_E_GENERIC, "out of memory");
+    if (dir) {
+        /* Only what is certain to fail: a folder we may not look into is
+         * for the open to judge, after what comes first (a ptrace
+         * permission, say) has had its say. */
         struct stat st;
-        if (!dir)
-            rc = pyspy_error_set(err, PYSPY_E_GENERIC, "out of memory");
-        else if (stat(dir, &st) != 0)
-            rc = io_error(err, errno, "create", path);
-        else if (!S_ISDIR(st.st_mode))
-            rc = io_error(err, ENOTDIR, "create", path);
+        int e = stat(dir, &st) != 0 ? errno : S_ISDIR(st.st_mode) ? 0 : ENOTDIR;
+        if (e == ENOENT || e == ENOTDIR)
+            rc = io_error(err, e, "create", path);
         free(dir);
     }
     pyspy_out_abort(&o);

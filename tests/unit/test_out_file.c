@@ -180,6 +180,24 @@ TEST(named_fallback) {
     CHECK_STR(listing(dir), "a.txt");
 }
 
+/* The check before the work: what the open would refuse, and nothing
+ * created. */
+TEST(check_says_what_open_would_refuse) {
+    clean();
+    pyspy_error err = {0};
+    CHECK(pyspy_out_check(at("fresh"), &err) == 0);
+    CHECK(pyspy_out_check("/dev/null", &err) == 0);
+    CHECK(symlink("nowhere", at("link")) == 0);
+    CHECK(pyspy_out_check(at("link"), &err) == -1);
+    CHECK(strstr(err.msg, "is a symbolic link") != NULL);
+    CHECK(pyspy_out_check(at("missing/x"), &err) == -1);
+    CHECK(strstr(err.msg, "No such file") != NULL);
+    put(at("file"), "x");
+    CHECK(pyspy_out_check(at("file/x"), &err) == -1);
+    CHECK(strstr(err.msg, "Not a directory") != NULL);
+    CHECK_STR(listing(dir), "file link");
+}
+
 static int fill_fails(FILE *f, void *ctx, pyspy_error *err) {
     (void)ctx;
     fputs("half", f);
@@ -320,7 +338,7 @@ TEST_MAIN(T(setup), T(writes_and_replaces),
           T(symlink_at_the_name_is_refused_not_followed),
           T(symlink_planted_while_writing_is_replaced),
           T(devices_are_written_fifos_refused), T(named_fallback),
-          T(write_through_a_stream),
+          T(write_through_a_stream), T(check_says_what_open_would_refuse),
           T(a_folder_at_the_name_fails_and_leaves_nothing),
           T(temp_names_sit_beside_the_output),
           T(without_proc_it_is_still_linked_in), T(no_space_keeps_the_old_file),
