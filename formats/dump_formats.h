@@ -15,6 +15,8 @@ typedef struct pyspy_dump_header {
     int crash_signal;         /* shown on the crashed thread; 0 none */
     size_t incomplete_stacks; /* set by the dump: stacks not read whole */
     size_t lists_cut;         /* and thread lists cut short */
+    size_t damaged_frames;    /* and frames, threads marked damaged */
+    size_t damaged_threads;
 } pyspy_dump_header;
 
 /* "Process N: cmdline", "Python vX (exe)", [parent], blank line, then

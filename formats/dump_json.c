@@ -89,6 +89,8 @@ static cJSON *frame_json(const pyspy_frame *f, bool interp, bool outermost,
                 /* py-spy's placeholder for a value it could not read */
                 add(lo, "repr", cJSON_CreateString(l->repr ? l->repr : "?"),
                     ok);
+                if (l->damaged)
+                    add(lo, "damaged", cJSON_CreateTrue(), ok);
             }
             append(locals, lo, ok);
         }
@@ -105,6 +107,10 @@ static cJSON *frame_json(const pyspy_frame *f, bool interp, bool outermost,
      * the main one; native frames belong to none). */
     if (interp && !f->is_native)
         add(o, "interpreter_id", i64_raw(f->interpreter_id), ok);
+    /* Likewise only a frame read from bytes that failed their checks
+     * (--allow-damaged). */
+    if (f->damaged)
+        add(o, "damaged", cJSON_CreateTrue(), ok);
     return o;
 }
 
@@ -175,6 +181,8 @@ static cJSON *trace_json(const pyspy_traces *t, const pyspy_trace *tr,
     /* And only the thread running a garbage collection. */
     if (tr->gc_collecting)
         add(o, "gc_collecting", cJSON_CreateTrue(), ok);
+    if (tr->damaged)
+        add(o, "damaged", cJSON_CreateTrue(), ok);
     return o;
 }
 

@@ -69,6 +69,11 @@ static void print_thread_line(FILE *out, const pyspy_trace *tr,
         snprintf(status + n, sizeof status - n, ", ns %" PRIu64,
                  tr->ns_thread_id);
     }
+    /* Nor as sound when read from bytes that failed their checks. */
+    if (tr->damaged) {
+        size_t n = strlen(status);
+        snprintf(status + n, sizeof status - n, ", damaged");
+    }
     if (tr->thread_name)
         fprintf(out, "Thread %s (%s): \"%s\"\n", id, status, tr->thread_name);
     else
@@ -87,10 +92,14 @@ static void print_frame(FILE *out, const pyspy_frame *f, bool note_interp) {
     const char *file = f->short_filename ? f->short_filename : f->filename;
     if (!file)
         file = "";
-    char note[48] = "";
+    char note[64] = "";
     if (note_interp)
         snprintf(note, sizeof note, " (interpreter %" PRId64 ")",
                  f->interpreter_id);
+    if (f->damaged) {
+        size_t n = strlen(note);
+        snprintf(note + n, sizeof note - n, " [damaged]");
+    }
     if (f->line != 0)
         fprintf(out, "    %s (%s:%d)%s\n", f->name ? f->name : "?", file,
                 f->line, note);
@@ -106,8 +115,8 @@ static void print_frame(FILE *out, const pyspy_frame *f, bool note_interp) {
             fputs("        Locals:\n", out);
             shown_locals = true;
         }
-        fprintf(out, "            %s: %s\n", l->name ? l->name : "?",
-                l->repr ? l->repr : "?");
+        fprintf(out, "            %s: %s%s\n", l->name ? l->name : "?",
+                l->repr ? l->repr : "?", l->damaged ? " [damaged]" : "");
     }
 }
 

@@ -148,6 +148,9 @@ typedef struct pyspy_config {
     /* record --mode exception: only samples of threads handling an
      * exception (--mode wall|cpu|gil set include_idle / gil_only). */
     bool exception_only;
+    /* Read snapshots whose integrity checks fail, marking what was read
+     * from the damage, instead of refusing them. */
+    bool allow_damaged;
 } pyspy_config;
 
 /* py-spy's defaults exactly. */
@@ -183,6 +186,8 @@ typedef struct pyspy_capture_config {
     uint64_t rate;   /* --rate for a series; 0 = single snapshot */
     uint64_t duration_secs;
     uint64_t memory_budget; /* 0 = half of available RAM */
+    uint64_t max_size;      /* --core of a stream: bytes spooled at most;
+                               0 = 64 GiB */
     pyspy_command command;  /* NONE, HELP or VERSION */
 } pyspy_capture_config;
 
@@ -349,13 +354,24 @@ struct pyspy_memsrc {
      * /proc/PID/auxv); NULL when unknown. Owned by the source. */
     uint8_t *auxv;
     size_t auxv_len;
+    /* Integrity (what a file carries to check itself by: a snapshot's
+     * region digests, zstd frame checksums, the seek table). damage is
+     * the first damage met, one line naming the file and the byte or
+     * address range (NULL: none met so far); damaged_reads counts reads
+     * that touched damage, so a walk can mark what it read from it by
+     * comparing the count before and after. A read that fails a check
+     * fails unless the file was opened with allow_damaged; even then it
+     * is counted. Owned by the source. */
+    char *damage;
+    uint64_t damaged_reads;
 };
 
 /* Opens a live process. */
 PYSPY_API int pyspy_memsrc_open_pid(int pid, pyspy_lock_mode lock,
                                     pyspy_memsrc **out, pyspy_error *err);
 /* Opens a snapshot, a plain ELF core or a zstd-compressed core; the kind
- * is detected from the content, not the name. */
+ * is detected from the content, not the name. "-" is stdin; stdin, a
+ * pipe, FIFO or device is read as a stream, never blocked on. */
 PYSPY_API int pyspy_memsrc_open_file(const char *path, pyspy_memsrc **out,
                                      pyspy_error *err);
 PYSPY_API void pyspy_memsrc_close(pyspy_memsrc *src);
@@ -367,6 +383,14 @@ typedef struct pyspy_file_opts {
     /* Colon-separated folders searched first, for a core analysed on
      * another host: DIR/<base name> and DIR/<path as named>. */
     const char *lib_search_path;
+    /* Bytes that fail an integrity check are still returned where they
+     * can be decoded (counted in damaged_reads, named in damage) rather
+     * than failing the read; a seek table that does not match its file
+     * is passed over and the file read as one stream. */
+    bool allow_damaged;
+    /* A stream ("-", a pipe, FIFO or device) is spooled to a temporary
+     * file; at most this many bytes (0: 64 GiB). */
+    uint64_t max_stream_size;
 } pyspy_file_opts;
 
 /* pyspy_memsrc_open_file with those places to look; opts may be NULL. */
@@ -415,7 +439,8 @@ typedef struct pyspy_local {
     char *name;
     uint64_t addr;
     bool is_arg;
-    char *repr; /* NULL when not requested / unreadable */
+    char *repr;   /* NULL when not requested / unreadable */
+    bool damaged; /* read from bytes that failed an integrity check */
 } pyspy_local;
 
 typedef struct pyspy_frame {
@@ -427,6 +452,10 @@ typedef struct pyspy_frame {
     bool is_native;
     bool is_entry;   /* first frame of an eval-loop invocation */
     bool unreadable; /* frame could not be read: chain cut here */
+    /* Some of what the frame shows (its header, code object, strings,
+     * line table or locals) was read from bytes that failed an
+     * integrity check (only read at all with allow_damaged). */
+    bool damaged;
     /* The interpreter whose frame this is (0: the main one); frames of
      * sub-interpreters on one OS thread belong to that thread. */
     int64_t interpreter_id;
@@ -459,6 +488,9 @@ typedef struct pyspy_trace {
     /* The thread is handling an exception (sys.exc_info() would give
      * one); read only for record --mode exception, else false. */
     bool handling_exception;
+    /* The thread's own fields (thread state, name) were read from bytes
+     * that failed an integrity check; frames say so each for itself. */
+    bool damaged;
     pyspy_frame *frames; /* innermost first */
     size_t nframes;
 } pyspy_trace;

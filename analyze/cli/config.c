@@ -83,6 +83,9 @@ int pyspy_config_validate(const pyspy_config *cfg, pyspy_error *err) {
                               : "the argument '--lib-search-path <dir[:dir]>' "
                                 "is for core files and snapshots, not a live "
                                 "process");
+    if (cfg->allow_damaged && (cfg->pid || program))
+        return usage(err, "the argument '--allow-damaged' is for snapshots "
+                          "and core files, not a live process");
     switch (cfg->command) {
     case PYSPY_CMD_RECORD:
     case PYSPY_CMD_TOP: {

@@ -293,6 +293,9 @@ static int apply(parse_state *ps, const pyspy_opt *o, const char *v,
         return dup_into(&c->executable, v, err);
     case PYSPY_O_LIB_SEARCH_PATH:
         return dup_into(&c->lib_search_path, v, err);
+    case PYSPY_O_ALLOW_DAMAGED:
+        c->allow_damaged = true;
+        return 0;
     }
     return unexpected(v ? v : "?", err);
 }
@@ -313,24 +316,42 @@ bool pyspy_cli_snapshot_name(const char *path) {
     return true;
 }
 
-static bool is_regular_file(const char *path) {
+/* What no program can be: a FIFO, socket or device (read as a stream,
+ * or refused by name). */
+static bool is_special(const struct stat *st) {
+    return S_ISFIFO(st->st_mode) || S_ISSOCK(st->st_mode) ||
+           S_ISCHR(st->st_mode);
+}
+
+/* A file of a snapshot's name, stdin ("-") or a special file. */
+static bool is_input(const char *path) {
     struct stat st;
-    return stat(path, &st) == 0 && S_ISREG(st.st_mode);
+    if (strcmp(path, "-") == 0)
+        return true;
+    if (stat(path, &st) != 0)
+        return false;
+    return is_special(&st) ||
+           (S_ISREG(st.st_mode) && pyspy_cli_snapshot_name(path));
+}
+
+/* Any file dump can be given to read: a regular or special file. */
+static bool is_file(const char *path) {
+    struct stat st;
+    return stat(path, &st) == 0 && (S_ISREG(st.st_mode) || is_special(&st));
 }
 
 /* record's trailing arguments: snapshot/core inputs or a program (the
  * rule --help states). */
 static int record_positionals(parse_state *ps, pyspy_config *c,
                               pyspy_error *err) {
-    bool inputs = !ps->dashdash && !c->pid &&
-                  (ps->jobs_given || (pyspy_cli_snapshot_name(ps->pos[0]) &&
-                                      is_regular_file(ps->pos[0])));
+    bool inputs =
+        !ps->dashdash && !c->pid && (ps->jobs_given || is_input(ps->pos[0]));
     if (!inputs)
         return dup_argv(ps->pos, ps->npos, &c->python_program,
                         &c->python_program_count, err);
     for (int i = 0; i < ps->npos; i++) {
         struct stat st;
-        if (stat(ps->pos[i], &st) != 0)
+        if (strcmp(ps->pos[i], "-") != 0 && stat(ps->pos[i], &st) != 0)
             return pyspy_error_set(err, PYSPY_E_USAGE,
                                    "snapshot/core file '%s' does not exist "
                                    "(put '--' before a program to run)",
@@ -370,7 +391,7 @@ static int finish(parse_state *ps, pyspy_config *c, char **text,
          * with '-', so only what is not a file is refused. */
         for (int i = ps->dashdash ? ps->dashdash_at : ps->npos; i < ps->npos;
              i++)
-            if (!is_regular_file(ps->pos[i]))
+            if (!is_file(ps->pos[i]))
                 return pyspy_error_set(err, PYSPY_E_USAGE,
                                        "unexpected argument '%s' found",
                                        ps->pos[i]);

@@ -39,12 +39,23 @@ static int dump_source(pyspy_memsrc *src, const pyspy_config *cfg,
     pyspy_traces traces;
     if (pyspy_traces_read(src, &to, &traces, err) < 0)
         return -1;
+    /* Damage is an error unless asked for: nothing is printed from it. */
+    if (src->damage && !cfg->allow_damaged) {
+        pyspy_traces_free(&traces);
+        return pyspy_error_set(err, PYSPY_E_FORMAT, "%s", src->damage);
+    }
     h->crash_signal = src->proc.crash_signal;
     size_t cut = 0;
     for (size_t i = 0; i < traces.ntraces; i++)
         cut += traces.traces[i].incomplete;
     run->incomplete |= cut > 0 || traces.lists_cut > 0;
     h->incomplete_stacks = cut;
+    for (size_t i = 0; i < traces.ntraces; i++) {
+        const pyspy_trace *t = &traces.traces[i];
+        h->damaged_threads += t->damaged;
+        for (size_t k = 0; k < t->nframes; k++)
+            h->damaged_frames += t->frames[k].damaged;
+    }
     h->lists_cut = traces.lists_cut;
     int rc = cfg->dump_json ? pyspy_dump_json(stdout, &traces, h, &run->json)
                             : pyspy_dump_text(stdout, &traces, h);
@@ -69,14 +80,42 @@ bool pyspy_warn_missed(const pyspy_memsrc *src) {
     return true;
 }
 
+/* With --allow-damaged: one line saying the output is best-effort, what
+ * was damaged first and how what was read from it is marked. */
+static void warn_damaged(const pyspy_memsrc *src, size_t frames,
+                         size_t threads) {
+    fprintf(stderr,
+            "Warning: %s; --allow-damaged: best-effort output, %zu frame%s "
+            "and %zu thread%s read from damaged bytes marked damaged\n",
+            src->damage, frames, frames == 1 ? "" : "s", threads,
+            threads == 1 ? "" : "s");
+}
+
 static int dump_file(const char *path, const pyspy_config *cfg, dump_run *run,
                      pyspy_error *err) {
     pyspy_memsrc *src = NULL;
-    pyspy_file_opts fo = {cfg->executable, cfg->lib_search_path};
+    pyspy_file_opts fo = {.executable = cfg->executable,
+                          .lib_search_path = cfg->lib_search_path,
+                          .allow_damaged = cfg->allow_damaged};
     if (pyspy_memsrc_open_file_with(path, &fo, &src, err) < 0)
         return -1;
     pyspy_dump_header h = {0};
     int rc = dump_source(src, cfg, &h, run, err);
+    /* Reads the walk or the search for the interpreter lost to damage
+     * fail it for that reason, not for what they made it miss. */
+    if (rc < 0 && src->damage && !cfg->allow_damaged)
+        pyspy_error_set(err, PYSPY_E_FORMAT, "%s", src->damage);
+    if (src->damage && cfg->allow_damaged) {
+        if (rc == 0)
+            warn_damaged(src, h.damaged_frames, h.damaged_threads);
+        else
+            pyspy_error_prefix(err, "%s", src->damage);
+        run->incomplete = true;
+        if (rc < 0) {
+            pyspy_memsrc_close(src);
+            return -1;
+        }
+    }
     /* One line either way: what the file lacks, or else that stacks lost
      * frames to memory it holds wrongly (zeros where frames were). */
     bool warned = pyspy_warn_missed(src);

@@ -68,6 +68,13 @@
             "interpreter), searched before the paths the core names",          \
             NULL, false                                                        \
     }
+#define OPT_ALLOW_DAMAGED                                                      \
+    {                                                                          \
+        PYSPY_O_ALLOW_DAMAGED, 0, "allow-damaged", PYSPY_OPT_FLAG, NULL,       \
+            "Read snapshots that fail their integrity checks: best-effort "    \
+            "output, every frame read from damaged bytes marked [damaged]",    \
+            NULL, false                                                        \
+    }
 #define OPT_IDLE                                                               \
     {                                                                          \
         PYSPY_O_IDLE, 'i', "idle", PYSPY_OPT_FLAG, NULL,                       \
@@ -130,6 +137,7 @@ static const pyspy_opt record_opts[] = {
      "number of CPUs", false},
     OPT_EXECUTABLE,
     OPT_LIB_SEARCH_PATH,
+    OPT_ALLOW_DAMAGED,
     OPT_NATIVE,
     OPT_NONBLOCKING,
     OPT_HELP,
@@ -165,6 +173,7 @@ static const pyspy_opt dump_opts[] = {
      "Print the stacks as JSON", NULL, false},
     OPT_EXECUTABLE,
     OPT_LIB_SEARCH_PATH,
+    OPT_ALLOW_DAMAGED,
     OPT_SUBPROCESSES,
     OPT_NATIVE,
     OPT_NONBLOCKING,

@@ -52,6 +52,7 @@ static int add_local(local_list *l, pyspy_memsrc *src, const pyspy_python *py,
         return pyspy_error_set(err, PYSPY_E_GENERIC, "out of memory");
     pyspy_local *x = &l->v[l->n];
     memset(x, 0, sizeof *x);
+    uint64_t d0 = src->damaged_reads;
     x->name = pyspy_py_str(src, py, name_obj, NAME_MAX_BYTES, NULL);
     if (!x->name)
         x->name = strdup("?");
@@ -61,6 +62,7 @@ static int add_local(local_list *l, pyspy_memsrc *src, const pyspy_python *py,
     x->is_arg = is_arg;
     if (verbosity > 0)
         x->repr = pyspy_py_repr(src, py, value, verbosity);
+    x->damaged = src->damaged_reads != d0;
     l->n++;
     return 0;
 }

@@ -22,6 +22,7 @@ typedef struct job {
     pyspy_traces traces;
     int64_t capture_us; /* 0 unknown */
     bool done, ok;
+    bool damaged; /* the file failed an integrity check */
     pyspy_error err;
     char missed[768]; /* what the file lacked that the walk wanted */
 } job;
@@ -36,18 +37,51 @@ typedef struct pool {
     pthread_cond_t cv;
 } pool;
 
+/* A profile has no flag per frame: a frame read from damaged bytes
+ * (--allow-damaged) says so in its name, so it stands apart from the
+ * sound frames of the same function. */
+static void mark_damaged(pyspy_traces *t) {
+    for (size_t i = 0; i < t->ntraces; i++)
+        for (size_t k = 0; k < t->traces[i].nframes; k++) {
+            pyspy_frame *f = &t->traces[i].frames[k];
+            if (!f->damaged || !f->name)
+                continue;
+            size_t n = strlen(f->name);
+            char *m = malloc(n + sizeof " [damaged]");
+            if (!m)
+                continue;
+            memcpy(m, f->name, n);
+            memcpy(m + n, " [damaged]", sizeof " [damaged]");
+            free(f->name);
+            f->name = m;
+        }
+}
+
 static void read_one(pool *p, int i) {
     job *j = &p->jobs[i];
     pyspy_memsrc *src = NULL;
     pyspy_python py;
     memset(&py, 0, sizeof py);
-    pyspy_file_opts fo = {p->cfg->executable, p->cfg->lib_search_path};
+    pyspy_file_opts fo = {.executable = p->cfg->executable,
+                          .lib_search_path = p->cfg->lib_search_path,
+                          .allow_damaged = p->cfg->allow_damaged};
     if (pyspy_memsrc_open_file_with(p->inputs[i], &fo, &src, &j->err))
         return;
     if (pyspy_python_find(src, &py, &j->err) == 0) {
         j->ok =
             pyspy_stack_traces(src, &py, &p->walk, &j->traces, &j->err) == 0;
         pyspy_python_free(&py);
+    }
+    if (src->damage) {
+        j->damaged = true;
+        if (!p->cfg->allow_damaged) {
+            /* left out whole: none of it is to be trusted */
+            pyspy_traces_free(&j->traces);
+            j->ok = false;
+            pyspy_error_set(&j->err, PYSPY_E_FORMAT, "%s", src->damage);
+        } else {
+            mark_damaged(&j->traces);
+        }
     }
     j->capture_us = src->proc.capture_time_ns / 1000;
     pyspy_memsrc_describe_missed(src, j->missed, sizeof j->missed);
@@ -119,7 +153,7 @@ int pyspy_record_offline_read(const pyspy_config *cfg, char *const *inputs,
     pyspy_progress prog;
     pyspy_progress_init(&prog, cfg->hide_progress);
     int64_t t0 = pyspy_clock_us(), first_us = 0, last_ts = 0;
-    uint64_t kept = 0, errors = 0, incomplete = 0, lacking = 0;
+    uint64_t kept = 0, errors = 0, incomplete = 0, lacking = 0, damaged = 0;
     int rc = 0;
     for (int i = 0; i < p.n; i++) {
         job *j = &p.jobs[i];
@@ -130,6 +164,14 @@ int pyspy_record_offline_read(const pyspy_config *cfg, char *const *inputs,
             while (!j->done)
                 pthread_cond_wait(&p.cv, &p.mu);
             pthread_mutex_unlock(&p.mu);
+        }
+        damaged += j->damaged;
+        if (j->damaged && j->ok && damaged <= MAX_REPORTED_ERRORS) {
+            pyspy_progress_done(&prog);
+            fprintf(stderr,
+                    "warning: %s is damaged; --allow-damaged: its frames "
+                    "read from damaged bytes are marked [damaged]\n",
+                    inputs[i]);
         }
         if (!j->ok) {
             if (errors < MAX_REPORTED_ERRORS) {
@@ -186,6 +228,15 @@ int pyspy_record_offline_read(const pyspy_config *cfg, char *const *inputs,
                 (unsigned long long)lacking, lacking == 1 ? "" : "s");
     if (rc) {
         fprintf(stderr, "Error: %s\n", err.msg);
+    } else if (damaged && !cfg->allow_damaged) {
+        /* A profile missing some of what it was given is not written as
+         * though it were whole. */
+        fprintf(stderr,
+                "Error: %llu input file%s failed integrity checks "
+                "(--allow-damaged reads %s best-effort)\n",
+                (unsigned long long)damaged, damaged == 1 ? "" : "s",
+                damaged == 1 ? "it" : "them");
+        rc = 1;
     } else if (kept == 0 && errors == (uint64_t)p.n) {
         fprintf(stderr, "Error: none of the %d input files could be read\n",
                 p.n);

@@ -68,8 +68,8 @@ static bool sig_same(const pyspy_code_info *a, const pyspy_code_info *b) {
            a->sig_first == b->sig_first;
 }
 
-static void read_code(pyspy_memsrc *src, const pyspy_python *py,
-                      pyspy_code_info *c) {
+static void read_code_fields(pyspy_memsrc *src, const pyspy_python *py,
+                             pyspy_code_info *c) {
     pyspy_py_type t;
     if (read_sig(src, py, c->addr, c) < 0 ||
         pyspy_py_type_of(src, py, c->addr, &t, NULL) < 0) {
@@ -102,6 +102,13 @@ static void read_code(pyspy_memsrc *src, const pyspy_python *py,
     c->valid = true;
 }
 
+static void read_code(pyspy_memsrc *src, const pyspy_python *py,
+                      pyspy_code_info *c) {
+    uint64_t d0 = src->damaged_reads;
+    read_code_fields(src, py, c);
+    c->damaged = src->damaged_reads != d0;
+}
+
 pyspy_code_info *pyspy_code_get(pyspy_code_cache *cache, pyspy_memsrc *src,
                                 const pyspy_python *py, uint64_t addr) {
     if (!addr) {
@@ -128,8 +135,10 @@ pyspy_code_info *pyspy_code_get(pyspy_code_cache *cache, pyspy_memsrc *src,
         if (c->gen == cache->gen)
             return c;
         pyspy_code_info now;
+        uint64_t d0 = src->damaged_reads;
         if (c->valid && read_sig(src, py, addr, &now) == 0 &&
             sig_same(c, &now)) {
+            c->damaged |= src->damaged_reads != d0;
             c->gen = cache->gen;
             return c;
         }

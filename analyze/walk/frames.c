@@ -87,7 +87,26 @@ typedef struct chain {
     const pyspy_sys_path *sp;
     frame_list fl;
     pyspy_addr_set seen;
+    /* src->damaged_reads when the last frame was pushed: reads since then
+     * that met damage belong to the next frame. */
+    uint64_t d0;
+    /* A frame header (or the thread state's frame pointer) read from
+     * damage: every frame after it was found through a pointer that
+     * cannot be trusted. */
+    bool tainted;
+    bool header_damaged; /* since the last mark: taints what follows */
 } chain;
+
+/* Marks the frame just pushed if what it was read from met damage. */
+static void mark(chain *ch, bool damaged) {
+    if (ch->fl.n > 0 && !ch->fl.oom) {
+        pyspy_frame *f = &ch->fl.v[ch->fl.n - 1];
+        f->damaged = damaged || ch->tainted || ch->src->damaged_reads != ch->d0;
+    }
+    ch->d0 = ch->src->damaged_reads;
+    ch->tainted |= ch->header_damaged;
+    ch->header_damaged = false;
+}
 
 /* Reads the next frame's header into buf; false (with the frame that
  * says why) when the chain ends here: too deep, a cycle, unreadable. */
@@ -95,6 +114,7 @@ static bool enter(chain *ch, uint64_t frame, bool too_deep, uint8_t *buf,
                   size_t size) {
     if (too_deep || ch->fl.n >= PYSPY_MAX_FRAMES) {
         push_cut(&ch->fl, "<max depth reached>", frame);
+        mark(ch, false);
         return false;
     }
     bool added;
@@ -104,10 +124,15 @@ static bool enter(chain *ch, uint64_t frame, bool too_deep, uint8_t *buf,
     }
     if (!added) {
         push_cut(&ch->fl, "<frame cycle>", frame);
+        mark(ch, false);
         return false;
     }
-    if (pyspy_memsrc_read(ch->src, frame, buf, size, NULL) < 0) {
+    uint64_t d = ch->src->damaged_reads;
+    int rc = pyspy_memsrc_read(ch->src, frame, buf, size, NULL);
+    ch->header_damaged |= ch->src->damaged_reads != d;
+    if (rc < 0) {
         push_cut(&ch->fl, "<unreadable frame>", frame);
+        mark(ch, false);
         return false;
     }
     return true;
@@ -159,6 +184,9 @@ static bool add(chain *ch, pyspy_code_info *c, int64_t lasti, bool is_entry,
             }
         }
     }
+    /* a short filename is only as sound as the sys.path it came from */
+    mark(ch, c->damaged ||
+                 (!ch->opts->full_filenames && ch->sp && ch->sp->damaged));
     return true;
 }
 
@@ -185,6 +213,7 @@ static void walk_frame_objects(chain *ch, uint64_t frame) {
         }
         if (!c->valid) {
             push_cut(&ch->fl, "<unreadable frame>", frame);
+            mark(ch, c->damaged);
             break;
         }
         int64_t lasti = l->frame_lasti >= 0 ? i32_at(buf, l->frame_lasti) : -1;
@@ -239,6 +268,7 @@ static void walk_interpreter_frames(chain *ch, uint64_t frame) {
          * (gdb's gcore writes zeros for stack pages it fails to read). */
         if (!code) {
             push_cut(&ch->fl, "<invalid frame>", frame);
+            mark(ch, false);
             break;
         }
         pyspy_code_info *c = pyspy_code_get(ch->cache, ch->src, ch->py, code);
@@ -252,8 +282,10 @@ static void walk_interpreter_frames(chain *ch, uint64_t frame) {
         if (!c->valid || strcmp(c->filename, "<shim>") == 0) {
             /* A code object whose memory is missing is not "no code":
              * the frame is there, and the stack says it lost it. */
-            if (c->unreadable)
+            if (c->unreadable) {
                 push_cut(&ch->fl, "<unreadable code object>", code);
+                mark(ch, c->damaged);
+            }
             frame = previous;
             continue;
         }
@@ -285,7 +317,12 @@ int pyspy_walk_frames(pyspy_memsrc *src, const pyspy_python *py,
                       const pyspy_sys_path *sp, uint64_t tstate,
                       pyspy_frame **frames, size_t *n) {
     const pyspy_py_layout *l = &py->layout;
-    chain ch = {.src = src, .py = py, .opts = opts, .cache = cache, .sp = sp};
+    chain ch = {.src = src,
+                .py = py,
+                .opts = opts,
+                .cache = cache,
+                .sp = sp,
+                .d0 = src->damaged_reads};
     frame_list *fl = &ch.fl;
     uint64_t frame = 0;
     *frames = NULL;
@@ -307,9 +344,12 @@ int pyspy_walk_frames(pyspy_memsrc *src, const pyspy_python *py,
         break;
     }
     }
-    if (!ok)
+    /* a frame pointer read from damage taints the whole chain */
+    ch.header_damaged = src->damaged_reads != ch.d0;
+    if (!ok) {
         push_cut(fl, "<unreadable thread state>", tstate);
-    else if (l->threads == PYSPY_THREADS_FRAME)
+        mark(&ch, false);
+    } else if (l->threads == PYSPY_THREADS_FRAME)
         walk_frame_objects(&ch, frame);
     else
         walk_interpreter_frames(&ch, frame);

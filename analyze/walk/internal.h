@@ -20,6 +20,7 @@ typedef struct pyspy_sys_path {
     size_t n;
     uint64_t gen; /* unique to each read (0: never read): code entries
                      keep their short filename for one gen */
+    bool damaged; /* read from bytes that failed an integrity check */
 } pyspy_sys_path;
 
 /* Reads sys.path from an interpreter's sysdict (missing or unreadable:
@@ -42,6 +43,8 @@ typedef struct pyspy_code_info {
     /* Not valid because memory it needs could not be read (not because
      * it is something else, such as None in a 3.13+ frame). */
     bool unreadable;
+    /* Read from bytes that failed an integrity check. */
+    bool damaged;
     char *name;
     char *filename;
     int firstlineno;

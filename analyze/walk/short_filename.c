@@ -16,7 +16,17 @@
  * parallel), so that no two reads ever share a gen. */
 static _Atomic uint64_t last_gen;
 
+static void read_entries(pyspy_memsrc *src, const pyspy_python *py,
+                         uint64_t interp, pyspy_sys_path *out);
+
 void pyspy_sys_path_read(pyspy_memsrc *src, const pyspy_python *py,
+                         uint64_t interp, pyspy_sys_path *out) {
+    uint64_t d0 = src->damaged_reads;
+    read_entries(src, py, interp, out);
+    out->damaged = src->damaged_reads != d0;
+}
+
+static void read_entries(pyspy_memsrc *src, const pyspy_python *py,
                          uint64_t interp, pyspy_sys_path *out) {
     out->dirs = NULL;
     out->n = 0;

@@ -99,6 +99,10 @@ typedef struct walk {
     bool oom;
     pyspy_own_tids own_tids; /* Python's thread ids to the source's */
     bool gc_collecting;      /* some interpreter's collector runs */
+    /* The interpreter's thread names or sys.path met damage. */
+    bool ctx_damaged;
+    uint64_t thread_d0; /* src->damaged_reads after the last thread */
+    bool tainted;       /* a thread or interpreter link met damage */
 } walk;
 
 /* Marks the thread running the interpreter's collection, when one runs
@@ -129,6 +133,11 @@ static int one_thread(walk *w, uint64_t tstate, uint64_t holder,
         pyspy_tstate_refs_push(&w->refs, tstate, w->refs.ninterps - 1) < 0)
         return -1;
     t->pid = w->src->proc.pid;
+    /* Damage met since the last thread was its link to this one: every
+     * thread found after it is suspect. */
+    if (w->src->damaged_reads != w->thread_d0)
+        w->tainted = true;
+    uint64_t d0 = w->src->damaged_reads;
     if (l->tstate_thread_id >= 0)
         read_u64(w->src, tstate + (uint64_t)l->tstate_thread_id, &t->thread_id);
     uint64_t native = 0;
@@ -158,6 +167,7 @@ static int one_thread(walk *w, uint64_t tstate, uint64_t holder,
     if (w->opts->exceptions)
         t->handling_exception =
             pyspy_tstate_handling_exception(w->src, w->py, tstate);
+    t->damaged = w->ctx_damaged || w->tainted || w->src->damaged_reads != d0;
     const char *name = name_of(w->view, w->nview, t->thread_id);
     if (name && !(t->thread_name = strdup(name)))
         return -1;
@@ -166,8 +176,13 @@ static int one_thread(walk *w, uint64_t tstate, uint64_t holder,
     if (pyspy_walk_frames(w->src, w->py, w->opts, w->cache, sp, tstate,
                           &t->frames, &t->nframes) < 0)
         return -1;
-    for (size_t i = 0; i < t->nframes; i++)
+    for (size_t i = 0; i < t->nframes; i++) {
         t->frames[i].interpreter_id = w->interp_id;
+        /* a thread state found through damage holds frames found so */
+        t->frames[i].damaged |= w->tainted;
+        t->damaged |= t->frames[i].damaged;
+    }
+    w->thread_d0 = w->src->damaged_reads;
     return 0;
 }
 
@@ -218,12 +233,14 @@ static int finish(walk *w) {
 static int walk_interpreter(walk *w, uint64_t interp, pyspy_error *err) {
     const pyspy_py_layout *l = &w->py->layout;
     uint64_t tstate = 0;
+    uint64_t d0 = w->src->damaged_reads;
     if (l->interp_tstate_head < 0 ||
         read_u64(w->src, interp + (uint64_t)l->interp_tstate_head, &tstate) < 0)
         return pyspy_error_set(err, PYSPY_E_UNREADABLE,
                                "cannot read the thread list of the "
                                "interpreter at 0x%" PRIx64,
                                interp);
+    w->tainted |= w->src->damaged_reads != d0;
     uint64_t holder = w->opts->skip_gil ? 0 : gil_holder(w->src, w->py, interp);
     w->interp = interp;
     w->interp_id = 0; /* the main interpreter's, and 2.7/3.6 have no ids */
@@ -250,6 +267,8 @@ static int walk_interpreter(walk *w, uint64_t interp, pyspy_error *err) {
     }
     w->view = cached;
     w->nview = ncached;
+    w->ctx_damaged = w->src->damaged_reads != d0;
+    w->thread_d0 = w->src->damaged_reads;
     pyspy_addr_set seen = {0};
     int rc = 0;
     size_t first = w->tl.n;
@@ -328,11 +347,13 @@ int pyspy_stack_traces(pyspy_memsrc *src, const pyspy_python *py,
         }
         if (py->layout.interp_next < 0)
             break;
+        uint64_t d0 = src->damaged_reads;
         if (read_u64(src, interp + (uint64_t)py->layout.interp_next, &interp) <
             0) {
             w.lists_cut++;
             break;
         }
+        w.tainted |= src->damaged_reads != d0;
     }
     pyspy_addr_set_free(&interps);
     pyspy_code_cache_free(&w.own);

@@ -323,24 +323,97 @@ static void fill_proc_from_kernel(pyspy_core_ctx *c) {
 
 /* ---------------------------------------------------------------- parse */
 
+static const char *machine_name(unsigned m) {
+    switch (m) {
+    case EM_X86_64:
+        return "x86_64";
+    case EM_386:
+        return "i386";
+    case EM_AARCH64:
+        return "AArch64";
+    case EM_ARM:
+        return "ARM";
+    case EM_PPC64:
+        return "ppc64";
+    case EM_PPC:
+        return "PowerPC";
+    case EM_S390:
+        return "s390";
+    case EM_RISCV:
+        return "RISC-V";
+    case EM_MIPS:
+        return "MIPS";
+    default:
+        return NULL;
+    }
+}
+
+static const char *type_name(unsigned t) {
+    switch (t) {
+    case ET_EXEC:
+        return "executable";
+    case ET_DYN:
+        return "shared object or executable";
+    case ET_REL:
+        return "object file";
+    default:
+        return "file";
+    }
+}
+
+int pyspy_core_check_ehdr(const uint8_t *h, size_t n, const char *name,
+                          pyspy_error *err) {
+    if (n < EI_NIDENT || memcmp(h, ELFMAG, SELFMAG) != 0)
+        return pyspy_error_set(err, PYSPY_E_FORMAT,
+                               "%s is not a core file or snapshot (not an ELF "
+                               "core: no ELF header)",
+                               name);
+    int bits = h[EI_CLASS] == ELFCLASS32   ? 32
+               : h[EI_CLASS] == ELFCLASS64 ? 64
+                                           : 0;
+    bool le = h[EI_DATA] == ELFDATA2LSB, be = h[EI_DATA] == ELFDATA2MSB;
+    /* e_type and e_machine sit at the same offsets in both classes */
+    if (!bits || (!le && !be) || n < 20)
+        return pyspy_error_set(err, PYSPY_E_FORMAT,
+                               "%s is corrupted (ELF header: class %u, data "
+                               "encoding %u)",
+                               name, h[EI_CLASS], h[EI_DATA]);
+    unsigned type = le ? (unsigned)h[16] | (unsigned)h[17] << 8
+                       : (unsigned)h[16] << 8 | h[17];
+    unsigned mach = le ? (unsigned)h[18] | (unsigned)h[19] << 8
+                       : (unsigned)h[18] << 8 | h[19];
+    const char *arch = machine_name(mach);
+    char archbuf[32];
+    if (!arch) {
+        snprintf(archbuf, sizeof archbuf, "e_machine %u", mach);
+        arch = archbuf;
+    }
+    if (type != ET_CORE)
+        return pyspy_error_set(err, PYSPY_E_FORMAT,
+                               "%s is a %d-bit %s ELF %s, not a core file or "
+                               "snapshot",
+                               name, bits, arch, type_name(type));
+    if (bits != 64 || !le || mach != EM_X86_64)
+        return pyspy_error_set(err, PYSPY_E_FORMAT,
+                               "%s is a %d-bit %s%s core; pyspy reads x86_64 "
+                               "cores",
+                               name, bits, arch, le ? "" : " big-endian");
+    return 0;
+}
+
 static int read_headers(pyspy_core_ctx *c, uint8_t **image_out,
                         size_t *image_len, pyspy_error *err) {
     pyspy_bytesrc *bs = c->bs;
     Elf64_Ehdr eh;
-    if (bs->size < sizeof eh)
-        return pyspy_error_set(err, PYSPY_E_FORMAT, "%s is truncated", c->name);
-    if (pyspy_bytesrc_read(bs, 0, &eh, sizeof eh, err) != 0)
+    uint8_t first[sizeof eh];
+    size_t have = bs->size < sizeof first ? (size_t)bs->size : sizeof first;
+    if (pyspy_bytesrc_read(bs, 0, first, have, err) != 0)
         return -1;
-    if (memcmp(eh.e_ident, ELFMAG, SELFMAG) != 0 ||
-        eh.e_ident[EI_CLASS] != ELFCLASS64 ||
-        eh.e_ident[EI_DATA] != ELFDATA2LSB || eh.e_type != ET_CORE)
-        return pyspy_error_set(err, PYSPY_E_FORMAT,
-                               "%s is not a core file or snapshot", c->name);
-    if (eh.e_machine != EM_X86_64)
-        return pyspy_error_set(err, PYSPY_E_FORMAT,
-                               "%s is a core file of another architecture "
-                               "(e_machine %u); only x86_64 is supported",
-                               c->name, eh.e_machine);
+    if (pyspy_core_check_ehdr(first, have, c->name, err) != 0)
+        return -1;
+    if (have < sizeof eh)
+        return pyspy_error_set(err, PYSPY_E_FORMAT, "%s is truncated", c->name);
+    memcpy(&eh, first, sizeof eh);
     if (eh.e_phentsize != sizeof(Elf64_Phdr))
         return pyspy_core_corrupt(c, err, "program header size");
     uint64_t phnum = eh.e_phnum;

@@ -24,8 +24,11 @@ typedef struct pyspy_region_check {
     bool verified;     /* whole region checked */
     uint32_t nblocks;  /* 0: no block digests */
     uint64_t *blocks;  /* digest of each block_size block */
-    uint8_t *block_ok; /* per block: checked */
+    uint8_t *block_ok; /* per block: PYSPY_CHECK_* */
+    bool bad;          /* the whole region failed its digest */
 } pyspy_region_check;
+
+enum { PYSPY_CHECK_UNREAD = 0, PYSPY_CHECK_OK = 1, PYSPY_CHECK_BAD = 2 };
 
 /* Per-region facts the read op needs beyond pyspy_region. */
 typedef struct pyspy_core_layout {
@@ -41,6 +44,13 @@ typedef struct pyspy_core_layout {
     size_t nfds;
     uint32_t digest_kind; /* PYSPY_DIGEST_* of checks */
 } pyspy_core_layout;
+
+/* Checks the first n bytes of a file for an ELF core header pyspy reads
+ * (64-bit little-endian x86_64 ET_CORE); else one line saying what the
+ * file is instead (another class or architecture, an executable, no ELF
+ * at all). */
+int pyspy_core_check_ehdr(const uint8_t *h, size_t n, const char *name,
+                          pyspy_error *err);
 
 /* Fills src's regions, threads, proc, modules, auxv and lay. On error the
  * caller frees what was filled (pyspy_core_free_fields). */

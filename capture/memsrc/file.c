@@ -4,25 +4,40 @@
 #include "capture/core/reader.h"
 #include "capture/base/file_io.h"
 #include "capture/snapshot/snapshot.h"
+#include "capture/memsrc/input.h"
 
 #include <errno.h>
+#include <stdarg.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#define ZSTD_STATIC_LINKING_ONLY /* ZSTD_d_forceIgnoreChecksum */
 #include <zstd.h>
+#include <zstd_errors.h>
 
 #define ZSTD_MAGIC 0xFD2FB528u
 /* A whole-stream core is decompressed to disk; this bounds a zstd bomb. */
 #define MAX_ZSTD_CORE (256ull << 30)
 #define VERIFY_CHUNK (1u << 20)
 
+/* Bytes of a whole-stream core that came from a frame failing its
+ * checksum (read with --allow-damaged). */
+typedef struct {
+    uint64_t off, len;
+} byte_range;
+
+#define MAX_BAD_RANGES 4096
+
 typedef struct {
     pyspy_bytesrc bs;
     pyspy_core_layout lay;
     uint8_t *vbuf; /* for digest checks */
+    bool allow_damaged;
+    byte_range *bad; /* whole-stream cores only */
+    size_t nbad;
 } core_impl;
 
 int pyspy_bytesrc_read(pyspy_bytesrc *b, uint64_t off, void *buf, size_t len,
@@ -90,19 +105,59 @@ static int digest_range(core_impl *ci, uint64_t off, uint64_t len,
     return 0;
 }
 
-static int mismatch(const core_impl *ci, const pyspy_region *r,
-                    pyspy_error *err) {
+/* Damage met: the first is kept on the source, one line naming the
+ * file and the memory range. */
+static void note_damage(pyspy_memsrc *src, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+static void note_damage(pyspy_memsrc *src, const char *fmt, ...) {
+    src->damaged_reads++;
+    if (src->damage)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    char line[512];
+    vsnprintf(line, sizeof line, fmt, ap);
+    va_end(ap);
+    src->damage = strdup(line);
+}
+
+/* Damage in the file that no read is the worse for (the region digests
+ * vouch for the bytes read): named, not counted. */
+static void note_vouched(pyspy_memsrc *src, const core_impl *ci) {
+    pyspy_zsk_damage d;
+    if (src->damage || !ci->bs.zsk ||
+        !pyspy_zsk_reader_first_damage(ci->bs.zsk, &d))
+        return;
+    char line[512];
+    snprintf(line, sizeof line,
+             "%s is corrupted (zstd frame %zu, file bytes 0x%llx-0x%llx, "
+             "holding core bytes 0x%llx-0x%llx: %s; the region digests vouch "
+             "for what was read from it)",
+             ci->bs.name, d.frame, (unsigned long long)d.coff,
+             (unsigned long long)(d.coff + d.csize), (unsigned long long)d.doff,
+             (unsigned long long)(d.doff + d.dsize), d.why);
+    src->damage = strdup(line);
+}
+
+static int range_damaged(pyspy_memsrc *src, const core_impl *ci,
+                         const pyspy_region *r, uint64_t lo, uint64_t hi,
+                         const char *why, pyspy_error *err) {
+    note_damage(src, "%s is corrupted (memory 0x%llx-0x%llx%s%s %s)",
+                ci->bs.name, (unsigned long long)lo, (unsigned long long)hi,
+                r->path ? " of " : "", r->path ? r->path : "", why);
+    if (ci->allow_damaged)
+        return 0;
     return pyspy_error_set(
-        err, PYSPY_E_FORMAT,
-        "%s is corrupted (region 0x%llx-0x%llx%s%s fails its digest)",
-        ci->bs.name, (unsigned long long)r->start, (unsigned long long)r->end,
-        r->path ? " " : "", r->path ? r->path : "");
+        err, PYSPY_E_FORMAT, "%s is corrupted (memory 0x%llx-0x%llx%s%s %s)",
+        ci->bs.name, (unsigned long long)lo, (unsigned long long)hi,
+        r->path ? " of " : "", r->path ? r->path : "", why);
 }
 
 /* Digests are checked the first time bytes are read: per block when the
  * snapshot has block digests (a read costs what it touches), else the
  * whole region once. Opening stays cheap and a corrupted region is named
- * when touched. */
+ * when touched. A block (or region) that fails is an error, or with
+ * allow_damaged a damaged read, each time it is read. */
 static int verify(pyspy_memsrc *src, core_impl *ci, size_t i, uint64_t in,
                   size_t len, pyspy_error *err) {
     if (!ci->lay.checks)
@@ -112,28 +167,81 @@ static int verify(pyspy_memsrc *src, core_impl *ci, size_t i, uint64_t in,
     uint64_t size = r->end - r->start, h;
     if (k->nblocks) {
         uint64_t bs = ci->lay.block_size;
+        uint64_t bad_lo = 0, bad_hi = 0;
         for (uint64_t b = in / bs; b <= (in + len - 1) / bs && b < k->nblocks;
              b++) {
-            if (k->block_ok[b])
-                continue;
             uint64_t n = size - b * bs < bs ? size - b * bs : bs;
-            if (digest_range(ci, ci->lay.file_off[i] + b * bs, n, bs, &h, err))
-                return -1;
-            if (h != k->blocks[b])
-                return mismatch(ci, r, err);
-            k->block_ok[b] = 1;
+            if (k->block_ok[b] == PYSPY_CHECK_UNREAD) {
+                if (digest_range(ci, ci->lay.file_off[i] + b * bs, n, bs, &h,
+                                 err))
+                    return -1;
+                k->block_ok[b] =
+                    h == k->blocks[b] ? PYSPY_CHECK_OK : PYSPY_CHECK_BAD;
+            }
+            if (k->block_ok[b] == PYSPY_CHECK_BAD) {
+                if (bad_hi == 0)
+                    bad_lo = r->start + b * bs;
+                bad_hi = r->start + b * bs + n;
+            }
         }
+        if (bad_hi)
+            return range_damaged(src, ci, r, bad_lo, bad_hi, "fails its digest",
+                                 err);
         return 0;
     }
-    if (!k->has_digest || k->verified)
+    if (!k->has_digest)
         return 0;
-    uint64_t bs = ci->lay.block_size ? ci->lay.block_size : PYSPY_DIGEST_BLOCK;
-    if (digest_range(ci, ci->lay.file_off[i], size, bs, &h, err) != 0)
-        return -1;
-    if (h != k->digest)
-        return mismatch(ci, r, err);
-    k->verified = true;
+    if (!k->verified) {
+        uint64_t bs =
+            ci->lay.block_size ? ci->lay.block_size : PYSPY_DIGEST_BLOCK;
+        if (digest_range(ci, ci->lay.file_off[i], size, bs, &h, err) != 0)
+            return -1;
+        k->bad = h != k->digest;
+        k->verified = true;
+    }
+    if (k->bad)
+        return range_damaged(src, ci, r, r->start, r->end, "fails its digest",
+                             err);
     return 0;
+}
+
+/* A read of file bytes [off, off+len) of region i touched a zstd frame
+ * that failed its checks: name the memory it holds. */
+static int frame_damaged(pyspy_memsrc *src, core_impl *ci, size_t i,
+                         uint64_t off, uint64_t len, pyspy_error *err) {
+    const pyspy_region *r = &src->regions[i];
+    uint64_t base = ci->lay.file_off[i], lo = off, hi = off + len;
+    pyspy_zsk_damage d;
+    char why[160] = "is in a damaged zstd frame";
+    uint64_t rend = base + (r->end - r->start);
+    if (ci->bs.zsk && pyspy_zsk_reader_first_damage(ci->bs.zsk, &d) &&
+        d.doff < rend && d.doff + d.dsize > base) {
+        /* the first damage met is in this region (the read, or the digest
+         * block around it): all of the region it holds */
+        lo = d.doff > base ? d.doff : base;
+        hi = d.doff + d.dsize < base + (r->end - r->start)
+                 ? d.doff + d.dsize
+                 : base + (r->end - r->start);
+        snprintf(why, sizeof why,
+                 "is in zstd frame %zu, file bytes 0x%llx-0x%llx: %s", d.frame,
+                 (unsigned long long)d.coff,
+                 (unsigned long long)(d.coff + d.csize), d.why);
+    }
+    int rc = range_damaged(src, ci, r, r->start + (lo - base),
+                           r->start + (hi - base), why, err);
+    return rc;
+}
+
+static bool digested(const core_impl *ci, size_t i) {
+    return ci->lay.checks &&
+           (ci->lay.checks[i].nblocks || ci->lay.checks[i].has_digest);
+}
+
+static bool in_bad_range(const core_impl *ci, uint64_t off, uint64_t len) {
+    for (size_t j = 0; j < ci->nbad; j++)
+        if (ci->bad[j].off < off + len && ci->bad[j].off + ci->bad[j].len > off)
+            return true;
+    return false;
 }
 
 /* As the mapping shows it: bytes past the end of the file read as
@@ -187,10 +295,33 @@ static int core_read(pyspy_memsrc *src, uint64_t addr, void *buf, size_t len,
             len -= k;
             continue;
         }
-        if (verify(src, ci, i, addr - r->start, k, err) != 0)
-            return -1;
-        if (pyspy_bytesrc_read(&ci->bs, ci->lay.file_off[i] + (addr - r->start),
-                               p, k, err) != 0)
+        uint64_t off = ci->lay.file_off[i] + (addr - r->start);
+        uint64_t hits =
+            ci->bs.zsk ? pyspy_zsk_reader_damage_hits(ci->bs.zsk) : 0;
+        int rc = verify(src, ci, i, addr - r->start, k, err);
+        if (rc == 0)
+            rc = pyspy_bytesrc_read(&ci->bs, off, p, k, err);
+        /* With allow_damaged a frame whose checksum fails is served; where
+         * the region has digests they tell which of its bytes are sound
+         * (verify marked the rest), so only a read they do not cover is
+         * damaged for being in that frame. */
+        bool vouched = ci->allow_damaged && rc == 0 && digested(ci, i);
+        bool hit =
+            ci->bs.zsk && pyspy_zsk_reader_damage_hits(ci->bs.zsk) != hits;
+        if (hit && vouched) {
+            note_vouched(src, ci);
+        } else if (hit) {
+            /* the frame's own message names file bytes; this names the
+             * memory too */
+            pyspy_error ferr = {0};
+            if (frame_damaged(src, ci, i, off, k, &ferr) != 0 && rc != 0 && err)
+                *err = ferr;
+        } else if (rc == 0 && ci->nbad && !vouched &&
+                   in_bad_range(ci, off, k)) {
+            rc = range_damaged(src, ci, r, addr, addr + k,
+                               "is in a zstd frame whose checksum fails", err);
+        }
+        if (rc != 0)
             return -1;
         p += k;
         addr += k;
@@ -205,10 +336,12 @@ static void core_close(pyspy_memsrc *src) {
         pyspy_core_free_fields(src, &ci->lay);
         pyspy_zsk_reader_free(ci->bs.zsk);
         free(ci->vbuf);
+        free(ci->bad);
         if (ci->bs.fd >= 0)
             close(ci->bs.fd);
         free(ci);
     }
+    free(src->damage);
     free(src->origin);
     free(src);
 }
@@ -220,85 +353,169 @@ static const pyspy_memsrc_ops zcore_ops = {
 static const pyspy_memsrc_ops snap_ops = {
     .kind = "snapshot", .read = core_read, .close = core_close};
 
+/* Where the stream decoder stands: frames are decoded one after another,
+ * and one whose checksum fails (with allow_damaged) is decoded again from
+ * its start ignoring it, its bytes then remembered as damaged. */
+typedef struct {
+    int in, out;
+    const char *name;
+    ZSTD_DCtx *dctx;
+    uint8_t *ib, *ob;
+    size_t in_cap, out_cap;
+    uint64_t in_off; /* next byte of the file to feed */
+    uint64_t total;  /* bytes written out */
+    uint64_t fc, fd; /* the current frame's start: file, output */
+    bool lax;        /* the current frame is read ignoring its checksum */
+} stream_dec;
+
+static int lax_mode(stream_dec *s, bool lax) {
+    ZSTD_DCtx_reset(s->dctx, ZSTD_reset_session_only);
+    s->lax = lax;
+    size_t rc = ZSTD_DCtx_setParameter(s->dctx, ZSTD_d_forceIgnoreChecksum,
+                                       lax ? ZSTD_d_ignoreChecksum
+                                           : ZSTD_d_validateChecksum);
+    return ZSTD_isError(rc) ? -1 : 0;
+}
+
+static int add_bad(core_impl *ci, uint64_t off, uint64_t len,
+                   pyspy_error *err) {
+    if (ci->nbad >= MAX_BAD_RANGES)
+        return pyspy_error_set(err, PYSPY_E_FORMAT,
+                               "%s is corrupted (more than %d damaged zstd "
+                               "frames)",
+                               ci->bs.name, MAX_BAD_RANGES);
+    byte_range *nb = realloc(ci->bad, (ci->nbad + 1) * sizeof *nb);
+    if (!nb)
+        return pyspy_error_set(err, PYSPY_E_GENERIC, "out of memory");
+    ci->bad = nb;
+    ci->bad[ci->nbad++] = (byte_range){off, len};
+    return 0;
+}
+
+static int stream_error(stream_dec *s, size_t code, uint64_t at,
+                        pyspy_error *err) {
+    return pyspy_error_set(
+        err, PYSPY_E_FORMAT,
+        "%s is corrupted (zstd frame at file byte 0x%llx, holding core "
+        "bytes from 0x%llx: %s by file byte 0x%llx)",
+        s->name, (unsigned long long)s->fc, (unsigned long long)s->fd,
+        ZSTD_getErrorName(code), (unsigned long long)at);
+}
+
 /* Decompresses a whole-stream zstd file into an unlinked temporary file
  * in $TMPDIR; returns its fd. */
-static int decompress_to_temp(int in, const char *name, uint64_t *size_out,
+static int decompress_to_temp(core_impl *ci, int in, uint64_t *size_out,
                               pyspy_error *err) {
-    int out = pyspy_temp_fd("core", err);
-    if (out < 0)
+    stream_dec s = {.in = in, .name = ci->bs.name};
+    s.out = pyspy_temp_fd("core", err);
+    if (s.out < 0)
         return -1;
-    ZSTD_DCtx *dctx = ZSTD_createDCtx();
-    size_t in_cap = ZSTD_DStreamInSize(), out_cap = ZSTD_DStreamOutSize();
-    uint8_t *ib = malloc(in_cap), *ob = malloc(out_cap);
+    s.dctx = ZSTD_createDCtx();
+    s.in_cap = ZSTD_DStreamInSize();
+    s.out_cap = ZSTD_DStreamOutSize();
+    s.ib = malloc(s.in_cap);
+    s.ob = malloc(s.out_cap);
     int rc = -1;
-    uint64_t total = 0, in_off = 0;
     size_t last = 1; /* 0 when the last frame ended cleanly */
-    if (!dctx || !ib || !ob) {
+    if (!s.dctx || !s.ib || !s.ob) {
         pyspy_error_set(err, PYSPY_E_GENERIC, "out of memory");
         goto out;
     }
     for (;;) {
-        ssize_t n = pread(in, ib, in_cap, (off_t)in_off);
+        ssize_t n = pread(in, s.ib, s.in_cap, (off_t)s.in_off);
         if (n < 0 && errno == EINTR)
             continue;
         if (n < 0) {
-            pyspy_error_set(err, PYSPY_E_IO, "cannot read %s: %s", name,
+            pyspy_error_set(err, PYSPY_E_IO, "cannot read %s: %s", s.name,
                             strerror(errno));
             goto out;
         }
         if (n == 0)
             break;
-        in_off += (uint64_t)n;
-        ZSTD_inBuffer zin = {ib, (size_t)n, 0};
-        while (zin.pos < zin.size) {
-            ZSTD_outBuffer zout = {ob, out_cap, 0};
-            last = ZSTD_decompressStream(dctx, &zout, &zin);
+        uint64_t base = s.in_off;
+        s.in_off += (uint64_t)n;
+        ZSTD_inBuffer zin = {s.ib, (size_t)n, 0};
+        bool restart = false;
+        while (zin.pos < zin.size && !restart) {
+            ZSTD_outBuffer zout = {s.ob, s.out_cap, 0};
+            last = ZSTD_decompressStream(s.dctx, &zout, &zin);
             if (ZSTD_isError(last)) {
-                pyspy_error_set(err, PYSPY_E_FORMAT,
-                                "%s is corrupted (zstd: %s)", name,
-                                ZSTD_getErrorName(last));
-                goto out;
+                bool sum = ZSTD_getErrorCode(last) == ZSTD_error_checksum_wrong;
+                if (!sum || !ci->allow_damaged || s.lax) {
+                    stream_error(&s, last, base + zin.pos, err);
+                    goto out;
+                }
+                /* again from the frame's start, ignoring its checksum */
+                if (lax_mode(&s, true) != 0 ||
+                    ftruncate(s.out, (off_t)s.fd) != 0 ||
+                    lseek(s.out, (off_t)s.fd, SEEK_SET) < 0) {
+                    stream_error(&s, last, base + zin.pos, err);
+                    goto out;
+                }
+                s.total = s.fd;
+                s.in_off = s.fc;
+                restart = true;
+                break;
             }
-            total += zout.pos;
-            if (total > MAX_ZSTD_CORE) {
+            s.total += zout.pos;
+            if (s.total > MAX_ZSTD_CORE) {
                 pyspy_error_set(err, PYSPY_E_FORMAT,
-                                "%s decompresses to more than %llu GiB", name,
+                                "%s decompresses to more than %llu GiB", s.name,
                                 MAX_ZSTD_CORE >> 30);
                 goto out;
             }
-            if (pyspy_write_full(out, ob, zout.pos, "a temporary file", err) !=
-                0)
+            if (pyspy_write_full(s.out, s.ob, zout.pos, "a temporary file",
+                                 err) != 0)
                 goto out;
+            if (last == 0) {
+                /* a frame ended: the next starts here */
+                if (s.lax && (add_bad(ci, s.fd, s.total - s.fd, err) != 0 ||
+                              lax_mode(&s, false) != 0))
+                    goto out;
+                s.fc = base + zin.pos;
+                s.fd = s.total;
+            }
         }
     }
     if (last != 0) {
         pyspy_error_set(err, PYSPY_E_FORMAT,
-                        "%s is truncated (seek table missing)", name);
+                        "%s is truncated (its zstd frame at file byte 0x%llx "
+                        "ends early)",
+                        s.name, (unsigned long long)s.fc);
         goto out;
     }
-    *size_out = total;
+    *size_out = s.total;
     rc = 0;
 out:
-    ZSTD_freeDCtx(dctx);
-    free(ib);
-    free(ob);
+    ZSTD_freeDCtx(s.dctx);
+    free(s.ib);
+    free(s.ob);
     if (rc != 0) {
-        close(out);
+        close(s.out);
         return -1;
     }
-    return out;
+    return s.out;
 }
 
-/* Older systemd-coredump and hand-made archives use these; naming the
- * tool beats "not a core file". */
-static const char *other_compression(const uint8_t m[4]) {
-    if (m[0] == 0xfd && m[1] == '7' && m[2] == 'z' && m[3] == 'X')
-        return "xz";
-    if (m[0] == 0x04 && m[1] == 0x22 && m[2] == 0x4d && m[3] == 0x18)
-        return "lz4";
-    if (m[0] == 0x1f && m[1] == 0x8b)
-        return "gzip";
-    return NULL;
+/* Damage met while opening (headers, notes, module data) has no memory
+ * range: the frame's, or the stream's first damaged bytes. */
+static void note_open_damage(pyspy_memsrc *src, core_impl *ci) {
+    pyspy_zsk_damage d;
+    if (ci->bs.zsk && pyspy_zsk_reader_first_damage(ci->bs.zsk, &d) &&
+        !src->damage)
+        note_damage(src,
+                    "%s is corrupted (zstd frame %zu, file bytes "
+                    "0x%llx-0x%llx, holding core bytes 0x%llx-0x%llx: %s)",
+                    ci->bs.name, d.frame, (unsigned long long)d.coff,
+                    (unsigned long long)(d.coff + d.csize),
+                    (unsigned long long)d.doff,
+                    (unsigned long long)(d.doff + d.dsize), d.why);
+    if (!src->damage && ci->nbad)
+        note_damage(src,
+                    "%s is corrupted (core bytes 0x%llx-0x%llx are in a zstd "
+                    "frame whose checksum fails)",
+                    ci->bs.name, (unsigned long long)ci->bad[0].off,
+                    (unsigned long long)(ci->bad[0].off + ci->bad[0].len));
 }
 
 int pyspy_memsrc_open_file(const char *path, pyspy_memsrc **out,
@@ -308,11 +525,11 @@ int pyspy_memsrc_open_file(const char *path, pyspy_memsrc **out,
 
 int pyspy_memsrc_open_file_with(const char *path, const pyspy_file_opts *opts,
                                 pyspy_memsrc **out, pyspy_error *err) {
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    int fd = pyspy_input_open(path, opts ? opts->max_stream_size : 0, err);
     if (fd < 0)
-        return pyspy_error_set(err, errno == EACCES ? PYSPY_E_PERM : PYSPY_E_IO,
-                               "cannot open %s: %s", path, strerror(errno));
-    return pyspy_memsrc_open_fd(fd, path, opts, out, err);
+        return -1;
+    return pyspy_memsrc_open_fd(fd, strcmp(path, "-") == 0 ? "stdin" : path,
+                                opts, out, err);
 }
 
 int pyspy_memsrc_open_fd(int fd, const char *name, const pyspy_file_opts *opts,
@@ -323,15 +540,16 @@ int pyspy_memsrc_open_fd(int fd, const char *name, const pyspy_file_opts *opts,
         return pyspy_error_set(err, PYSPY_E_FORMAT,
                                "%s is not a core file or snapshot", name);
     }
-    uint8_t magic[4] = {0};
+    uint8_t head[64] = {0};
     uint64_t size = (uint64_t)st.st_size;
-    if (size < 4 || pyspy_pread_full(fd, magic, 4, 0, name, NULL) != 0) {
+    size_t nhead = size < sizeof head ? (size_t)size : sizeof head;
+    if (pyspy_pread_full(fd, head, nhead, 0, name, err) != 0 ||
+        pyspy_input_check_head(head, nhead, size == nhead, name, err) != 0) {
         close(fd);
-        return pyspy_error_set(err, PYSPY_E_FORMAT,
-                               "%s is not a core file or snapshot", name);
+        return -1;
     }
-    uint32_t m = (uint32_t)magic[0] | (uint32_t)magic[1] << 8 |
-                 (uint32_t)magic[2] << 16 | (uint32_t)magic[3] << 24;
+    uint32_t m = (uint32_t)head[0] | (uint32_t)head[1] << 8 |
+                 (uint32_t)head[2] << 16 | (uint32_t)head[3] << 24;
     pyspy_memsrc *src = calloc(1, sizeof *src);
     core_impl *ci = calloc(1, sizeof *ci);
     if (!src || !ci) {
@@ -345,19 +563,29 @@ int pyspy_memsrc_open_fd(int fd, const char *name, const pyspy_file_opts *opts,
     ci->bs.fd = fd;
     ci->bs.size = size;
     ci->bs.name = src->origin ? src->origin : "input";
+    ci->allow_damaged = opts && opts->allow_damaged;
     src->ops = &core_ops;
     if (m == ZSTD_MAGIC) {
-        /* A damaged seek table does not make the frames unreadable: such a
-         * file is read as one stream, as zstd -d would. */
         pyspy_error zerr = {0};
-        if (pyspy_zsk_has_seek_table(fd, size) &&
-            pyspy_zsk_reader_open(fd, size, ci->bs.name, &ci->bs.zsk, &zerr) ==
-                0) {
+        bool seekable = pyspy_zsk_has_seek_table(fd, size);
+        if (seekable && pyspy_zsk_reader_open(fd, size, ci->bs.name,
+                                              &ci->bs.zsk, &zerr) == 0) {
             ci->bs.size = pyspy_zsk_reader_size(ci->bs.zsk);
+            pyspy_zsk_reader_allow_damaged(ci->bs.zsk, ci->allow_damaged);
             src->ops = &snap_ops;
         } else {
+            /* A seek table that does not match its file is damage. With
+             * allow_damaged the frames are still read as one stream, as
+             * zstd -d would, their checksums and the region digests
+             * checked as ever. */
+            if (seekable && !ci->allow_damaged) {
+                *err = zerr;
+                goto fail;
+            }
+            if (seekable)
+                note_damage(src, "%s; read as one stream", zerr.msg);
             uint64_t dsize = 0;
-            int tfd = decompress_to_temp(fd, ci->bs.name, &dsize, err);
+            int tfd = decompress_to_temp(ci, fd, &dsize, err);
             if (tfd < 0)
                 goto fail;
             close(fd);
@@ -365,20 +593,11 @@ int pyspy_memsrc_open_fd(int fd, const char *name, const pyspy_file_opts *opts,
             ci->bs.size = dsize;
             src->ops = &zcore_ops;
         }
-    } else if (memcmp(magic, "\177ELF", 4) != 0) {
-        const char *how = other_compression(magic);
-        if (how)
-            pyspy_error_set(err, PYSPY_E_FORMAT,
-                            "%s is %s-compressed; decompress it first (%s -d)",
-                            ci->bs.name, how, how);
-        else
-            pyspy_error_set(err, PYSPY_E_FORMAT,
-                            "%s is not a core file or snapshot", ci->bs.name);
-        goto fail;
     }
     if (pyspy_core_parse(&ci->bs, src, &ci->lay, err) != 0)
         goto fail;
     pyspy_core_add_host_modules(src, &ci->lay, opts);
+    note_open_damage(src, ci);
     if (!ci->lay.has_pyspy) {
         /* a kernel core is written when the process dies */
         src->proc.capture_time_ns =
@@ -387,6 +606,10 @@ int pyspy_memsrc_open_fd(int fd, const char *name, const pyspy_file_opts *opts,
     *out = src;
     return 0;
 fail:
+    /* what failed may be the damage's doing (--allow-damaged) */
+    note_open_damage(src, ci);
+    if (src->damage && err && !strstr(err->msg, src->damage))
+        pyspy_error_prefix(err, "%s", src->damage);
     core_close(src);
     return -1;
 }

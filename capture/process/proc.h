@@ -108,4 +108,21 @@ int pyspy_proc_error(int pid, int errnum, const char *what, pyspy_error *err);
 int pyspy_live_load_modules(pyspy_memsrc *src, int pid, pyspy_error *err);
 void pyspy_modules_free(pyspy_module *m, size_t n);
 
+/* What decides whether this process may trace another, as far as /proc
+ * tells. */
+typedef struct pyspy_perm_facts {
+    bool target_uid_known;
+    bool target_same_user; /* its real, effective and saved uids are ours */
+    unsigned target_uid;
+    unsigned our_uid; /* effective */
+    bool cap_sys_ptrace;
+    int yama_scope; /* /proc/sys/kernel/yama/ptrace_scope; -1: no Yama */
+} pyspy_perm_facts;
+
+void pyspy_perm_facts_read(int pid, pyspy_perm_facts *f);
+/* What to do about a permission error on the process described by f, as
+ * one clause: only restrictions actually present are named (Yama's
+ * ptrace_scope only where Yama is on and set to a value that blocks). */
+void pyspy_perm_advice(const pyspy_perm_facts *f, char *buf, size_t len);
+
 #endif

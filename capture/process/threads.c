@@ -16,16 +16,100 @@
 #define MAX_TIDS (1u << 20)
 #define MAX_PROCS (1u << 22)
 
+#define CAP_SYS_PTRACE_BIT 19
+
+/* The four ids of a "Uid:" or "Gid:" line of /proc/PID/status. */
+static bool status_ids(const char *status, const char *key, unsigned v[4]) {
+    const char *p = strstr(status, key);
+    return p && sscanf(p + strlen(key), "%u %u %u %u", &v[0], &v[1], &v[2],
+                       &v[3]) == 4;
+}
+
+void pyspy_perm_facts_read(int pid, pyspy_perm_facts *f) {
+    memset(f, 0, sizeof *f);
+    f->our_uid = (unsigned)geteuid();
+    f->yama_scope = -1;
+    char path[64], *buf = NULL;
+    snprintf(path, sizeof path, "/proc/%d/status", pid);
+    unsigned ids[4];
+    if (pyspy_proc_slurp(path, 1 << 16, &buf, NULL) == 0) {
+        if (status_ids(buf, "\nUid:", ids)) {
+            f->target_uid_known = true;
+            f->target_uid = ids[0];
+            /* the kernel compares our fs/effective uid with its real,
+             * effective and saved ones */
+            f->target_same_user = ids[0] == f->our_uid &&
+                                  ids[1] == f->our_uid && ids[2] == f->our_uid;
+        }
+        free(buf);
+    }
+    if (pyspy_proc_slurp("/proc/self/status", 1 << 16, &buf, NULL) == 0) {
+        const char *p = strstr(buf, "\nCapEff:");
+        unsigned long long caps = 0;
+        if (p && sscanf(p + 8, "%llx", &caps) == 1)
+            f->cap_sys_ptrace = (caps >> CAP_SYS_PTRACE_BIT) & 1;
+        free(buf);
+    }
+    if (pyspy_proc_slurp("/proc/sys/kernel/yama/ptrace_scope", 64, &buf,
+                         NULL) == 0) {
+        int v;
+        if (sscanf(buf, "%d", &v) == 1)
+            f->yama_scope = v;
+        free(buf);
+    }
+}
+
+void pyspy_perm_advice(const pyspy_perm_facts *f, char *buf, size_t len) {
+    if (f->yama_scope >= 3) {
+        snprintf(buf, len,
+                 "Yama's ptrace_scope is %d, which forbids tracing any "
+                 "process, even as root, until the next reboot",
+                 f->yama_scope);
+    } else if (f->target_uid_known && !f->target_same_user &&
+               !f->cap_sys_ptrace) {
+        snprintf(buf, len,
+                 "it belongs to another user (uid %u, pyspy runs as uid "
+                 "%u): tracing another user's process needs root (sudo) or "
+                 "CAP_SYS_PTRACE",
+                 f->target_uid, f->our_uid);
+    } else if (f->yama_scope == 2 && !f->cap_sys_ptrace) {
+        snprintf(buf, len,
+                 "Yama's ptrace_scope is 2: only root (sudo) or a process "
+                 "with CAP_SYS_PTRACE may trace");
+    } else if (f->yama_scope == 1 && !f->cap_sys_ptrace) {
+        snprintf(buf, len,
+                 "Yama's ptrace_scope is 1: only a process's ancestors may "
+                 "trace it; run as root (sudo), start the program under "
+                 "pyspy (pyspy record -- python ...), or set "
+                 "/proc/sys/kernel/yama/ptrace_scope to 0");
+    } else if (f->our_uid == 0 && !f->cap_sys_ptrace) {
+        snprintf(buf, len,
+                 "pyspy runs as root without CAP_SYS_PTRACE (a container "
+                 "started without --cap-add SYS_PTRACE?)");
+    } else if (f->cap_sys_ptrace) {
+        snprintf(buf, len,
+                 "pyspy has CAP_SYS_PTRACE, so a security policy forbids it "
+                 "(seccomp, SELinux or AppArmor)");
+    } else {
+        snprintf(buf, len,
+                 "the process is not dumpable (a setuid or setgid program, "
+                 "or prctl PR_SET_DUMPABLE 0): run as root (sudo)");
+    }
+}
+
 int pyspy_proc_error(int pid, int errnum, const char *what, pyspy_error *err) {
     if (errnum == ENOENT || errnum == ESRCH)
         return pyspy_error_set(err, PYSPY_E_NOPROC,
                                "process %d not found (or it exited)", pid);
-    if (errnum == EACCES || errnum == EPERM)
-        return pyspy_error_set(
-            err, PYSPY_E_PERM,
-            "permission denied to %s of process %d: run as root (sudo), or "
-            "allow tracing in /proc/sys/kernel/yama/ptrace_scope",
-            what, pid);
+    if (errnum == EACCES || errnum == EPERM) {
+        pyspy_perm_facts f;
+        pyspy_perm_facts_read(pid, &f);
+        char advice[320];
+        pyspy_perm_advice(&f, advice, sizeof advice);
+        return pyspy_error_set(err, PYSPY_E_PERM,
+                               "permission denied to %s of process %d: %s",
+                               what, pid, advice);
+    }
     return pyspy_error_set(err, PYSPY_E_IO, "cannot %s of process %d: %s", what,
                            pid, strerror(errnum));
 }

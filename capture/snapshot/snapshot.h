@@ -24,6 +24,9 @@ typedef struct pyspy_snapshot_opts {
     int zstd_level;     /* 0 = default (3) */
     bool hide_progress; /* progress bar on stderr only when a TTY */
     const char *tool_version;
+    /* Ingest of a stream (stdin, a pipe or FIFO): at most this many bytes
+     * are spooled (0: PYSPY_DEFAULT_MAX_STREAM, 64 GiB). */
+    uint64_t max_input_size;
 } pyspy_snapshot_opts;
 
 typedef struct pyspy_snapshot_stats {

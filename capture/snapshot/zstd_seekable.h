@@ -35,6 +35,22 @@ uint64_t pyspy_zsk_reader_size(const pyspy_zsk_reader *r);
  * frames that hold them (with a small LRU cache). */
 int pyspy_zsk_reader_read(pyspy_zsk_reader *r, uint64_t off, void *buf,
                           size_t len, pyspy_error *err);
+/* With allow, a frame whose checksum fails is still served (ignoring
+ * the checksum) and counted; a frame that does not decompress fails its
+ * reads either way. */
+void pyspy_zsk_reader_allow_damaged(pyspy_zsk_reader *r, bool allow);
+/* Reads that touched a frame failing its checks (failed or served). */
+uint64_t pyspy_zsk_reader_damage_hits(const pyspy_zsk_reader *r);
+
+typedef struct pyspy_zsk_damage {
+    size_t frame;
+    uint64_t coff, csize; /* where it is in the file */
+    uint64_t doff, dsize; /* the decompressed bytes it holds */
+    const char *why;      /* owned by the reader */
+} pyspy_zsk_damage;
+/* The first damaged frame met; false when none. */
+bool pyspy_zsk_reader_first_damage(const pyspy_zsk_reader *r,
+                                   pyspy_zsk_damage *out);
 /* Number of frames decompressed so far (tests check the cache with it). */
 uint64_t pyspy_zsk_reader_frames_decompressed(const pyspy_zsk_reader *r);
 void pyspy_zsk_reader_free(pyspy_zsk_reader *r);

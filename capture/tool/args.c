@@ -23,7 +23,8 @@ enum {
     C_FILTER,
     C_RATE,
     C_DURATION,
-    C_MEMORY_BUDGET
+    C_MEMORY_BUDGET,
+    C_MAX_SIZE
 };
 
 static const pyspy_opt opts[] = {
@@ -62,6 +63,10 @@ static const pyspy_opt opts[] = {
     {C_MEMORY_BUDGET, 0, "memory-budget", PYSPY_OPT_VALUE, "bytes",
      "Most memory to hold at once while capturing (suffixes K, M, G, T)",
      "half of the available RAM", false},
+    {C_MAX_SIZE, 0, "max-size", PYSPY_OPT_VALUE, "bytes",
+     "Most of a streamed core (--core - or a pipe) to spool to $TMPDIR "
+     "before refusing it (suffixes K, M, G, T)",
+     "64G", false},
     {C_HELP, 'h', "help", PYSPY_OPT_FLAG, NULL, "Print help", NULL, false},
     {C_VERSION, 'V', "version", PYSPY_OPT_FLAG, NULL, "Print version", NULL,
      false},
@@ -79,6 +84,7 @@ pyspy_capture_config pyspy_capture_config_default(void) {
     c.rate = 0;
     c.duration_secs = 0;
     c.memory_budget = 0;
+    c.max_size = 0;
     c.command = PYSPY_CMD_NONE;
     return c;
 }
@@ -283,6 +289,7 @@ static int parse(int argc, char **argv, pyspy_capture_config *c, char **text,
     pyspy_argscan s;
     pyspy_argscan_init(&s, argc, argv, 1, opts, NOPTS);
     bool nonblocking = false, already_locked = false, duration_given = false;
+    bool max_size_given = false;
     for (;;) {
         const pyspy_opt *o = NULL;
         const char *v = NULL;
@@ -349,6 +356,11 @@ static int parse(int argc, char **argv, pyspy_capture_config *c, char **text,
             if (parse_bytes(o, v, &c->memory_budget, err))
                 return -1;
             break;
+        case C_MAX_SIZE:
+            if (parse_bytes(o, v, &c->max_size, err))
+                return -1;
+            max_size_given = true;
+            break;
         case PYSPY_ARG_POSITIONAL:
             return pyspy_error_set(err, PYSPY_E_USAGE,
                                    "unexpected argument '%s' found", v);
@@ -356,6 +368,10 @@ static int parse(int argc, char **argv, pyspy_capture_config *c, char **text,
             return pyspy_error_set(err, PYSPY_E_USAGE,
                                    "unexpected argument '--' found");
         case PYSPY_ARG_END:
+            if (max_size_given && !c->core)
+                return pyspy_error_set(err, PYSPY_E_USAGE,
+                                       "the argument '--max-size <bytes>' "
+                                       "requires '--core <core>'");
             return validate(c, nonblocking, already_locked, duration_given,
                             err);
         default:

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 
 /* Whatever interrupts us, the target must not stay stopped: let every
@@ -55,7 +56,10 @@ static int run_core(const pyspy_capture_config *cfg) {
         /* Name it after the process the core is of, when readable. */
         pyspy_memsrc *src = NULL;
         pyspy_error e = {0};
-        if (strcmp(cfg->core, "-") != 0 &&
+        struct stat st;
+        /* Only a file can be read twice; a stream is read once, below. */
+        if (strcmp(cfg->core, "-") != 0 && stat(cfg->core, &st) == 0 &&
+            S_ISREG(st.st_mode) &&
             pyspy_memsrc_open_file(cfg->core, &src, &e) == 0) {
             pid = src->proc.pid;
             pyspy_memsrc_close(src);
@@ -73,6 +77,7 @@ static int run_core(const pyspy_capture_config *cfg) {
     pyspy_snapshot_opts opts = {0};
     opts.hide_progress = cfg->hide_progress;
     opts.tool_version = PYSPY_VERSION;
+    opts.max_input_size = cfg->max_size;
     pyspy_snapshot_stats stats = {0};
     pyspy_capture_mark_writing(path);
     int rc = pyspy_core_ingest_filtered(cfg->core, path, &opts,

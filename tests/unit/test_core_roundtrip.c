@@ -201,7 +201,8 @@ static void spit(const char *path, const uint8_t *b, size_t len) {
 static const char *write_snapshot(void) {
     build_source();
     const char *p = tpath("snap.core.zst");
-    pyspy_snapshot_opts o = {0, true, "test-1.0"};
+    pyspy_snapshot_opts o = {
+        .zstd_level = 0, .hide_progress = true, .tool_version = "test-1.0"};
     pyspy_snapshot_stats st = {0};
     pyspy_error err = {0};
     int rc = pyspy_snapshot_write(&msrc, &o, p, &st, &err);
@@ -475,7 +476,8 @@ TEST(hostile_plain_cores) {
 
 TEST(write_errors_leave_no_file) {
     build_source();
-    pyspy_snapshot_opts o = {0, true, NULL};
+    pyspy_snapshot_opts o = {
+        .zstd_level = 0, .hide_progress = true, .tool_version = NULL};
     pyspy_error err = {0};
     CHECK(pyspy_snapshot_write(&msrc, &o, "/nonexistent-dir/x.core.zst", NULL,
                                &err) == -1);
@@ -498,7 +500,8 @@ TEST(unreadable_region_is_recorded_absent) {
     mimpl.fail_at = 0x610000;
     mimpl.fail_code = PYSPY_E_UNREADABLE;
     const char *p = tpath("vanished.core.zst");
-    pyspy_snapshot_opts o = {0, true, NULL};
+    pyspy_snapshot_opts o = {
+        .zstd_level = 0, .hide_progress = true, .tool_version = NULL};
     pyspy_error err = {0};
     CHECK(pyspy_snapshot_write(&msrc, &o, p, NULL, &err) == 0);
     pyspy_memsrc *s = NULL;
@@ -547,7 +550,8 @@ TEST(many_regions_use_pn_xnum) {
     msrc.regions = many;
     msrc.nregions = n;
     const char *p = tpath("many.core.zst");
-    pyspy_snapshot_opts o = {1, true, NULL};
+    pyspy_snapshot_opts o = {
+        .zstd_level = 1, .hide_progress = true, .tool_version = NULL};
     pyspy_error err = {0};
     CHECK(pyspy_snapshot_write(&msrc, &o, p, NULL, &err) == 0);
     memcpy(mimpl.data, keep, sizeof keep);
@@ -607,7 +611,8 @@ TEST(no_space_left) {
     }
     char path[256];
     snprintf(path, sizeof path, "%s/full.core.zst", small);
-    pyspy_snapshot_opts o = {0, true, NULL};
+    pyspy_snapshot_opts o = {
+        .zstd_level = 0, .hide_progress = true, .tool_version = NULL};
     pyspy_error err = {0};
     CHECK(pyspy_snapshot_write(&msrc, &o, path, NULL, &err) == -1);
     char want[300];
@@ -622,7 +627,8 @@ TEST(no_space_left) {
 TEST(ingest_with_filter) {
     const char *p = write_snapshot();
     const char *q = tpath("filtered.core.zst");
-    pyspy_snapshot_opts o = {0, true, NULL};
+    pyspy_snapshot_opts o = {
+        .zstd_level = 0, .hide_progress = true, .tool_version = NULL};
     pyspy_error err = {0};
     CHECK(pyspy_core_ingest_filtered(p, q, &o, PYSPY_FILTER_ANON_PRIVATE, NULL,
                                      &err) == 0);
@@ -667,7 +673,8 @@ TEST(empty_region_is_dropped) {
     msrc.regions = rs;
     msrc.nregions = NREG + 1;
     const char *p = tpath("empty.core.zst");
-    pyspy_snapshot_opts o = {0, true, NULL};
+    pyspy_snapshot_opts o = {
+        .zstd_level = 0, .hide_progress = true, .tool_version = NULL};
     pyspy_error err = {0};
     CHECK(pyspy_snapshot_write(&msrc, &o, p, NULL, &err) == 0);
     memcpy(mimpl.data, keep, sizeof keep);
@@ -741,7 +748,8 @@ TEST(block_digests_check_what_is_read) {
     msrc.regions = &r1;
     msrc.nregions = 1;
     const char *p = tpath("blocks.core.zst");
-    pyspy_snapshot_opts o = {0, true, NULL};
+    pyspy_snapshot_opts o = {
+        .zstd_level = 0, .hide_progress = true, .tool_version = NULL};
     pyspy_error err = {0};
     CHECK(pyspy_snapshot_write(&msrc, &o, p, NULL, &err) == 0);
     free(mimpl.data[0]);
@@ -937,7 +945,8 @@ TEST(kernel_style_core) {
     CHECK(err.code == PYSPY_E_UNREADABLE);
     /* ingest keeps the shape */
     const char *q = tpath("kernel.core.zst");
-    pyspy_snapshot_opts o = {0, true, NULL};
+    pyspy_snapshot_opts o = {
+        .zstd_level = 0, .hide_progress = true, .tool_version = NULL};
     CHECK(pyspy_core_ingest(p, q, &o, NULL, &err) == 0);
     pyspy_memsrc_close(s);
     s = NULL;

@@ -322,7 +322,7 @@ TEST(lost_memory_is_never_a_shorter_stack) {
 TEST(short_filenames) {
     char *dirs[] = {"/usr/lib/python3.11", "/usr/lib/python3/dist-packages",
                     "/usr/lib/python3"};
-    pyspy_sys_path sp = {dirs, 3, 1};
+    pyspy_sys_path sp = {.dirs = dirs, .n = 3, .gen = 1};
     const char *s =
         pyspy_short_filename(&sp, "/usr/lib/python3.11/threading.py");
     CHECK_STR(s, "threading.py");
@@ -413,7 +413,8 @@ TEST(code_entries_memo_lines_and_short_names) {
     CHECK(pyspy_code_line(&py, &c, 32) == 7);
     char *near[] = {"/usr/lib/python3.11"},
          *deep[] = {"/usr/lib/python3.11/json"};
-    pyspy_sys_path a = {near, 1, 7}, b = {deep, 1, 8}, unread = {NULL, 0, 0};
+    pyspy_sys_path a = {.dirs = near, .n = 1, .gen = 7},
+                   b = {.dirs = deep, .n = 1, .gen = 8}, unread = {0};
     CHECK_STR(pyspy_code_short_filename(&c, &a), "json/decoder.py");
     CHECK_STR(pyspy_code_short_filename(&c, &b), "decoder.py");
     CHECK_STR(pyspy_code_short_filename(&c, &a), "json/decoder.py");
