@@ -38,6 +38,9 @@ typedef struct {
     bool allow_damaged;
     byte_range *bad; /* whole-stream cores only */
     size_t nbad;
+    /* src->damage names a frame whose bytes read so far all passed their
+     * region digests: damage that did touch a read takes its place. */
+    bool damage_vouched;
 } core_impl;
 
 int pyspy_bytesrc_read(pyspy_bytesrc *b, uint64_t off, void *buf, size_t len,
@@ -110,9 +113,13 @@ static int digest_range(core_impl *ci, uint64_t off, uint64_t len,
 static void note_damage(pyspy_memsrc *src, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 static void note_damage(pyspy_memsrc *src, const char *fmt, ...) {
+    core_impl *ci = src->impl;
     src->damaged_reads++;
-    if (src->damage)
+    if (src->damage && !ci->damage_vouched)
         return;
+    free(src->damage);
+    src->damage = NULL;
+    ci->damage_vouched = false;
     va_list ap;
     va_start(ap, fmt);
     char line[512];
@@ -123,7 +130,7 @@ static void note_damage(pyspy_memsrc *src, const char *fmt, ...) {
 
 /* Damage in the file that no read is the worse for (the region digests
  * vouch for the bytes read): named, not counted. */
-static void note_vouched(pyspy_memsrc *src, const core_impl *ci) {
+static void note_vouched(pyspy_memsrc *src, core_impl *ci) {
     pyspy_zsk_damage d;
     if (src->damage || !ci->bs.zsk ||
         !pyspy_zsk_reader_first_damage(ci->bs.zsk, &d))
@@ -137,6 +144,7 @@ static void note_vouched(pyspy_memsrc *src, const core_impl *ci) {
              (unsigned long long)(d.coff + d.csize), (unsigned long long)d.doff,
              (unsigned long long)(d.doff + d.dsize), d.why);
     src->damage = strdup(line);
+    ci->damage_vouched = src->damage != NULL;
 }
 
 static int range_damaged(pyspy_memsrc *src, const core_impl *ci,

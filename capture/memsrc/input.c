@@ -6,6 +6,7 @@
  * and its first bytes must be an ELF core or a zstd stream of one
  * before anything is spooled. */
 #include "capture/memsrc/input.h"
+#include "capture/base/clock.h"
 #include "capture/base/file_io.h"
 #include "capture/core/reader.h"
 
@@ -18,7 +19,6 @@
 #include <linux/magic.h>
 #include <sys/stat.h>
 #include <sys/vfs.h>
-#include <time.h>
 #include <unistd.h>
 #include <zstd.h>
 
@@ -87,9 +87,7 @@ int pyspy_input_check_head(const uint8_t *h, size_t n, bool complete,
 }
 
 static int64_t now_ms(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    return pyspy_clock_us() / 1000;
 }
 
 /* Reads what is there now into buf (fd is non-blocking): >0 bytes, 0 at
@@ -164,15 +162,26 @@ static int read_head(int fd, stream_kind kind, const char *name, uint8_t *buf,
     return 0;
 }
 
+static int too_big(const char *name, uint64_t asked, uint64_t limit,
+                   pyspy_error *err) {
+    if (asked)
+        return pyspy_error_set(err, PYSPY_E_FORMAT,
+                               "%s holds more than the %llu bytes --max-size "
+                               "allows",
+                               name, (unsigned long long)limit);
+    return pyspy_error_set(err, PYSPY_E_FORMAT,
+                           "%s holds more than %llu GiB, the most read from "
+                           "a stream (pyspy-capture --max-size sets another "
+                           "limit; a file is read without one)",
+                           name, (unsigned long long)(limit >> 30));
+}
+
 /* Spools a stream whose head passed the check into a temporary file. */
 static int spool(int fd, const char *name, const uint8_t *head, size_t nhead,
                  bool ended, uint64_t max_size, pyspy_error *err) {
     uint64_t limit = max_size ? max_size : PYSPY_DEFAULT_MAX_STREAM;
     if (nhead > limit)
-        return pyspy_error_set(err, PYSPY_E_FORMAT,
-                               "%s is larger than the %llu bytes --max-size "
-                               "allows",
-                               name, (unsigned long long)limit);
+        return too_big(name, max_size, limit, err);
     int out = pyspy_temp_fd("stream", err);
     if (out < 0)
         return -1;
@@ -209,10 +218,7 @@ static int spool(int fd, const char *name, const uint8_t *head, size_t nhead,
         }
         total += (uint64_t)n;
         if (total > limit) {
-            pyspy_error_set(err, PYSPY_E_FORMAT,
-                            "%s is larger than the %llu bytes --max-size "
-                            "allows",
-                            name, (unsigned long long)limit);
+            too_big(name, max_size, limit, err);
             break;
         }
         if (pyspy_write_full(out, buf, (size_t)n,
@@ -226,20 +232,25 @@ static int spool(int fd, const char *name, const uint8_t *head, size_t nhead,
     return -1;
 }
 
-static int open_stream(int fd, stream_kind kind, const char *name,
+/* flags: the descriptor's file status flags before it was made
+ * non-blocking, put back since stdin's description is shared with
+ * whoever else holds it. */
+static int open_stream(int fd, int flags, stream_kind kind, const char *name,
                        uint64_t max_size, pyspy_error *err) {
     uint8_t *head = malloc(HEAD_BYTES);
-    if (!head) {
-        close(fd);
-        return pyspy_error_set(err, PYSPY_E_GENERIC, "out of memory");
-    }
-    size_t n = 0;
-    bool ended = false;
     int out = -1;
-    if (read_head(fd, kind, name, head, HEAD_BYTES, &n, &ended, err) == 0 &&
-        pyspy_input_check_head(head, n, ended, name, err) == 0)
-        out = spool(fd, name, head, n, ended, max_size, err);
+    if (!head) {
+        pyspy_error_set(err, PYSPY_E_GENERIC, "out of memory");
+    } else {
+        size_t n = 0;
+        bool ended = false;
+        if (read_head(fd, kind, name, head, HEAD_BYTES, &n, &ended, err) == 0 &&
+            pyspy_input_check_head(head, n, ended, name, err) == 0)
+            out = spool(fd, name, head, n, ended, max_size, err);
+    }
     free(head);
+    if (flags >= 0)
+        fcntl(fd, F_SETFL, flags);
     close(fd);
     return out;
 }
@@ -268,7 +279,7 @@ int pyspy_input_open(const char *path, uint64_t max_size, pyspy_error *err) {
     if (S_ISREG(st.st_mode)) {
         /* stdin redirected from a file, read from where it stands */
         if (is_stdin && lseek(fd, 0, SEEK_CUR) != 0)
-            return open_stream(fd, STREAM_PIPE, name, max_size, err);
+            return open_stream(fd, -1, STREAM_PIPE, name, max_size, err);
         int fl = fcntl(fd, F_GETFL);
         if (fl >= 0)
             fcntl(fd, F_SETFL, fl & ~O_NONBLOCK);
@@ -288,12 +299,12 @@ int pyspy_input_open(const char *path, uint64_t max_size, pyspy_error *err) {
                                "snapshot, or pipe one in",
                                name);
     }
+    int flags = -1;
     if (is_stdin) {
-        /* our own copy of stdin's description: non-blocking for the
-         * head only (spool turns it back) */
-        int fl = fcntl(fd, F_GETFL);
-        if (fl >= 0)
-            fcntl(fd, F_SETFL, fl | O_NONBLOCK);
+        /* non-blocking for the head only (spool turns it back) */
+        flags = fcntl(fd, F_GETFL);
+        if (flags >= 0)
+            fcntl(fd, F_SETFL, flags | O_NONBLOCK);
     }
     /* /dev/stdin of a pipe is the pipe itself (pipefs), not a FIFO */
     struct statfs sf;
@@ -302,5 +313,5 @@ int pyspy_input_open(const char *path, uint64_t max_size, pyspy_error *err) {
                            ? STREAM_DEVICE
                        : S_ISFIFO(st.st_mode) && !pipefs ? STREAM_FIFO
                                                          : STREAM_PIPE;
-    return open_stream(fd, kind, name, max_size, err);
+    return open_stream(fd, flags, kind, name, max_size, err);
 }

@@ -69,7 +69,7 @@ int pyspy_proc_read_maps(int pid, pyspy_region **out, size_t *nout,
     snprintf(path, sizeof path, "/proc/%d/maps", pid);
     FILE *f = fopen(path, "re");
     if (!f)
-        return pyspy_proc_error(pid, errno, "read its memory map", err);
+        return pyspy_proc_error(pid, errno, "read the memory map", err);
     pyspy_region *rs = NULL;
     size_t n = 0, cap = 0;
     char *line = NULL;
@@ -107,7 +107,7 @@ int pyspy_proc_read_maps(int pid, pyspy_region **out, size_t *nout,
         pyspy_regions_free(rs, n);
         /* An empty map: a zombie or a process that exited meanwhile. */
         return pyspy_proc_error(pid, read_errno ? read_errno : ESRCH,
-                                "read its memory map", err);
+                                "read the memory map", err);
     }
     qsort(rs, n, sizeof *rs, cmp_start);
     *out = rs;
