@@ -18,6 +18,11 @@
 typedef struct {
     pyspy_local *v;
     size_t n, cap;
+    /* src->damaged_reads before the frame's names and slots were read,
+     * and whether those reads met damage: every local found through
+     * them is then suspect, however sound its own object reads. */
+    uint64_t d_start;
+    bool tainted;
 } local_list;
 
 static int read_i32(pyspy_memsrc *src, uint64_t base, int32_t off, int32_t *out,
@@ -62,7 +67,7 @@ static int add_local(local_list *l, pyspy_memsrc *src, const pyspy_python *py,
     x->is_arg = is_arg;
     if (verbosity > 0)
         x->repr = pyspy_py_repr(src, py, value, verbosity);
-    x->damaged = src->damaged_reads != d0;
+    x->damaged = l->tainted || src->damaged_reads != d0;
     l->n++;
     return 0;
 }
@@ -124,6 +129,7 @@ static int locals_plus(pyspy_memsrc *src, const pyspy_python *py, uint64_t code,
         n = nk;
     if (read_slots(src, lp, n, &slots, err) < 0)
         goto out;
+    out->tainted = src->damaged_reads != out->d_start;
     for (size_t i = 0; i < n; i++) {
         if (kinds[i] & l->co_fast_hidden)
             continue;
@@ -190,6 +196,7 @@ static int locals_classic(pyspy_memsrc *src, const pyspy_python *py,
     size_t total = (size_t)nlocals + counts[1] + counts[2];
     if (read_slots(src, lp, total, &slots, err) < 0)
         goto out;
+    out->tainted = src->damaged_reads != out->d_start;
     /* An argument captured by a closure lives in its cell (3.x clears
      * the plain slot, 2.7 keeps a stale copy): show the cell's value in
      * the argument's place, once. */
@@ -251,7 +258,7 @@ int pyspy_py_frame_locals(pyspy_memsrc *src, const pyspy_python *py,
                           pyspy_error *err) {
     *out = NULL;
     *n = 0;
-    local_list l = {0};
+    local_list l = {.d_start = src->damaged_reads};
     int rc =
         py->layout.code_localsplusnames >= 0
             ? locals_plus(src, py, code, localsplus_addr, verbosity, &l, err)

@@ -195,6 +195,135 @@ TEST(hostile_seek_tables) {
     free(d);
 }
 
+static uint32_t le32_at(const uint8_t *p) {
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
+           (uint32_t)p[3] << 24;
+}
+
+static void put_le32(uint8_t *p, uint32_t v) {
+    for (int i = 0; i < 4; i++)
+        p[i] = (uint8_t)(v >> (8 * i));
+}
+
+/* Opens m (clen bytes, written to path) and expects a refusal naming the
+ * seek table and a file byte range. */
+static void refused(const char *path, const uint8_t *m, size_t clen,
+                    const char *what) {
+    spit(path, m, clen);
+    int fd = open(path, O_RDONLY);
+    pyspy_zsk_reader *r = NULL;
+    pyspy_error err = {0};
+    int rc = pyspy_zsk_reader_open(fd, clen, path, &r, &err);
+    if (rc == 0) {
+        fprintf(stderr, "  %s: accepted\n", what);
+        pyspy_zsk_reader_free(r);
+    }
+    CHECK(rc == -1);
+    CHECK(err.code == PYSPY_E_FORMAT);
+    CHECK(strstr(err.msg, "seek table") != NULL);
+    CHECK(strstr(err.msg, "file byte") != NULL);
+    close(fd);
+}
+
+/* Tables whose sizes still add up to the file: only the frames' own
+ * headers tell them from the real one. */
+TEST(seek_tables_checked_against_the_frames) {
+    uint8_t *d = make_data();
+    size_t fsize = 0;
+    char *path = write_file(d, DATA_LEN, &fsize);
+    size_t clen;
+    uint8_t *c = slurp(path, &clen);
+    uint32_t n = le32_at(c + clen - 9);
+    CHECK(n >= 3);
+    uint8_t *e0 = c + clen - 9 - (size_t)n * 8, *e = e0;
+    /* two neighbours of different compressed sizes (the last frame is
+     * shorter than the rest) */
+    while (e + 16 <= c + clen - 9 && le32_at(e) == le32_at(e + 8))
+        e += 8;
+    CHECK(e + 16 <= c + clen - 9);
+    uint8_t *m = malloc(clen);
+    char bad[] = "/tmp/pyspy-zsk-tbl-XXXXXX";
+    close(mkstemp(bad));
+
+    /* those two entries swapped */
+    memcpy(m, c, clen);
+    memcpy(m + (e - c), e + 8, 8);
+    memcpy(m + (e - c) + 8, e, 8);
+    refused(bad, m, clen, "swapped entries");
+
+    /* decompressed sizes moved from one entry to the next */
+    memcpy(m, c, clen);
+    put_le32(m + (e - c) + 4, le32_at(e + 4) - 4096);
+    put_le32(m + (e - c) + 12, le32_at(e + 12) + 4096);
+    refused(bad, m, clen, "moved sizes");
+
+    /* frame count 0 and 0xffffffff */
+    memcpy(m, c, clen);
+    put_le32(m + clen - 9, 0);
+    refused(bad, m, clen, "count 0");
+    put_le32(m + clen - 9, 0xffffffffu);
+    refused(bad, m, clen, "count 0xffffffff");
+
+    /* the entries zeroed, the frame around them kept */
+    memcpy(m, c, clen);
+    memset(m + (e0 - c), 0, (size_t)n * 8);
+    refused(bad, m, clen, "zeroed entries");
+
+    /* a sound table opens without decompressing anything */
+    int fd = open(path, O_RDONLY);
+    pyspy_zsk_reader *r = NULL;
+    pyspy_error err = {0};
+    CHECK(pyspy_zsk_reader_open(fd, fsize, path, &r, &err) == 0);
+    CHECK(pyspy_zsk_reader_frames_decompressed(r) == 0);
+    pyspy_zsk_reader_free(r);
+    close(fd);
+    unlink(bad);
+    unlink(path);
+    free(m);
+    free(c);
+    free(d);
+}
+
+/* A frame whose checksum alone fails: refused, or with allow_damaged
+ * served and counted, its file and core byte ranges named. */
+TEST(checksum_failure_refused_or_served_marked) {
+    uint8_t *d = make_data();
+    size_t fsize = 0;
+    char *path = write_file(d, DATA_LEN, &fsize);
+    size_t clen;
+    uint8_t *c = slurp(path, &clen);
+    uint32_t n = le32_at(c + clen - 9);
+    uint8_t *e = c + clen - 9 - (size_t)n * 8;
+    uint64_t end1 = (uint64_t)le32_at(e) + le32_at(e + 8);
+    c[end1 - 1] ^= 0x10; /* frame 1's checksum, its last byte */
+    spit(path, c, clen);
+    int fd = open(path, O_RDONLY);
+    pyspy_zsk_reader *r = NULL;
+    pyspy_error err = {0};
+    CHECK(pyspy_zsk_reader_open(fd, clen, path, &r, &err) == 0);
+    uint8_t page[4096];
+    uint64_t off = PYSPY_ZSK_FRAME_INPUT + 4096;
+    CHECK(pyspy_zsk_reader_read(r, 0, page, sizeof page, &err) == 0);
+    CHECK(pyspy_zsk_reader_damage_hits(r) == 0);
+    CHECK(pyspy_zsk_reader_read(r, off, page, sizeof page, &err) == -1);
+    CHECK(strstr(err.msg, "zstd frame 1") != NULL);
+    CHECK(strstr(err.msg, "checksum") != NULL);
+    CHECK(strstr(err.msg, "file bytes 0x") != NULL);
+    pyspy_zsk_reader_allow_damaged(r, true);
+    CHECK(pyspy_zsk_reader_read(r, off, page, sizeof page, &err) == 0);
+    CHECK(memcmp(page, d + off, sizeof page) == 0);
+    CHECK(pyspy_zsk_reader_damage_hits(r) >= 2);
+    pyspy_zsk_damage dm;
+    CHECK(pyspy_zsk_reader_first_damage(r, &dm));
+    CHECK(dm.frame == 1 && dm.doff == PYSPY_ZSK_FRAME_INPUT);
+    CHECK(dm.coff + dm.csize == end1);
+    pyspy_zsk_reader_free(r);
+    close(fd);
+    unlink(path);
+    free(c);
+    free(d);
+}
+
 TEST(empty_stream) {
     size_t fsize = 0;
     char *path = write_file(NULL, 0, &fsize);
@@ -210,4 +339,5 @@ TEST(empty_stream) {
 
 TEST_MAIN(T(round_trip_and_whole_stream_decompress),
           T(one_page_read_decompresses_one_frame), T(hostile_seek_tables),
-          T(empty_stream))
+          T(seek_tables_checked_against_the_frames),
+          T(checksum_failure_refused_or_served_marked), T(empty_stream))
