@@ -228,3 +228,19 @@ def test_hostile_seek_tables_refused(pyspy, data, ref, tmp_path, how):
         assert r.returncode in (0, 3), r.stderr
         assert r.stdout == ref
         assert "seek table" in r.stderr.decode()
+
+
+def test_whole_stream_zstd_core_checksums(pyspy, tmp_path):
+    """A systemd-coredump core is one zstd stream: its frame checksums are
+    what it carries."""
+    src = REPO / "fixtures" / "3.13.0-shared" / "crash-abort-systemd.core.zst"
+    d = bytearray(src.read_bytes())
+    d[len(d) // 2] ^= 4
+    p = tmp_path / "core.zst"
+    p.write_bytes(bytes(d))
+    line = damage_line(run([pyspy, "dump", p]), p)
+    assert "zstd frame at file byte 0x0" in line and "checksum" in line, line
+    r = run([pyspy, "dump", "--allow-damaged", p])
+    assert r.returncode == 3, r.stderr
+    assert "in a zstd frame whose checksum fails" in r.stderr.decode()
+    assert b"[damaged]" in r.stdout

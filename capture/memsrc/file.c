@@ -5,6 +5,7 @@
 #include "capture/base/file_io.h"
 #include "capture/snapshot/snapshot.h"
 #include "capture/memsrc/input.h"
+#include "capture/memsrc/zstd_stream.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -14,30 +15,16 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
-#define ZSTD_STATIC_LINKING_ONLY /* ZSTD_d_forceIgnoreChecksum */
-#include <zstd.h>
-#include <zstd_errors.h>
 
 #define ZSTD_MAGIC 0xFD2FB528u
-/* A whole-stream core is decompressed to disk; this bounds a zstd bomb. */
-#define MAX_ZSTD_CORE (256ull << 30)
 #define VERIFY_CHUNK (1u << 20)
-
-/* Bytes of a whole-stream core that came from a frame failing its
- * checksum (read with --allow-damaged). */
-typedef struct {
-    uint64_t off, len;
-} byte_range;
-
-#define MAX_BAD_RANGES 4096
 
 typedef struct {
     pyspy_bytesrc bs;
     pyspy_core_layout lay;
     uint8_t *vbuf; /* for digest checks */
     bool allow_damaged;
-    byte_range *bad; /* whole-stream cores only */
-    size_t nbad;
+    pyspy_zstd_bad bad; /* whole-stream cores only */
     /* src->damage names a frame whose bytes read so far all passed their
      * region digests: damage that did touch a read takes its place. */
     bool damage_vouched;
@@ -246,8 +233,9 @@ static bool digested(const core_impl *ci, size_t i) {
 }
 
 static bool in_bad_range(const core_impl *ci, uint64_t off, uint64_t len) {
-    for (size_t j = 0; j < ci->nbad; j++)
-        if (ci->bad[j].off < off + len && ci->bad[j].off + ci->bad[j].len > off)
+    for (size_t j = 0; j < ci->bad.n; j++)
+        if (ci->bad.v[j].off < off + len &&
+            ci->bad.v[j].off + ci->bad.v[j].len > off)
             return true;
     return false;
 }
@@ -324,7 +312,7 @@ static int core_read(pyspy_memsrc *src, uint64_t addr, void *buf, size_t len,
             pyspy_error ferr = {0};
             if (frame_damaged(src, ci, i, off, k, &ferr) != 0 && rc != 0 && err)
                 *err = ferr;
-        } else if (rc == 0 && ci->nbad && !vouched &&
+        } else if (rc == 0 && ci->bad.n && !vouched &&
                    in_bad_range(ci, off, k)) {
             rc = range_damaged(src, ci, r, addr, addr + k,
                                "is in a zstd frame whose checksum fails", err);
@@ -344,7 +332,7 @@ static void core_close(pyspy_memsrc *src) {
         pyspy_core_free_fields(src, &ci->lay);
         pyspy_zsk_reader_free(ci->bs.zsk);
         free(ci->vbuf);
-        free(ci->bad);
+        free(ci->bad.v);
         if (ci->bs.fd >= 0)
             close(ci->bs.fd);
         free(ci);
@@ -361,150 +349,6 @@ static const pyspy_memsrc_ops zcore_ops = {
 static const pyspy_memsrc_ops snap_ops = {
     .kind = "snapshot", .read = core_read, .close = core_close};
 
-/* Where the stream decoder stands: frames are decoded one after another,
- * and one whose checksum fails (with allow_damaged) is decoded again from
- * its start ignoring it, its bytes then remembered as damaged. */
-typedef struct {
-    int in, out;
-    const char *name;
-    ZSTD_DCtx *dctx;
-    uint8_t *ib, *ob;
-    size_t in_cap, out_cap;
-    uint64_t in_off; /* next byte of the file to feed */
-    uint64_t total;  /* bytes written out */
-    uint64_t fc, fd; /* the current frame's start: file, output */
-    bool lax;        /* the current frame is read ignoring its checksum */
-} stream_dec;
-
-static int lax_mode(stream_dec *s, bool lax) {
-    ZSTD_DCtx_reset(s->dctx, ZSTD_reset_session_only);
-    s->lax = lax;
-    size_t rc = ZSTD_DCtx_setParameter(s->dctx, ZSTD_d_forceIgnoreChecksum,
-                                       lax ? ZSTD_d_ignoreChecksum
-                                           : ZSTD_d_validateChecksum);
-    return ZSTD_isError(rc) ? -1 : 0;
-}
-
-static int add_bad(core_impl *ci, uint64_t off, uint64_t len,
-                   pyspy_error *err) {
-    if (ci->nbad >= MAX_BAD_RANGES)
-        return pyspy_error_set(err, PYSPY_E_FORMAT,
-                               "%s is corrupted (more than %d damaged zstd "
-                               "frames)",
-                               ci->bs.name, MAX_BAD_RANGES);
-    byte_range *nb = realloc(ci->bad, (ci->nbad + 1) * sizeof *nb);
-    if (!nb)
-        return pyspy_error_set(err, PYSPY_E_GENERIC, "out of memory");
-    ci->bad = nb;
-    ci->bad[ci->nbad++] = (byte_range){off, len};
-    return 0;
-}
-
-static int stream_error(stream_dec *s, size_t code, uint64_t at,
-                        pyspy_error *err) {
-    return pyspy_error_set(
-        err, PYSPY_E_FORMAT,
-        "%s is corrupted (zstd frame at file byte 0x%llx, holding core "
-        "bytes from 0x%llx: %s by file byte 0x%llx)",
-        s->name, (unsigned long long)s->fc, (unsigned long long)s->fd,
-        ZSTD_getErrorName(code), (unsigned long long)at);
-}
-
-/* Decompresses a whole-stream zstd file into an unlinked temporary file
- * in $TMPDIR; returns its fd. */
-static int decompress_to_temp(core_impl *ci, int in, uint64_t *size_out,
-                              pyspy_error *err) {
-    stream_dec s = {.in = in, .name = ci->bs.name};
-    s.out = pyspy_temp_fd("core", err);
-    if (s.out < 0)
-        return -1;
-    s.dctx = ZSTD_createDCtx();
-    s.in_cap = ZSTD_DStreamInSize();
-    s.out_cap = ZSTD_DStreamOutSize();
-    s.ib = malloc(s.in_cap);
-    s.ob = malloc(s.out_cap);
-    int rc = -1;
-    size_t last = 1; /* 0 when the last frame ended cleanly */
-    if (!s.dctx || !s.ib || !s.ob) {
-        pyspy_error_set(err, PYSPY_E_GENERIC, "out of memory");
-        goto out;
-    }
-    for (;;) {
-        ssize_t n = pread(in, s.ib, s.in_cap, (off_t)s.in_off);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0) {
-            pyspy_error_set(err, PYSPY_E_IO, "cannot read %s: %s", s.name,
-                            strerror(errno));
-            goto out;
-        }
-        if (n == 0)
-            break;
-        uint64_t base = s.in_off;
-        s.in_off += (uint64_t)n;
-        ZSTD_inBuffer zin = {s.ib, (size_t)n, 0};
-        bool restart = false;
-        while (zin.pos < zin.size && !restart) {
-            ZSTD_outBuffer zout = {s.ob, s.out_cap, 0};
-            last = ZSTD_decompressStream(s.dctx, &zout, &zin);
-            if (ZSTD_isError(last)) {
-                bool sum = ZSTD_getErrorCode(last) == ZSTD_error_checksum_wrong;
-                if (!sum || !ci->allow_damaged || s.lax) {
-                    stream_error(&s, last, base + zin.pos, err);
-                    goto out;
-                }
-                /* again from the frame's start, ignoring its checksum */
-                if (lax_mode(&s, true) != 0 ||
-                    ftruncate(s.out, (off_t)s.fd) != 0 ||
-                    lseek(s.out, (off_t)s.fd, SEEK_SET) < 0) {
-                    stream_error(&s, last, base + zin.pos, err);
-                    goto out;
-                }
-                s.total = s.fd;
-                s.in_off = s.fc;
-                restart = true;
-                break;
-            }
-            s.total += zout.pos;
-            if (s.total > MAX_ZSTD_CORE) {
-                pyspy_error_set(err, PYSPY_E_FORMAT,
-                                "%s decompresses to more than %llu GiB", s.name,
-                                MAX_ZSTD_CORE >> 30);
-                goto out;
-            }
-            if (pyspy_write_full(s.out, s.ob, zout.pos, "a temporary file",
-                                 err) != 0)
-                goto out;
-            if (last == 0) {
-                /* a frame ended: the next starts here */
-                if (s.lax && (add_bad(ci, s.fd, s.total - s.fd, err) != 0 ||
-                              lax_mode(&s, false) != 0))
-                    goto out;
-                s.fc = base + zin.pos;
-                s.fd = s.total;
-            }
-        }
-    }
-    if (last != 0) {
-        pyspy_error_set(err, PYSPY_E_FORMAT,
-                        "%s is truncated (its zstd frame at file byte 0x%llx "
-                        "ends early)",
-                        s.name, (unsigned long long)s.fc);
-        goto out;
-    }
-    *size_out = s.total;
-    rc = 0;
-out:
-    ZSTD_freeDCtx(s.dctx);
-    free(s.ib);
-    free(s.ob);
-    if (rc != 0) {
-        close(s.out);
-        return -1;
-    }
-    return s.out;
-}
-
 /* Damage met while opening (headers, notes, module data) has no memory
  * range: the frame's, or the stream's first damaged bytes. */
 static void note_open_damage(pyspy_memsrc *src, core_impl *ci) {
@@ -518,12 +362,12 @@ static void note_open_damage(pyspy_memsrc *src, core_impl *ci) {
                     (unsigned long long)(d.coff + d.csize),
                     (unsigned long long)d.doff,
                     (unsigned long long)(d.doff + d.dsize), d.why);
-    if (!src->damage && ci->nbad)
+    if (!src->damage && ci->bad.n)
         note_damage(src,
                     "%s is corrupted (core bytes 0x%llx-0x%llx are in a zstd "
                     "frame whose checksum fails)",
-                    ci->bs.name, (unsigned long long)ci->bad[0].off,
-                    (unsigned long long)(ci->bad[0].off + ci->bad[0].len));
+                    ci->bs.name, (unsigned long long)ci->bad.v[0].off,
+                    (unsigned long long)(ci->bad.v[0].off + ci->bad.v[0].len));
 }
 
 int pyspy_memsrc_open_file(const char *path, pyspy_memsrc **out,
@@ -593,7 +437,8 @@ int pyspy_memsrc_open_fd(int fd, const char *name, const pyspy_file_opts *opts,
             if (seekable)
                 note_damage(src, "%s; read as one stream", zerr.msg);
             uint64_t dsize = 0;
-            int tfd = decompress_to_temp(ci, fd, &dsize, err);
+            int tfd = pyspy_zstd_stream_to_temp(
+                fd, ci->bs.name, ci->allow_damaged, &ci->bad, &dsize, err);
             if (tfd < 0)
                 goto fail;
             close(fd);
