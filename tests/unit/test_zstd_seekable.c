@@ -225,17 +225,41 @@ static void refused(const char *path, const uint8_t *m, size_t clen,
     close(fd);
 }
 
+/* A seekable file of make_data's bytes, read back whole: its data, its
+ * bytes, and where its seek table's entries start. */
+typedef struct {
+    uint8_t *d, *c, *e0;
+    char *path;
+    size_t clen;
+    uint32_t n;
+} seekable;
+
+static seekable make_seekable(void) {
+    seekable t;
+    size_t fsize = 0;
+    t.d = make_data();
+    t.path = write_file(t.d, DATA_LEN, &fsize);
+    t.c = slurp(t.path, &t.clen);
+    t.n = le32_at(t.c + t.clen - 9);
+    t.e0 = t.c + t.clen - 9 - (size_t)t.n * 8;
+    return t;
+}
+
+static void seekable_free(seekable *t) {
+    unlink(t->path);
+    free(t->c);
+    free(t->d);
+}
+
 /* Tables whose sizes still add up to the file: only the frames' own
  * headers tell them from the real one. */
 TEST(seek_tables_checked_against_the_frames) {
-    uint8_t *d = make_data();
-    size_t fsize = 0;
-    char *path = write_file(d, DATA_LEN, &fsize);
-    size_t clen;
-    uint8_t *c = slurp(path, &clen);
-    uint32_t n = le32_at(c + clen - 9);
+    seekable t = make_seekable();
+    uint8_t *c = t.c, *e0 = t.e0, *e = e0;
+    size_t clen = t.clen;
+    uint32_t n = t.n;
+    const char *path = t.path;
     CHECK(n >= 3);
-    uint8_t *e0 = c + clen - 9 - (size_t)n * 8, *e = e0;
     /* two neighbours of different compressed sizes (the last frame is
      * shorter than the rest) */
     while (e + 16 <= c + clen - 9 && le32_at(e) == le32_at(e + 8))
@@ -273,27 +297,22 @@ TEST(seek_tables_checked_against_the_frames) {
     int fd = open(path, O_RDONLY);
     pyspy_zsk_reader *r = NULL;
     pyspy_error err = {0};
-    CHECK(pyspy_zsk_reader_open(fd, fsize, path, &r, &err) == 0);
+    CHECK(pyspy_zsk_reader_open(fd, clen, path, &r, &err) == 0);
     CHECK(pyspy_zsk_reader_frames_decompressed(r) == 0);
     pyspy_zsk_reader_free(r);
     close(fd);
     unlink(bad);
-    unlink(path);
     free(m);
-    free(c);
-    free(d);
+    seekable_free(&t);
 }
 
 /* A frame whose checksum alone fails: refused, or with allow_damaged
  * served and counted, its file and core byte ranges named. */
 TEST(checksum_failure_refused_or_served_marked) {
-    uint8_t *d = make_data();
-    size_t fsize = 0;
-    char *path = write_file(d, DATA_LEN, &fsize);
-    size_t clen;
-    uint8_t *c = slurp(path, &clen);
-    uint32_t n = le32_at(c + clen - 9);
-    uint8_t *e = c + clen - 9 - (size_t)n * 8;
+    seekable t = make_seekable();
+    uint8_t *c = t.c, *e = t.e0, *d = t.d;
+    size_t clen = t.clen;
+    const char *path = t.path;
     uint64_t end1 = (uint64_t)le32_at(e) + le32_at(e + 8);
     c[end1 - 1] ^= 0x10; /* frame 1's checksum, its last byte */
     spit(path, c, clen);
@@ -319,9 +338,7 @@ TEST(checksum_failure_refused_or_served_marked) {
     CHECK(dm.coff + dm.csize == end1);
     pyspy_zsk_reader_free(r);
     close(fd);
-    unlink(path);
-    free(c);
-    free(d);
+    seekable_free(&t);
 }
 
 TEST(empty_stream) {
