@@ -74,8 +74,6 @@ static void print_thread_line(FILE *out, const pyspy_trace *tr,
         size_t n = strlen(status);
         snprintf(status + n, sizeof status - n, ", damaged");
     }
-    /* After py-spy's parenthesis, which stays as it was. */
-    const char *gc = tr->gc_collecting ? " (gc)" : "";
     if (tr->thread_name)
         fprintf(out, "Thread %s (%s): \"%s\"\n", id, status, tr->thread_name);
     else
