@@ -1,9 +1,10 @@
 """Every output file (record -o in every format, diff -o, merge -o,
 pyspy-capture's snapshots) appears under its name only once whole, so a
 failure leaves the old file of that name intact and no partial or
-temporary file; a symlink at the name is refused, never written through
-(the tests run as root, where following it would let another user aim
-the output at any file); and a SIGKILLed pyspy-capture leaves nothing
+temporary file; a symlink at the name that another user owns is
+refused, never written through (the tests run as root, where following
+it would let that user aim the output at any file), while the caller's
+own or root's (/dev/stdout) is followed and kept; and a SIGKILLed pyspy-capture leaves nothing
 (its data sits in an unnamed O_TMPFILE until it is linked in)."""
 import json
 import os
@@ -78,7 +79,8 @@ def check_output(path, name):
 
 
 def test_planted_symlink_is_refused(tmp_path):
-    """A symlink at the output's name, to someone else's file or nowhere:
+    """A symlink another user owns at the output's name, to someone
+    else's file or nowhere:
     every writer says so in one line and exits 1; the file it points to is
     untouched, the link is still there and nothing else is created. A
     fresh name is written, with the mode of today (0666 less the umask;
@@ -94,6 +96,8 @@ def test_planted_symlink_is_refused(tmp_path):
     (d / 'elsewhere').mkdir()
     (d / 'link').symlink_to(victim)
     (d / 'dangling').symlink_to(d / 'elsewhere' / 'new')
+    os.lchown(d / 'link', 65534, 65534)
+    os.lchown(d / 'dangling', 65534, 65534)
     for name, cmd in cmds:
         for link in ('link', 'dangling'):
             r = run(to(cmd, d / link))
@@ -121,19 +125,44 @@ def test_planted_symlink_is_refused(tmp_path):
         assert left == [], left
 
 
-def test_character_device_is_written_fifo_refused(tmp_path):
-    """-o /dev/null writes to the device (it is not replaced); a FIFO at
-    the name is refused at once rather than waited on."""
+def test_own_symlink_is_followed_and_kept(tmp_path):
+    """The caller's own link: every writer replaces the file it names,
+    whole, and the link stays a link."""
+    cmds = writers(tmp_path)
+    d = tmp_path / 'out'
+    d.mkdir()
+    for name, cmd in cmds:
+        real = d / ('real-' + name)
+        real.write_text('old\n')
+        link = d / ('link-' + name)
+        link.symlink_to(real.name)
+        r = run(to(cmd, link))
+        assert r.returncode == 0, (name, r.stderr)
+        assert link.is_symlink() and os.readlink(link) == real.name
+        check_output(real, name)
+    left = [p.name for p in d.iterdir() if p.name.startswith('.')]
+    assert left == [], left
+
+
+def test_devices_stdout_and_fifos(tmp_path):
+    """-o /dev/null writes to the device (it is not replaced); -o
+    /dev/stdout (root's link to the caller's descriptor) writes into the
+    pipe the caller reads, as py-spy does; a FIFO nothing reads is refused
+    at once rather than waited on."""
     pyspy = find_tool('pyspy')
     r = run([pyspy, 'record', '--idle', '-f', 'raw', '-o', '/dev/null',
              FIXTURE])
     assert r.returncode == 0, r.stderr
     assert stat.S_ISCHR(os.stat('/dev/null').st_mode)
+    r = run([pyspy, 'record', '--idle', '-f', 'raw', '-o', '/dev/stdout',
+             FIXTURE])
+    assert r.returncode == 0, r.stderr
+    assert 'scenarios.py' in r.stdout, r.stdout[-2000:]
     fifo = tmp_path / 'fifo'
     os.mkfifo(fifo)
     r = run([pyspy, 'record', '--idle', '-f', 'raw', '-o', fifo, FIXTURE])
     assert r.returncode == 1, r.stderr
-    assert 'not a regular file' in r.stderr, r.stderr
+    assert 'nothing reads from' in r.stderr, r.stderr
     assert stat.S_ISFIFO(os.lstat(fifo).st_mode)
 
 

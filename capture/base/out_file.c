@@ -92,12 +92,17 @@ static int open_named_temp(const char *path, mode_t mode, char **tmp_out) {
 }
 
 /* What is at path decides how it is written: nothing or a regular file,
- * the scheme of out_file.h; a character device (/dev/null, a terminal),
- * straight to it (*device), as there is nothing to replace; anything
- * else is refused before a snapshot's worth of data is written for
- * nothing. A symlink is neither followed (as root that would let whoever
- * can plant one in a shared folder aim the output at any file) nor
- * replaced (a rename over /dev/stdout would replace the system's link). */
+ * the scheme of out_file.h; a character device (/dev/null, a terminal) or
+ * a FIFO with a reader (a pipe), straight to it (*device), as there is
+ * nothing to replace; anything else is refused before a snapshot's worth
+ * of data is written for nothing.
+ *
+ * A symlink is followed only when it is the caller's own or root's (as
+ * /dev/stdout is): one owned by anybody else may have been planted in a
+ * shared folder (/tmp) to aim a root-run `record -o` at another file, and
+ * is refused. A followed link to a regular file is written as that file
+ * (the link stays); it is never replaced, which would turn /dev/stdout or
+ * a link the user made into a plain file. */
 static int start(pyspy_out_file *o, const char *path, mode_t mode, bool *device,
                  pyspy_error *err) {
     *o = (pyspy_out_file){.fd = -1, .mode = mode};
@@ -109,18 +114,41 @@ static int start(pyspy_out_file *o, const char *path, mode_t mode, bool *device,
     if (path[strlen(path) - 1] == '/' || (there && S_ISDIR(st.st_mode)))
         return pyspy_error_set(err, PYSPY_E_IO, "cannot create %s: %s", path,
                                strerror(EISDIR));
-    if (there && S_ISLNK(st.st_mode))
-        return pyspy_error_set(err, PYSPY_E_IO,
-                               "will not write %s: it is a symbolic link "
-                               "(give the path of the file it points to)",
-                               path);
-    if (there && S_ISCHR(st.st_mode))
+    char *resolved = NULL;
+    if (there && S_ISLNK(st.st_mode)) {
+        if (st.st_uid != geteuid() && st.st_uid != 0)
+            return pyspy_error_set(
+                err, PYSPY_E_IO,
+                "will not write %s: it is a symbolic link owned by another "
+                "user (uid %u; give the path of the file it points to)",
+                path, (unsigned)st.st_uid);
+        if (stat(path, &st) != 0)
+            return pyspy_error_set(
+                err, PYSPY_E_IO,
+                "will not write %s: it is a symbolic link to a file that "
+                "does not exist (give the path of the file it should make)",
+                path);
+        if (S_ISDIR(st.st_mode))
+            return pyspy_error_set(err, PYSPY_E_IO, "cannot create %s: %s",
+                                   path, strerror(EISDIR));
+        o->follow = true;
+        if (S_ISREG(st.st_mode)) {
+            /* Written beside, and renamed over, the file it names. */
+            resolved = realpath(path, NULL);
+            if (!resolved)
+                return pyspy_error_set(err, PYSPY_E_IO, "cannot resolve %s: %s",
+                                       path, strerror(errno));
+        }
+    }
+    if (there && (S_ISCHR(st.st_mode) || S_ISFIFO(st.st_mode)))
         *device = true;
-    else if (there && !S_ISREG(st.st_mode))
+    else if (there && !S_ISREG(st.st_mode)) {
+        free(resolved);
         return pyspy_error_set(err, PYSPY_E_IO,
                                "will not write %s: it is not a regular file",
                                path);
-    o->path = strdup(path);
+    }
+    o->path = resolved ? resolved : strdup(path);
     if (!o->path)
         return pyspy_error_set(err, PYSPY_E_GENERIC, "out of memory");
     return 0;
@@ -129,8 +157,16 @@ static int start(pyspy_out_file *o, const char *path, mode_t mode, bool *device,
 /* O_NONBLOCK and the check after: what was a device when looked at may
  * be a FIFO by now, whose open would wait for a reader. */
 static int open_device(pyspy_out_file *o, pyspy_error *err) {
-    int fd = open(o->path,
-                  O_WRONLY | O_NOFOLLOW | O_NOCTTY | O_NONBLOCK | O_CLOEXEC);
+    int fd = open(o->path, O_WRONLY | (o->follow ? 0 : O_NOFOLLOW) | O_NOCTTY |
+                               O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0 && errno == ENXIO) {
+        pyspy_error_set(err, PYSPY_E_IO,
+                        "will not write %s: it is a FIFO that nothing reads "
+                        "from",
+                        o->path);
+        pyspy_out_abort(o);
+        return -1;
+    }
     if (fd < 0) {
         io_error(err, errno, "open", o->path);
         pyspy_out_abort(o);
@@ -138,8 +174,8 @@ static int open_device(pyspy_out_file *o, pyspy_error *err) {
     }
     struct stat st;
     int flags = fcntl(fd, F_GETFL);
-    if (fstat(fd, &st) != 0 || !S_ISCHR(st.st_mode) || flags < 0 ||
-        fcntl(fd, F_SETFL, flags & ~O_NONBLOCK) != 0) {
+    if (fstat(fd, &st) != 0 || !(S_ISCHR(st.st_mode) || S_ISFIFO(st.st_mode)) ||
+        flags < 0 || fcntl(fd, F_SETFL, flags & ~O_NONBLOCK) != 0) {
         close(fd);
         pyspy_error_set(err, PYSPY_E_IO,
                         "will not write %s: it is not a regular file", o->path);

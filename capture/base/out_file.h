@@ -11,7 +11,7 @@
 /* Every named file pyspy and pyspy-capture write (snapshots, record's and
  * diff's outputs) goes through this, so a failure (ENOSPC, a signal, a
  * crash) leaves the old file of that name intact and no partial one, and
- * a symlink planted at the name is replaced, never followed.
+ * a symlink planted at the name by another user is never followed.
  *
  * The data goes first to an unnamed O_TMPFILE in the folder of the final
  * name (nothing to leave behind, even on SIGKILL), fsynced and linked in
@@ -21,16 +21,18 @@
  * O_EXCL|O_NOFOLLOW and renamed at commit (capture/tool/partial_cleanup.c
  * removes that name on a fatal signal).
  *
- * A symlink at the name is refused, neither followed nor replaced; a
- * character device there (/dev/null, a terminal) is written straight to;
- * any other file that is not a regular one (a FIFO, a socket, a folder)
- * is refused. */
+ * A symlink at the name is followed only when the caller or root owns it
+ * (/dev/stdout), and never replaced; one owned by another user is
+ * refused. A character device (/dev/null, a terminal) or a FIFO with a
+ * reader (a pipe) is written straight to; any other file that is not a
+ * regular one (a socket, a folder, a FIFO nothing reads) is refused. */
 typedef struct pyspy_out_file {
     int fd;     /* open O_RDWR; -1 when closed */
     char *path; /* the final name */
     char *tmp;  /* the named temporary, NULL while unnamed */
     mode_t mode;
-    bool device;           /* a character device, written in place */
+    bool device;           /* a character device or FIFO, written in place */
+    bool follow;           /* path was a trusted symlink (see start()) */
     bool write_failed;     /* a write through pyspy_out_stream failed: */
     pyspy_error write_err; /* why, naming the final path */
 } pyspy_out_file;

@@ -1,6 +1,6 @@
 /* pyspy_out_open / commit / abort: a file appears under its name only
- * whole, replaces a symlink at the name instead of writing through it,
- * and a failure leaves the old file and nothing else. */
+ * whole, never writes through a symlink another user owns, and a failure
+ * leaves the old file and nothing else. */
 #include "capture/base/file_io.h"
 #include "capture/base/out_file.h"
 #include "testlib.h"
@@ -105,14 +105,21 @@ TEST(nothing_until_commit_and_abort_leaves_nothing) {
     CHECK_STR(listing(dir), "a.txt");
 }
 
-TEST(symlink_at_the_name_is_refused_not_followed) {
+/* A link another user owns may have been planted: refused. */
+TEST(foreign_symlink_at_the_name_is_refused_not_followed) {
+    if (geteuid() != 0) {
+        printf("# skip: a link owned by another user needs root to make\n");
+        return;
+    }
     clean();
     put(at("victim"), "secret");
     CHECK(symlink("victim", at("out")) == 0);
     CHECK(symlink("nowhere/new", at("dangling")) == 0);
+    CHECK(lchown(at("out"), 65534, 65534) == 0);
+    CHECK(lchown(at("dangling"), 65534, 65534) == 0);
     pyspy_error err = {0};
     CHECK(write_via(at("out"), "data", 0666, &err) == -1);
-    CHECK(strstr(err.msg, "is a symbolic link") != NULL);
+    CHECK(strstr(err.msg, "is a symbolic link owned by another user") != NULL);
     CHECK(strstr(err.msg, at("out")) != NULL);
     err = (pyspy_error){0};
     CHECK(write_via(at("dangling"), "data", 0666, &err) == -1);
@@ -122,6 +129,24 @@ TEST(symlink_at_the_name_is_refused_not_followed) {
     CHECK(lstat(at("dangling"), &st) == 0 && S_ISLNK(st.st_mode));
     CHECK_STR(get(at("victim")), "secret");
     CHECK_STR(listing(dir), "dangling out victim");
+}
+
+/* The caller's own link is followed: the file it names is replaced whole
+ * and the link stays; a dangling one is refused. */
+TEST(own_symlink_is_followed_and_kept) {
+    clean();
+    put(at("mine"), "old");
+    CHECK(symlink("mine", at("out")) == 0);
+    CHECK(symlink("nowhere/new", at("dangling")) == 0);
+    pyspy_error err = {0};
+    CHECK(write_via(at("out"), "data", 0666, &err) == 0);
+    struct stat st;
+    CHECK(lstat(at("out"), &st) == 0 && S_ISLNK(st.st_mode));
+    CHECK_STR(get(at("mine")), "data");
+    err = (pyspy_error){0};
+    CHECK(write_via(at("dangling"), "data", 0666, &err) == -1);
+    CHECK(strstr(err.msg, "does not exist") != NULL);
+    CHECK_STR(listing(dir), "dangling mine out");
 }
 
 /* A symlink that appears after the output was opened is replaced by the
@@ -142,9 +167,9 @@ TEST(symlink_planted_while_writing_is_replaced) {
     CHECK_STR(listing(dir), "out victim");
 }
 
-/* /dev/null and terminals are written in place; a FIFO is refused
- * without waiting for a reader. */
-TEST(devices_are_written_fifos_refused) {
+/* /dev/null and terminals are written in place, and so is a FIFO with a
+ * reader (a pipe); one nothing reads is refused without waiting. */
+TEST(devices_and_read_fifos_are_written) {
     clean();
     pyspy_error err = {0};
     CHECK(write_via("/dev/null", "data", 0666, &err) == 0);
@@ -153,7 +178,15 @@ TEST(devices_are_written_fifos_refused) {
     CHECK(mkfifo(at("fifo"), 0600) == 0);
     err = (pyspy_error){0};
     CHECK(write_via(at("fifo"), "data", 0666, &err) == -1);
-    CHECK(strstr(err.msg, "not a regular file") != NULL);
+    CHECK(strstr(err.msg, "nothing reads from") != NULL);
+    int rd = open(at("fifo"), O_RDONLY | O_NONBLOCK);
+    CHECK(rd >= 0);
+    err = (pyspy_error){0};
+    CHECK(write_via(at("fifo"), "data", 0666, &err) == 0);
+    char buf[8] = {0};
+    CHECK(read(rd, buf, sizeof buf) == 4 && memcmp(buf, "data", 4) == 0);
+    close(rd);
+    CHECK(stat(at("fifo"), &st) == 0 && S_ISFIFO(st.st_mode));
     CHECK_STR(listing(dir), "fifo");
 }
 
@@ -335,9 +368,10 @@ static void teardown(void) {
 
 TEST_MAIN(T(setup), T(writes_and_replaces),
           T(nothing_until_commit_and_abort_leaves_nothing),
-          T(symlink_at_the_name_is_refused_not_followed),
+          T(foreign_symlink_at_the_name_is_refused_not_followed),
+          T(own_symlink_is_followed_and_kept),
           T(symlink_planted_while_writing_is_replaced),
-          T(devices_are_written_fifos_refused), T(named_fallback),
+          T(devices_and_read_fifos_are_written), T(named_fallback),
           T(write_through_a_stream), T(check_says_what_open_would_refuse),
           T(a_folder_at_the_name_fails_and_leaves_nothing),
           T(temp_names_sit_beside_the_output),
