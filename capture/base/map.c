@@ -70,7 +70,10 @@ static bool find(const pyspy_map *m, uint64_t key, pyspy_map_eq eq,
 
 static int add(pyspy_map *m, uint64_t key, pyspy_map_eq eq, const void *ctx,
                uint32_t *value, bool *added) {
-    if (m->n >= SIZE_MAX / 2 || pyspy_map_reserve(m, m->n + 1) != 0)
+    /* Room is checked here first: nearly every add has it, and this runs
+     * for every symbol of every module and every frame of a sample. */
+    if (m->n + 1 > m->cap / 2 &&
+        (m->n >= SIZE_MAX / 2 || pyspy_map_reserve(m, m->n + 1) != 0))
         return -1;
     pyspy_map_slot *s = probe(m, key, eq, ctx);
     *added = !s->used;
