@@ -7,6 +7,7 @@
 #include "formats/record_formats.h"
 #include "capture/base/array.h"
 #include "capture/base/map.h"
+#include "capture/base/strtab.h"
 
 #include <inttypes.h>
 #include <math.h>
@@ -25,43 +26,8 @@ typedef struct dtree {
     node *nodes;
     size_t n, cap;
     pyspy_map children; /* parent << 32 | label -> node */
-    char **labels;
-    size_t nlabels, caplabels;
-    pyspy_map label_ids; /* hash of a label -> its id */
+    pyspy_strtab labels;
 } dtree;
-
-typedef struct label_key {
-    const dtree *t;
-    const char *s;
-} label_key;
-
-static bool label_is(const void *ctx, uint32_t id) {
-    const label_key *k = ctx;
-    return strcmp(k->t->labels[id], k->s) == 0;
-}
-
-static int label_id(dtree *t, const char *s, uint32_t *id) {
-    label_key k = {t, s};
-    uint64_t h = pyspy_hash_bytes(s, strlen(s));
-    if (pyspy_map_find_hashed(&t->label_ids, h, label_is, &k, id))
-        return 0;
-    if (t->nlabels >= UINT32_MAX - 1 ||
-        pyspy_array_reserve(&t->labels, &t->caplabels, t->nlabels + 1,
-                            sizeof *t->labels, 256))
-        return -1;
-    char *copy = strdup(s);
-    if (!copy)
-        return -1;
-    bool added;
-    *id = (uint32_t)t->nlabels;
-    t->labels[t->nlabels] = copy;
-    if (pyspy_map_add_hashed(&t->label_ids, h, label_is, &k, id, &added)) {
-        free(copy);
-        return -1;
-    }
-    t->nlabels++;
-    return 0;
-}
 
 /* The child of parent with label; created when add, else UINT32_MAX when
  * there is none. -1 on OOM. */
@@ -94,7 +60,7 @@ static uint32_t *frame_labels(dtree *t, const pyspy_agg *a) {
         char *l = pyspy_agg_frame_label(a, (uint32_t)i);
         char *c = l ? pyspy_text_clean(l) : NULL;
         free(l);
-        int rc = c ? label_id(t, c, &ids[i]) : -1;
+        int rc = c ? pyspy_strtab_intern(&t->labels, c, &ids[i]) : -1;
         free(c);
         if (rc) {
             free(ids);
@@ -314,10 +280,7 @@ done:
     free(base_labels);
     free(new_labels);
     if (d) {
-        for (size_t i = 0; i < d->t.nlabels; i++)
-            free(d->t.labels[i]);
-        free(d->t.labels);
-        pyspy_map_free(&d->t.label_ids);
+        pyspy_strtab_free(&d->t.labels);
         pyspy_map_free(&d->t.children);
         free(d->t.nodes);
         free(d);

@@ -7,6 +7,7 @@
 #include "formats/record_formats.h"
 #include "capture/base/array.h"
 #include "capture/base/map.h"
+#include "capture/base/strtab.h"
 
 #include <protobuf-c/protobuf-c.h>
 #include <stdlib.h>
@@ -24,57 +25,31 @@ typedef Perftools__Profiles__Line Line;
 typedef Perftools__Profiles__Function Function;
 
 /* pprof refers to every string by its index in one table, and to
- * functions by id: both are found again through hash maps over the
- * tables themselves. */
+ * functions by id; functions are found again through a hash map over
+ * their own strings. */
 typedef struct pp {
-    char **table; /* string_table, owned */
-    size_t ntable, captable;
-    pyspy_map strs; /* hash of a string -> its index */
+    pyspy_strtab strs; /* string_table */
     Function **functions;
     size_t nfunctions;
     pyspy_map funcs; /* hash of name and file -> index in functions */
 } pp;
 
-typedef struct str_key {
+typedef struct func_key {
     const pp *p;
-    const char *name, *file; /* file: functions only */
-} str_key;
-
-static bool str_is(const void *ctx, uint32_t i) {
-    const str_key *k = ctx;
-    return strcmp(k->p->table[i], k->name) == 0;
-}
+    const char *name, *file;
+} func_key;
 
 /* The string's index in string_table (-1 on OOM). */
 static int64_t str_index(pp *p, const char *s) {
-    str_key k = {p, s, NULL};
-    uint64_t h = pyspy_hash_bytes(s, strlen(s));
     uint32_t i;
-    if (pyspy_map_find_hashed(&p->strs, h, str_is, &k, &i))
-        return i;
-    if (p->ntable >= UINT32_MAX ||
-        pyspy_array_reserve(&p->table, &p->captable, p->ntable + 1,
-                            sizeof *p->table, 256))
-        return -1;
-    char *copy = strdup(s);
-    if (!copy)
-        return -1;
-    bool added;
-    i = (uint32_t)p->ntable;
-    p->table[p->ntable] = copy;
-    if (pyspy_map_add_hashed(&p->strs, h, str_is, &k, &i, &added)) {
-        free(copy);
-        return -1;
-    }
-    p->ntable++;
-    return i;
+    return pyspy_strtab_intern(&p->strs, s, &i) ? -1 : (int64_t)i;
 }
 
 static bool function_is(const void *ctx, uint32_t i) {
-    const str_key *k = ctx;
+    const func_key *k = ctx;
     const Function *f = k->p->functions[i];
-    return strcmp(k->p->table[f->name], k->name) == 0 &&
-           strcmp(k->p->table[f->filename], k->file) == 0;
+    return strcmp(k->p->strs.s[f->name], k->name) == 0 &&
+           strcmp(k->p->strs.s[f->filename], k->file) == 0;
 }
 
 static uint64_t function_hash(const char *name, const char *file) {
@@ -85,7 +60,7 @@ static uint64_t function_hash(const char *name, const char *file) {
 /* The id of the function name in file (-1 on OOM): frames that differ
  * only by line share it, as pprof expects. */
 static int64_t function_id(pp *p, const char *name, const char *file) {
-    str_key k = {p, name, file};
+    func_key k = {p, name, file};
     uint64_t h = function_hash(name, file);
     uint32_t i;
     if (pyspy_map_find_hashed(&p->funcs, h, function_is, &k, &i))
@@ -331,8 +306,8 @@ int pyspy_write_pprof(FILE *out, const pyspy_agg *a, pyspy_error *err) {
     prof.sample = samples;
     if (any)
         prof.duration_nanos = (last - first) * 1000 + (int64_t)period_ns;
-    prof.n_string_table = p.ntable;
-    prof.string_table = p.table;
+    prof.n_string_table = p.strs.n;
+    prof.string_table = p.strs.s;
     rc = write_gzipped(out, &prof, err);
     goto done;
 oom:
@@ -350,10 +325,7 @@ done:
     free(lineps);
     free(per_stack);
     free(touched);
-    for (size_t i = 0; i < p.ntable; i++)
-        free(p.table[i]);
-    free(p.table);
-    pyspy_map_free(&p.strs);
+    pyspy_strtab_free(&p.strs);
     pyspy_map_free(&p.funcs);
     return rc;
 }

@@ -205,6 +205,21 @@ TEST(hostile_sources_give_a_bounded_stack) {
     hostile_case(fill_huge_phnum);
 }
 
+/* A source of f's page holding the one module m, mapped by r. */
+static pyspy_memsrc one_module(fake *f, pyspy_module *m, pyspy_region *r) {
+    *r = (pyspy_region){.start = m->start,
+                        .end = m->end,
+                        .present = true,
+                        .perms = PYSPY_PERM_R | PYSPY_PERM_X,
+                        .path = m->path};
+    return (pyspy_memsrc){.ops = &fake_ops,
+                          .impl = f,
+                          .regions = r,
+                          .nregions = 1,
+                          .modules = m,
+                          .nmodules = 1};
+}
+
 /* Sessions: one source's modules find the session they were given
  * back in, a second caller meanwhile gets a session of its own, and other
  * modules (or the same modules found elsewhere) another. */
@@ -216,17 +231,8 @@ TEST(sessions_by_module_identity) {
                       .end = 0x11000,
                       .build_id = {1, 2, 3, 4},
                       .build_id_len = 4};
-    pyspy_region r = {.start = 0x10000,
-                      .end = 0x11000,
-                      .present = true,
-                      .perms = PYSPY_PERM_R | PYSPY_PERM_X,
-                      .path = m.path};
-    pyspy_memsrc a = {.ops = &fake_ops,
-                      .impl = &f,
-                      .regions = &r,
-                      .nregions = 1,
-                      .modules = &m,
-                      .nmodules = 1};
+    pyspy_region r;
+    pyspy_memsrc a = one_module(&f, &m, &r);
     pyspy_memsrc b = a; /* another snapshot of the same program */
     pyspy_error err = {0};
     pyspy_native_session *s1 = pyspy_native_get(&a, &err);
@@ -277,17 +283,8 @@ TEST(sessions_of_files_without_build_id) {
     snprintf(next, sizeof next, "%s/libnobuildid.so.new", dir);
     CHECK(write_file(lib, "first build"));
     pyspy_module m = {.path = lib, .start = 0x10000, .end = 0x11000};
-    pyspy_region r = {.start = 0x10000,
-                      .end = 0x11000,
-                      .present = true,
-                      .perms = PYSPY_PERM_R | PYSPY_PERM_X,
-                      .path = m.path};
-    pyspy_memsrc a = {.ops = &fake_ops,
-                      .impl = &f,
-                      .regions = &r,
-                      .nregions = 1,
-                      .modules = &m,
-                      .nmodules = 1};
+    pyspy_region r;
+    pyspy_memsrc a = one_module(&f, &m, &r);
     pyspy_error err = {0};
     pyspy_native_session *s1 = pyspy_native_get(&a, &err);
     CHECK(s1 != NULL);
