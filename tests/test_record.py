@@ -231,10 +231,14 @@ def test_gil_sleep_vs_busy(python, target, tmp_path):
     busy = target(python, BUSY_PROGRAM, "busy.py")
     out, res = record(busy.pid, tmp_path, "--gil")
     busy_samples = total(parse_raw(out))
-    # The busy loop holds the GIL: nearly every tick taken (the margin
-    # covers a rate achieved that was measured over the first second).
-    assert busy_samples >= 0.85 * expected_ticks(res), (busy_samples,
-                                                          res.stdout)
+    # The busy loop holds the GIL, so it is in the ticks taken. How many
+    # were taken is the machine's business: the rate pyspy reports is
+    # measured early, and under a load average of 10 the rest of the run
+    # took a fifth fewer (117 of an expected 154 in a make check), so
+    # this only rules out a GIL holder missed at most ticks; the sleeper
+    # below is what tells the GIL apart.
+    assert busy_samples >= 0.5 * expected_ticks(res), (busy_samples,
+                                                         res.stdout)
     busy.close()
     sleeper = target(python, SLEEP_PROGRAM, "sleep.py")
     out, _ = record(sleeper.pid, tmp_path, "--gil")
