@@ -5,7 +5,6 @@
 #include "analyze/cli/commands.h"
 #include "analyze/sample/record.h"
 #include "capture/base/clock.h"
-#include "capture/base/out_file.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -97,18 +96,9 @@ int pyspy_cmd_merge(const pyspy_config *cfg) {
     merger m = {.cfg = cfg};
     if (scan_kinds(&m))
         return 1;
-    char *filename = cfg->filename ? strdup(cfg->filename)
-                                   : pyspy_record_default_name(cfg, "merge");
-    if (!filename) {
-        fprintf(stderr, "Error: out of memory\n");
+    char *filename = pyspy_record_output_name(cfg, "merge");
+    if (!filename)
         return 1;
-    }
-    pyspy_error err = {0};
-    if (pyspy_out_check(filename, &err) != 0) {
-        fprintf(stderr, "Error: %s\n", err.msg);
-        free(filename);
-        return 1;
-    }
     pyspy_progress prog;
     pyspy_progress_init(&prog, cfg->hide_progress);
     int64_t t0 = pyspy_clock_us();

@@ -19,6 +19,11 @@ pyspy_walk_opts pyspy_record_walk_opts(const pyspy_config *cfg);
  * malloc'd. */
 char *pyspy_record_default_name(const pyspy_config *cfg, const char *who);
 
+/* The file an offline command writes: cfg's -o, else the default name
+ * for who, refused before any input is read when pyspy_out_check would
+ * refuse it. malloc'd; NULL once the one-line error is printed. */
+char *pyspy_record_output_name(const pyspy_config *cfg, const char *who);
+
 /* Writes the file and prints py-spy's summary line ("Wrote flamegraph
  * data to 'x'. Samples: N Errors: M"). lede prefixes our messages when
  * they share the terminal with the program's output. 0 or 1 (exit). */

@@ -4,7 +4,6 @@
  * depend on scheduling, and workers run at most a window ahead so memory
  * stays bounded however many files there are. */
 #include "capture/base/clock.h"
-#include "capture/base/out_file.h"
 #include "analyze/cpython/python.h"
 #include "analyze/sample/record.h"
 #include "analyze/sample/sampler.h"
@@ -258,19 +257,9 @@ int pyspy_record_offline_read(const pyspy_config *cfg, char *const *inputs,
 }
 
 int pyspy_record_offline(const pyspy_config *cfg) {
-    char *filename = cfg->filename
-                         ? strdup(cfg->filename)
-                         : pyspy_record_default_name(cfg, "snapshots");
-    if (!filename) {
-        fprintf(stderr, "Error: out of memory\n");
+    char *filename = pyspy_record_output_name(cfg, "snapshots");
+    if (!filename)
         return 1;
-    }
-    pyspy_error err = {0};
-    if (pyspy_out_check(filename, &err) != 0) {
-        fprintf(stderr, "Error: %s\n", err.msg);
-        free(filename);
-        return 1;
-    }
     pyspy_agg *agg;
     uint64_t kept, errors;
     int rc = pyspy_record_offline_read(cfg, cfg->inputs, cfg->ninputs, &agg,

@@ -92,6 +92,22 @@ char *pyspy_record_default_name(const pyspy_config *cfg, const char *who) {
     return s;
 }
 
+char *pyspy_record_output_name(const pyspy_config *cfg, const char *who) {
+    char *filename = cfg->filename ? strdup(cfg->filename)
+                                   : pyspy_record_default_name(cfg, who);
+    if (!filename) {
+        fprintf(stderr, "Error: out of memory\n");
+        return NULL;
+    }
+    pyspy_error err = {0};
+    if (pyspy_out_check(filename, &err) != 0) {
+        fprintf(stderr, "Error: %s\n", err.msg);
+        free(filename);
+        return NULL;
+    }
+    return filename;
+}
+
 typedef struct record_fill {
     const pyspy_config *cfg;
     const pyspy_agg *a;
