@@ -26,6 +26,27 @@ def bin_dir() -> pathlib.Path:
     return get_bin_dir()
 
 
+# The target of the snapshot-series tests (merge, Dask): a named busy
+# thread and a main thread that alternates two functions, so a series has
+# two threads, several stacks and stack changes.
+SERIES_PROGRAM = """\
+import sys, threading
+def crunch():
+    x = 0
+    while True:
+        x += 1
+def alpha():
+    return sum(range(30000))
+def beta():
+    return sum(range(10000))
+threading.Thread(target=crunch, name="cruncher", daemon=True).start()
+sys.stdout.write("ready\\n"); sys.stdout.flush()
+while True:
+    alpha()
+    beta()
+"""
+
+
 def capture_series(out_base: pathlib.Path, pid: int, min_files: int,
                    rate: int = 5, duration: int = 1, tries: int = 20):
     """Snapshot files of process pid in time order, taken as series by

@@ -14,7 +14,8 @@ import time
 
 import pytest
 
-from conftest import REPO, capture_series, find_tool, get_bin_dir
+from conftest import (REPO, SERIES_PROGRAM, capture_series, find_tool,
+                      get_bin_dir)
 
 SYSTEM_PYTHON = os.environ.get("PYSPY_TEST_PYTHON", "/usr/bin/python3")
 # The cluster runs on the Python that has Debian's python3-distributed.
@@ -29,22 +30,7 @@ except (OSError, subprocess.CalledProcessError):
                 "python3-distributed, tools/ensure-deps installs it)",
                 allow_module_level=True)
 
-PROGRAM = """\
-import sys, threading
-def crunch():
-    x = 0
-    while True:
-        x += 1
-def alpha():
-    return sum(range(30000))
-def beta():
-    return sum(range(10000))
-threading.Thread(target=crunch, name="cruncher", daemon=True).start()
-sys.stdout.write("ready\\n"); sys.stdout.flush()
-while True:
-    alpha()
-    beta()
-"""
+PROGRAM = SERIES_PROGRAM
 
 MIN_SNAPSHOTS = 6
 

@@ -8,28 +8,11 @@ import subprocess
 
 import pytest
 
-from conftest import capture_series, find_tool
+from conftest import SERIES_PROGRAM, capture_series, find_tool
 
 SYSTEM_PYTHON = os.environ.get("PYSPY_TEST_PYTHON", "/usr/bin/python3")
 
-# A named busy thread and a main thread that alternates two functions,
-# so the series has two threads, several stacks and stack changes.
-PROGRAM = """\
-import sys, threading
-def crunch():
-    x = 0
-    while True:
-        x += 1
-def alpha():
-    return sum(range(30000))
-def beta():
-    return sum(range(10000))
-threading.Thread(target=crunch, name="cruncher", daemon=True).start()
-sys.stdout.write("ready\\n"); sys.stdout.flush()
-while True:
-    alpha()
-    beta()
-"""
+PROGRAM = SERIES_PROGRAM
 
 MIN_SNAPSHOTS = 4
 
