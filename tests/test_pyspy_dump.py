@@ -112,8 +112,11 @@ def worker():
         time.sleep(0.05)
 for _ in range(4):
     threading.Thread(target=worker, daemon=True).start()
+# The child ends once its parent is gone: the test kills only the
+# parent, the pid Popen gave it, and nothing may outlive the test.
 child = subprocess.Popen([sys.executable, "-c",
-                          "import time\\nwhile True: time.sleep(1)"])
+                          "import os, time\\np = os.getppid()\\n"
+                          "while os.getppid() == p: time.sleep(0.05)"])
 ready(str(child.pid))
 child.wait()
 """
