@@ -66,19 +66,21 @@ static int io_error(pyspy_error *err, int e, const char *what,
                            strerror(e));
 }
 
-/* A new "<dir>/.<name>.XXXXXX", never through a symlink or over a file. */
-static int open_named_temp(const char *path, mode_t mode, char **tmp_out) {
+/* Claims a fresh "<dir>/.<name>.XXXXXX" for path: claim(name, ctx) makes
+ * it (>= 0) or fails with errno, EEXIST meaning another name is tried.
+ * The name is *name_out on success, malloc'd. */
+static int claim_temp_name(const char *path, int (*claim)(const char *, void *),
+                           void *ctx, char **name_out) {
     for (int tries = 0; tries < NAME_TRIES; tries++) {
         char *tmp = pyspy_temp_name_for(path);
         if (!tmp) {
             errno = ENOMEM;
             return -1;
         }
-        int fd =
-            open(tmp, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode);
-        if (fd >= 0) {
-            *tmp_out = tmp;
-            return fd;
+        int rc = claim(tmp, ctx);
+        if (rc >= 0) {
+            *name_out = tmp;
+            return rc;
         }
         int e = errno;
         free(tmp);
@@ -89,6 +91,16 @@ static int open_named_temp(const char *path, mode_t mode, char **tmp_out) {
     }
     errno = EEXIST;
     return -1;
+}
+
+static int create_excl(const char *name, void *ctx) {
+    return open(name, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+                *(const mode_t *)ctx);
+}
+
+/* A new "<dir>/.<name>.XXXXXX", never through a symlink or over a file. */
+static int open_named_temp(const char *path, mode_t mode, char **tmp_out) {
+    return claim_temp_name(path, create_excl, &mode, tmp_out);
 }
 
 /* What is at path decides how it is written: nothing or a regular file,
@@ -272,27 +284,13 @@ static int link_fd(int fd, const char *name) {
     return -1;
 }
 
+static int link_claim(const char *name, void *ctx) {
+    return link_fd(*(const int *)ctx, name);
+}
+
 /* The unnamed file under a fresh temporary name beside the final one. */
 static int link_temp(pyspy_out_file *o) {
-    for (int tries = 0; tries < NAME_TRIES; tries++) {
-        char *tmp = pyspy_temp_name_for(o->path);
-        if (!tmp) {
-            errno = ENOMEM;
-            return -1;
-        }
-        if (link_fd(o->fd, tmp) == 0) {
-            o->tmp = tmp;
-            return 0;
-        }
-        int e = errno;
-        free(tmp);
-        if (e != EEXIST) {
-            errno = e;
-            return -1;
-        }
-    }
-    errno = EEXIST;
-    return -1;
+    return claim_temp_name(o->path, link_claim, &o->fd, &o->tmp);
 }
 
 /* The unnamed file's data into a named temporary, where it cannot be
