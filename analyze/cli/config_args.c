@@ -360,19 +360,24 @@ static int record_positionals(parse_state *ps, pyspy_config *c,
     return dup_argv(ps->pos, ps->npos, &c->inputs, &c->ninputs, err);
 }
 
+/* --nolineno and --function, for the commands that aggregate stacks.
+ * --function --nolineno gives first lines that are not shown:
+ * pyspy_config_validate refuses it after the checks that come first in
+ * py-spy. */
+static void line_options(const parse_state *ps, pyspy_config *c) {
+    c->show_line_numbers = !ps->nolineno;
+    c->lineno = ps->function   ? PYSPY_LINENO_FIRST
+                : ps->nolineno ? PYSPY_LINENO_NONE
+                               : PYSPY_LINENO_LAST_INSTRUCTION;
+}
+
 static int finish(parse_state *ps, pyspy_config *c, char **text,
                   pyspy_error *err) {
     switch (ps->cmd->command) {
     case PYSPY_CMD_RECORD:
         if (c->format == PYSPY_FORMAT_NONE)
             c->format = PYSPY_FORMAT_FLAMEGRAPH;
-        c->show_line_numbers = !ps->nolineno;
-        /* --function --nolineno gives first lines that are not shown:
-         * pyspy_config_validate refuses it after the checks that come
-         * first in py-spy. */
-        c->lineno = ps->function   ? PYSPY_LINENO_FIRST
-                    : ps->nolineno ? PYSPY_LINENO_NONE
-                                   : PYSPY_LINENO_LAST_INSTRUCTION;
+        line_options(ps, c);
         /* py-spy: a recorded program's output is left alone unless
          * --capture, and then the progress bar would tangle with it. */
         c->capture_output = ps->capture;
@@ -405,10 +410,7 @@ static int finish(parse_state *ps, pyspy_config *c, char **text,
                                        : "the following required arguments "
                                          "were not provided: <base> <new>");
         c->format = PYSPY_FORMAT_FLAMEGRAPH;
-        c->show_line_numbers = !ps->nolineno;
-        c->lineno = ps->function   ? PYSPY_LINENO_FIRST
-                    : ps->nolineno ? PYSPY_LINENO_NONE
-                                   : PYSPY_LINENO_LAST_INSTRUCTION;
+        line_options(ps, c);
         c->hide_progress = true;
         return dup_argv(ps->pos, ps->npos, &c->inputs, &c->ninputs, err);
     case PYSPY_CMD_MERGE:
@@ -417,10 +419,7 @@ static int finish(parse_state *ps, pyspy_config *c, char **text,
                               "provided: <input>...");
         if (c->format == PYSPY_FORMAT_NONE)
             c->format = PYSPY_FORMAT_FLAMEGRAPH;
-        c->show_line_numbers = !ps->nolineno;
-        c->lineno = ps->function   ? PYSPY_LINENO_FIRST
-                    : ps->nolineno ? PYSPY_LINENO_NONE
-                                   : PYSPY_LINENO_LAST_INSTRUCTION;
+        line_options(ps, c);
         c->hide_progress = ps->hideprogress;
         return dup_argv(ps->pos, ps->npos, &c->inputs, &c->ninputs, err);
     case PYSPY_CMD_COMPLETIONS:
