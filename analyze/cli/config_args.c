@@ -323,14 +323,15 @@ static bool is_special(const struct stat *st) {
            S_ISCHR(st->st_mode);
 }
 
-/* A file of a snapshot's name, stdin ("-") or a special file. */
+/* A file of a snapshot's name, stdin ("-"), a special file or a
+ * directory (of snapshots: no program is one). */
 static bool is_input(const char *path) {
     struct stat st;
     if (strcmp(path, "-") == 0)
         return true;
     if (stat(path, &st) != 0)
         return false;
-    return is_special(&st) ||
+    return is_special(&st) || S_ISDIR(st.st_mode) ||
            (S_ISREG(st.st_mode) && pyspy_cli_snapshot_name(path));
 }
 
@@ -357,6 +358,9 @@ static int record_positionals(parse_state *ps, pyspy_config *c,
                                    "(put '--' before a program to run)",
                                    ps->pos[i]);
     }
+    /* Offline, nothing shares the terminal: the progress bar is drawn
+     * (on a terminal only) unless --hideprogress. */
+    c->hide_progress = ps->hideprogress;
     return dup_argv(ps->pos, ps->npos, &c->inputs, &c->ninputs, err);
 }
 

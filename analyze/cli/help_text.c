@@ -308,10 +308,13 @@ char *pyspy_cli_version(void) {
 
 static const char record_after[] =
     "Without --pid, trailing arguments are snapshot/core files to profile "
-    "offline when -j is given or when the first one is an existing file "
-    "named *.core, *.zst (as in *.core.zst), core or core.<N>; each of them "
-    "must then exist. Otherwise they are a program to start. Arguments after "
-    "'--' are always a program.";
+    "offline when -j is given or when the first one is a directory or an "
+    "existing file named *.core, *.zst (as in *.core.zst), core or core.<N>; "
+    "each of them must then exist. A directory stands for all its files, in "
+    "name order (a series' time order), so a set too large for the command "
+    "line is given as its folder: 'pyspy record -o out.svg DIR'. Otherwise "
+    "they are a program to start. Arguments after '--' are always a "
+    "program.";
 
 static const char diff_after[] =
     "Each of <base> and <new> is a file of collapsed stacks ('pyspy record "

@@ -39,6 +39,14 @@ int pyspy_record_offline_read(const pyspy_config *cfg, char *const *inputs,
                               uint64_t *errors);
 int pyspy_record_offline(const pyspy_config *cfg);
 
+/* The input files that paths name: a directory stands for its files
+ * (sorted by name, which is a series' time order), anything else for
+ * itself. *out (nout names) is the caller's, freed with
+ * pyspy_inputs_free. */
+int pyspy_inputs_expand(char *const *paths, int n, char ***out, int *nout,
+                        pyspy_error *err);
+void pyspy_inputs_free(char **paths, int n);
+
 /* A recording named on the command line (analyze/sample/record_input.c),
  * told apart by content: a directory (of snapshots or cores) or one
  * snapshot or core, an aggregate file, or else a raw file. */

@@ -3,6 +3,7 @@
  * file (record -f aggregate) or a raw collapsed-stack file, told apart by
  * content, each read into an aggregate. */
 #include "analyze/sample/record.h"
+#include "capture/base/array.h"
 #include "capture/base/file_io.h"
 #include "formats/record_formats.h"
 
@@ -82,6 +83,59 @@ static int list_dir(const char *dir, char ***out, int *nout, pyspy_error *err) {
     *out = names;
     *nout = (int)n;
     return 0;
+}
+
+static void free_list(char **v, size_t n) {
+    for (size_t i = 0; i < n; i++)
+        free(v[i]);
+    free(v);
+}
+
+int pyspy_inputs_expand(char *const *paths, int n, char ***out, int *nout,
+                        pyspy_error *err) {
+    char **all = NULL;
+    size_t nall = 0, cap = 0;
+    for (int i = 0; i < n; i++) {
+        struct stat st;
+        char **files = NULL;
+        int nfiles = 0;
+        if (strcmp(paths[i], "-") != 0 && stat(paths[i], &st) == 0 &&
+            S_ISDIR(st.st_mode)) {
+            if (list_dir(paths[i], &files, &nfiles, err)) {
+                free_list(all, nall);
+                return -1;
+            }
+        } else {
+            files = malloc(sizeof *files);
+            if (files && !(files[0] = strdup(paths[i]))) {
+                free(files);
+                files = NULL;
+            }
+            nfiles = files ? 1 : 0;
+        }
+        if (!files || nall + (size_t)nfiles > MAX_DIR_FILES ||
+            pyspy_array_reserve(&all, &cap, nall + (size_t)nfiles, sizeof *all,
+                                64) != 0) {
+            bool many = files && nall + (size_t)nfiles > MAX_DIR_FILES;
+            free_list(files, (size_t)nfiles);
+            free_list(all, nall);
+            return many
+                       ? pyspy_error_set(err, PYSPY_E_USAGE,
+                                         "more than %d input files",
+                                         MAX_DIR_FILES)
+                       : pyspy_error_set(err, PYSPY_E_GENERIC, "out of memory");
+        }
+        memcpy(all + nall, files, (size_t)nfiles * sizeof *files);
+        nall += (size_t)nfiles;
+        free(files);
+    }
+    *out = all;
+    *nout = (int)nall;
+    return 0;
+}
+
+void pyspy_inputs_free(char **paths, int n) {
+    free_list(paths, n > 0 ? (size_t)n : 0);
 }
 
 int pyspy_input_kind_of(const char *path, pyspy_input_kind *kind,

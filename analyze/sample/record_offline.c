@@ -1,8 +1,10 @@
 /* Offline record: every snapshot/core file is one sample of each of its
  * threads. Files are read and walked by -j worker threads; the main
  * thread aggregates them in the order given, so the output does not
- * depend on scheduling, and workers run at most a window ahead so memory
- * stays bounded however many files there are. */
+ * depend on scheduling, and workers run at most a window ahead: a job
+ * lives in a ring of window slots and each file is open only while its
+ * job runs, so memory and descriptors stay bounded however many files
+ * there are. */
 #include "capture/base/clock.h"
 #include "analyze/cpython/python.h"
 #include "analyze/sample/record.h"
@@ -30,7 +32,7 @@ typedef struct pool {
     const pyspy_config *cfg;
     char *const *inputs;
     pyspy_walk_opts walk;
-    job *jobs;
+    job *jobs; /* ring: file i is jobs[i % window] */
     int n, next, consumed, window;
     pthread_mutex_t mu;
     pthread_cond_t cv;
@@ -56,16 +58,31 @@ static void mark_damaged(pyspy_traces *t) {
         }
 }
 
+/* A file that could not be opened for damage (a frame that does not
+ * decompress, a cut file) is damaged like one whose reads met damage,
+ * not one of the foreign files a set may hold: the readers name both
+ * kinds of damage so ("<file> is corrupted (...)", "is truncated"). */
+static bool failed_integrity(const pyspy_error *e) {
+    return e->code == PYSPY_E_FORMAT &&
+           (strstr(e->msg, " is corrupted") || strstr(e->msg, " is truncated"));
+}
+
+static job *job_of(pool *p, int i) {
+    return &p->jobs[i % p->window];
+}
+
 static void read_one(pool *p, int i) {
-    job *j = &p->jobs[i];
+    job *j = job_of(p, i);
     pyspy_memsrc *src = NULL;
     pyspy_python py;
     memset(&py, 0, sizeof py);
     pyspy_file_opts fo = {.executable = p->cfg->executable,
                           .lib_search_path = p->cfg->lib_search_path,
                           .allow_damaged = p->cfg->allow_damaged};
-    if (pyspy_memsrc_open_file_with(p->inputs[i], &fo, &src, &j->err))
+    if (pyspy_memsrc_open_file_with(p->inputs[i], &fo, &src, &j->err)) {
+        j->damaged = failed_integrity(&j->err);
         return;
+    }
     if (pyspy_python_find(src, &py, &j->err) == 0) {
         j->ok =
             pyspy_stack_traces(src, &py, &p->walk, &j->traces, &j->err) == 0;
@@ -103,7 +120,7 @@ static void *worker(void *arg) {
         pthread_mutex_unlock(&p->mu);
         read_one(p, i);
         pthread_mutex_lock(&p->mu);
-        p->jobs[i].done = true;
+        job_of(p, i)->done = true;
         pthread_cond_broadcast(&p->cv);
         pthread_mutex_unlock(&p->mu);
     }
@@ -129,8 +146,9 @@ int pyspy_record_offline_read(const pyspy_config *cfg, char *const *inputs,
     pyspy_agg *agg = pyspy_agg_new(&ao, &err);
     pool p = {.cfg = cfg, .inputs = inputs, .n = ninputs};
     p.walk = pyspy_record_walk_opts(cfg);
-    p.jobs = calloc((size_t)(p.n ? p.n : 1), sizeof *p.jobs);
     int nthreads = njobs(cfg, p.n ? p.n : 1);
+    p.window = nthreads * 4;
+    p.jobs = calloc((size_t)p.window, sizeof *p.jobs);
     pthread_t *threads = calloc((size_t)nthreads, sizeof *threads);
     *out = NULL;
     if (!agg || !p.jobs || !threads) {
@@ -140,22 +158,21 @@ int pyspy_record_offline_read(const pyspy_config *cfg, char *const *inputs,
         free(threads);
         return 1;
     }
-    p.window = nthreads * 4;
     pthread_mutex_init(&p.mu, NULL);
     pthread_cond_init(&p.cv, NULL);
     int started = 0;
     for (; started < nthreads; started++)
         if (pthread_create(&threads[started], NULL, worker, &p))
             break;
-    if (started == 0) /* no threads at all: do the work here */
-        p.window = p.n;
+    /* With no threads at all the work is done here, one file at a
+     * time. */
     pyspy_progress prog;
     pyspy_progress_init(&prog, cfg->hide_progress);
     int64_t t0 = pyspy_clock_us(), first_us = 0, last_ts = 0;
     uint64_t kept = 0, errors = 0, incomplete = 0, lacking = 0, damaged = 0;
     int rc = 0;
     for (int i = 0; i < p.n; i++) {
-        job *j = &p.jobs[i];
+        job *j = job_of(&p, i);
         if (started == 0) {
             read_one(&p, i);
         } else {
@@ -205,6 +222,7 @@ int pyspy_record_offline_read(const pyspy_config *cfg, char *const *inputs,
         }
         pyspy_traces_free(&j->traces);
         pthread_mutex_lock(&p.mu);
+        memset(j, 0, sizeof *j); /* ready for the slot's next file */
         p.consumed = i + 1;
         pthread_cond_broadcast(&p.cv);
         pthread_mutex_unlock(&p.mu);
@@ -262,12 +280,22 @@ int pyspy_record_offline(const pyspy_config *cfg) {
         return 1;
     pyspy_agg *agg;
     uint64_t kept, errors;
-    int rc = pyspy_record_offline_read(cfg, cfg->inputs, cfg->ninputs, &agg,
-                                       &kept, &errors);
+    pyspy_error err = {0};
+    char **files = NULL;
+    int nfiles = 0;
+    if (pyspy_inputs_expand(cfg->inputs, cfg->ninputs, &files, &nfiles, &err)) {
+        fprintf(stderr, "Error: %s\n", err.msg);
+        free(filename);
+        return 1;
+    }
+    int rc = nfiles ? pyspy_record_offline_read(cfg, files, nfiles, &agg, &kept,
+                                                &errors)
+                    : (fprintf(stderr, "Error: no input files\n"), 1);
+    pyspy_inputs_free(files, nfiles);
     if (rc == 0) {
         char title[96];
-        snprintf(title, sizeof title, "pyspy record: %d snapshot%s",
-                 cfg->ninputs, cfg->ninputs == 1 ? "" : "s");
+        snprintf(title, sizeof title, "pyspy record: %d snapshot%s", nfiles,
+                 nfiles == 1 ? "" : "s");
         rc = pyspy_record_write(cfg, agg, filename, title, kept, errors, "");
         pyspy_agg_free(agg);
     }

@@ -166,6 +166,8 @@ int pyspy_record_write(const pyspy_config *cfg, const pyspy_agg *a,
     return 0;
 }
 
+#define PROGRESS_BAR 24
+
 void pyspy_progress_init(pyspy_progress *p, bool hide) {
     memset(p, 0, sizeof *p);
     p->enabled = !hide && isatty(2);
@@ -181,14 +183,30 @@ void pyspy_progress_update(pyspy_progress *p, int64_t elapsed_us,
     p->last_us = elapsed_us ? elapsed_us : 1;
     char line[160];
     int n;
-    if (total)
-        n = snprintf(line, sizeof line,
-                     "[%5.1fs] %llu/%llu (%3.0f%%) %llu samples, %llu errors",
-                     (double)elapsed_us / 1e6, (unsigned long long)done,
-                     (unsigned long long)total,
-                     100.0 * (double)done / (double)total,
-                     (unsigned long long)samples, (unsigned long long)errors);
-    else
+    if (total) {
+        /* A bar, and when it has run long enough to tell, the time
+         * left at the rate so far. */
+        char bar[PROGRESS_BAR + 1];
+        uint64_t fill = done >= total
+                            ? PROGRESS_BAR
+                            : (uint64_t)((double)PROGRESS_BAR * (double)done /
+                                         (double)total);
+        for (uint64_t k = 0; k < PROGRESS_BAR; k++)
+            bar[k] = k < fill ? '=' : k == fill ? '>' : ' ';
+        bar[PROGRESS_BAR] = 0;
+        char eta[32] = "";
+        if (done && done < total && elapsed_us > 500000)
+            snprintf(eta, sizeof eta, ", %.1fs left",
+                     (double)elapsed_us / 1e6 * (double)(total - done) /
+                         (double)done);
+        n = snprintf(
+            line, sizeof line,
+            "[%5.1fs] [%s] %llu/%llu (%3.0f%%) %llu samples, %llu "
+            "errors%s",
+            (double)elapsed_us / 1e6, bar, (unsigned long long)done,
+            (unsigned long long)total, 100.0 * (double)done / (double)total,
+            (unsigned long long)samples, (unsigned long long)errors, eta);
+    } else
         n = snprintf(line, sizeof line, "[%5.1fs] %llu samples, %llu errors",
                      (double)elapsed_us / 1e6, (unsigned long long)samples,
                      (unsigned long long)errors);
