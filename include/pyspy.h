@@ -151,6 +151,10 @@ typedef struct pyspy_config {
     /* Read snapshots whose integrity checks fail, marking what was read
      * from the damage, instead of refusing them. */
     bool allow_damaged;
+    /* dump --snapshot: also write what the dump read as a lean snapshot
+     * (the pages the walk read, the threads, the modules) to this file;
+     * NULL = none. */
+    char *lean_snapshot;
 } pyspy_config;
 
 /* py-spy's defaults exactly. */

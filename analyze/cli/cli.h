@@ -37,7 +37,8 @@ enum pyspy_cli_opt_id {
     PYSPY_O_LIB_SEARCH_PATH,
     PYSPY_O_MODE,
     PYSPY_O_GC,
-    PYSPY_O_ALLOW_DAMAGED
+    PYSPY_O_ALLOW_DAMAGED,
+    PYSPY_O_SNAPSHOT
 };
 
 /* What a subcommand's positional arguments are. */

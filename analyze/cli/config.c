@@ -141,6 +141,9 @@ int pyspy_config_validate(const pyspy_config *cfg, pyspy_error *err) {
             return usage(err, "the following required arguments were not "
                               "provided: --pid <pid> (or --core <core>, or "
                               "snapshot/core files)");
+        if (cfg->lean_snapshot && (cfg->subprocesses || cfg->ninputs > 1))
+            return usage(err, "the argument '--snapshot <file>' takes the "
+                              "stacks of one process or file");
         break;
     }
     case PYSPY_CMD_COMPLETIONS: {
@@ -183,6 +186,7 @@ void pyspy_config_free(pyspy_config *cfg) {
     if (!cfg)
         return;
     free(cfg->core_filename);
+    free(cfg->lean_snapshot);
     free_argv(cfg->python_program, cfg->python_program_count);
     free(cfg->filename);
     free(cfg->completions_shell);
@@ -192,6 +196,7 @@ void pyspy_config_free(pyspy_config *cfg) {
     cfg->executable = NULL;
     cfg->lib_search_path = NULL;
     cfg->core_filename = NULL;
+    cfg->lean_snapshot = NULL;
     cfg->python_program = NULL;
     cfg->python_program_count = 0;
     cfg->filename = NULL;

@@ -296,6 +296,8 @@ static int apply(parse_state *ps, const pyspy_opt *o, const char *v,
     case PYSPY_O_ALLOW_DAMAGED:
         c->allow_damaged = true;
         return 0;
+    case PYSPY_O_SNAPSHOT:
+        return dup_into(&c->lean_snapshot, v, err);
     }
     return unexpected(v ? v : "?", err);
 }

@@ -4,6 +4,7 @@
 #include "analyze/cli/commands.h"
 #include "analyze/cpython/python.h"
 #include "analyze/sample/sampler.h"
+#include "analyze/walk/lean.h"
 #include "analyze/walk/walker.h"
 #include "capture/process/proc.h"
 #include "formats/dump_formats.h"
@@ -37,8 +38,19 @@ static int dump_source(pyspy_memsrc *src, const pyspy_config *cfg,
                        pyspy_dump_header *h, dump_run *run, pyspy_error *err) {
     pyspy_trace_opts to = trace_opts(cfg);
     pyspy_traces traces;
-    if (pyspy_traces_read(src, &to, &traces, err) < 0)
+    pyspy_lean_stats ls;
+    if (cfg->lean_snapshot
+            ? pyspy_traces_read_lean(src, &to, cfg->lean_snapshot, &traces, &ls,
+                                     err) < 0
+            : pyspy_traces_read(src, &to, &traces, err) < 0)
         return -1;
+    if (cfg->lean_snapshot)
+        fprintf(stderr,
+                "pyspy: lean snapshot %s: %zu pages, %.1f KiB of memory -> "
+                "%.1f KiB, paused %.2f ms\n",
+                cfg->lean_snapshot, ls.pages,
+                (double)ls.io.memory_bytes / 1024.0,
+                (double)ls.io.file_bytes / 1024.0, (double)ls.pause_ns / 1e6);
     /* Damage is an error unless asked for: nothing is printed from it. */
     if (src->damage && !cfg->allow_damaged) {
         pyspy_traces_free(&traces);

@@ -174,6 +174,10 @@ static const pyspy_opt dump_opts[] = {
     OPT_EXECUTABLE,
     OPT_LIB_SEARCH_PATH,
     OPT_ALLOW_DAMAGED,
+    {PYSPY_O_SNAPSHOT, 0, "snapshot", PYSPY_OPT_VALUE, "file",
+     "Also write a lean snapshot: only the memory this dump read (with "
+     "--locals and --native what those read), which dumps the same",
+     NULL, false},
     OPT_SUBPROCESSES,
     OPT_NATIVE,
     OPT_NONBLOCKING,

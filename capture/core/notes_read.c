@@ -282,6 +282,10 @@ int pyspy_core_note(pyspy_core_ctx *c, const char *owner, size_t owner_len,
         }
         case PYSPY_NT_MODULE:
             return note_py_module(c, d, n, err);
+        case PYSPY_NT_MAPS:
+            c->pymaps = d;
+            c->pymaps_len = n;
+            return 0;
         default:
             return 0;
         }

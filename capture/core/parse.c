@@ -277,6 +277,54 @@ static int apply_pyspy_blocks(pyspy_core_ctx *c, pyspy_error *err) {
     return 0;
 }
 
+static bool same_path(const char *a, const char *b) {
+    return a && b ? strcmp(a, b) == 0 : a == b;
+}
+
+/* A lean snapshot's regions: each the exact union of consecutive parsed
+ * regions of one mapping (same path and permissions), every parsed
+ * region in one of them. */
+static int apply_pyspy_maps(pyspy_core_ctx *c, pyspy_error *err) {
+    pyspy_memsrc *s = c->src;
+    pyspy_core_layout *lay = c->lay;
+    pyspy_cursor cur = {c->pymaps, c->pymaps_len, false};
+    uint32_t n = pyspy_cur_u32(&cur);
+    if (cur.bad || n > cur.left / 16 || n > s->nregions)
+        return pyspy_core_corrupt(c, err, "bad lean region table");
+    lay->maps = calloc(n ? n : 1, sizeof *lay->maps);
+    if (!lay->maps)
+        return oom(err);
+    size_t j = 0;
+    for (uint32_t i = 0; i < n; i++) {
+        uint64_t start = pyspy_cur_u64(&cur);
+        uint64_t end = pyspy_cur_u64(&cur);
+        if (cur.bad || j >= s->nregions || s->regions[j].start != start ||
+            end <= start)
+            return pyspy_core_corrupt(c, err, "bad lean region table");
+        const pyspy_region *first = &s->regions[j];
+        pyspy_region *m = &lay->maps[lay->nmaps++];
+        *m = *first;
+        m->path = NULL;
+        m->end = end;
+        m->present = false;
+        for (; j < s->nregions && s->regions[j].start < end; j++) {
+            const pyspy_region *r = &s->regions[j];
+            if (r->end > end || r->perms != first->perms ||
+                !same_path(r->path, first->path) ||
+                (j > 0 && r != first && r->start != s->regions[j - 1].end))
+                return pyspy_core_corrupt(c, err, "bad lean region table");
+            m->present |= r->present;
+        }
+        if (s->regions[j - 1].end != end)
+            return pyspy_core_corrupt(c, err, "bad lean region table");
+        if (first->path && !(m->path = strdup(first->path)))
+            return oom(err);
+    }
+    if (j != s->nregions)
+        return pyspy_core_corrupt(c, err, "bad lean region table");
+    return 0;
+}
+
 /* -------------------------------------------------------- process facts */
 
 static uint64_t auxv_get(const pyspy_memsrc *s, uint64_t type) {
@@ -587,6 +635,8 @@ int pyspy_core_parse(pyspy_bytesrc *bs, pyspy_memsrc *src,
             goto out;
         if (c.pyblocks && apply_pyspy_blocks(&c, err) != 0)
             goto out;
+        if (c.pymaps && apply_pyspy_maps(&c, err) != 0)
+            goto out;
         lay->digest_kind = c.digest_kind;
     }
     if (!lay->has_pyspy) {
@@ -619,6 +669,9 @@ void pyspy_core_free_fields(pyspy_memsrc *src, pyspy_core_layout *lay) {
         free(lay->checks[i].block_ok);
     }
     free(lay->checks);
+    for (size_t i = 0; i < lay->nmaps; i++)
+        free(lay->maps[i].path);
+    free(lay->maps);
     free(lay->file_off);
     free(lay->host_fd);
     for (size_t i = 0; i < lay->nfds; i++)

@@ -36,6 +36,9 @@ typedef struct pyspy_core_ctx {
     /* PYSPY BLOCKS note, likewise */
     const uint8_t *pyblocks;
     size_t pyblocks_len;
+    /* PYSPY MAPS note (lean snapshots), likewise */
+    const uint8_t *pymaps;
+    size_t pymaps_len;
     /* PYSPY_DIGEST_*: XXH64 when a DIGESTS note was seen (its block table
      * then wins over a BLOCKS note) */
     uint32_t digest_kind;

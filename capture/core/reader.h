@@ -43,6 +43,12 @@ typedef struct pyspy_core_layout {
     int *fds;
     size_t nfds;
     uint32_t digest_kind; /* PYSPY_DIGEST_* of checks */
+    /* A lean snapshot (MAPS note): the regions as the process mapped
+     * them, each the union of consecutive parsed regions (its runs of
+     * pages kept and absent); NULL otherwise. The file source shows
+     * these and reads through the parsed ones. */
+    pyspy_region *maps;
+    size_t nmaps;
 } pyspy_core_layout;
 
 /* Checks the first n bytes of a file for an ELF core header pyspy reads

@@ -28,7 +28,28 @@ typedef struct {
     /* src->damage names a frame whose bytes read so far all passed their
      * region digests: damage that did touch a read takes its place. */
     bool damage_vouched;
+    /* The regions reads go through, as parsed (file offsets, digests and
+     * host files are theirs). A lean snapshot shows its MAPS instead
+     * (src->regions), whose runs of absent pages these hold. */
+    pyspy_region *pieces;
+    size_t npieces;
+    bool lean;
 } core_impl;
+
+static pyspy_region *piece_at(const core_impl *ci, uint64_t addr) {
+    size_t lo = 0, hi = ci->npieces;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        pyspy_region *r = &ci->pieces[mid];
+        if (addr < r->start)
+            hi = mid;
+        else if (addr >= r->end)
+            lo = mid + 1;
+        else
+            return r;
+    }
+    return NULL;
+}
 
 int pyspy_bytesrc_read(pyspy_bytesrc *b, uint64_t off, void *buf, size_t len,
                        pyspy_error *err) {
@@ -158,7 +179,7 @@ static int verify(pyspy_memsrc *src, core_impl *ci, size_t i, uint64_t in,
     if (!ci->lay.checks)
         return 0;
     pyspy_region_check *k = &ci->lay.checks[i];
-    const pyspy_region *r = &src->regions[i];
+    const pyspy_region *r = &ci->pieces[i];
     uint64_t size = r->end - r->start, h;
     if (k->nblocks) {
         uint64_t bs = ci->lay.block_size;
@@ -204,7 +225,7 @@ static int verify(pyspy_memsrc *src, core_impl *ci, size_t i, uint64_t in,
  * that failed its checks: name the memory it holds. */
 static int frame_damaged(pyspy_memsrc *src, core_impl *ci, size_t i,
                          uint64_t off, uint64_t len, pyspy_error *err) {
-    const pyspy_region *r = &src->regions[i];
+    const pyspy_region *r = &ci->pieces[i];
     uint64_t base = ci->lay.file_off[i], lo = off, hi = off + len;
     pyspy_zsk_damage d;
     char why[160] = "is in a damaged zstd frame";
@@ -269,14 +290,22 @@ static int core_read(pyspy_memsrc *src, uint64_t addr, void *buf, size_t len,
     core_impl *ci = src->impl;
     uint8_t *p = buf;
     while (len > 0) {
-        const pyspy_region *r = pyspy_memsrc_region_at(src, addr);
+        pyspy_region *r = piece_at(ci, addr);
         if (!r)
             return pyspy_error_set(err, PYSPY_E_UNREADABLE,
                                    "address 0x%llx is not mapped in %s",
                                    (unsigned long long)addr, src->origin);
-        size_t i = (size_t)(r - src->regions);
+        size_t i = (size_t)(r - ci->pieces);
+        if (!r->present && ci->lean) {
+            r->wanted = true;
+            return pyspy_error_set(err, PYSPY_E_UNREADABLE,
+                                   "address 0x%llx is in a page absent from "
+                                   "%s (a lean snapshot holds only the pages "
+                                   "its analysis read)",
+                                   (unsigned long long)addr, src->origin);
+        }
         if (!r->present) {
-            src->regions[i].wanted = true;
+            r->wanted = true;
             return pyspy_error_set(err, PYSPY_E_UNREADABLE,
                                    "address 0x%llx is in a region absent "
                                    "from %s",
@@ -328,6 +357,13 @@ static int core_read(pyspy_memsrc *src, uint64_t addr, void *buf, size_t len,
 
 static void core_close(pyspy_memsrc *src) {
     core_impl *ci = src->impl;
+    if (ci && ci->lean) {
+        for (size_t i = 0; i < src->nregions; i++)
+            free(src->regions[i].path);
+        free(src->regions);
+        src->regions = ci->pieces;
+        src->nregions = ci->npieces;
+    }
     if (ci) {
         pyspy_core_free_fields(src, &ci->lay);
         pyspy_zsk_reader_free(ci->bs.zsk);
@@ -449,7 +485,20 @@ int pyspy_memsrc_open_fd(int fd, const char *name, const pyspy_file_opts *opts,
     }
     if (pyspy_core_parse(&ci->bs, src, &ci->lay, err) != 0)
         goto fail;
+    /* reads while the modules are added go through the parsed regions,
+     * which that may grow */
+    ci->pieces = src->regions;
+    ci->npieces = src->nregions;
     pyspy_core_add_host_modules(src, &ci->lay, opts);
+    ci->pieces = src->regions;
+    ci->npieces = src->nregions;
+    if (ci->lay.maps) {
+        src->regions = ci->lay.maps;
+        src->nregions = ci->lay.nmaps;
+        ci->lay.maps = NULL;
+        ci->lay.nmaps = 0;
+        ci->lean = true;
+    }
     note_open_damage(src, ci);
     if (!ci->lay.has_pyspy) {
         /* a kernel core is written when the process dies */

@@ -28,6 +28,11 @@
  *                XXH64 of the region's block digests (little-endian u64s),
  *                so it costs no second pass. Writers since then emit
  *                DIGESTS instead of BLOCKS.
+ *   MAPS    (7): u32 count, then per region: u64 start, u64 end. Lean
+ *                snapshots only: the regions as the process mapped them,
+ *                each made of consecutive entries of REGIONS (runs of
+ *                pages kept, and runs absent), which a reader shows as
+ *                one region whose absent pages are unreadable.
  * Digests are 64-bit FNV-1a when DIGESTS is absent (files written before
  * it: committed fixtures), else XXH64 (own implementation from the
  * published spec; libzstd does not export its copy). The block digests let a
@@ -50,7 +55,8 @@ enum {
     PYSPY_NT_REGIONS = 3,
     PYSPY_NT_MODULE = 4,
     PYSPY_NT_BLOCKS = 5,
-    PYSPY_NT_DIGESTS = 6
+    PYSPY_NT_DIGESTS = 6,
+    PYSPY_NT_MAPS = 7
 };
 enum { PYSPY_DIGEST_FNV1A = 0, PYSPY_DIGEST_XXH64 = 1 };
 #define PYSPY_DIGEST_BLOCK (1u << 20)
@@ -102,8 +108,10 @@ typedef struct pyspy_region_digests {
     const bool *absent;
 } pyspy_region_digests;
 
-/* Builds every note of a snapshot of src. */
-int pyspy_notes_build(const pyspy_memsrc *src, const char *tool_version,
+struct pyspy_snapshot_opts;
+/* Builds every note of a snapshot of src (opts may be NULL). */
+int pyspy_notes_build(const pyspy_memsrc *src,
+                      const struct pyspy_snapshot_opts *opts,
                       const pyspy_region_digests *dg, pyspy_buf *out,
                       pyspy_error *err);
 

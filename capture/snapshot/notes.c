@@ -3,6 +3,7 @@
  * order) and our PYSPY notes (capture/snapshot/format.h). */
 #include "capture/snapshot/format.h"
 #include "capture/elf/symbols.h"
+#include "capture/snapshot/snapshot.h"
 
 #include <elf.h>
 #include <stdlib.h>
@@ -214,9 +215,29 @@ static void add_pyspy_blocks(pyspy_buf *b, const pyspy_memsrc *src,
     pyspy_buf_free(&d);
 }
 
-int pyspy_notes_build(const pyspy_memsrc *src, const char *tool_version,
+static void add_pyspy_maps(pyspy_buf *b, const pyspy_region *maps, size_t n) {
+    pyspy_buf d = {0};
+    uint32_t count = 0;
+    for (size_t i = 0; i < n; i++)
+        count += maps[i].end > maps[i].start;
+    pyspy_buf_u32(&d, count);
+    for (size_t i = 0; i < n; i++) {
+        if (maps[i].end <= maps[i].start)
+            continue;
+        pyspy_buf_u64(&d, maps[i].start);
+        pyspy_buf_u64(&d, maps[i].end);
+    }
+    if (d.oom || d.len > UINT32_MAX)
+        b->oom = true;
+    else
+        pyspy_note_add(b, PYSPY_NOTE_OWNER, PYSPY_NT_MAPS, d.data, d.len);
+    pyspy_buf_free(&d);
+}
+
+int pyspy_notes_build(const pyspy_memsrc *src, const pyspy_snapshot_opts *opts,
                       const pyspy_region_digests *dg, pyspy_buf *out,
                       pyspy_error *err) {
+    const char *tool_version = opts ? opts->tool_version : NULL;
     /* The kernel writes the thread that dumped first; gdb makes the first
      * NT_PRSTATUS the current thread, so the crashed one goes first. */
     size_t first = 0;
@@ -245,6 +266,8 @@ int pyspy_notes_build(const pyspy_memsrc *src, const char *tool_version,
         add_pyspy_thread(out, &src->threads[i]);
     add_pyspy_regions(out, src, dg->digest, dg->absent);
     add_pyspy_blocks(out, src, dg);
+    if (opts && opts->maps)
+        add_pyspy_maps(out, opts->maps, opts->nmaps);
     for (size_t i = 0; i < src->nmodules; i++)
         add_pyspy_module(out, &src->modules[i]);
     if (out->oom)

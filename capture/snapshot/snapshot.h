@@ -27,6 +27,11 @@ typedef struct pyspy_snapshot_opts {
     /* Ingest of a stream (stdin, a pipe or FIFO): at most this many bytes
      * are spooled (0: PYSPY_DEFAULT_MAX_STREAM, 64 GiB). */
     uint64_t max_input_size;
+    /* A lean snapshot's region table as the process had it (a MAPS note),
+     * the regions written being its runs of pages kept and left out;
+     * NULL for any other snapshot. */
+    const pyspy_region *maps;
+    size_t nmaps;
 } pyspy_snapshot_opts;
 
 typedef struct pyspy_snapshot_stats {
@@ -44,6 +49,17 @@ typedef struct pyspy_snapshot_stats {
 int pyspy_snapshot_write(pyspy_memsrc *src, const pyspy_snapshot_opts *opts,
                          const char *path, pyspy_snapshot_stats *stats,
                          pyspy_error *err);
+
+/* A lean snapshot: of src's present regions only the pages listed
+ * (sorted page addresses, read through src) are written; the rest of
+ * each region is recorded as absent, page run by page run, so a reader
+ * says so rather than returning zeros. The segments are those runs (what
+ * gdb reads); the region table a reader shows is src's (a MAPS note).
+ * (capture/snapshot/lean.c) */
+int pyspy_snapshot_write_lean(pyspy_memsrc *src, const uint64_t *pages,
+                              size_t npages, const pyspy_snapshot_opts *opts,
+                              const char *path, pyspy_snapshot_stats *stats,
+                              pyspy_error *err);
 
 /* Like pyspy_memsrc_open_file on an open descriptor of a regular file
  * (it may be unlinked); takes ownership of fd. name is for messages. */

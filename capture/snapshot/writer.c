@@ -190,8 +190,7 @@ static int write_core(wstate *w, const pyspy_snapshot_opts *opts,
 
     pyspy_buf notes = {0};
     pyspy_region_digests dg = {w->digests, w->blocks, w->absent};
-    if (pyspy_notes_build(src, opts ? opts->tool_version : NULL, &dg, &notes,
-                          err) != 0) {
+    if (pyspy_notes_build(src, opts, &dg, &notes, err) != 0) {
         pyspy_buf_free(&notes);
         return -1;
     }
