@@ -46,15 +46,18 @@ def series(tmp_path_factory):
 
 
 def halves(tmp, files):
-    """The series cut in two, each half a directory of its own."""
+    """The series cut in two, each half a directory of its own whose
+    names sort in time order: the files' own names do not when the
+    series met within one second (their names are the second, then the
+    series' own sequence number)."""
     half = len(files) // 2
     dirs = []
     for name, part in (("A", files[:half]), ("B", files[half:])):
         d = tmp / name
         if not d.exists():
             d.mkdir()
-            for f in part:
-                os.link(f, d / f.name)
+            for i, f in enumerate(part):
+                os.link(f, d / f"{i:04d}-{f.name}")
         dirs.append(d)
     return dirs
 
@@ -73,10 +76,7 @@ def collapsed(path):
     return got
 
 
-@pytest.mark.parametrize("opts", [[], ["--idle", "--threads"]],
-                         ids=["default", "idle-threads"])
-def test_merged_halves_equal_one_run(series, tmp_path, opts):
-    tmp, files = series
+def merged_halves_equal_one_run(tmp, files, tmp_path, opts):
     a_dir, b_dir = halves(tmp, files)
     a, b = tmp_path / "a.pyagg", tmp_path / "b.pyagg"
     record(sorted(a_dir.iterdir()), "aggregate", a, *opts)
@@ -98,6 +98,37 @@ def test_merged_halves_equal_one_run(series, tmp_path, opts):
         # --threads roots every stack in its thread, named
         assert any(s.startswith("thread (") and ": cruncher;" in s
                    for s in counts), counts
+
+
+@pytest.mark.parametrize("opts", [[], ["--idle", "--threads"]],
+                         ids=["default", "idle-threads"])
+def test_merged_halves_equal_one_run(series, tmp_path, opts):
+    tmp, files = series
+    merged_halves_equal_one_run(tmp, files, tmp_path, opts)
+
+
+def test_merged_halves_of_series_that_met_in_one_second(series, tmp_path):
+    """A loaded machine needs more than one pyspy-capture series for
+    enough snapshots, and a series that starts in the second the last one
+    ended names its first file (time in seconds, then its own sequence
+    number) before the other's last: the halves must keep the time order,
+    not the order of names."""
+    tmp, files = series
+    tmp = tmp_path / "met"
+    early, late = tmp / "s00", tmp / "s01"
+    early.mkdir(parents=True)
+    late.mkdir()
+    # the first half holds the meeting: the later series' first file
+    cut = max(1, len(files) // 2 - 1)
+    order = []
+    for i, f in enumerate(files):
+        where, seq = (early, i + 5) if i < cut else (late, i - cut)
+        link = where / f"pyspy-1-20260101T000000Z-{seq:06d}.core.zst"
+        os.link(f, link)
+        order.append(link)
+    first = order[:len(order) // 2]
+    assert sorted(first, key=lambda f: f.name) != first
+    merged_halves_equal_one_run(tmp, order, tmp_path, [])
 
 
 def test_merge_of_other_kinds(series, tmp_path):
