@@ -155,6 +155,9 @@ typedef struct pyspy_config {
      * (the pages the walk read, the threads, the modules) to this file;
      * NULL = none. */
     char *lean_snapshot;
+    /* --max-size: bytes of a stream input ("-", /dev/stdin, a FIFO)
+     * spooled at most; 0 = 64 GiB, as pyspy-capture's. */
+    uint64_t max_stream_size;
 } pyspy_config;
 
 /* py-spy's defaults exactly. */

@@ -228,6 +228,59 @@ def test_max_size(capture, pyspy, ref, tmp_path):
     assert rc == 2 and b"requires '--core <core>'" in err, err
 
 
+def test_analyze_max_size(pyspy, ref, tmp_path):
+    """dump and record spool a stream input too, with pyspy-capture's
+    limit, default and message; a file has no limit."""
+    data = FIXTURE.read_bytes()
+    assert len(data) > 1 << 20
+    for path, name in (("-", "stdin"), ("/dev/stdin", "/dev/stdin")):
+        rc, out, err = finish(start([pyspy, "dump", path, "--max-size", "1M"],
+                                    stdin=subprocess.PIPE), data)
+        line = one_error(rc, err)
+        assert line == f"Error: {name} holds more than the 1048576 bytes " \
+            "--max-size allows", err
+        assert out == b""
+        rc, out, err = finish(start([pyspy, "dump", path, "--max-size",
+                                     "64MiB"], stdin=subprocess.PIPE), data)
+        assert rc == 0 and out == ref, err
+    fifo = tmp_path / "f"
+    os.mkfifo(fifo)
+    raw = tmp_path / "r.txt"
+    p = start([pyspy, "record", "--hideprogress", "-f", "raw", "-o", raw,
+               "--max-size", "100K", fifo], stdin=subprocess.DEVNULL)
+
+    def write():
+        try:
+            with open(fifo, "wb") as f:
+                f.write(data)
+        except BrokenPipeError:
+            pass  # the reader gave up at its limit, as it should
+    t = threading.Thread(target=write, daemon=True)
+    t.start()
+    rc, _, err = finish(p)
+    t.join(DEADLINE)
+    one_error(rc, err)
+    assert f"{fifo} holds more than the 102400 bytes --max-size allows" in \
+        err.decode(), err
+    assert not raw.exists()
+    r = subprocess.run([str(pyspy), "dump", "--max-size", "1K", str(FIXTURE)],
+                       capture_output=True, timeout=DEADLINE)
+    assert r.returncode == 0 and r.stdout == ref, r.stderr
+    for bad, why in (("0", "at least 1 byte"), ("1Q", "optional K, M, G")):
+        r = subprocess.run([str(pyspy), "dump", "--max-size", bad,
+                            str(FIXTURE)], capture_output=True,
+                           timeout=DEADLINE)
+        assert r.returncode == 2 and why.encode() in r.stderr, r.stderr
+    r = subprocess.run([str(pyspy), "dump", "-p", "1", "--max-size", "1M"],
+                       capture_output=True, timeout=DEADLINE)
+    assert r.returncode == 2 and b"not a live process" in r.stderr, r.stderr
+    for cmd in ("dump", "record", "merge", "diff"):
+        r = subprocess.run([str(pyspy), cmd, "--help"], capture_output=True,
+                           text=True, timeout=DEADLINE)
+        assert "--max-size <bytes>" in r.stdout and "[default: 64G]" in \
+            r.stdout, cmd
+
+
 def test_permission_names_the_owner(pyspy, tmp_path):
     if os.geteuid() != 0 or not shutil.which("setpriv"):
         pytest.skip("needs root and setpriv to drop privileges")

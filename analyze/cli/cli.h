@@ -38,7 +38,8 @@ enum pyspy_cli_opt_id {
     PYSPY_O_MODE,
     PYSPY_O_GC,
     PYSPY_O_ALLOW_DAMAGED,
-    PYSPY_O_SNAPSHOT
+    PYSPY_O_SNAPSHOT,
+    PYSPY_O_MAX_SIZE
 };
 
 /* What a subcommand's positional arguments are. */

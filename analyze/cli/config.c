@@ -86,6 +86,9 @@ int pyspy_config_validate(const pyspy_config *cfg, pyspy_error *err) {
     if (cfg->allow_damaged && (cfg->pid || program))
         return usage(err, "the argument '--allow-damaged' is for snapshots "
                           "and core files, not a live process");
+    if (cfg->max_stream_size && (cfg->pid || program))
+        return usage(err, "the argument '--max-size <bytes>' is for "
+                          "snapshots and core files, not a live process");
     switch (cfg->command) {
     case PYSPY_CMD_RECORD:
     case PYSPY_CMD_TOP: {

@@ -298,6 +298,8 @@ static int apply(parse_state *ps, const pyspy_opt *o, const char *v,
         return 0;
     case PYSPY_O_SNAPSHOT:
         return dup_into(&c->lean_snapshot, v, err);
+    case PYSPY_O_MAX_SIZE:
+        return pyspy_opt_parse_bytes(o, v, &c->max_stream_size, err);
     }
     return unexpected(v ? v : "?", err);
 }

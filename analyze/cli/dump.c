@@ -108,7 +108,8 @@ static int dump_file(const char *path, const pyspy_config *cfg, dump_run *run,
     pyspy_memsrc *src = NULL;
     pyspy_file_opts fo = {.executable = cfg->executable,
                           .lib_search_path = cfg->lib_search_path,
-                          .allow_damaged = cfg->allow_damaged};
+                          .allow_damaged = cfg->allow_damaged,
+                          .max_stream_size = cfg->max_stream_size};
     if (pyspy_memsrc_open_file_with(path, &fo, &src, err) < 0)
         return -1;
     pyspy_dump_header h = {0};

@@ -75,6 +75,13 @@
             "output, every frame read from damaged bytes marked [damaged]",    \
             NULL, false                                                        \
     }
+#define OPT_MAX_SIZE                                                           \
+    {                                                                          \
+        PYSPY_O_MAX_SIZE, 0, "max-size", PYSPY_OPT_VALUE, "bytes",             \
+            "Most of a streamed input (-, /dev/stdin, a FIFO) to spool to "    \
+            "$TMPDIR before refusing it (suffixes K, M, G, T)",                \
+            "64G", false                                                       \
+    }
 #define OPT_IDLE                                                               \
     {                                                                          \
         PYSPY_O_IDLE, 'i', "idle", PYSPY_OPT_FLAG, NULL,                       \
@@ -138,6 +145,7 @@ static const pyspy_opt record_opts[] = {
     OPT_EXECUTABLE,
     OPT_LIB_SEARCH_PATH,
     OPT_ALLOW_DAMAGED,
+    OPT_MAX_SIZE,
     OPT_NATIVE,
     OPT_NONBLOCKING,
     OPT_HELP,
@@ -174,6 +182,7 @@ static const pyspy_opt dump_opts[] = {
     OPT_EXECUTABLE,
     OPT_LIB_SEARCH_PATH,
     OPT_ALLOW_DAMAGED,
+    OPT_MAX_SIZE,
     {PYSPY_O_SNAPSHOT, 0, "snapshot", PYSPY_OPT_VALUE, "file",
      "Also write a lean snapshot: only the memory this dump read (with "
      "--locals and --native what those read), which dumps the same",
@@ -205,6 +214,7 @@ static const pyspy_opt diff_opts[] = {
      "Threads reading snapshot/core files at once", "number of CPUs", false},
     OPT_EXECUTABLE,
     OPT_LIB_SEARCH_PATH,
+    OPT_MAX_SIZE,
     OPT_HELP,
     OPT_VERSION,
 };
@@ -238,6 +248,7 @@ static const pyspy_opt merge_opts[] = {
      "Threads reading snapshot/core files at once", "number of CPUs", false},
     OPT_EXECUTABLE,
     OPT_LIB_SEARCH_PATH,
+    OPT_MAX_SIZE,
     OPT_HELP,
     OPT_VERSION,
 };

@@ -78,7 +78,8 @@ static void read_one(pool *p, int i) {
     memset(&py, 0, sizeof py);
     pyspy_file_opts fo = {.executable = p->cfg->executable,
                           .lib_search_path = p->cfg->lib_search_path,
-                          .allow_damaged = p->cfg->allow_damaged};
+                          .allow_damaged = p->cfg->allow_damaged,
+                          .max_stream_size = p->cfg->max_stream_size};
     if (pyspy_memsrc_open_file_with(p->inputs[i], &fo, &src, &j->err)) {
         j->damaged = failed_integrity(&j->err);
         return;

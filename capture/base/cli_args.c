@@ -334,3 +334,64 @@ void pyspy_opts_help(pyspy_sb *sb, const pyspy_opt *opts, size_t nopts) {
         pyspy_sb_puts(sb, "\n");
     }
 }
+
+int pyspy_opt_parse_bytes(const pyspy_opt *o, const char *v, uint64_t *out,
+                          pyspy_error *err) {
+    size_t digits = strspn(v, "0123456789");
+    const char *suffix = v + digits;
+    unsigned shift = 0;
+    switch (*suffix) {
+    case 0:
+        break;
+    case 'k':
+    case 'K':
+        shift = 10;
+        break;
+    case 'm':
+    case 'M':
+        shift = 20;
+        break;
+    case 'g':
+    case 'G':
+        shift = 30;
+        break;
+    case 't':
+    case 'T':
+        shift = 40;
+        break;
+    default:
+        return pyspy_opt_invalid(err, o, v,
+                                 "expected a number of bytes with an "
+                                 "optional K, M, G or T suffix");
+    }
+    if (*suffix) {
+        const char *rest = suffix + 1;
+        if (*rest && strcmp(rest, "B") && strcmp(rest, "iB") &&
+            strcmp(rest, "b"))
+            return pyspy_opt_invalid(err, o, v,
+                                     "expected a number of bytes with an "
+                                     "optional K, M, G or T suffix");
+    }
+    if (!digits)
+        return pyspy_opt_invalid(err, o, v,
+                                 *v ? "invalid digit found in string"
+                                    : "cannot parse integer from empty "
+                                      "string");
+    char num[32];
+    if (digits >= sizeof num)
+        return pyspy_opt_invalid(err, o, v,
+                                 "number too large to fit in target type");
+    memcpy(num, v, digits);
+    num[digits] = 0;
+    uint64_t n = 0;
+    const char *why = NULL;
+    if (pyspy_parse_u64(num, &n, &why))
+        return pyspy_opt_invalid(err, o, v, why);
+    if (n == 0)
+        return pyspy_opt_invalid(err, o, v, "must be at least 1 byte");
+    if (shift && n > (UINT64_MAX >> shift))
+        return pyspy_opt_invalid(err, o, v,
+                                 "number too large to fit in target type");
+    *out = n << shift;
+    return 0;
+}

@@ -64,6 +64,11 @@ int pyspy_opt_invalid(pyspy_error *err, const pyspy_opt *o, const char *value,
  * ("invalid digit found in string", ...). Return 0 or -1 with *why. */
 int pyspy_parse_u64(const char *s, uint64_t *out, const char **why);
 int pyspy_parse_f64(const char *s, double *out, const char **why);
+/* A whole number of bytes with an optional binary suffix (K, M, G, T,
+ * optionally followed by B or iB: 512, 64K, 2GiB), at least 1, as the
+ * value of option o. */
+int pyspy_opt_parse_bytes(const pyspy_opt *o, const char *v, uint64_t *out,
+                          pyspy_error *err);
 
 /* A growable string; on allocation failure it stays NULL-safe and
  * pyspy_sb_take returns NULL. */

@@ -171,8 +171,8 @@ static int too_big(const char *name, uint64_t asked, uint64_t limit,
                                name, (unsigned long long)limit);
     return pyspy_error_set(err, PYSPY_E_FORMAT,
                            "%s holds more than %llu GiB, the most read from "
-                           "a stream (pyspy-capture --max-size sets another "
-                           "limit; a file is read without one)",
+                           "a stream (--max-size sets another limit; a file "
+                           "is read without one)",
                            name, (unsigned long long)(limit >> 30));
 }
 

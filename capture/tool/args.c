@@ -177,69 +177,6 @@ static int parse_pid(const pyspy_opt *o, const char *v, int *pid,
     return 0;
 }
 
-/* Whole numbers with an optional binary suffix (K, M, G, T, optionally
- * followed by B or iB): 512, 64K, 2GiB. */
-static int parse_bytes(const pyspy_opt *o, const char *v, uint64_t *out,
-                       pyspy_error *err) {
-    size_t digits = strspn(v, "0123456789");
-    const char *suffix = v + digits;
-    unsigned shift = 0;
-    switch (*suffix) {
-    case 0:
-        break;
-    case 'k':
-    case 'K':
-        shift = 10;
-        break;
-    case 'm':
-    case 'M':
-        shift = 20;
-        break;
-    case 'g':
-    case 'G':
-        shift = 30;
-        break;
-    case 't':
-    case 'T':
-        shift = 40;
-        break;
-    default:
-        return pyspy_opt_invalid(err, o, v,
-                                 "expected a number of bytes with an "
-                                 "optional K, M, G or T suffix");
-    }
-    if (*suffix) {
-        const char *rest = suffix + 1;
-        if (*rest && strcmp(rest, "B") && strcmp(rest, "iB") &&
-            strcmp(rest, "b"))
-            return pyspy_opt_invalid(err, o, v,
-                                     "expected a number of bytes with an "
-                                     "optional K, M, G or T suffix");
-    }
-    if (!digits)
-        return pyspy_opt_invalid(err, o, v,
-                                 *v ? "invalid digit found in string"
-                                    : "cannot parse integer from empty "
-                                      "string");
-    char num[32];
-    if (digits >= sizeof num)
-        return pyspy_opt_invalid(err, o, v,
-                                 "number too large to fit in target type");
-    memcpy(num, v, digits);
-    num[digits] = 0;
-    uint64_t n = 0;
-    const char *why = NULL;
-    if (pyspy_parse_u64(num, &n, &why))
-        return pyspy_opt_invalid(err, o, v, why);
-    if (n == 0)
-        return pyspy_opt_invalid(err, o, v, "must be at least 1 byte");
-    if (shift && n > (UINT64_MAX >> shift))
-        return pyspy_opt_invalid(err, o, v,
-                                 "number too large to fit in target type");
-    *out = n << shift;
-    return 0;
-}
-
 static int dup_into(char **dst, const char *s, pyspy_error *err) {
     char *d = strdup(s);
     if (!d)
@@ -353,11 +290,11 @@ static int parse(int argc, char **argv, pyspy_capture_config *c, char **text,
             duration_given = true;
             break;
         case C_MEMORY_BUDGET:
-            if (parse_bytes(o, v, &c->memory_budget, err))
+            if (pyspy_opt_parse_bytes(o, v, &c->memory_budget, err))
                 return -1;
             break;
         case C_MAX_SIZE:
-            if (parse_bytes(o, v, &c->max_size, err))
+            if (pyspy_opt_parse_bytes(o, v, &c->max_size, err))
                 return -1;
             max_size_given = true;
             break;
