@@ -5,6 +5,7 @@
 #include "capture/base/file_io.h"
 #include "capture/snapshot/snapshot.h"
 #include "capture/memsrc/input.h"
+#include "capture/memsrc/regions.h"
 #include "capture/memsrc/zstd_stream.h"
 
 #include <errno.h>
@@ -35,21 +36,6 @@ typedef struct {
     size_t npieces;
     bool lean;
 } core_impl;
-
-static pyspy_region *piece_at(const core_impl *ci, uint64_t addr) {
-    size_t lo = 0, hi = ci->npieces;
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        pyspy_region *r = &ci->pieces[mid];
-        if (addr < r->start)
-            hi = mid;
-        else if (addr >= r->end)
-            lo = mid + 1;
-        else
-            return r;
-    }
-    return NULL;
-}
 
 int pyspy_bytesrc_read(pyspy_bytesrc *b, uint64_t off, void *buf, size_t len,
                        pyspy_error *err) {
@@ -290,12 +276,12 @@ static int core_read(pyspy_memsrc *src, uint64_t addr, void *buf, size_t len,
     core_impl *ci = src->impl;
     uint8_t *p = buf;
     while (len > 0) {
-        pyspy_region *r = piece_at(ci, addr);
-        if (!r)
+        size_t i = pyspy_regions_index(ci->pieces, ci->npieces, addr);
+        if (i == ci->npieces)
             return pyspy_error_set(err, PYSPY_E_UNREADABLE,
                                    "address 0x%llx is not mapped in %s",
                                    (unsigned long long)addr, src->origin);
-        size_t i = (size_t)(r - ci->pieces);
+        pyspy_region *r = &ci->pieces[i];
         if (!r->present && ci->lean) {
             r->wanted = true;
             return pyspy_error_set(err, PYSPY_E_UNREADABLE,

@@ -2,6 +2,7 @@
  * what a missing optional operation means), region lookup, and symbol
  * lookup over the modules a source exposes. */
 #include "capture/elf/symbols.h"
+#include "capture/memsrc/regions.h"
 #include <pyspy.h>
 
 #include <stdarg.h>
@@ -95,21 +96,26 @@ int pyspy_memsrc_read_cstr(pyspy_memsrc *src, uint64_t addr, char *buf,
     return 0;
 }
 
+size_t pyspy_regions_index(const pyspy_region *regions, size_t n,
+                           uint64_t addr) {
+    size_t lo = 0, hi = n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (addr < regions[mid].start)
+            hi = mid;
+        else if (addr >= regions[mid].end)
+            lo = mid + 1;
+        else
+            return mid;
+    }
+    return n;
+}
+
 const pyspy_region *pyspy_memsrc_region_at(const pyspy_memsrc *src,
                                            uint64_t addr) {
     /* Regions are kept sorted by start by every source. */
-    size_t lo = 0, hi = src->nregions;
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        const pyspy_region *r = &src->regions[mid];
-        if (addr < r->start)
-            hi = mid;
-        else if (addr >= r->end)
-            lo = mid + 1;
-        else
-            return r;
-    }
-    return NULL;
+    size_t i = pyspy_regions_index(src->regions, src->nregions, addr);
+    return i < src->nregions ? &src->regions[i] : NULL;
 }
 
 uint64_t pyspy_memsrc_symbol(const pyspy_memsrc *src, const char *module_hint,
