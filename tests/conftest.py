@@ -1,7 +1,9 @@
 """Shared pytest helpers. The binaries under test come from $PYSPY_BIN_DIR
 (default: build/asan/bin in this repository)."""
+import contextlib
 import os
 import pathlib
+import subprocess
 
 import pytest
 
@@ -67,3 +69,26 @@ def capture_series(out_base: pathlib.Path, pid: int, min_files: int,
             break
     assert len(files) >= min_files, files
     return files
+
+
+@contextlib.contextmanager
+def ready_process(argv, **popen_kw):
+    """A program that prints "ready" once it is set up; killed and reaped at
+    the end through the pid Popen gave."""
+    p = subprocess.Popen([str(a) for a in argv], stdout=subprocess.PIPE,
+                         text=True, **popen_kw)
+    try:
+        assert p.stdout.readline().strip() == "ready"
+        yield p
+    finally:
+        p.kill()
+        p.wait()
+
+
+def collapsed(path):
+    """{stack: count} of a raw (collapsed) file, a stack's lines added up."""
+    got = {}
+    for line in path.read_text().splitlines():
+        stack, count = line.rsplit(" ", 1)
+        got[stack] = got.get(stack, 0) + int(count)
+    return got

@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from conftest import SERIES_PROGRAM, find_tool
+from conftest import SERIES_PROGRAM, collapsed, find_tool
 
 SYSTEM_PYTHON = os.environ.get("PYSPY_TEST_PYTHON", "/usr/bin/python3")
 
@@ -61,14 +61,6 @@ def batch(tmp_path_factory):
         os.link(s, inputs / f"s-{i:04d}.core.zst")
         uses[s] += 1
     return inputs, snaps, uses
-
-
-def collapsed(path):
-    got = {}
-    for line in path.read_text().splitlines():
-        stack, count = line.rsplit(" ", 1)
-        got[stack] = got.get(stack, 0) + int(count)
-    return got
 
 
 def record(tmp_path, name, *args):

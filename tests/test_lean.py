@@ -15,7 +15,7 @@ import time
 import pytest
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
-from conftest import find_tool  # noqa: E402
+from conftest import find_tool, ready_process  # noqa: E402
 
 PYENV = pathlib.Path(os.environ.get("PYENV_ROOT", "/root/.pyenv")) / "versions"
 INTERPRETERS = ["/usr/bin/python3"] + [
@@ -70,14 +70,8 @@ def target(request, tmp_path):
         pytest.skip(f"{python} is not installed on this machine")
     prog = tmp_path / "prog.py"
     prog.write_text(PROGRAM)
-    p = subprocess.Popen([python, str(prog)], stdout=subprocess.PIPE,
-                         text=True)
-    try:
-        assert p.stdout.readline().strip() == "ready"
+    with ready_process([python, prog]) as p:
         yield p
-    finally:
-        p.kill()
-        p.wait()
 
 
 def stop(pid):

@@ -8,7 +8,7 @@ import subprocess
 
 import pytest
 
-from conftest import SERIES_PROGRAM, capture_series, find_tool
+from conftest import SERIES_PROGRAM, capture_series, collapsed, find_tool
 
 SYSTEM_PYTHON = os.environ.get("PYSPY_TEST_PYTHON", "/usr/bin/python3")
 
@@ -66,14 +66,6 @@ def record(files, fmt, out, *opts):
     res = run(find_tool("pyspy"), "record", "--hideprogress", *opts, "-f",
               fmt, "-o", out, *files)
     return res.stdout
-
-
-def collapsed(path):
-    got = {}
-    for line in path.read_text().splitlines():
-        stack, count = line.rsplit(" ", 1)
-        got[stack] = got.get(stack, 0) + int(count)
-    return got
 
 
 def merged_halves_equal_one_run(tmp, files, tmp_path, opts):

@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from conftest import find_tool
+from conftest import find_tool, ready_process
 
 PYENV = os.environ.get('PYENV_ROOT', '/root/.pyenv')
 TIMEOUT = 120
@@ -61,14 +61,8 @@ def target(request, tmp_path):
         pytest.skip(f'{exe} is not installed')
     prog = tmp_path / 'native_prog.py'
     prog.write_text(PROGRAM)
-    p = subprocess.Popen([exe, str(prog)], stdout=subprocess.PIPE,
-                         stderr=subprocess.DEVNULL, text=True)
-    try:
-        assert p.stdout.readline().strip() == 'ready'
+    with ready_process([exe, prog], stderr=subprocess.DEVNULL) as p:
         yield p
-    finally:
-        p.kill()
-        p.wait()
 
 
 def dump_json(*args, ok=(0,)):

@@ -18,7 +18,7 @@ import time
 
 import pytest
 
-from conftest import find_tool
+from conftest import find_tool, ready_process
 
 PYTHON = os.environ.get("PYSPY_TEST_PYTHON", "/usr/bin/python3")
 # Long enough that only a hang misses it, on a loaded machine, under ASan.
@@ -120,14 +120,8 @@ def started(tmp_path, program, *args):
     """A Python program that says "ready", killed and reaped at the end."""
     path = tmp_path / f"prog-{time.monotonic_ns()}.py"
     path.write_text(program)
-    p = subprocess.Popen([PYTHON, str(path), *args], stdout=subprocess.PIPE,
-                         text=True)
-    try:
-        assert p.stdout.readline().strip() == "ready"
+    with ready_process([PYTHON, path, *args]) as p:
         yield p
-    finally:
-        p.kill()
-        p.wait()
 
 
 def raise_priority():

@@ -17,7 +17,7 @@ import time
 
 import pytest
 
-from conftest import find_tool
+from conftest import find_tool, ready_process
 
 PY = "/usr/bin/python3"
 PY_EXE = os.path.realpath(PY)
@@ -141,14 +141,8 @@ def capture():
 
 @pytest.fixture
 def sleeper():
-    p = subprocess.Popen([PY, "-c", SLEEPER], stdin=subprocess.PIPE,
-                         stdout=subprocess.PIPE, text=True)
-    try:
-        assert p.stdout.readline().strip() == "ready"
+    with ready_process([PY, "-c", SLEEPER], stdin=subprocess.PIPE) as p:
         yield p
-    finally:
-        p.kill()
-        p.wait()
 
 
 def blocked_pcs(pid):
