@@ -44,8 +44,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define REG_SP 19 /* user_regs_struct.rsp (x86_64) */
-
 int pyspy_tstate_refs_push(pyspy_tstate_refs *r, uint64_t tstate,
                            uint32_t interp_rank) {
     if (pyspy_array_reserve(&r->v, &r->cap, r->n + 1, sizeof *r->v, 16) != 0)
@@ -117,11 +115,11 @@ static uint64_t stack_owner(const pyspy_memsrc *src, const pyspy_region *r,
     const pyspy_thread *best = NULL;
     for (size_t i = 0; regs && i < src->nthreads; i++) {
         const pyspy_thread *t = &src->threads[i];
-        uint64_t sp = t->regs[REG_SP];
+        uint64_t sp = t->regs[PYSPY_REG_RSP];
         if (!t->has_regs)
             regs = false;
         else if (sp >= r->start && sp < r->end && sp <= addr &&
-                 (!best || sp > best->regs[REG_SP]))
+                 (!best || sp > best->regs[PYSPY_REG_RSP]))
             best = t;
     }
     if (regs)

@@ -128,7 +128,6 @@ static int rec_suspend(pyspy_memsrc *rec, pyspy_error *err) {
     return rc;
 }
 
-#define REG_SP 19 /* user_regs_struct.rsp (x86_64) */
 #define MAX_STACK_BYTES (8u << 20)
 #define RED_ZONE 128u
 
@@ -145,7 +144,7 @@ static void keep_stacks(pyspy_memsrc *rec, rec_impl *ri) {
         const pyspy_thread *t = &rec->threads[i];
         if (!t->has_regs)
             continue;
-        uint64_t sp = t->regs[REG_SP];
+        uint64_t sp = t->regs[PYSPY_REG_RSP];
         const pyspy_region *r = pyspy_memsrc_region_at(rec, sp);
         if (!r || !r->present)
             continue;
