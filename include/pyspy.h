@@ -233,8 +233,11 @@ enum {
     PYSPY_ABSENT_NO_FILE,      /* the file it maps is not on this host */
     PYSPY_ABSENT_OTHER_BUILD,  /* that file's build-id differs */
     PYSPY_ABSENT_UNVERIFIABLE, /* the core holds nothing to check it by */
-    PYSPY_ABSENT_MUTABLE       /* shared or writable: the file is no
+    PYSPY_ABSENT_MUTABLE,      /* shared or writable: the file is no
                                   proof of what the process held */
+    /* A lean snapshot's region (present) of which a read wanted pages
+     * the analysis that took it did not read. */
+    PYSPY_ABSENT_LEAN
 };
 
 /* Registers are the x86_64 user_regs_struct (NT_PRSTATUS pr_reg) order. */

@@ -106,11 +106,16 @@ def test_lean_dumps_as_full_at_the_same_stop(target, tmp_path):
         assert g.returncode == 0, g.stderr
         assert "inner (" in g.stdout and "crunch (" in g.stdout, g.stdout
         assert g.stdout == f.stdout, name
+        assert "lacks memory" not in g.stderr, g.stderr
         assert g.stdout == live[name], name
         # only what the walk read: a small part of the full snapshot
         assert lean[name].stat().st_size * 4 < full.stat().st_size
     assert '"hello"' in run(pyspy, "dump", lean["locals"],
                             "--locals").stdout
+    # what a lean snapshot lacks is said, not passed off as complete
+    w = run(pyspy, "dump", lean["plain"], "--locals")
+    assert "pages a lean snapshot left out" in w.stderr, w.stderr
+    assert "--executable" not in w.stderr, w.stderr
 
 
 def test_lean_of_a_snapshot_dumps_as_it(target, tmp_path):

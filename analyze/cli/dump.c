@@ -84,11 +84,16 @@ bool pyspy_warn_missed(const pyspy_memsrc *src) {
     char what[1536];
     if (pyspy_memsrc_describe_missed(src, what, sizeof what) == 0)
         return false;
-    fprintf(stderr,
-            "Warning: %s lacks memory the stacks need: %s; give "
-            "--executable FILE or --lib-search-path DIR[:DIR] with the same "
-            "build of those files\n",
-            src->origin, what);
+    /* Files help only where absent regions were wanted, not pages a lean
+     * snapshot left out. */
+    bool files = false;
+    for (size_t i = 0; i < src->nregions; i++)
+        files |= src->regions[i].wanted && !src->regions[i].present;
+    fprintf(stderr, "Warning: %s lacks memory the stacks need: %s%s\n",
+            src->origin, what,
+            files ? "; give --executable FILE or --lib-search-path "
+                    "DIR[:DIR] with the same build of those files"
+                  : "");
     return true;
 }
 

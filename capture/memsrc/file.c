@@ -284,6 +284,13 @@ static int core_read(pyspy_memsrc *src, uint64_t addr, void *buf, size_t len,
         pyspy_region *r = &ci->pieces[i];
         if (!r->present && ci->lean) {
             r->wanted = true;
+            /* shown on the region the walk sees, so the analysis can say
+             * what it missed */
+            size_t m = pyspy_regions_index(src->regions, src->nregions, addr);
+            if (m < src->nregions) {
+                src->regions[m].wanted = true;
+                src->regions[m].absent_why = PYSPY_ABSENT_LEAN;
+            }
             return pyspy_error_set(err, PYSPY_E_UNREADABLE,
                                    "address 0x%llx is in a page absent from "
                                    "%s (a lean snapshot holds only the pages "

@@ -149,13 +149,17 @@ static const char *absent_reason(uint8_t why) {
         return "nothing in the core shows which build the file must be";
     case PYSPY_ABSENT_MUTABLE:
         return "a shared or writable mapping cannot be read from its file";
+    case PYSPY_ABSENT_LEAN:
+        return "pages a lean snapshot left out: it holds what the analysis "
+               "that took it read; take it with the options used now "
+               "(--locals, --native)";
     default:
         return NULL;
     }
 }
 
 static bool missed(const pyspy_region *r) {
-    return r->wanted && !r->present;
+    return r->wanted && (!r->present || r->absent_why == PYSPY_ABSENT_LEAN);
 }
 
 static bool same_file(const pyspy_region *a, const pyspy_region *b) {
