@@ -26,12 +26,17 @@ INTERPRETERS = ["/usr/bin/python3"] + [
 
 PROGRAM = r'''
 import sys, threading
+running = threading.Event()
 def crunch():
     x = 0
+    running.set()
     while True:
         x += 1
 def inner(a, b):
     d = {"k": [1, 2, 3], "s": "hello"}
+    # ready once both threads stand where the test looks for them
+    while not running.wait(1):
+        pass
     sys.stdout.write("ready\n")
     sys.stdout.flush()
     while True:
